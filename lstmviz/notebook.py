@@ -1,0 +1,47 @@
+"""Lesson set-up: seeds, and plotly renderers that are interactive live and static on GitHub."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+
+import numpy as np
+import torch
+
+#: Where kaleido looks for a browser to draw static PNGs (Debian's chromium, Chrome, ...).
+_BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
+
+
+def seed_everything(seed: int = 0) -> None:
+    """Seed Python, NumPy and torch so a lesson prints the same numbers on every run."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def static_images_available() -> bool:
+    """True when kaleido can find a Chromium-family browser to render figures to PNG."""
+    if os.environ.get("BROWSER_PATH") and os.path.exists(os.environ["BROWSER_PATH"]):
+        return True
+    return any(shutil.which(name) for name in _BROWSERS)
+
+
+def setup(seed: int = 0) -> str:
+    """Seed everything and choose plotly's renderer; returns the renderer string.
+
+    Live in JupyterLab, figures use plotly's own mimetype (hover, zoom). With a browser for
+    kaleido we also attach a PNG, which GitHub, nbviewer and nbconvert show, since they drop
+    the plotly mimetype (plotly >= 6.1). Without one, figures are interactive only.
+    """
+    import plotly.io as pio
+
+    seed_everything(seed)
+    renderer = "plotly_mimetype+png" if static_images_available() else "plotly_mimetype"
+    pio.renderers.default = renderer
+    if "+png" in renderer:
+        png = pio.renderers["png"]
+        png.width, png.height, png.scale = 900, 450, 1
+    torch.set_printoptions(precision=4, sci_mode=False)
+    np.set_printoptions(precision=4, suppress=True)
+    return renderer
