@@ -143,6 +143,16 @@ def lstm_step(
     return inp, (torch.stack(hs), torch.stack(cs))
 
 
+def run_hooks(module: nn.Module, name: str, layer: int, value: Tensor) -> Tensor:
+    """Pass ``value`` (B, H) through the hook point ``name`` of ``module``; returns the (maybe replaced) value.
+
+    Any module that computes gates itself (the lessons' from-scratch cell) calls this at each
+    of ``i f g o c h`` so recorders and interventions see it like an ``nn.LSTM``.
+    """
+    hooks = _hooks.get(module)
+    return _run_hooks(hooks, name, layer, value) if hooks else value
+
+
 def _run_hooks(hooks: list[StepHook], name: str, layer: int, value: Tensor) -> Tensor:
     for hook in list(hooks):
         out = hook(name, layer, value)
