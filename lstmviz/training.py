@@ -1,0 +1,417 @@
+"""Train a CharLSTM on a text: stateful truncated backpropagation through time.
+
+The encoded training text is cut into ``batch_size`` contiguous streams (one row each). Step k reads
+columns ``[k*seq_len, (k+1)*seq_len)`` of every row, so consecutive batches continue each other and
+the hidden state (h, c) is carried from one batch to the next -- detached, so gradients flow back at
+most ``seq_len`` characters (truncated BPTT). After the last chunk the streams start over (a new
+epoch) from a zero state. Everything stays in torch: no per-batch numpy or Python loops over text.
+
+Losses are cross-entropy in nats per character; bits/char = nats / ln 2, perplexity = e^nats.
+
+    result = lstmviz.train(preset="quick", steps=300)        # in a notebook
+    python -m lstmviz train --preset full --out runs/full     # from a shell
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .checkpoint import BEST, LATEST, model_from_raw, read_raw, save_checkpoint
+from .corpus import load_corpus, split
+from .errors import LstmvizError
+from .model import CharLSTM
+from .vocab import Vocab
+
+
+@dataclass
+class TrainConfig:
+    """Every training setting. Presets in ``PRESETS``; ``TrainConfig.from_preset("quick", steps=100)``."""
+
+    corpus: str = "shakespeare"  # load_corpus source: "shakespeare", "python", a path or URL
+    # model
+    hidden_size: int = 512
+    num_layers: int = 2
+    dropout: float = 0.5
+    embedding_dim: int = 64
+    # data
+    seq_len: int = 100  # characters per BPTT window
+    batch_size: int = 128  # parallel streams
+    val_fraction: float = 0.1  # the last 10% of the text
+    # optimisation
+    steps: int = 6000  # total optimizer steps (a resumed run continues up to this)
+    lr: float = 2e-3
+    min_lr: float = 2e-4  # cosine decay from lr to min_lr over `steps`; min_lr == lr: constant
+    grad_clip: float = 5.0  # max global gradient norm
+    # bookkeeping
+    eval_every: int = 200  # validation every N steps (and at the end)
+    val_chars: int | None = None  # validate on the first N chars of the validation text (None: all)
+    log_every: int = 10  # train-loss log / callback every N steps
+    save_every: int = 200  # write <out>/checkpoint.pt every N steps (and at the end); 0: only at end
+    seed: int = 0
+    device: str | None = None  # None: cuda -> mps -> cpu
+    out: str | None = None  # run folder for checkpoints; None: keep nothing on disk
+    preset: str | None = None  # the preset this config came from (informational)
+
+    @classmethod
+    def from_preset(cls, name: str | None = None, **overrides: Any) -> TrainConfig:
+        """Config of preset ``name`` (None: $LSTMVIZ_PRESET, else full on CUDA, quick otherwise)."""
+        name = choose_preset(name)
+        return cls(**{**PRESETS[name], "preset": name}).replace(**overrides)
+
+    def replace(self, **overrides: Any) -> TrainConfig:
+        """A copy with some fields changed; unknown names raise LstmvizError."""
+        names = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            raise LstmvizError(
+                f"unknown training setting(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}"
+            )
+        return dataclasses.replace(self, **overrides)
+
+    def to_dict(self) -> dict:
+        """Plain dict (stored in checkpoints)."""
+        return dataclasses.asdict(self)
+
+
+#: ``full``: the seed's model, for a GPU (about 3.3M parameters). ``quick``: a small model that
+#: writes recognisable play-script on a 2-core CPU in about 3 minutes.
+PRESETS: dict[str, dict[str, Any]] = {
+    "full": dict(
+        hidden_size=512, num_layers=2, dropout=0.5, embedding_dim=64,
+        seq_len=100, batch_size=128, steps=6000, lr=2e-3, min_lr=2e-4,
+        eval_every=200, val_chars=None, log_every=10, save_every=200,
+    ),
+    "quick": dict(
+        hidden_size=256, num_layers=2, dropout=0.1, embedding_dim=32,
+        seq_len=64, batch_size=32, steps=1500, lr=4e-3, min_lr=4e-4,
+        eval_every=250, val_chars=100_000, log_every=10, save_every=250,
+    ),
+}
+
+#: Settings that fix the model or the data stream; a resumed run must keep them.
+_FIXED_ON_RESUME = (
+    "corpus", "hidden_size", "num_layers", "dropout", "embedding_dim", "seq_len", "batch_size",
+    "val_fraction", "seed",
+)
+
+
+@dataclass
+class TrainResult:
+    """What ``train`` returns: the model (eval mode), its vocab, final losses and the logged history."""
+
+    model: CharLSTM
+    vocab: Vocab
+    config: TrainConfig
+    step: int
+    train_loss: float | None
+    val_loss: float | None
+    best_val_loss: float | None
+    history: list[dict] = field(default_factory=list)
+    out: Path | None = None
+
+
+def choose_preset(name: str | None = None) -> str:
+    """``name``, else $LSTMVIZ_PRESET, else "full" on CUDA and "quick" otherwise."""
+    name = name or os.environ.get("LSTMVIZ_PRESET") or ("full" if torch.cuda.is_available() else "quick")
+    if name not in PRESETS:
+        raise LstmvizError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return name
+
+
+def pick_device(name: str | None = None) -> torch.device:
+    """``name`` if given and available, else the best device here: cuda -> mps -> cpu."""
+    if name:
+        try:
+            device = torch.device(name)
+        except RuntimeError:
+            raise LstmvizError(f"unknown device {name!r}; use cpu, cuda, cuda:0 or mps") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise LstmvizError("device 'cuda' asked for, but no CUDA GPU is available; use --device cpu")
+        if device.type == "mps" and not torch.backends.mps.is_available():
+            raise LstmvizError("device 'mps' asked for, but Apple MPS is not available; use --device cpu")
+        return device
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def lr_at(cfg: TrainConfig, step: int) -> float:
+    """Learning rate for optimizer step ``step`` (0-based): cosine from lr to min_lr over cfg.steps."""
+    progress = min(step / max(cfg.steps, 1), 1.0)
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * progress))
+
+
+def streams(ids: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """ids (N,) -> (inputs, targets), each (batch_size, n): contiguous streams, targets shifted by one."""
+    n = (len(ids) - 1) // batch_size
+    return ids[: n * batch_size].view(batch_size, n), ids[1 : n * batch_size + 1].view(batch_size, n)
+
+
+@torch.no_grad()
+def evaluate(model: CharLSTM, x: torch.Tensor, y: torch.Tensor, seq_len: int, amp=None) -> float:
+    """Mean next-character loss (nats/char) over streams x, y (B, n), carrying state like training."""
+    was_training = model.training
+    model.eval()
+    state, total, count = None, 0.0, 0
+    for t in range(0, x.shape[1], seq_len):
+        with amp or nullcontext():
+            logits, state = model(x[:, t : t + seq_len], state)
+        target = y[:, t : t + seq_len]
+        total += F.cross_entropy(logits.float().flatten(0, 1), target.flatten(), reduction="sum").item()
+        count += target.numel()
+    model.train(was_training)
+    return total / count
+
+
+def _resolve(config: TrainConfig | None, overrides: dict, resume: bool) -> tuple[TrainConfig, dict | None]:
+    """The config to run, and the checkpoint dict to resume from (or None)."""
+    preset = overrides.pop("preset", None)
+    if config is None:
+        config = TrainConfig.from_preset(preset, **overrides)
+    else:
+        config = config.replace(**overrides)
+    out = Path(config.out) if config.out else None
+    if not resume:
+        if out is not None and (out / LATEST).exists():
+            raise LstmvizError(
+                f"{str(out)!r} already holds a checkpoint; pass --resume (resume=True) to continue it, "
+                "or choose another --out folder"
+            )
+        return config, None
+    if out is None:
+        raise LstmvizError("resume needs the run folder: give --out DIR (out=...)")
+    if not (out / LATEST).exists():
+        raise LstmvizError(f"nothing to resume: {str(out / LATEST)!r} does not exist; drop --resume to start")
+    raw = read_raw(out / LATEST)
+    if not isinstance(raw.get("config"), dict) or raw.get("optimizer") is None:
+        raise LstmvizError(
+            f"{str(out / LATEST)!r} has no training state (an exported or hand-saved model); it cannot be resumed"
+        )
+    saved = TrainConfig().replace(**{k: v for k, v in raw["config"].items() if k in _field_names()})
+    for key in _FIXED_ON_RESUME:
+        if key in overrides and overrides[key] != getattr(saved, key):
+            raise LstmvizError(
+                f"the run in {str(out)!r} was trained with {key}={getattr(saved, key)!r}; resuming "
+                f"with {key}={overrides[key]!r} is not possible. Drop that setting or use a new --out"
+            )
+    changeable = {k: v for k, v in overrides.items() if k not in _FIXED_ON_RESUME}
+    changeable["out"] = str(out)
+    return saved.replace(**changeable), raw
+
+
+def _field_names() -> set[str]:
+    return {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+def train(
+    config: TrainConfig | None = None,
+    *,
+    text: str | None = None,
+    resume: bool = False,
+    callback: Callable[[dict], None] | None = None,
+    progress: bool = True,
+    **overrides: Any,
+) -> TrainResult:
+    """Train a CharLSTM; returns TrainResult (model in eval mode, vocab, losses, history).
+
+    ``config``: a TrainConfig; or leave it out and give ``preset="quick"|"full"`` and/or any
+    TrainConfig field as a keyword (``train(preset="quick", steps=300)``). ``text``: train on this
+    string instead of loading ``config.corpus``. ``resume=True``: continue from ``<out>/checkpoint.pt``
+    (model, optimizer, step, RNG and carried state), up to ``steps``.
+
+    ``callback(entry)`` is called after every logged step and every validation with a dict:
+
+    =================  ===========================================================================
+    ``kind``           ``"train"`` (every ``log_every`` steps) or ``"val"`` (every ``eval_every``)
+    ``step``           optimizer steps done so far (1-based)
+    ``train_loss``     mean training loss (nats/char) over the steps since the previous train log
+    ``val_loss``       validation loss (nats/char); None in ``"train"`` entries
+    ``train_bpc``      train_loss in bits/char;  ``val_bpc``: val_loss in bits/char (or None)
+    ``val_perplexity`` e^val_loss (or None)
+    ``lr``             learning rate of the last step
+    ``chars_per_sec``  training characters per second since the previous train log
+    ``elapsed``        seconds since this call started
+    =================  ===========================================================================
+
+    The same dicts are collected in ``result.history``. A NaN or infinite loss stops training with an
+    LstmvizError and leaves the last good checkpoint in place.
+    """
+    cfg, raw = _resolve(config, dict(overrides), resume)
+    device = pick_device(cfg.device)
+    out = Path(cfg.out) if cfg.out else None
+
+    if text is None:
+        text = load_corpus(cfg.corpus)
+    elif not isinstance(text, str) or not text:
+        raise LstmvizError("text must be a non-empty string")
+    train_text, val_text = split(text, cfg.val_fraction)
+    need = cfg.batch_size * cfg.seq_len + 1
+    if len(train_text) < need:
+        raise LstmvizError(
+            f"the corpus is too short: its training part has {len(train_text):,} characters, but one batch "
+            f"of {cfg.batch_size} sequences of {cfg.seq_len} needs {need:,}. Use a longer text or a smaller "
+            "--batch-size / --seq-len"
+        )
+    if len(val_text) < 2:
+        raise LstmvizError("the validation part of the corpus is empty; use a longer text or a larger val_fraction")
+    vocab = Vocab.from_text(text)
+
+    torch.manual_seed(cfg.seed)
+    model = CharLSTM(len(vocab), cfg.hidden_size, cfg.num_layers, cfg.dropout, cfg.embedding_dim)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    step, best, history, state = 0, None, [], None
+    val_loss = None
+    if raw is not None:
+        saved_model, saved_vocab = model_from_raw(raw)
+        if saved_vocab != vocab:
+            raise LstmvizError(
+                f"the checkpoint in {str(out)!r} was trained on another vocabulary ({len(saved_vocab)} "
+                f"characters) than this corpus has ({len(vocab)}); resume with the same corpus or use a new --out"
+            )
+        model.load_state_dict(saved_model.state_dict())
+        step, best = int(raw["step"]), raw.get("best_val_loss")
+        val_loss, history = raw.get("val_loss"), list(raw.get("history") or [])
+    model.to(device)
+    if raw is not None:
+        optimizer.load_state_dict(raw["optimizer"])
+        rng = raw.get("rng") or {}
+        if "torch" in rng:
+            torch.set_rng_state(rng["torch"])
+        if device.type == "cuda" and rng.get("cuda"):
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        if raw.get("train_state") is not None:
+            state = (raw["train_state"]["h"].to(device), raw["train_state"]["c"].to(device))
+
+    # Mixed precision on CUDA: bf16 where the GPU has it (no scaler needed), else fp16 + GradScaler.
+    amp, scaler = None, None
+    if device.type == "cuda":
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        amp = torch.autocast("cuda", dtype=dtype)
+        scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+
+    x, y = streams(vocab.encode(train_text, what="corpus").to(device), cfg.batch_size)
+    chunks = x.shape[1] // cfg.seq_len  # BPTT windows per epoch
+    val_ids = vocab.encode(val_text[: cfg.val_chars + 1] if cfg.val_chars else val_text, what="corpus")
+    val_batch = max(1, min(cfg.batch_size, (len(val_ids) - 1) // cfg.seq_len))
+    vx, vy = streams(val_ids.to(device), val_batch)
+
+    def save(path_name: str) -> None:
+        save_checkpoint(
+            out / path_name, model, vocab, step=step, config=cfg.to_dict(), val_loss=val_loss,
+            best_val_loss=best, optimizer=optimizer, history=history, train_state=state,
+        )
+
+    def emit(entry: dict) -> None:
+        history.append(entry)
+        if callback is not None:
+            callback(entry)
+
+    start_step, t_start = step, time.perf_counter()
+    t_log, loss_sum, loss_n, last_train = t_start, 0.0, 0, None
+    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, desc="train", unit="step")
+    model.train()
+    try:
+        while step < cfg.steps:
+            k = step % chunks
+            if k == 0:
+                state = None  # a new pass over the text: streams start from zero state
+            xb, yb = x[:, k * cfg.seq_len : (k + 1) * cfg.seq_len], y[:, k * cfg.seq_len : (k + 1) * cfg.seq_len]
+            lr = lr_at(cfg, step)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            with amp or nullcontext():
+                logits, state = model(xb, state)
+                loss = F.cross_entropy(logits.float().flatten(0, 1), yb.flatten())
+            loss_value = loss.item()
+            if not math.isfinite(loss_value):
+                where = f"{str(out / LATEST)!r} (step {_saved_step(out)})" if out and (out / LATEST).exists() else "nowhere (no checkpoint yet)"
+                raise LstmvizError(
+                    f"training loss became {loss_value} at step {step + 1}; stopped. The last good checkpoint "
+                    f"is {where}. Try a lower --lr or a smaller --grad-clip"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                optimizer.step()
+            state = (state[0].detach(), state[1].detach())  # truncate BPTT here
+            step += 1
+            loss_sum, loss_n = loss_sum + loss_value, loss_n + 1
+            bar.update(1)
+
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                now = time.perf_counter()
+                last_train = loss_sum / loss_n
+                emit(_entry("train", step, last_train, None, lr,
+                            loss_n * xb.numel() / max(now - t_log, 1e-9), now - t_start))
+                bar.set_postfix(train=f"{last_train:.3f}", val="-" if val_loss is None else f"{val_loss:.3f}")
+                t_log, loss_sum, loss_n = now, 0.0, 0
+            if step % cfg.eval_every == 0 or step == cfg.steps:
+                val_loss = evaluate(model, vx, vy, cfg.seq_len, amp)
+                model.train()
+                bar.set_postfix(train=f"{last_train:.3f}", val=f"{val_loss:.3f}")
+                emit(_entry("val", step, last_train, val_loss, lr, None, time.perf_counter() - t_start))
+                if progress:
+                    bar.write(
+                        f"step {step}: train {last_train:.4f}  val {val_loss:.4f} nats/char "
+                        f"({val_loss / math.log(2):.3f} bits/char, perplexity {math.exp(val_loss):.2f})"
+                    )
+                if best is None or val_loss < best:
+                    best = val_loss
+                    if out is not None:
+                        save(BEST)
+            if out is not None and ((cfg.save_every and step % cfg.save_every == 0) or step == cfg.steps):
+                save(LATEST)
+        if out is not None and step == start_step and not (out / LATEST).exists():
+            save(LATEST)  # steps <= the resumed step: still leave a checkpoint behind
+    finally:
+        bar.close()
+
+    model.eval()
+    return TrainResult(
+        model=model, vocab=vocab, config=cfg, step=step, train_loss=last_train,
+        val_loss=val_loss, best_val_loss=best, history=history, out=out,
+    )
+
+
+def _entry(kind: str, step: int, train_loss, val_loss, lr: float, chars_per_sec, elapsed: float) -> dict:
+    ln2 = math.log(2)
+    return {
+        "kind": kind,
+        "step": step,
+        "train_loss": train_loss,
+        "val_loss": val_loss,
+        "train_bpc": None if train_loss is None else train_loss / ln2,
+        "val_bpc": None if val_loss is None else val_loss / ln2,
+        "val_perplexity": None if val_loss is None else math.exp(val_loss),
+        "lr": lr,
+        "chars_per_sec": chars_per_sec,
+        "elapsed": elapsed,
+    }
+
+
+def _saved_step(out: Path) -> int | str:
+    try:
+        return int(read_raw(out / LATEST)["step"])
+    except LstmvizError:
+        return "?"
