@@ -1,0 +1,246 @@
+"""Character features of a text, and two ways to find the units that track them.
+
+Karpathy, Johnson & Fei-Fei (2015) found LSTM cells that count line length, track quotes and
+brackets; LSTMVis (Strobelt et al. 2017) finds units by selecting a span of text. Here:
+
+* ``features(text)`` -> one number per character for each built-in feature (inside quotes,
+  bracket depth, position in line, indentation, speaker-name line, ...). A feature at step t
+  describes the text read so far, up to and including character t -- what the cell state
+  after reading character t could know. (``speaker_line`` is the one exception: it marks the
+  whole line, since a name is only recognisable when its line ends.)
+* ``rank_units(acts, text)`` -> units sorted by |Pearson correlation| with each feature.
+* ``match_span(acts, start, stop)`` -> units that are on inside ``text[start:stop]`` and off
+  around it (LSTMVis's select-and-match).
+
+``acts`` is always a (T, H) array: one row per character, one column per unit.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import LstmvizError
+
+OPEN, CLOSE = "([{", ")]}"
+TAB_WIDTH = 4
+#: A speaker's name on its own line: all capitals ("OBERON", "FIRST CITIZEN", "LADY MACBETH"), or
+#: tiny-shakespeare's "First Citizen:". Act and scene headings are not speakers.
+_SPEAKER = re.compile(r"^(?!ACT\b|SCENE\b|EPILOGUE\b|PROLOGUE\b)(?:[A-Z][A-Z' .-]*[A-Z.]|[A-Z][a-z']*(?: [A-Z][a-z']*){0,3}:)$")
+
+
+def _codes(text: str) -> np.ndarray:
+    """Unicode code points of ``text``, (T,) uint32, without a Python loop."""
+    return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+
+
+def _is(text: str, chars: str) -> np.ndarray:
+    """(T,) bool: which characters of ``text`` are in ``chars``."""
+    return np.isin(_codes(text), _codes(chars))
+
+
+def _line_starts(text: str) -> np.ndarray:
+    """(T,) int: index of the first character of the line each character is on (a newline ends its line)."""
+    t = np.arange(len(text))
+    newline = _is(text, "\n")
+    # a newline belongs to the line it ends, so the next line starts one after it
+    after = np.where(newline, t + 1, 0)
+    start = np.maximum.accumulate(np.concatenate([[0], after[:-1]])) if len(text) else after
+    return start
+
+
+def in_quotes(text: str, quotes: str = '"') -> np.ndarray:
+    """(T,) float: 1 after an opening quote has been read and until its closing quote, else 0.
+
+    Each quote character in ``quotes`` opens a quote that only the same character closes, so
+    ``"it's"`` stays one quote. The opening quote itself counts as inside, the closing one not.
+    """
+    out = np.zeros(len(text), dtype=np.float32)
+    open_quote = None
+    for t, ch in enumerate(text):
+        if open_quote is None and ch in quotes:
+            open_quote = ch
+        elif ch == open_quote:
+            open_quote = None
+        out[t] = open_quote is not None
+    return out
+
+
+def bracket_depth(text: str) -> np.ndarray:
+    """(T,) float: how many ( [ { are open after reading character t (never below 0)."""
+    step = _is(text, OPEN).astype(np.int64) - _is(text, CLOSE).astype(np.int64)
+    depth = np.zeros(len(text), dtype=np.int64)
+    d = 0
+    for t, s in enumerate(step.tolist()):  # clip at 0: a stray ')' must not make depth negative forever
+        d = max(d + s, 0)
+        depth[t] = d
+    return depth.astype(np.float32)
+
+
+def position_in_line(text: str) -> np.ndarray:
+    """(T,) float: characters read on the current line; a newline resets it to 0."""
+    t = np.arange(len(text))
+    newline = _is(text, "\n")
+    last_newline = np.maximum.accumulate(np.where(newline, t, -1)) if len(text) else t
+    return (t - last_newline).astype(np.float32)
+
+
+def indentation(text: str) -> np.ndarray:
+    """(T,) float: indentation (spaces; a tab counts 4) of the current line read so far."""
+    out = np.zeros(len(text), dtype=np.float32)
+    indent, leading = 0, True
+    for t, ch in enumerate(text):
+        if ch == "\n":
+            indent, leading = 0, True
+        elif leading and ch in " \t":
+            indent += TAB_WIDTH if ch == "\t" else 1
+        else:
+            leading = False
+        out[t] = indent
+    return out
+
+
+def speaker_line(text: str) -> np.ndarray:
+    """(T,) float: 1 on every character (and the newline) of a line that is a speaker's name."""
+    out = np.zeros(len(text), dtype=np.float32)
+    pos = 0
+    for line in text.split("\n"):
+        end = pos + len(line) + 1  # with its newline
+        if _SPEAKER.match(line.strip()):
+            out[pos : min(end, len(text))] = 1.0
+        pos = end
+    return out
+
+
+def word_position(text: str) -> np.ndarray:
+    """(T,) float: letters read of the current word (0 on spaces and punctuation)."""
+    out = np.zeros(len(text), dtype=np.float32)
+    n = 0
+    for t, ch in enumerate(text):
+        n = n + 1 if ch.isalnum() or ch in "_'" else 0
+        out[t] = n
+    return out
+
+
+def is_space(text: str) -> np.ndarray:
+    """(T,) float: 1 on spaces, tabs and newlines."""
+    return _is(text, " \t\n\r").astype(np.float32)
+
+
+def is_upper(text: str) -> np.ndarray:
+    """(T,) float: 1 on capital letters."""
+    return np.fromiter((ch.isupper() for ch in text), dtype=np.float32, count=len(text))
+
+
+def is_newline(text: str) -> np.ndarray:
+    """(T,) float: 1 on newlines (end of line)."""
+    return _is(text, "\n").astype(np.float32)
+
+
+#: The built-in features, by name; each maps a text (length T) to a (T,) float32 array.
+FEATURES: dict[str, Callable[[str], np.ndarray]] = {
+    "inside quotes": in_quotes,
+    "bracket depth": bracket_depth,
+    "position in line": position_in_line,
+    "indentation": indentation,
+    "speaker-name line": speaker_line,
+    "position in word": word_position,
+    "whitespace": is_space,
+    "capital letter": is_upper,
+    "end of line": is_newline,
+}
+
+
+def features(text: str, names: list[str] | None = None) -> dict[str, np.ndarray]:
+    """Every built-in feature (or those in ``names``) of ``text``: name -> (T,) float32 array."""
+    names = list(FEATURES) if names is None else list(names)
+    unknown = [n for n in names if n not in FEATURES]
+    if unknown:
+        raise LstmvizError(f"unknown feature(s) {unknown}; choose from {list(FEATURES)}")
+    return {n: FEATURES[n](text) for n in names}
+
+
+def _as_acts(acts, length: int | None = None) -> np.ndarray:
+    """Activations as a float64 (T, H) array; tensors are moved to CPU."""
+    if hasattr(acts, "detach"):
+        acts = acts.detach().cpu().numpy()
+    a = np.asarray(acts, dtype=np.float64)
+    if a.ndim == 1:
+        a = a[:, None]
+    if a.ndim != 2:
+        raise LstmvizError(
+            f"activations must be (T, H): one row per character, one column per unit; got shape {a.shape}. "
+            "For a batch-first trace pass trace[name, layer][0]."
+        )
+    if length is not None and a.shape[0] != length:
+        raise LstmvizError(
+            f"the activations have {a.shape[0]} time steps but the text has {length} characters; "
+            "they must match (one row per character)"
+        )
+    return a
+
+
+def _standardize(x: np.ndarray) -> np.ndarray:
+    """Columns to zero mean, unit norm; constant columns become 0 (correlation 0, not NaN)."""
+    x = x - x.mean(axis=0)
+    norm = np.sqrt((x * x).sum(axis=0))
+    return np.divide(x, norm, out=np.zeros_like(x), where=norm > 1e-12)
+
+
+def correlations(acts, feats: Mapping[str, np.ndarray]) -> tuple[list[str], np.ndarray]:
+    """Pearson correlation of every unit with every feature: acts (T, H) -> (names, r (F, H))."""
+    names = list(feats)
+    a = _as_acts(acts)
+    f = np.stack([np.asarray(feats[n], dtype=np.float64) for n in names], axis=1)
+    if f.shape[0] != a.shape[0]:
+        raise LstmvizError(f"features have {f.shape[0]} steps but the activations have {a.shape[0]}")
+    return names, _standardize(f).T @ _standardize(a)
+
+
+@dataclass(frozen=True)
+class Match:
+    """One unit found by a ranking: which unit, its score, and (for features) which feature."""
+
+    unit: int
+    score: float
+    feature: str = ""
+
+
+def rank_units(acts, text: str, top: int = 10, names: list[str] | None = None) -> list[Match]:
+    """Units most correlated with the built-in features of ``text``: acts (T, H) -> best ``top`` matches.
+
+    Score is the Pearson correlation r (sign kept; sorted by |r|). Each unit appears once, with
+    the feature it follows best, so a list of 10 is 10 different units.
+    """
+    a = _as_acts(acts, len(text))
+    feat_names, r = correlations(a, features(text, names))
+    best = np.abs(r).argmax(axis=0)  # (H,) the best feature of each unit
+    r_best = r[best, np.arange(r.shape[1])]
+    order = np.argsort(-np.abs(r_best), kind="stable")[:top]
+    return [Match(int(u), float(r_best[u]), feat_names[best[u]]) for u in order]
+
+
+def match_span(acts, start: int, stop: int, top: int = 10, margin: int | None = None) -> list[Match]:
+    """Units on inside steps [start, stop) and off around them (LSTMVis select-and-match).
+
+    acts (T, H). Score per unit: (mean inside - mean in ``margin`` steps on each side) / the
+    unit's standard deviation over the whole text, so units with large and small ranges compare
+    fairly. ``margin`` defaults to the span's length. Best ``top`` units first.
+    """
+    a = _as_acts(acts)
+    T = a.shape[0]
+    if not 0 <= start < stop <= T:
+        raise LstmvizError(f"span [{start}, {stop}) must be non-empty and inside the text's 0..{T} steps")
+    margin = stop - start if margin is None else int(margin)
+    around = np.r_[max(0, start - margin) : start, stop : min(T, stop + margin)]
+    if around.size == 0:
+        raise LstmvizError("the span covers the whole text, so there is nothing around it to compare with")
+    inside = a[start:stop].mean(axis=0)
+    outside = a[around].mean(axis=0)
+    spread = a.std(axis=0) + 1e-8
+    score = (inside - outside) / spread
+    order = np.argsort(-score, kind="stable")[:top]
+    return [Match(int(u), float(score[u])) for u in order]

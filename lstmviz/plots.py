@@ -1,0 +1,608 @@
+"""Plotly figures of an LSTM's gates and memory cells over a text.
+
+Every function takes the activations either as a recorded ``Trace`` (with ``name`` and ``layer``)
+or as a plain (T, H) array / tensor -- one row per character of ``text``, one column per unit --
+and returns a ``plotly.graph_objects.Figure``:
+
+* ``heatmap``       -- units x characters, any of ``i f g o c h``; top-k most variable units by default.
+* ``coloured_text`` -- the text with each character's background coloured by one unit (Karpathy 2015).
+* ``saturation``    -- per unit, the fraction of steps a gate is < 0.1 vs > 0.9 (Karpathy et al. 2015, fig. 3).
+* ``cell_ledger``   -- per step, what one memory cell kept (Γ_f⊙c⟨t−1⟩) and wrote (Γ_u⊙ĉ⟨t⟩), and
+  how long it remembers (half-life from the running product of Γ_f).
+* ``stack``         -- several figures as one (a static snapshot of an explorer).
+
+Data going into a figure is rounded to ``SIG_DIGITS`` significant digits and stored as float32,
+so a notebook's saved figure JSON is small and the same on every run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .errors import LstmvizError
+
+# ----------------------------------------------------------------------------- settings
+SIG_DIGITS = 4  # significant digits kept in figure data
+MAX_COLS = 1000  # heatmap columns at most; longer windows are averaged into bins of characters
+MAX_TICK_CHARS = 150  # up to this many columns, every character is a tick label
+MAX_TEXT_CHARS = 3000  # coloured_text shows at most this many characters
+WRAP = 80  # coloured_text line width in characters
+TOP_K = 24  # units shown by default in a heatmap
+FONT = "DejaVu Sans Mono, Menlo, Consolas, monospace"
+
+#: Ng's notation first, PyTorch's letter in brackets: what every axis, title and hover says.
+LABELS = {
+    "i": "update gate Γ_u (i)",
+    "f": "forget gate Γ_f (f)",
+    "g": "candidate ĉ (g)",
+    "o": "output gate Γ_o (o)",
+    "c": "memory cell c",
+    "h": "activation a (h)",
+}
+SYMBOLS = {"i": "Γ_u", "f": "Γ_f", "g": "ĉ", "o": "Γ_o", "c": "c", "h": "a"}
+ALIASES = {
+    "update": "i", "forget": "f", "candidate": "g", "output": "o", "cell": "c",
+    "activation": "h", "hidden": "h",
+}
+GATES = "ifo"  # sigmoid gates, in [0, 1]: a sequential colour scale from 0 to 1
+
+# Sequential (gates) and diverging (g, c, h; blue < 0 < red) scales. The "soft" versions stop short
+# of dark colours so black characters stay readable on top of them in coloured_text.
+GATE_SCALE = [[0.0, "#f7fcf5"], [0.5, "#74c476"], [1.0, "#00441b"]]
+GATE_SCALE_SOFT = [[0.0, "#ffffff"], [1.0, "#5cb85c"]]
+DIVERGING_SCALE = [[0.0, "#2166ac"], [0.25, "#67a9cf"], [0.5, "#f7f7f7"], [0.75, "#ef8a62"], [1.0, "#b2182b"]]
+DIVERGING_SCALE_SOFT = [[0.0, "#5b9bd5"], [0.5, "#ffffff"], [1.0, "#e8735a"]]
+SHOW = {"\n": "⏎", " ": "␣", "\t": "⇥", "\r": "␍"}  # how invisible characters are drawn
+
+
+# ----------------------------------------------------------------------------- helpers
+def canonical(name: str) -> str:
+    """``"forget"`` -> ``"f"``: one of ``i f g o c h`` (LstmvizError for anything else)."""
+    key = ALIASES.get(name, name)
+    if key not in LABELS:
+        raise LstmvizError(
+            f"unknown activation {name!r}; use one of i f g o c h "
+            f"(or {', '.join(ALIASES)})"
+        )
+    return key
+
+
+def round_sig(a: Any, digits: int = SIG_DIGITS) -> np.ndarray:
+    """``a`` rounded to ``digits`` significant digits, as float32 (NaN and 0 stay as they are)."""
+    a = np.asarray(a, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mag = np.where(np.isfinite(a) & (a != 0), np.floor(np.log10(np.abs(a))), 0.0)
+        scale = 10.0 ** (digits - 1 - mag)
+        return (np.round(a * scale) / scale).astype(np.float32)
+
+
+def shown(ch: str) -> str:
+    """A character as drawn in a label: spaces and newlines made visible."""
+    return SHOW.get(ch, ch)
+
+
+def _is_trace(source: Any) -> bool:
+    return hasattr(source, "names") and hasattr(source, "num_layers")
+
+
+def _layer_label(source: Any, layer: int | None) -> str:
+    if layer is None:
+        return ""
+    if _is_trace(source) and layer < 0:
+        layer += source.num_layers
+    return f"layer {layer}" if layer >= 0 else ""  # a bare array's "-1" would say nothing
+
+
+def activations(source: Any, name: str = "c", layer: int | None = -1, batch: int = 0) -> np.ndarray:
+    """One sequence's values as a float (T, H) NumPy array, from a Trace or a (T, H) array / tensor."""
+    if _is_trace(source):
+        value = source[canonical(name), -1 if layer is None else layer]
+        if hasattr(value, "detach"):
+            value = value.detach().float().cpu().numpy()
+        value = np.asarray(value)
+        if value.ndim == 3:  # (B, T, H) batch-first, else (T, B, H)
+            value = value[batch] if getattr(source, "batch_first", True) else value[:, batch]
+    else:
+        value = source.detach().float().cpu().numpy() if hasattr(source, "detach") else np.asarray(source)
+        if value.ndim == 3 and value.shape[0] == 1:
+            value = value[0]
+    if value.ndim == 1:
+        value = value[:, None]
+    if value.ndim != 2:
+        raise LstmvizError(
+            f"expected activations shaped (T, H) -- one row per character, one column per unit -- "
+            f"or a Trace; got shape {tuple(value.shape)}"
+        )
+    return value
+
+
+def _check_text(values: np.ndarray, text: str) -> None:
+    if values.shape[0] != len(text):
+        raise LstmvizError(
+            f"the activations have {values.shape[0]} time steps but the text has {len(text)} "
+            "characters; pass the text the trace was recorded on"
+        )
+
+
+def _window(T: int, start: int, stop: int | None) -> tuple[int, int]:
+    stop = T if stop is None else stop
+    start, stop = (start + T if start < 0 else start), (stop + T if stop < 0 else stop)
+    start, stop = max(0, start), min(T, stop)
+    if start >= stop:
+        raise LstmvizError(f"the window [{start}, {stop}) is empty; the text has {T} characters")
+    return start, stop
+
+
+def top_units(values: np.ndarray, k: int = TOP_K, by: str = "variance") -> np.ndarray:
+    """Indices of the ``k`` units with the largest variance (or mean |value| for ``by="activity"``): (T, H) -> (k,)."""
+    if by == "variance":
+        score = values.std(axis=0)
+    elif by == "activity":
+        score = np.abs(values).mean(axis=0)
+    else:
+        raise LstmvizError(f"rank units by 'variance' or 'activity', not {by!r}")
+    return np.argsort(-score, kind="stable")[: max(1, int(k))]
+
+
+def _units(values: np.ndarray, units: Sequence[int] | int | None, k: int, by: str) -> np.ndarray:
+    H = values.shape[1]
+    if units is None:
+        return top_units(values, min(k, H), by)
+    units = np.atleast_1d(np.asarray(units, dtype=np.int64))
+    if units.size == 0 or units.min() < -H or units.max() >= H:
+        raise LstmvizError(f"units must be indices in 0..{H - 1}, got {units.tolist()}")
+    return units % H
+
+
+def value_range(name: str, values: np.ndarray) -> tuple[float, float]:
+    """Colour range for ``name``: (0, 1) for gates, (-1, 1) for ĉ and a, ±max|c| for the cell."""
+    if name in GATES:
+        return 0.0, 1.0
+    if name in "gh":
+        return -1.0, 1.0
+    m = float(np.nanmax(np.abs(values))) if values.size else 1.0
+    m = float(round_sig(max(m, 1e-6), 2))
+    return -m, m
+
+
+def _scale(name: str, soft: bool = False) -> list:
+    if name in GATES:
+        return GATE_SCALE_SOFT if soft else GATE_SCALE
+    return DIVERGING_SCALE_SOFT if soft else DIVERGING_SCALE
+
+
+def _columns(text: str, start: int, stop: int, max_cols: int) -> tuple[list[str], list[str], int]:
+    """Column labels (unique, for hover), tick characters, and characters per column."""
+    n = stop - start
+    per = max(1, math.ceil(n / max_cols))
+    labels, ticks = [], []
+    for a in range(start, stop, per):
+        b = min(a + per, stop)
+        if per == 1:
+            labels.append(f"{a}: {shown(text[a])}")
+            ticks.append(shown(text[a]))
+        else:
+            snippet = "".join(shown(c) for c in text[a:b])
+            labels.append(f"{a}–{b - 1}: {snippet}")
+            ticks.append(str(a))
+    return labels, ticks, per
+
+
+def _bin(values: np.ndarray, per: int) -> np.ndarray:
+    """Average consecutive groups of ``per`` rows: (T, H) -> (ceil(T / per), H)."""
+    if per == 1:
+        return values
+    T, H = values.shape
+    pad = (-T) % per
+    padded = np.concatenate([values, np.full((pad, H), np.nan, values.dtype)]) if pad else values
+    return np.nanmean(padded.reshape(-1, per, H), axis=1)
+
+
+# ----------------------------------------------------------------------------- heatmap
+def heatmap(
+    source: Any,
+    text: str,
+    *,
+    name: str = "c",
+    layer: int | None = -1,
+    units: Sequence[int] | int | None = None,
+    top_k: int = TOP_K,
+    by: str = "variance",
+    start: int = 0,
+    stop: int | None = None,
+    max_cols: int = MAX_COLS,
+    title: str | None = None,
+) -> go.Figure:
+    """Units x characters heatmap of ``name`` (i f g o c h) on ``text``: source (T, H) or Trace -> Figure.
+
+    Rows are ``units`` (default: the ``top_k`` most variable in the window, most variable on top);
+    columns are the characters of ``text[start:stop]``, averaged into bins when there are more
+    than ``max_cols``. Hover shows position, character, unit and value.
+    """
+    name = canonical(name)
+    values = activations(source, name, layer)
+    _check_text(values, text)
+    start, stop = _window(len(text), start, stop)
+    window = values[start:stop]
+    chosen = _units(window, units, top_k, by)
+    labels, ticks, per = _columns(text, start, stop, max_cols)
+    z = round_sig(_bin(window[:, chosen], per).T)  # (units, columns)
+    zmin, zmax = value_range(name, z)
+    rows = [f"unit {u}" for u in chosen]
+    where = _layer_label(source, layer)
+    fig = go.Figure(
+        go.Heatmap(
+            z=z, x=labels, y=rows, zmin=zmin, zmax=zmax, colorscale=_scale(name),
+            colorbar=dict(title=dict(text=SYMBOLS[name], side="right"), thickness=14),
+            hovertemplate=f"%{{y}}<br>step %{{x}}<br>{SYMBOLS[name]} = %{{z:.3f}}<extra></extra>",
+            hoverongaps=False,
+        )
+    )
+    binned = f" (mean of {per} characters per column)" if per > 1 else ""
+    fig.update_layout(
+        title=dict(text=title or f"{LABELS[name]}{', ' + where if where else ''}{binned}", x=0.01),
+        height=int(np.clip(110 + 16 * len(rows), 260, 900)),
+        margin=dict(l=80, r=20, t=50, b=60),
+        template="plotly_white",
+    )
+    fig.update_yaxes(autorange="reversed", type="category", tickfont=dict(size=10))
+    fig.update_xaxes(type="category", title_text="character" if per == 1 else "position in text")
+    if len(labels) <= MAX_TICK_CHARS:
+        fig.update_xaxes(tickmode="array", tickvals=labels, ticktext=ticks, tickangle=0,
+                         tickfont=dict(family=FONT, size=11 if len(labels) <= 80 else 8))
+    else:
+        every = math.ceil(len(labels) / 12)
+        fig.update_xaxes(tickmode="array", tickvals=labels[::every], ticktext=[
+            lab.split(":")[0].split("–")[0] for lab in labels[::every]], tickangle=0)
+    return fig
+
+
+# ----------------------------------------------------------------------------- coloured text
+def _grid(text: str, wrap: int) -> tuple[np.ndarray, np.ndarray]:
+    """Lay characters out in lines: (row, column) of each character; a newline ends its row."""
+    rows = np.empty(len(text), np.int64)
+    cols = np.empty(len(text), np.int64)
+    r = c = 0
+    for t, ch in enumerate(text):
+        if c >= wrap:
+            r, c = r + 1, 0
+        rows[t], cols[t] = r, c
+        if ch == "\n":
+            r, c = r + 1, 0
+        else:
+            c += 1
+    return rows, cols
+
+
+def coloured_text(
+    source: Any,
+    text: str,
+    *,
+    name: str = "c",
+    layer: int | None = -1,
+    units: Sequence[int] | int | None = None,
+    start: int = 0,
+    stop: int | None = None,
+    wrap: int = WRAP,
+    max_chars: int = MAX_TEXT_CHARS,
+    title: str | None = None,
+) -> go.Figure:
+    """The text with each character's background coloured by a unit's value: source (T, H) or Trace -> Figure.
+
+    One block of text per unit in ``units`` (default: the most variable unit), stacked. A diverging
+    scale centred at 0 (blue < 0 < red) for ĉ, c and a; a sequential one from 0 to 1 for gates.
+    Newlines are drawn as ⏎ and end the line; lines wrap at ``wrap`` characters.
+    """
+    name = canonical(name)
+    values = activations(source, name, layer)
+    _check_text(values, text)
+    start, stop = _window(len(text), start, stop)
+    stop = min(stop, start + max_chars)
+    window = values[start:stop]
+    chosen = _units(window, units, 1, "variance")
+    chunk = text[start:stop]
+    rows, cols = _grid(chunk, wrap)
+    n_rows, n_cols = int(rows.max()) + 1, max(int(cols.max()) + 1, 1)
+    chars = np.full((n_rows, n_cols), "", dtype=object)
+    chars[rows, cols] = [shown(ch) if ch in "\n\t\r" else ch for ch in chunk]
+    pos = np.full((n_rows, n_cols), -1, dtype=np.int32)
+    pos[rows, cols] = np.arange(start, stop, dtype=np.int32)
+    zmin, zmax = value_range(name, window[:, chosen])
+    where = _layer_label(source, layer)
+    fig = make_subplots(
+        rows=len(chosen), cols=1, vertical_spacing=min(0.3 / max(len(chosen), 1), 60 / (n_rows * 20 * len(chosen) + 60)),
+        subplot_titles=[f"unit {u}" for u in chosen],
+    )
+    for k, u in enumerate(chosen):
+        z = np.full((n_rows, n_cols), np.nan, dtype=np.float32)
+        z[rows, cols] = round_sig(window[:, u])
+        fig.add_trace(
+            go.Heatmap(
+                z=z, text=chars, customdata=pos, texttemplate="%{text}",
+                textfont=dict(family=FONT, size=13, color="black"),
+                coloraxis="coloraxis", xgap=0, ygap=2, hoverongaps=False,
+                hovertemplate=f"step %{{customdata}}: '%{{text}}'<br>unit {u}: {SYMBOLS[name]} = %{{z:.3f}}<extra></extra>",
+            ),
+            row=k + 1, col=1,
+        )
+    fig.update_xaxes(visible=False, range=[-0.5, max(n_cols, 1) - 0.5], constrain="domain")
+    fig.update_yaxes(visible=False, autorange="reversed")
+    fig.update_layout(
+        coloraxis=dict(colorscale=_scale(name, soft=True), cmin=zmin, cmax=zmax,
+                       colorbar=dict(title=dict(text=SYMBOLS[name], side="right"), thickness=14, len=min(1.0, 250 / (n_rows * 20 * len(chosen) + 80)), y=1, yanchor="top")),
+        title=dict(text=title or f"{LABELS[name]}{', ' + where if where else ''}: each character coloured by the unit's value after reading it", x=0.01, font=dict(size=14)),
+        height=int(80 + len(chosen) * (n_rows * 20 + 30)),
+        width=int(140 + n_cols * 10.5) if n_cols < wrap else None,
+        margin=dict(l=20, r=20, t=60, b=10),
+        template="plotly_white",
+        plot_bgcolor="white",
+    )
+    return fig
+
+
+# ----------------------------------------------------------------------------- saturation
+def saturation_fractions(values: np.ndarray, low: float = 0.1, high: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
+    """Per unit, the fraction of steps below ``low`` and above ``high``: (T, H) -> ((H,), (H,))."""
+    values = np.asarray(values)
+    return (values < low).mean(axis=0), (values > high).mean(axis=0)
+
+
+def saturation(
+    source: Any,
+    *,
+    names: str | Sequence[str] = "ifo",
+    layers: Sequence[int] | None = None,
+    low: float = 0.1,
+    high: float = 0.9,
+    title: str | None = None,
+) -> go.Figure:
+    """Gate saturation: each unit's fraction of steps < ``low`` (y) vs > ``high`` (x); one panel per gate and layer.
+
+    ``source`` is a Trace or a mapping {(name, layer): (T, H) array}. Units near the top-left are
+    almost always closed, near the bottom-right almost always open, on the anti-diagonal they
+    switch hard between the two (Karpathy, Johnson & Fei-Fei 2015, figure 3).
+    """
+    names = [canonical(n) for n in names]
+    if _is_trace(source):
+        layers = list(range(source.num_layers)) if layers is None else list(layers)
+    elif isinstance(source, Mapping):
+        layers = sorted({k[1] for k in source}) if layers is None else list(layers)
+    else:
+        raise LstmvizError("saturation needs a Trace or a dict {(name, layer): (T, H) array}")
+    fig = make_subplots(
+        rows=len(layers), cols=len(names), shared_xaxes=True, shared_yaxes=True,
+        subplot_titles=[f"{LABELS[n]}, {_layer_label(source, layer)}" for layer in layers for n in names],
+        horizontal_spacing=0.06, vertical_spacing=0.12,
+    )
+    colours = {"i": "#1f77b4", "f": "#d62728", "g": "#9467bd", "o": "#2ca02c", "c": "#7f7f7f", "h": "#ff7f0e"}
+    for r, layer in enumerate(layers):
+        for k, n in enumerate(names):
+            values = activations(source, n, layer) if _is_trace(source) else activations(source[(n, layer)])
+            left, right = saturation_fractions(values, low, high)
+            fig.add_trace(
+                go.Scatter(
+                    x=round_sig(right), y=round_sig(left), mode="markers",
+                    marker=dict(size=5, color=colours[n], opacity=0.6), name=LABELS[n],
+                    customdata=np.arange(values.shape[1]), showlegend=False,
+                    hovertemplate=f"unit %{{customdata}}<br>{SYMBOLS[n]} > {high}: %{{x:.0%}} of steps"
+                                  f"<br>{SYMBOLS[n]} < {low}: %{{y:.0%}} of steps<extra></extra>",
+                ),
+                row=r + 1, col=k + 1,
+            )
+            # units on this line are always saturated, one way or the other
+            fig.add_trace(go.Scatter(x=[0, 1], y=[1, 0], mode="lines", hoverinfo="skip", showlegend=False,
+                                     line=dict(color="#bbbbbb", dash="dot", width=1)), row=r + 1, col=k + 1)
+    fig.update_xaxes(range=[-0.03, 1.03], tickformat=".0%", dtick=0.25)
+    fig.update_yaxes(range=[-0.03, 1.03], tickformat=".0%", dtick=0.25)
+    for k in range(len(names)):
+        fig.update_xaxes(title_text=f"fraction of steps > {high} (open)", row=len(layers), col=k + 1)
+    for r in range(len(layers)):
+        fig.update_yaxes(title_text=f"fraction < {low} (closed)", row=r + 1, col=1)
+    fig.update_layout(
+        title=dict(text=title or "Gate saturation: one dot per unit", x=0.01),
+        height=int(130 + 300 * len(layers)), width=int(120 + 300 * len(names)),
+        margin=dict(l=70, r=20, t=80, b=60), template="plotly_white",
+    )
+    fig.update_annotations(font_size=12)
+    return fig
+
+
+# ----------------------------------------------------------------------------- cell ledger
+def half_life(f: np.ndarray) -> np.ndarray:
+    """Memory half-life at each step: (T,) forget gate -> (T,) steps back until ∏ Γ_f < 1/2 (NaN: not yet).
+
+    At step t, something written ``n`` steps ago still holds ∏_{k=t-n+1..t} Γ_f⟨k⟩ of its size;
+    this is the smallest ``n`` for which that product drops below one half.
+    """
+    logf = np.log(np.clip(np.asarray(f, dtype=np.float64), 1e-300, 1.0))
+    prefix = np.concatenate([[0.0], np.cumsum(logf)])  # non-increasing
+    T = len(logf)
+    # largest j with prefix[j] > prefix[t+1] + ln 2, via a search on the non-decreasing -prefix
+    idx = np.searchsorted(-prefix, -prefix[1:] - math.log(2.0), side="left")
+    out = np.arange(T) - (idx - 1) + 1.0
+    out[idx == 0] = np.nan
+    return out
+
+
+def mean_half_life(f: np.ndarray) -> float:
+    """Half-life in steps for a gate that always equals the geometric mean of ``f``: ln ½ / mean ln Γ_f."""
+    mean_log = float(np.mean(np.log(np.clip(np.asarray(f, dtype=np.float64), 1e-300, 1.0))))
+    return math.inf if mean_log >= 0 else math.log(0.5) / mean_log
+
+
+def cell_ledger(
+    source: Any,
+    text: str,
+    *,
+    layer: int = -1,
+    unit: int = 0,
+    start: int = 0,
+    stop: int | None = None,
+    c0: float = 0.0,
+    max_chars: int = 400,
+    title: str | None = None,
+) -> go.Figure:
+    """What one memory cell kept and wrote at each step, and how long it remembers: Trace or dict -> Figure.
+
+    ``source`` is a Trace or a mapping {"f": (T, H), "i": ..., "g": ..., "c": ...}. Top: bars of
+    kept Γ_f⊙c⟨t−1⟩ and written Γ_u⊙ĉ⟨t⟩ (they add up to c⟨t⟩, the line). Bottom: the half-life
+    (steps back until ∏Γ_f < ½). ``c0`` is c before the first character (0 for a fresh state).
+    """
+    get = (lambda n: activations(source, n, layer)) if _is_trace(source) else (lambda n: activations(source[n]))
+    f, i, g, c = (get(n) for n in "figc")
+    _check_text(c, text)
+    H = c.shape[1]
+    if not -H <= unit < H:
+        raise LstmvizError(f"unit must be in 0..{H - 1}, got {unit}")
+    f, i, g, c = (a[:, unit].astype(np.float64) for a in (f, i, g, c))
+    c_prev = np.concatenate([[c0], c[:-1]])
+    kept, written = f * c_prev, i * g
+    life = half_life(f)
+    start, stop = _window(len(text), start, stop)
+    stop = min(stop, start + max_chars)
+    sl = slice(start, stop)
+    labels, ticks, _ = _columns(text, start, stop, max_cols=stop - start)
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.65, 0.35], vertical_spacing=0.08,
+                        subplot_titles=["", "memory half-life: steps back until ∏Γ_f < ½"])
+    hover = "step %{x}<br>%{fullData.name} = %{y:.3f}<extra></extra>"
+    fig.add_trace(go.Bar(x=labels, y=round_sig(kept[sl]), name="kept Γ_f⊙c⟨t−1⟩", marker_color="#6baed6",
+                         hovertemplate=hover), row=1, col=1)
+    fig.add_trace(go.Bar(x=labels, y=round_sig(written[sl]), name="written Γ_u⊙ĉ⟨t⟩", marker_color="#fd8d3c",
+                         hovertemplate=hover), row=1, col=1)
+    fig.add_trace(go.Scatter(x=labels, y=round_sig(c[sl]), name="c⟨t⟩", mode="lines+markers",
+                             line=dict(color="black", width=1.5), marker=dict(size=4), hovertemplate=hover),
+                  row=1, col=1)
+    fig.add_trace(go.Scatter(x=labels, y=round_sig(life[sl]), name="half-life (steps)", mode="lines",
+                             line=dict(color="#d62728", shape="hv"),
+                             hovertemplate="step %{x}<br>half-life %{y:.0f} steps<extra></extra>"),
+                  row=2, col=1)
+    overall = mean_half_life(f[sl])
+    where = _layer_label(source, layer)
+    fig.update_layout(
+        barmode="relative",
+        title=dict(text=title or f"Cell ledger: unit {unit % H}{', ' + where if where else ''} "
+                                 f"(mean half-life {overall:.3g} steps)", x=0.01),
+        height=520, margin=dict(l=60, r=20, t=80, b=50), template="plotly_white",
+        legend=dict(orientation="h", y=1.02, yanchor="bottom", x=1, xanchor="right"),
+        bargap=0.1,
+    )
+    fig.update_yaxes(title_text="c⟨t⟩ = kept + written", row=1, col=1)
+    fig.update_yaxes(title_text="steps", type="log", row=2, col=1)
+    fig.update_xaxes(type="category")
+    if len(labels) <= MAX_TICK_CHARS:
+        fig.update_xaxes(tickmode="array", tickvals=labels, ticktext=ticks, tickangle=0,
+                         tickfont=dict(family=FONT, size=11 if len(labels) <= 80 else 8), row=2, col=1)
+    fig.update_xaxes(showticklabels=False, row=1, col=1)
+    fig.update_annotations(font_size=12)
+    return fig
+
+
+# ----------------------------------------------------------------------------- stack
+_AXIS_KEYS = ("anchor", "matches", "overlaying", "scaleanchor")
+
+
+def stack(figs: Sequence[go.Figure], gap: int = 30, width: int | None = None) -> go.Figure:
+    """Several figures one above the other as one figure (e.g. an explorer's static PNG snapshot)."""
+    figs = [f for f in figs if f is not None]
+    heights = [int(f.layout.height or 450) for f in figs]
+    total = sum(heights) + gap * (len(figs) - 1)
+    out: dict[str, Any] = {"data": [], "layout": {"height": total, "margin": dict(l=0, r=0, t=0, b=0),
+                                                   "template": figs[0].layout.template if figs else None,
+                                                   "width": width or max([int(f.layout.width or 900) for f in figs] + [0]),
+                                                   "annotations": [], "shapes": []}}
+    n_x = n_y = n_c = n_leg = 0
+    top = total
+    for fig, h in zip(figs, heights, strict=True):
+        lay = fig.layout.to_plotly_json()  # arrays stay NumPy arrays (fig.to_plotly_json encodes them)
+        lay.pop("template", None)
+        for key in ("barmode", "bargap", "plot_bgcolor"):  # figure-wide settings (last one wins)
+            if key in lay:
+                out["layout"][key] = lay[key]
+        m = {"t": 100, "b": 80, "l": 80, "r": 80} | (lay.get("margin") or {})
+        lo, hi = (top - h + m["b"]) / total, (top - m["t"]) / total  # this figure's plot area in paper units
+        top -= h + gap
+
+        def y_of(v: float, lo: float = lo, hi: float = hi) -> float:
+            return lo + (hi - lo) * v
+
+        ren: dict[str, str] = {}
+        for key in sorted(k for k in lay if k.startswith(("xaxis", "yaxis"))):
+            letter = key[0]
+            if letter == "x":
+                n_x += 1
+                ren[key] = f"xaxis{n_x if n_x > 1 else ''}"
+                ren["x" + key[5:]] = f"x{n_x if n_x > 1 else ''}"
+            else:
+                n_y += 1
+                ren[key] = f"yaxis{n_y if n_y > 1 else ''}"
+                ren["y" + key[5:]] = f"y{n_y if n_y > 1 else ''}"
+        for key in ("x", "y"):  # a figure without explicit axes still has x / y
+            if key not in ren:
+                if key == "x":
+                    n_x += 1
+                    ren["x"], ren["xaxis"] = f"x{n_x if n_x > 1 else ''}", f"xaxis{n_x if n_x > 1 else ''}"
+                else:
+                    n_y += 1
+                    ren["y"], ren["yaxis"] = f"y{n_y if n_y > 1 else ''}", f"yaxis{n_y if n_y > 1 else ''}"
+        cren: dict[str, str] = {}
+        for key in sorted(k for k in lay if k.startswith("coloraxis")):
+            n_c += 1
+            cren[key] = f"coloraxis{n_c if n_c > 1 else ''}"
+        n_leg += 1
+        legend = f"legend{n_leg if n_leg > 1 else ''}"
+        for key in list(ren):
+            if key.startswith(("xaxis", "yaxis")):
+                ax = dict(lay.get(key) or {})
+                for k in _AXIS_KEYS:
+                    if ax.get(k) in ren:
+                        ax[k] = ren[ax[k]]
+                if key.startswith("yaxis"):
+                    d0, d1 = ax.get("domain", [0, 1])
+                    ax["domain"] = [y_of(d0), y_of(d1)]
+                out["layout"][ren[key]] = ax
+        for key, new in cren.items():
+            ca = dict(lay[key])
+            cb = dict(ca.get("colorbar") or {})
+            y, ln = cb.get("y", 0.5), cb.get("len", 1.0)
+            cb["y"], cb["len"] = y_of(y), ln * (hi - lo)
+            ca["colorbar"] = cb
+            out["layout"][new] = ca
+        for trace in fig.data:
+            tr = trace.to_plotly_json()
+            tr["xaxis"] = ren[tr.get("xaxis", "x")]
+            tr["yaxis"] = ren[tr.get("yaxis", "y")]
+            if "coloraxis" in tr:
+                tr["coloraxis"] = cren[tr["coloraxis"]]
+            elif "colorbar" in tr or tr.get("type") == "heatmap":
+                cb = dict(tr.get("colorbar") or {})
+                y, ln = cb.get("y", 0.5), cb.get("len", 1.0)
+                cb["y"], cb["len"] = y_of(y), ln * (hi - lo)
+                tr["colorbar"] = cb
+            tr["legend"] = legend
+            out["data"].append(tr)
+        leg = dict(lay.get("legend") or {})
+        leg["y"] = y_of(leg.get("y", 1.0))
+        out["layout"][legend] = leg
+        for ann in lay.get("annotations", []):
+            ann = dict(ann)
+            for ref in ("xref", "yref"):
+                r = ann.get(ref, "paper")
+                base = r.split(" ")[0]
+                if base in ren:
+                    ann[ref] = r.replace(base, ren[base], 1)
+            if ann.get("yref", "paper") == "paper":
+                ann["y"] = y_of(ann.get("y", 0))
+            out["layout"]["annotations"].append(ann)
+        t = lay.get("title") or {}
+        if t.get("text"):
+            out["layout"]["annotations"].append(dict(
+                text=t["text"], xref="paper", yref="paper", x=0, xanchor="left",
+                y=(top + gap + h - 12) / total, yanchor="top", showarrow=False,
+                font=dict(size=(t.get("font") or {}).get("size", 16))))
+    return go.Figure(out)

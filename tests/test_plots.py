@@ -1,0 +1,181 @@
+"""Figure data: the right values in the right cells, labels, colour scales, and the half-life."""
+
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+from lstmviz import plots
+from lstmviz.errors import LstmvizError
+
+TEXT = "To be, or not\nto be: that is"
+
+
+def acts(T, H, seed=0, gate=False):
+    a = np.random.default_rng(seed).normal(size=(T, H))
+    return 1 / (1 + np.exp(-a)) if gate else a
+
+
+def test_round_sig_keeps_four_significant_digits():
+    got = plots.round_sig([123456.0, 0.000123456, -1.23456, 0.0, np.nan])
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got[:4], [123500.0, 0.0001235, -1.235, 0.0], rtol=1e-6)
+    assert np.isnan(got[4])
+
+
+def test_heatmap_cells_hold_trace_values_for_chosen_units():
+    a = acts(len(TEXT), 30)
+    fig = plots.heatmap(a, TEXT, name="c", units=[4, 0, 29])
+    hm = fig.data[0]
+    z = np.asarray(hm.z)
+    assert z.shape == (3, len(TEXT))
+    for row, u in enumerate([4, 0, 29]):
+        np.testing.assert_allclose(z[row], a[:, u], rtol=1e-3)
+    assert list(hm.y) == ["unit 4", "unit 0", "unit 29"]
+    # one column per character; hover label names position and character, tick shows the character
+    assert hm.x[3] == "3: b" and hm.x[5] == "5: ," and hm.x[13] == "13: ⏎" and hm.x[2] == "2: ␣"
+    assert fig.layout.xaxis.ticktext[13] == "⏎"
+    assert "%{x}" in hm.hovertemplate and "%{z" in hm.hovertemplate and "%{y}" in hm.hovertemplate
+    # the cell is diverging and symmetric around 0
+    assert hm.zmin == -hm.zmax and hm.zmax >= np.abs(a[:, [4, 0, 29]]).max() * 0.99
+    assert hm.colorscale[0][1] != hm.colorscale[-1][1]
+
+
+def test_heatmap_default_units_are_the_most_variable_most_variable_first():
+    a = acts(len(TEXT), 20) * 0.1
+    a[:, 7] *= 50
+    a[:, 3] *= 20
+    fig = plots.heatmap(a, TEXT, name="h", top_k=2)
+    assert list(fig.data[0].y) == ["unit 7", "unit 3"]
+
+
+def test_heatmap_gate_scale_is_zero_to_one_and_names_use_ng_notation():
+    a = acts(len(TEXT), 8, gate=True)
+    fig = plots.heatmap(a, TEXT, name="forget", units=[1])
+    assert (fig.data[0].zmin, fig.data[0].zmax) == (0.0, 1.0)
+    assert "forget gate Γ_f (f)" in fig.layout.title.text
+    assert "Γ_f" in fig.data[0].hovertemplate
+
+
+def test_heatmap_window_and_bins():
+    text = "abcdefghij" * 300  # 3000 characters
+    a = acts(len(text), 4)
+    win = plots.heatmap(a, text, units=[2], start=100, stop=130)
+    np.testing.assert_allclose(np.asarray(win.data[0].z)[0], a[100:130, 2], rtol=1e-3)
+    assert win.data[0].x[0] == "100: a"
+    binned = plots.heatmap(a, text, units=[2], max_cols=500)
+    z = np.asarray(binned.data[0].z)[0]
+    assert z.shape == (500,)  # 6 characters per column
+    np.testing.assert_allclose(z[10], a[60:66, 2].mean(), rtol=1e-3)
+    assert binned.data[0].x[10].startswith("60–65: ")
+    assert "mean of 6 characters" in binned.layout.title.text
+
+
+def test_heatmap_rejects_mismatch_and_bad_names():
+    with pytest.raises(LstmvizError, match="time steps but the text has"):
+        plots.heatmap(acts(5, 3), TEXT)
+    with pytest.raises(LstmvizError, match="unknown activation"):
+        plots.heatmap(acts(len(TEXT), 3), TEXT, name="x")
+    with pytest.raises(LstmvizError, match="units must be"):
+        plots.heatmap(acts(len(TEXT), 3), TEXT, units=[3])
+
+
+def test_heatmap_scales_to_all_512_units_and_long_text_within_payload():
+    text = ("All the world's a stage,\n" * 400)[:10_000]
+    a = acts(len(text), 512).astype(np.float32)
+    fig = plots.heatmap(a, text, name="c", units=range(512), start=0, stop=1000)
+    assert np.asarray(fig.data[0].z).shape == (512, 1000)
+    assert len(fig.to_json()) < 5_000_000
+
+
+def test_coloured_text_places_each_character_and_value_on_its_grid_cell():
+    a = acts(len(TEXT), 5)
+    fig = plots.coloured_text(a, TEXT, name="c", units=[3, 1], wrap=8)
+    assert len(fig.data) == 2
+    hm = fig.data[0]
+    chars, z, pos = np.asarray(hm.text), np.asarray(hm.z), np.asarray(hm.customdata)
+    # "To be, or not\n" wraps after 8 characters; the newline ends row 1 and is drawn as ⏎
+    assert "".join(chars[0]) == "To be, o" and "".join(chars[1]).startswith("r not⏎")
+    assert chars[2][0] == "t"
+    for t in range(len(TEXT)):
+        r, c = np.argwhere(pos == t)[0]
+        assert z[r, c] == pytest.approx(a[t, 3], rel=1e-3)
+        expected = "⏎" if TEXT[t] == "\n" else TEXT[t]
+        assert chars[r, c] == expected
+    assert np.isnan(z[1, 7])  # after the newline the rest of the row is empty
+    np.testing.assert_allclose(np.asarray(fig.data[1].z)[0, :8], a[:8, 1], rtol=1e-3)
+    ca = fig.layout.coloraxis
+    assert ca.cmin == -ca.cmax  # diverging, centred at 0
+    gate = plots.coloured_text(acts(len(TEXT), 5, gate=True), TEXT, name="i", units=0)
+    assert (gate.layout.coloraxis.cmin, gate.layout.coloraxis.cmax) == (0.0, 1.0)
+
+
+def test_saturation_fractions_per_unit():
+    T = 200
+    v = np.full((T, 3), 0.5)
+    v[:50, 0] = 0.05  # unit 0: 25 % closed
+    v[:150, 1] = 0.95  # unit 1: 75 % open
+    v[:20, 2], v[20:120, 2] = 0.0, 1.0  # unit 2: 10 % closed, 50 % open
+    fig = plots.saturation({("f", 0): v, ("i", 0): 1 - v, ("o", 0): v, ("f", 1): v, ("i", 1): v, ("o", 1): v})
+    scatters = [tr for tr in fig.data if tr.mode == "markers"]
+    assert len(scatters) == 6  # 3 gates x 2 layers
+    forget = scatters[1]  # order: i, f, o for layer 0
+    np.testing.assert_allclose(forget.x, [0.0, 0.75, 0.5])
+    np.testing.assert_allclose(forget.y, [0.25, 0.0, 0.1])
+    update = scatters[0]  # 1 - v swaps closed and open
+    np.testing.assert_allclose(update.x, [0.25, 0.0, 0.1])
+    assert "forget gate Γ_f (f), layer 1" in [a.text for a in fig.layout.annotations]
+
+
+def brute_half_life(f):
+    out = []
+    for t in range(len(f)):
+        p, n = 1.0, None
+        for k in range(t, -1, -1):
+            p *= f[k]
+            if p < 0.5:
+                n = t - k + 1
+                break
+        out.append(np.nan if n is None else n)
+    return np.array(out, dtype=float)
+
+
+def test_half_life_matches_brute_force_and_geometric_mean():
+    f = np.random.default_rng(4).uniform(0.6, 1.0, size=300)
+    f[100:150] = 0.999
+    np.testing.assert_array_equal(plots.half_life(f), brute_half_life(f))
+    assert plots.mean_half_life(np.full(10, 0.5 ** (1 / 20))) == pytest.approx(20.0)
+    assert math.isinf(plots.mean_half_life(np.ones(5)))
+
+
+def test_cell_ledger_kept_plus_written_is_c():
+    T, H = len(TEXT), 4
+    rng = np.random.default_rng(5)
+    f, i = rng.uniform(size=(T, H)), rng.uniform(size=(T, H))
+    g = np.tanh(rng.normal(size=(T, H)))
+    c = np.zeros((T, H))
+    for t in range(T):  # the cell update in Ng's notation: c = Γ_f * c_prev + Γ_u * ĉ
+        c[t] = f[t] * (c[t - 1] if t else 0.0) + i[t] * g[t]
+    fig = plots.cell_ledger({"f": f, "i": i, "g": g, "c": c}, TEXT, unit=2)
+    kept, written, cell, life = fig.data
+    np.testing.assert_allclose(np.asarray(kept.y) + np.asarray(written.y), c[:, 2], rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(kept.y[1:], f[1:, 2] * c[:-1, 2], rtol=1e-3)
+    np.testing.assert_allclose(cell.y, c[:, 2], rtol=1e-3)
+    np.testing.assert_array_equal(np.asarray(life.y, dtype=float), brute_half_life(f[:, 2]))
+    assert fig.layout.barmode == "relative" and "unit 2" in fig.layout.title.text
+
+
+def test_stack_keeps_every_trace_on_its_own_axes_in_its_own_band():
+    a = acts(len(TEXT), 6)
+    figs = [plots.heatmap(a, TEXT, units=[0, 1]), plots.coloured_text(a, TEXT, units=[0, 2])]
+    out = plots.stack(figs)
+    assert isinstance(out, go.Figure)
+    assert len(out.data) == 3
+    assert out.layout.height == sum(f.layout.height for f in figs) + 30
+    axes = {(tr.xaxis, tr.yaxis) for tr in out.data}
+    assert len(axes) == 3
+    np.testing.assert_allclose(np.asarray(out.data[1].z), np.asarray(figs[1].data[0].z))
+    top = out.layout[out.data[0].yaxis.replace("y", "yaxis")].domain
+    bottom = out.layout[out.data[2].yaxis.replace("y", "yaxis")].domain
+    assert bottom[1] < top[0]  # the first figure sits above the second
