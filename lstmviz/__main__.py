@@ -91,10 +91,12 @@ def _sample(args: argparse.Namespace) -> None:
     from .sampling import stream
 
     ckpt = load_checkpoint(args.checkpoint, device=args.device)
+    # stream() checks the prime before anything is printed
+    chars = stream(ckpt.model, ckpt.vocab, args.prime, args.length,
+                   top_k=args.top_k, temperature=args.temperature, seed=args.seed)
     out = sys.stdout
     out.write(args.prime)
-    for ch in stream(ckpt.model, ckpt.vocab, args.prime, args.length,
-                     top_k=args.top_k, temperature=args.temperature, seed=args.seed):
+    for ch in chars:
         out.write(ch)
     out.write("\n")
     out.flush()

@@ -95,7 +95,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     ),
     "quick": dict(
         hidden_size=256, num_layers=2, dropout=0.1, embedding_dim=32,
-        seq_len=64, batch_size=32, steps=1500, lr=4e-3, min_lr=4e-4,
+        seq_len=64, batch_size=32, steps=1200, lr=4e-3, min_lr=4e-4,
         eval_every=250, val_chars=100_000, log_every=10, save_every=250,
     ),
 }
