@@ -1,0 +1,194 @@
+"""Line figures for the lessons: training curves (live), gradient norm vs lag, accuracy vs lag.
+
+Every function returns a plotly figure whose data is exactly what it was given, rounded to
+4 significant digits so notebooks store small, stable JSON. ``TrainingCurves`` is a callback for
+``lstmviz.train(..., callback=...)`` (or any loop that calls it with the same dicts) that draws
+train and validation loss in nats/char, with bits/char on a second axis, as training runs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .errors import LstmvizError
+
+LN2 = math.log(2)
+#: one colour per run, in order (plotly's default qualitative palette)
+COLORS = ("#636EFA", "#EF553B", "#00CC96", "#AB63FA", "#FFA15A", "#19D3F3", "#FF6692", "#B6E880")
+
+
+def round_sig(values: Sequence[float] | np.ndarray, digits: int = 4) -> list[float | None]:
+    """Values rounded to ``digits`` significant digits, as a list (None for missing / non-finite)."""
+    out: list[float | None] = []
+    for v in np.asarray(values, dtype=float).ravel():
+        if not math.isfinite(v):
+            out.append(None)
+        elif v == 0:
+            out.append(0.0)
+        else:
+            out.append(round(float(v), digits - 1 - math.floor(math.log10(abs(v)))))
+    return out
+
+
+class TrainingCurves:
+    """Train/val loss (nats/char, left axis; bits/char, right axis) vs step, fed by a training callback.
+
+    ``curves(entry)`` takes the dicts ``lstmviz.train`` passes to its callback (keys ``step``,
+    ``train_loss``, ``val_loss``; ``kind`` "train" or "val"). ``live=True`` draws into a plotly
+    FigureWidget that updates in place as training runs; ``figure()`` returns a static copy.
+    """
+
+    def __init__(self, title: str = "Training curves", live: bool = False):
+        self.title = title
+        self.train_steps: list[int] = []
+        self.train_loss: list[float] = []
+        self.val_steps: list[int] = []
+        self.val_loss: list[float] = []
+        self.widget = go.FigureWidget(self._empty()) if live else None
+
+    def _empty(self) -> go.Figure:
+        fig = go.Figure()
+        for name, color, mode in (("train", COLORS[0], "lines"), ("validation", COLORS[1], "lines+markers")):
+            fig.add_scatter(x=[], y=[], name=name, mode=mode, line=dict(color=color),
+                            hovertemplate="step %{x}<br>%{y:.3f} nats/char<extra>" + name + "</extra>")
+        # the same curves in bits/char, invisible, on the right axis: it autoscales exactly like
+        # the left one (values differ by the constant ln 2), so its ticks read off bits/char
+        for name in ("train", "validation"):
+            fig.add_scatter(x=[], y=[], name=name + " (bits)", yaxis="y2", mode="lines",
+                            line=dict(width=0), showlegend=False, hoverinfo="skip", opacity=0)
+        fig.update_layout(
+            title=self.title, template="plotly_white", height=380,
+            xaxis=dict(title="training step"),
+            yaxis=dict(title="loss (nats/char)"),
+            yaxis2=dict(title="loss (bits/char)", overlaying="y", side="right", showgrid=False),
+            legend=dict(x=0.99, xanchor="right", y=0.99),
+            margin=dict(l=70, r=70, t=60, b=50),
+        )
+        return fig
+
+    def update(self, step: int, train_loss: float | None = None, val_loss: float | None = None) -> None:
+        """Add one point: a train loss and/or a validation loss (nats/char) at ``step``."""
+        if train_loss is not None:
+            self.train_steps.append(int(step))
+            self.train_loss.append(float(train_loss))
+        if val_loss is not None:
+            self.val_steps.append(int(step))
+            self.val_loss.append(float(val_loss))
+        if self.widget is not None:
+            self._fill(self.widget)
+
+    def __call__(self, entry: Mapping) -> None:
+        """The training callback: one ``lstmviz.train`` history dict."""
+        if "step" not in entry:
+            raise LstmvizError("a training-curve entry needs a 'step' (and 'train_loss' / 'val_loss')")
+        if entry.get("kind") == "val":  # a validation entry repeats the last train loss: skip it
+            self.update(entry["step"], val_loss=entry.get("val_loss"))
+        else:
+            self.update(entry["step"], entry.get("train_loss"), entry.get("val_loss"))
+
+    def _fill(self, fig: go.Figure) -> None:
+        series = ((self.train_steps, self.train_loss), (self.val_steps, self.val_loss))
+        with fig.batch_update() if isinstance(fig, go.FigureWidget) else _nothing():
+            for i, (steps, loss) in enumerate(series):
+                fig.data[i].x, fig.data[i].y = list(steps), round_sig(loss)
+                fig.data[i + 2].x, fig.data[i + 2].y = list(steps), round_sig(np.asarray(loss) / LN2)
+
+    def figure(self) -> go.Figure:
+        """A static figure of everything fed so far."""
+        fig = self._empty()
+        self._fill(fig)
+        return fig
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def lag_figure(
+    runs: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    title: str = "How far back does the gradient reach?",
+    fig: go.Figure | None = None,
+    dash: str = "solid",
+    ylabel: str = "‖∂L_T / ∂a⟨t⟩‖",
+) -> go.Figure:
+    """Gradient norm vs lag T − t on a log y-axis, one line per ``label: (lags, norms)``.
+
+    Pass ``fig`` to add the runs to an existing figure (e.g. LSTM lines on the RNN's axes);
+    ``dash`` styles the added lines.
+    """
+    if fig is None:
+        fig = go.Figure()
+        fig.update_layout(
+            title=title, template="plotly_white", height=450,
+            xaxis=dict(title="lag T − t (steps back in time)"),
+            yaxis=dict(title=ylabel, type="log", exponentformat="power"),
+            legend=dict(title="run"), margin=dict(l=80, r=30, t=60, b=50),
+        )
+    start = len(fig.data)
+    for k, (label, (lags, norms)) in enumerate(runs.items()):
+        norms = np.asarray(norms, dtype=float)
+        # a log axis cannot show 0; underflowed gradients are dropped, not drawn as a cliff
+        norms = np.where(norms > 0, norms, np.nan)
+        fig.add_scatter(
+            x=list(np.asarray(lags).tolist()), y=round_sig(norms), name=label, mode="lines",
+            line=dict(color=COLORS[(start + k) % len(COLORS)], dash=dash, width=2.5),
+            hovertemplate="lag %{x}<br>%{y:.2e}<extra>" + label + "</extra>",
+        )
+    return fig
+
+
+def accuracy_figure(
+    runs: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    chance: float,
+    title: str = "Remember the first symbol: success vs lag",
+) -> go.Figure:
+    """Test accuracy vs lag, one line per ``label: (lags, accuracies)``, with the chance level dashed."""
+    fig = go.Figure()
+    for k, (label, (lags, acc)) in enumerate(runs.items()):
+        fig.add_scatter(x=list(np.asarray(lags).tolist()), y=round_sig(acc), name=label,
+                        mode="lines+markers", line=dict(color=COLORS[k % len(COLORS)], width=2.5),
+                        marker=dict(size=9))
+    fig.add_hline(y=chance, line=dict(dash="dash", color="gray"),
+                  annotation_text=f"chance ({chance:.0%})", annotation_position="bottom right")
+    fig.update_layout(
+        title=title, template="plotly_white", height=420,
+        xaxis=dict(title="lag (distractor steps between the symbol and the question)"),
+        yaxis=dict(title="success rate (test accuracy)", range=[0, 1.05], tickformat=".0%"),
+        margin=dict(l=80, r=30, t=60, b=50),
+    )
+    return fig
+
+
+def history_figure(
+    histories: Mapping[str, Mapping[str, Sequence[float]]],
+    title: str = "Training runs",
+    keys: tuple[str, ...] = ("loss", "grad_norm"),
+    labels: Mapping[str, str] | None = None,
+    log_keys: tuple[str, ...] = ("grad_norm",),
+) -> go.Figure:
+    """One row per ``key`` (e.g. loss, gradient norm) vs step, one line per run ``label: history``."""
+    labels = {"loss": "loss (nats)", "grad_norm": "gradient norm ‖g‖", **(labels or {})}
+    fig = make_subplots(rows=len(keys), cols=1, shared_xaxes=True, vertical_spacing=0.08)
+    for k, (run, history) in enumerate(histories.items()):
+        for row, key in enumerate(keys, start=1):
+            values = history[key]
+            fig.add_scatter(x=list(range(1, len(values) + 1)), y=round_sig(values), name=run,
+                            legendgroup=run, showlegend=row == 1, mode="lines",
+                            line=dict(color=COLORS[k % len(COLORS)], width=1.5), row=row, col=1)
+    for row, key in enumerate(keys, start=1):
+        fig.update_yaxes(title_text=labels.get(key, key), row=row, col=1,
+                         type="log" if key in log_keys else "linear",
+                         exponentformat="power" if key in log_keys else None)
+    fig.update_xaxes(title_text="training step", row=len(keys), col=1)
+    fig.update_layout(title=title, template="plotly_white", height=220 + 200 * len(keys),
+                      margin=dict(l=80, r=30, t=60, b=50))
+    return fig

@@ -1,0 +1,155 @@
+"""Measuring vanishing and exploding gradients: ‖∂L_T/∂a⟨t⟩‖ against the lag T − t.
+
+For a vanilla RNN a⟨t⟩ = tanh(W_aa a⟨t−1⟩ + W_ax x⟨t⟩ + b_a) the chain rule gives
+
+    ∂L_T/∂a⟨t⟩ = J⟨t+1⟩ᵀ J⟨t+2⟩ᵀ ⋯ J⟨T⟩ᵀ ∂L_T/∂a⟨T⟩,   J⟨s⟩ = ∂a⟨s⟩/∂a⟨s−1⟩ = diag(1 − a⟨s⟩²) W_aa,
+
+a product of T − t Jacobians. Each factor has norm at most ‖W_aa‖ (tanh' ≤ 1), so when the
+spectral radius of W_aa is below 1 the gradient shrinks exponentially with the lag, and when it
+is above 1 it can grow exponentially (Pascanu, Mikolov & Bengio 2013, "On the difficulty of
+training recurrent neural networks"). Here we measure it with autograd, compute it as that
+explicit product, rescale W_aa to a chosen spectral radius, and clip gradients by their norm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from . import scratch
+from .errors import LstmvizError
+
+
+def spectral_radius(W: Tensor) -> float:
+    """The largest |eigenvalue| of a square matrix W (n, n)."""
+    if W.ndim != 2 or W.shape[0] != W.shape[1]:
+        raise LstmvizError(f"the spectral radius needs a square matrix, got shape {tuple(W.shape)}")
+    return torch.linalg.eigvals(W.detach().double()).abs().max().item()
+
+
+def scale_spectral_radius(W: Tensor, radius: float) -> Tensor:
+    """W (n, n) rescaled so that its spectral radius is exactly ``radius`` (eigenvectors unchanged)."""
+    current = spectral_radius(W)
+    if current == 0:
+        raise LstmvizError("this matrix is nilpotent (spectral radius 0): it cannot be rescaled")
+    return W * (radius / current)
+
+
+def rnn_with_radius(
+    input_size: int, hidden_size: int, radius: float, seed: int = 0, nonlinearity: str = "tanh"
+) -> scratch.RNN:
+    """A ``scratch.RNN`` with Gaussian W_aa rescaled to spectral radius ``radius`` and b_a = 0, in float64."""
+    g = torch.Generator().manual_seed(seed)
+    rnn = scratch.RNN(input_size, hidden_size, nonlinearity=nonlinearity).double()
+    with torch.no_grad():
+        W = torch.randn(hidden_size, hidden_size, generator=g, dtype=torch.float64)
+        rnn.W_aa.copy_(scale_spectral_radius(W, radius))
+        rnn.W_ax.copy_(torch.randn(hidden_size, input_size, generator=g, dtype=torch.float64)
+                       / input_size**0.5)
+        rnn.b_a.zero_()
+    return rnn
+
+
+def _as_scratch(model: nn.Module) -> nn.Module:
+    # torch modules are translated to the readable ones, whose every state we can see
+    if isinstance(model, nn.RNN):
+        return scratch.RNN.from_torch(model)
+    if isinstance(model, nn.LSTMCell):
+        return scratch.LSTMCell.from_torch(model)
+    if isinstance(model, nn.LSTM):
+        model = scratch.LSTM.from_torch(model)
+    if isinstance(model, scratch.LSTM):
+        if model.num_layers != 1:
+            raise LstmvizError("gradient-vs-lag is measured on one layer: use num_layers=1")
+        return model.cells[0]
+    if isinstance(model, (scratch.RNN, scratch.LSTMCell)):
+        return model
+    raise LstmvizError(
+        f"cannot measure gradients through a {type(model).__name__}: pass an nn.RNN, nn.LSTM, "
+        "nn.LSTMCell or a lstmviz.scratch RNN / LSTMCell / LSTM"
+    )
+
+
+def hidden_gradients(
+    model: nn.Module, x: Tensor, direction: Tensor | None = None, wrt: str = "a"
+) -> Tensor:
+    """∂L_T/∂a⟨t⟩ for t = 1..T as (T, B, n_a), where L_T = direction · a⟨T⟩ and x is (B, T, n_x).
+
+    ``direction`` (n_a,) or (B, n_a) defaults to a unit vector along the first axis, so the
+    gradient at lag 0 has norm 1. ``wrt="c"`` gives ∂L_T/∂c⟨t⟩ for an LSTM's memory cell.
+    Works for vanilla RNNs and one-layer LSTMs (torch or scratch); states start at zero.
+    """
+    cell = _as_scratch(model)
+    is_lstm = isinstance(cell, scratch.LSTMCell)
+    if wrt not in ("a", "c") or (wrt == "c" and not is_lstm):
+        raise LstmvizError(f"wrt={wrt!r}: use 'a' (any model) or 'c' (LSTMs only)")
+    x = x.to(next(cell.parameters()).dtype)
+    B, T = x.shape[:2]
+    # a⟨0⟩ requires grad so the chain exists even if the weights are frozen
+    a = x.new_zeros(B, cell.hidden_size, requires_grad=True)
+    c = x.new_zeros(B, cell.hidden_size, requires_grad=True)
+    watched = []
+    for t in range(T):
+        if is_lstm:
+            a, c = cell.step(x[:, t], (a, c), hooks=cell, layer=0)
+        else:
+            a = cell.step(x[:, t], a)
+        watched.append(a if wrt == "a" else c)
+    if direction is None:
+        direction = torch.zeros(cell.hidden_size, dtype=x.dtype)
+        direction[0] = 1.0
+    loss = (a * direction.to(x.dtype)).sum()
+    grads = torch.autograd.grad(loss, watched, allow_unused=True)
+    return torch.stack([torch.zeros_like(s) if gr is None else gr
+                        for s, gr in zip(watched, grads, strict=True)]).detach()
+
+
+def grad_norm_vs_lag(
+    model: nn.Module, x: Tensor, direction: Tensor | None = None, wrt: str = "a"
+) -> tuple[np.ndarray, np.ndarray]:
+    """(lags k = 0..T−1, ‖∂L_T/∂a⟨T−k⟩‖ averaged over the batch) for x (B, T, n_x); see hidden_gradients."""
+    grads = hidden_gradients(model, x, direction, wrt)  # (T, B, n_a), time ascending
+    norms = grads.norm(dim=-1).mean(dim=1).flip(0)  # lag 0 is the last step
+    return np.arange(len(norms)), norms.double().numpy()
+
+
+def jacobians(rnn: scratch.RNN, x: Tensor, a0: Tensor | None = None) -> Tensor:
+    """J⟨t⟩ = ∂a⟨t⟩/∂a⟨t−1⟩ = diag(g'(z⟨t⟩)) W_aa for t = 1..T, as (T, B, n_a, n_a); x is (B, T, n_x)."""
+    with torch.no_grad():
+        a_seq, _ = rnn(x.to(rnn.W_aa.dtype), a0)
+        if rnn.nonlinearity == "tanh":
+            slope = 1 - a_seq**2  # tanh'(z) = 1 − tanh(z)²
+        elif rnn.nonlinearity == "relu":
+            slope = (a_seq > 0).to(a_seq.dtype)
+        else:
+            slope = torch.ones_like(a_seq)
+        return (slope.transpose(0, 1)[..., :, None] * rnn.W_aa)  # row i scaled by g'(z_i)
+
+
+def jacobian_product_gradients(rnn: scratch.RNN, x: Tensor, direction: Tensor) -> Tensor:
+    """∂L_T/∂a⟨t⟩ (T, B, n_a) as the explicit product J⟨t+1⟩ᵀ ⋯ J⟨T⟩ᵀ direction (no autograd)."""
+    J = jacobians(rnn, x)  # (T, B, n, n)
+    T, B, n = J.shape[0], J.shape[1], J.shape[2]
+    grad = direction.to(J.dtype).expand(B, n).clone()
+    out = [grad]
+    for t in range(T - 1, 0, -1):  # walk back: ∂L/∂a⟨t−1⟩ = J⟨t⟩ᵀ ∂L/∂a⟨t⟩
+        grad = (J[t].transpose(1, 2) @ grad[..., None])[..., 0]
+        out.append(grad)
+    return torch.stack(out[::-1])
+
+
+def grad_norm(parameters: Iterable[nn.Parameter]) -> float:
+    """The global L2 norm of all ``.grad`` of ``parameters`` (what clipping compares to its threshold)."""
+    grads = [p.grad.detach().flatten() for p in parameters if p.grad is not None]
+    return torch.cat(grads).norm().item() if grads else 0.0
+
+
+def clip_by_norm(grad: Tensor, max_norm: float) -> Tensor:
+    """Pascanu et al.'s rule: if ‖g‖ > max_norm, rescale g to norm max_norm (direction kept); g any shape."""
+    if max_norm <= 0:
+        raise LstmvizError(f"max_norm must be positive, got {max_norm}")
+    norm = grad.norm()
+    return grad * (max_norm / norm) if norm > max_norm else grad

@@ -1,0 +1,181 @@
+"""A long-range memory task, small enough to train in seconds on a CPU: remember the first symbol.
+
+Each sequence starts with a *signal* symbol s ∈ {0, …, n_signals − 1}, followed by ``lag``
+*distractor* symbols drawn at random from n_distractors other symbols. After the last
+distractor the network must say which signal it saw, ``lag`` steps ago. Guessing gives
+1 / n_signals; a network whose gradients vanish over ``lag`` steps never finds out that the
+first input matters, and stays at chance (Bengio, Simard & Frasconi 1994; Hochreiter &
+Schmidhuber 1997 used tasks like this to motivate the LSTM).
+
+    x = one_hot([s, d₁, d₂, …, d_lag])   (B, lag + 1, n_signals + n_distractors)
+    y = s                                  (B,)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .errors import LstmvizError
+from .gradients import grad_norm
+
+# ---- settings the lessons use (small and fast; change them to explore) ----
+N_SIGNALS = 4  # chance accuracy is 1 / N_SIGNALS
+N_DISTRACTORS = 4
+HIDDEN_SIZE = 32
+BATCH_SIZE = 64
+STEPS = 500  # optimizer steps per run (fewer if it is solved earlier)
+LR = 3e-3
+CLIP = 1.0  # gradient-norm clipping threshold (None: no clipping)
+FORGET_BIAS = 5.0  # LSTM only: Γ_f = σ(5) ≈ 0.993 at the start, so the cell remembers by default
+SOLVED_LOSS = 0.05  # stop early once the recent training loss is this low
+SUCCESS = 0.9  # a run "succeeds" when its test accuracy reaches this
+
+
+@dataclass(frozen=True)
+class FirstSymbolTask:
+    """Remember the first of ``lag + 1`` symbols; ``batch`` draws (x (B, lag+1, V) one-hot, y (B,))."""
+
+    lag: int
+    n_signals: int = N_SIGNALS
+    n_distractors: int = N_DISTRACTORS
+
+    def __post_init__(self) -> None:
+        if self.lag < 1 or self.n_signals < 2 or self.n_distractors < 1:
+            raise LstmvizError(
+                f"FirstSymbolTask needs lag >= 1, n_signals >= 2 and n_distractors >= 1; got "
+                f"lag={self.lag}, n_signals={self.n_signals}, n_distractors={self.n_distractors}"
+            )
+
+    @property
+    def vocab_size(self) -> int:
+        """Input symbols: signals first, then distractors."""
+        return self.n_signals + self.n_distractors
+
+    @property
+    def chance(self) -> float:
+        """Accuracy of guessing."""
+        return 1 / self.n_signals
+
+    def ids(self, batch_size: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """Symbol ids (B, lag + 1) and targets (B,): the signal, then ``lag`` distractors."""
+        signal = torch.randint(0, self.n_signals, (batch_size,), generator=generator)
+        distractors = torch.randint(self.n_signals, self.vocab_size, (batch_size, self.lag),
+                                    generator=generator)
+        return torch.cat([signal[:, None], distractors], dim=1), signal
+
+    def batch(self, batch_size: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """One-hot inputs x (B, lag + 1, vocab_size) float32 and targets y (B,) long."""
+        ids, y = self.ids(batch_size, generator)
+        return nn.functional.one_hot(ids, self.vocab_size).float(), y
+
+
+class SequenceClassifier(nn.Module):
+    """``nn.RNN`` (tanh) or ``nn.LSTM`` over x (B, T, V), then a linear read-out of the last state -> (B, C)."""
+
+    def __init__(self, kind: str, input_size: int, hidden_size: int, n_classes: int,
+                 forget_bias: float | None = None):
+        super().__init__()
+        if kind not in ("rnn", "lstm"):
+            raise LstmvizError(f"kind must be 'rnn' or 'lstm', got {kind!r}")
+        self.kind = kind
+        # the fused torch modules: the lessons have already checked them against lstmviz.scratch
+        cls = nn.RNN if kind == "rnn" else nn.LSTM
+        self.rnn = cls(input_size, hidden_size, batch_first=True)
+        self.readout = nn.Linear(hidden_size, n_classes)
+        if kind == "lstm" and forget_bias is not None:
+            H = hidden_size
+            with torch.no_grad():  # rows H:2H are Γ_f's (gate order i, f, g, o)
+                self.rnn.bias_ih_l0[H:2 * H].fill_(forget_bias)
+                self.rnn.bias_hh_l0[H:2 * H].zero_()
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x (B, T, V) -> logits (B, C) from the last time step."""
+        out, _ = self.rnn(x)
+        return self.readout(out[:, -1])
+
+
+@dataclass
+class TaskResult:
+    """One training run: test accuracy, whether it succeeded, per-step history, the model."""
+
+    kind: str
+    lag: int
+    accuracy: float
+    success: bool
+    steps: int
+    history: dict[str, list[float]] = field(default_factory=dict)  # "loss", "grad_norm"
+    model: SequenceClassifier | None = None
+
+
+def train_on_task(
+    kind: str,
+    lag: int,
+    *,
+    steps: int = STEPS,
+    hidden_size: int = HIDDEN_SIZE,
+    batch_size: int = BATCH_SIZE,
+    lr: float = LR,
+    optimizer: str = "adam",
+    clip: float | None = CLIP,
+    forget_bias: float | None = FORGET_BIAS,
+    seed: int = 0,
+    stop_when_solved: bool = True,
+    test_size: int = 1000,
+    model: SequenceClassifier | None = None,
+) -> TaskResult:
+    """Train a ``kind`` ("rnn" | "lstm") network on ``FirstSymbolTask(lag)``; returns a TaskResult.
+
+    Adam (or plain SGD), cross-entropy on the last step, optional gradient-norm clipping (``clip``). The history
+    records the loss and the gradient norm *before* clipping at every step. Accuracy is measured
+    on ``test_size`` fresh sequences. Pass ``model`` to start from given weights.
+    """
+    task = FirstSymbolTask(lag)
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    if model is None:
+        model = SequenceClassifier(kind, task.vocab_size, hidden_size, task.n_signals,
+                                   forget_bias=forget_bias if kind == "lstm" else None)
+    if optimizer not in ("adam", "sgd"):
+        raise LstmvizError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
+    # plain SGD steps in proportion to the gradient, so an exploding gradient is a huge step;
+    # Adam divides by a running gradient scale, which hides (some of) the explosion
+    opt = (torch.optim.Adam if optimizer == "adam" else torch.optim.SGD)(model.parameters(), lr=lr)
+    history: dict[str, list[float]] = {"loss": [], "grad_norm": []}
+    model.train()
+    for _ in range(steps):
+        x, y = task.batch(batch_size, gen)
+        loss = nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        history["loss"].append(loss.item())
+        history["grad_norm"].append(grad_norm(model.parameters()))
+        if not math.isfinite(history["loss"][-1]):
+            break  # diverged (what clipping prevents): report what we have
+        if clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), clip)
+        opt.step()
+        if stop_when_solved and len(history["loss"]) >= 20 and np.mean(history["loss"][-20:]) < SOLVED_LOSS:
+            break
+    accuracy = evaluate(model, task, test_size, seed=seed + 10_000)
+    return TaskResult(kind, lag, accuracy, accuracy >= SUCCESS, len(history["loss"]), history, model)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, task: FirstSymbolTask, n: int = 1000, seed: int = 1) -> float:
+    """Fraction of ``n`` fresh sequences of ``task`` whose signal ``model`` names correctly."""
+    model.eval()
+    x, y = task.batch(n, torch.Generator().manual_seed(seed))
+    return (model(x).argmax(dim=1) == y).float().mean().item()
+
+
+def success_vs_lag(kind: str, lags: list[int], seeds: tuple[int, ...] = (0,),
+                   **train_kwargs) -> tuple[np.ndarray, np.ndarray]:
+    """(lags (L,), mean test accuracy over ``seeds`` (L,)) for ``kind`` trained at each lag."""
+    acc = [np.mean([train_on_task(kind, lag, seed=s, **train_kwargs).accuracy for s in seeds])
+           for lag in lags]
+    return np.asarray(lags), np.asarray(acc)
