@@ -177,20 +177,23 @@ def _scale(name: str, soft: bool = False) -> list:
     return DIVERGING_SCALE_SOFT if soft else DIVERGING_SCALE
 
 
-def _columns(text: str, start: int, stop: int, max_cols: int) -> tuple[list[str], list[str], int]:
-    """Column labels (unique, for hover), tick characters, and characters per column."""
+def _columns(text: str, start: int, stop: int, max_cols: int, offset: int = 0) -> tuple[list[str], list[str], int]:
+    """Column labels (unique, for hover), tick characters, and characters per column.
+
+    Labels count positions from ``offset`` (where ``text`` starts in a longer text).
+    """
     n = stop - start
     per = max(1, math.ceil(n / max_cols))
     labels, ticks = [], []
     for a in range(start, stop, per):
         b = min(a + per, stop)
         if per == 1:
-            labels.append(f"{a}: {shown(text[a])}")
+            labels.append(f"{a + offset}: {shown(text[a])}")
             ticks.append(shown(text[a]))
         else:
             snippet = "".join(shown(c) for c in text[a:b])
-            labels.append(f"{a}–{b - 1}: {snippet}")
-            ticks.append(str(a))
+            labels.append(f"{a + offset}–{b - 1 + offset}: {snippet}")
+            ticks.append(str(a + offset))
     return labels, ticks, per
 
 
@@ -217,13 +220,15 @@ def heatmap(
     start: int = 0,
     stop: int | None = None,
     max_cols: int = MAX_COLS,
+    offset: int = 0,
     title: str | None = None,
 ) -> go.Figure:
     """Units x characters heatmap of ``name`` (i f g o c h) on ``text``: source (T, H) or Trace -> Figure.
 
     Rows are ``units`` (default: the ``top_k`` most variable in the window, most variable on top);
     columns are the characters of ``text[start:stop]``, averaged into bins when there are more
-    than ``max_cols``. Hover shows position, character, unit and value.
+    than ``max_cols``. Hover shows position, character, unit and value; positions are counted
+    from ``offset`` (where ``text`` starts in a longer text, e.g. the last 100 of 5,000 characters).
     """
     name = canonical(name)
     values = activations(source, name, layer)
@@ -231,7 +236,7 @@ def heatmap(
     start, stop = _window(len(text), start, stop)
     window = values[start:stop]
     chosen = _units(window, units, top_k, by)
-    labels, ticks, per = _columns(text, start, stop, max_cols)
+    labels, ticks, per = _columns(text, start, stop, max_cols, offset)
     z = round_sig(_bin(window[:, chosen], per).T)  # (units, columns)
     zmin, zmax = value_range(name, z)
     rows = [f"unit {u}" for u in chosen]
@@ -291,6 +296,7 @@ def coloured_text(
     stop: int | None = None,
     wrap: int = WRAP,
     max_chars: int = MAX_TEXT_CHARS,
+    offset: int = 0,
     title: str | None = None,
 ) -> go.Figure:
     """The text with each character's background coloured by a unit's value: source (T, H) or Trace -> Figure.
@@ -312,12 +318,12 @@ def coloured_text(
     chars = np.full((n_rows, n_cols), "", dtype=object)
     chars[rows, cols] = [shown(ch) if ch in "\n\t\r" else ch for ch in chunk]
     pos = np.full((n_rows, n_cols), -1, dtype=np.int32)
-    pos[rows, cols] = np.arange(start, stop, dtype=np.int32)
+    pos[rows, cols] = np.arange(start + offset, stop + offset, dtype=np.int32)
     zmin, zmax = value_range(name, window[:, chosen])
     where = _layer_label(source, layer)
     fig = make_subplots(
         rows=len(chosen), cols=1, vertical_spacing=min(0.3 / max(len(chosen), 1), 60 / (n_rows * 20 * len(chosen) + 60)),
-        subplot_titles=[f"unit {u}" for u in chosen],
+        subplot_titles=[f"unit {u}" for u in chosen] if len(chosen) > 1 else None,
     )
     for k, u in enumerate(chosen):
         z = np.full((n_rows, n_cols), np.nan, dtype=np.float32)
@@ -336,7 +342,10 @@ def coloured_text(
     fig.update_layout(
         coloraxis=dict(colorscale=_scale(name, soft=True), cmin=zmin, cmax=zmax,
                        colorbar=dict(title=dict(text=SYMBOLS[name], side="right"), thickness=14, len=min(1.0, 250 / (n_rows * 20 * len(chosen) + 80)), y=1, yanchor="top")),
-        title=dict(text=title or f"{LABELS[name]}{', ' + where if where else ''}: each character coloured by the unit's value after reading it", x=0.01, font=dict(size=14)),
+        title=dict(text=title or (f"{LABELS[name]}{', ' + where if where else ''}"
+                                  f"{f', unit {chosen[0]}' if len(chosen) == 1 else ''}: "
+                                  "each character coloured by the value after reading it"),
+                   x=0.01, font=dict(size=14)),
         height=int(80 + len(chosen) * (n_rows * 20 + 30)),
         width=int(140 + n_cols * 10.5) if n_cols < wrap else None,
         margin=dict(l=20, r=20, t=60, b=10),
@@ -559,12 +568,18 @@ def stack(figs: Sequence[go.Figure], gap: int = 30, width: int | None = None) ->
         for key in list(ren):
             if key.startswith(("xaxis", "yaxis")):
                 ax = dict(lay.get(key) or {})
+                ax.setdefault("anchor", "y" if key.startswith("xaxis") else "x")  # plotly's default
                 for k in _AXIS_KEYS:
                     if ax.get(k) in ren:
                         ax[k] = ren[ax[k]]
                 if key.startswith("yaxis"):
                     d0, d1 = ax.get("domain", [0, 1])
                     ax["domain"] = [y_of(d0), y_of(d1)]
+                elif fig.layout.width and fig.layout.width < out["layout"]["width"]:
+                    # a narrow figure (coloured text) keeps its width instead of being stretched
+                    k = fig.layout.width / out["layout"]["width"]
+                    d0, d1 = ax.get("domain", [0, 1])
+                    ax["domain"] = [d0 * k, d1 * k]
                 out["layout"][ren[key]] = ax
         for key, new in cren.items():
             ca = dict(lay[key])
@@ -585,6 +600,8 @@ def stack(figs: Sequence[go.Figure], gap: int = 30, width: int | None = None) ->
                 cb["y"], cb["len"] = y_of(y), ln * (hi - lo)
                 tr["colorbar"] = cb
             tr["legend"] = legend
+            if lay.get("showlegend") is False:
+                tr["showlegend"] = False
             out["data"].append(tr)
         leg = dict(lay.get("legend") or {})
         leg["y"] = y_of(leg.get("y", 1.0))
@@ -599,6 +616,16 @@ def stack(figs: Sequence[go.Figure], gap: int = 30, width: int | None = None) ->
             if ann.get("yref", "paper") == "paper":
                 ann["y"] = y_of(ann.get("y", 0))
             out["layout"]["annotations"].append(ann)
+        for shape in lay.get("shapes", []):
+            shape = dict(shape)
+            for ref in ("xref", "yref"):
+                r = shape.get(ref, "x" if ref == "xref" else "y")
+                base = r.split(" ")[0]
+                if base in ren:
+                    shape[ref] = r.replace(base, ren[base], 1)
+            if shape.get("yref") == "paper":
+                shape["y0"], shape["y1"] = y_of(shape.get("y0", 0)), y_of(shape.get("y1", 1))
+            out["layout"]["shapes"].append(shape)
         t = lay.get("title") or {}
         if t.get("text"):
             out["layout"]["annotations"].append(dict(

@@ -1,0 +1,591 @@
+"""Interactive explorers (ipywidgets 8 + plotly FigureWidget) for JupyterLab.
+
+* ``LiveGeneration``       -- the model writes; text, gate/cell heatmap, coloured text and the top-k
+  next-character probabilities update as it goes. Generation runs in a thread, so Stop works.
+* ``CellExplorer``         -- pick layer, gate and unit; select a span and find the units that are on
+  inside it and off around it; rank units by correlation with character features.
+* ``InterventionExplorer`` -- clamp one memory cell to a value; the two continuations side by side.
+
+Each explorer displays as its widget in a live kernel. Its display also carries a static PNG of its
+current figures (when the lesson renderer includes PNG, see ``lstmviz.notebook.setup``), which
+GitHub, nbviewer and nbconvert show: they cannot run widgets.
+
+    ex = lstmviz.widgets.LiveGeneration(model, vocab, prime="ROMEO\\n")
+    ex.run()   # generate now, blocking (a lesson does this so its saved output has text in it)
+    ex         # display; "Generate" in the widget runs again in a thread, "Stop" stops it
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import ipywidgets as W
+import numpy as np
+import plotly.graph_objects as go
+import plotly.io as pio
+import torch
+
+from . import features as feats
+from . import plots
+from .errors import LstmvizError
+
+# ----------------------------------------------------------------------------- settings
+REFRESH = 0.25  # seconds between redraws while generating: the browser keeps up
+WINDOW = 120  # characters in the live heatmap (each one labelled)
+TEXT_WINDOW = 480  # characters in the live coloured text
+HEAT_UNITS = 16  # heatmap rows in the explorers
+PROBS_K = 10  # bars in the next-character chart
+SNAPSHOT_WIDTH = 900  # px, the static PNG
+
+NAME_OPTIONS = [(plots.LABELS[n], n) for n in "ifgoch"]
+
+
+# ----------------------------------------------------------------------------- helpers
+def _refresh(fw: go.FigureWidget, fig: go.Figure) -> None:
+    """Make FigureWidget ``fw`` show ``fig``: one batched message when the traces line up."""
+    if len(fw.data) == len(fig.data) and all(a.type == b.type for a, b in zip(fw.data, fig.data, strict=True)):
+        with fw.batch_update():
+            for old, new in zip(fw.data, fig.data, strict=True):
+                old.update(new.to_plotly_json(), overwrite=True)
+            fw.layout.update(fig.layout.to_plotly_json(), overwrite=True)
+            fw.layout.shapes = fig.layout.shapes
+    else:
+        with fw.batch_update():
+            fw.data = []
+        fw.add_traces(list(fig.data))
+        fw.layout = fig.layout
+
+
+def _png(fig: go.Figure) -> str | None:
+    """Base64 PNG of ``fig`` when the lesson renderer asks for static images (else None)."""
+    if "png" not in str(pio.renderers.default):
+        return None
+    try:
+        return base64.b64encode(fig.to_image(format="png", width=SNAPSHOT_WIDTH, scale=1)).decode()
+    except Exception:  # no browser for kaleido: the live widget still works
+        return None
+
+
+def _unit_rows(values: np.ndarray, unit: int, k: int = HEAT_UNITS) -> list[int]:
+    """The chosen unit first, then the most variable others: (T, H) -> k unit indices."""
+    rest = [int(u) for u in plots.top_units(values, min(k, values.shape[1]) + 1) if u != unit]
+    return [unit] + rest[: k - 1]
+
+
+def _layer_options(num_layers: int) -> list[tuple[str, int]]:
+    return [(f"layer {n}", n) for n in range(num_layers)]
+
+
+class Explorer:
+    """Base: ``.widget`` is the ipywidgets tree; display shows it, plus a PNG snapshot for static viewers."""
+
+    widget: W.Widget
+
+    def figures(self) -> list[go.Figure]:
+        """The explorer's current figures, top to bottom."""
+        raise NotImplementedError
+
+    def snapshot(self) -> go.Figure:
+        """All current figures stacked into one static figure (what the PNG shows)."""
+        return plots.stack([go.Figure(f) for f in self.figures()])
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None, **kwargs: Any) -> dict:
+        data = self.widget._repr_mimebundle_(**kwargs)
+        png = _png(self.snapshot())
+        if png:
+            data["image/png"] = png
+        return data
+
+
+# ----------------------------------------------------------------------------- live generation
+class LiveGeneration(Explorer):
+    """Watch the LSTM write: text, heatmap, coloured text and next-character probabilities update live."""
+
+    def __init__(
+        self,
+        model: Any,
+        vocab: Any,
+        *,
+        prime: str = "\n",
+        length: int = 300,
+        temperature: float = 0.8,
+        top_k: int | None = None,
+        seed: int = 0,
+        layer: int = -1,
+        name: str = "c",
+        unit: int = 0,
+        window: int = WINDOW,
+        refresh: float = REFRESH,
+    ):
+        self.model, self.vocab = model, vocab
+        self.window, self.refresh = window, refresh
+        L, H = model.num_layers, model.hidden_size
+        style = {"description_width": "90px"}
+        self.w_prime = W.Textarea(value=prime, description="prime", rows=2, style=style,
+                                  layout=W.Layout(width="330px"))
+        self.w_temperature = W.FloatSlider(value=temperature, min=0.0, max=2.0, step=0.05,
+                                           description="temperature", style=style)
+        self.w_top_k = W.IntSlider(value=top_k or 0, min=0, max=len(vocab), description="top-k (0: all)",
+                                   style=style)
+        self.w_length = W.IntSlider(value=length, min=1, max=5000, step=10, description="length", style=style)
+        self.w_seed = W.IntText(value=seed, description="seed", style=style, layout=W.Layout(width="200px"))
+        self.w_layer = W.Dropdown(options=_layer_options(L), value=layer % L, description="layer", style=style)
+        self.w_name = W.Dropdown(options=NAME_OPTIONS, value=plots.canonical(name), description="show",
+                                 style=style)
+        self.w_unit = W.IntSlider(value=unit, min=0, max=H - 1, description="unit", style=style)
+        self.w_go = W.Button(description="Generate", button_style="success", icon="play")
+        self.w_stop = W.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
+        self.w_status = W.Label(value="")
+        self.w_text = W.HTML()
+        self.fig_heat = go.FigureWidget()
+        self.fig_text = go.FigureWidget()
+        self.fig_probs = go.FigureWidget()
+
+        self.text = ""  # prime + generated so far
+        self.trace = None  # the recorder's trace (last `window`-ish steps)
+        self.probs: torch.Tensor | None = None
+        self._rows: list[int] | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+        self.w_go.on_click(lambda _: self.start())
+        self.w_stop.on_click(lambda _: self.stop())
+        for w in (self.w_layer, self.w_name):
+            w.observe(self._on_view, names="value")
+        self.w_unit.observe(self._on_unit, names="value")
+
+        controls = W.HBox([
+            W.VBox([self.w_prime, self.w_seed, W.HBox([self.w_go, self.w_stop])]),
+            W.VBox([self.w_temperature, self.w_top_k, self.w_length]),
+            W.VBox([self.w_layer, self.w_name, self.w_unit]),
+        ])
+        self.widget = W.VBox([controls, self.w_status, self.w_text,
+                              W.HBox([self.fig_text, self.fig_probs]), self.fig_heat])
+        self.widget.add_class("lstmviz-live")
+        self.draw()
+
+    # --- generation -----------------------------------------------------------------------
+    def run(self) -> str:
+        """Generate with the current settings, blocking; returns the generated text (no prime)."""
+        from .recorder import GateRecorder
+        from .sampling import stream
+
+        self._stop.clear()
+        prime, n = self.w_prime.value or "\n", int(self.w_length.value)
+        top_k = int(self.w_top_k.value) or None
+        with self._lock:
+            self.text, self.trace, self.probs, self._rows = prime, None, None, None
+        self._set_running(True)
+        out: list[str] = []
+        last = 0.0
+        try:
+            # max_steps: the recorder keeps a ring buffer, so memory stays flat however long we write
+            with GateRecorder(self.model, max_steps=max(self.window, TEXT_WINDOW) + 1) as rec:
+                chars = stream(self.model, self.vocab, prime, n, top_k=top_k,
+                               temperature=float(self.w_temperature.value), seed=int(self.w_seed.value),
+                               with_probs=True)
+                try:
+                    for ch, probs in chars:
+                        out.append(ch)
+                        with self._lock:
+                            self.text += ch
+                            self.probs = probs
+                        if self._stop.is_set():
+                            break
+                        now = time.monotonic()
+                        if now - last >= self.refresh:  # throttle: the browser draws at most ~4x/s
+                            self.trace = rec.trace
+                            self.draw()
+                            last = time.monotonic()
+                finally:
+                    chars.close()
+                self.trace = rec.trace
+        finally:
+            self._set_running(False)
+        self.draw()
+        return "".join(out)
+
+    def start(self) -> threading.Thread:
+        """Generate in a background thread (what the Generate button does); the kernel stays responsive."""
+        if self._thread is not None and self._thread.is_alive():
+            return self._thread
+
+        def work() -> None:
+            try:
+                self.run()
+            except Exception as err:  # show it in the widget: a thread's traceback would be lost
+                self.w_status.value = f"error: {err}"
+
+        self._thread = threading.Thread(target=work, name="lstmviz-generate", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def stop(self) -> None:
+        """Ask a running generation to stop after the current character."""
+        self._stop.set()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until a generation started with ``start()`` has finished."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _set_running(self, running: bool) -> None:
+        self.w_go.disabled, self.w_stop.disabled = running, not running
+        self.w_status.value = "generating..." if running else ""
+
+    # --- drawing ---------------------------------------------------------------------------
+    def _on_view(self, _change: Any) -> None:
+        self._rows = None
+        self.draw()
+
+    def _on_unit(self, _change: Any) -> None:
+        self._rows = None
+        self.draw()
+
+    def _window(self) -> tuple[np.ndarray | None, str, int]:
+        """Values of the chosen activation over the recorded steps, the characters they read, and where those start."""
+        with self._lock:
+            text, trace = self.text, self.trace
+        if trace is None:
+            return None, "", 0
+        values = plots.activations(trace, self.w_name.value, self.w_layer.value)
+        # the newest character has been drawn but not yet read by the model
+        consumed = len(text) - 1 if len(text) > len(self.w_prime.value or "\n") else len(text)
+        T = min(values.shape[0], consumed)
+        return values[-T:], text[consumed - T : consumed], consumed - T
+
+    def figures(self) -> list[go.Figure]:
+        values, text, first = self._window()
+        name, layer, unit = self.w_name.value, self.w_layer.value, int(self.w_unit.value)
+        where = f"{plots.LABELS[name]}, layer {layer}"
+        if values is None or not text:
+            empty = go.Figure(layout=dict(height=200, template="plotly_white", title=dict(
+                text="Press Generate: the model writes one character at a time", x=0.01)))
+            return [empty, self._probs_figure(), empty]
+        n = min(len(text), TEXT_WINDOW)
+        end = first + len(text)  # labels count positions in the whole text
+        ctext = plots.coloured_text(values[-n:], text[-n:], name=name, units=[unit], wrap=64,
+                                    offset=end - n, title=f"unit {unit} of {where}: last {n} characters")
+        ctext.update_layout(width=None, height=max(ctext.layout.height, 300), margin=dict(t=40))
+        m = min(len(text), self.window)
+        if self._rows is None:
+            self._rows = _unit_rows(values, unit)
+        heat = plots.heatmap(values[-m:], text[-m:], name=name, units=self._rows, offset=end - m,
+                             title=f"{where}: the last {m} characters (unit {unit} on top)")
+        return [ctext, self._probs_figure(), heat]
+
+    def _probs_figure(self) -> go.Figure:
+        with self._lock:
+            probs, text = self.probs, self.text
+        fig = go.Figure(layout=dict(template="plotly_white", height=300, width=330,
+                                    margin=dict(l=50, r=10, t=40, b=40), showlegend=False))
+        if probs is None:
+            fig.update_layout(title=dict(text="next-character probabilities", x=0.02, font_size=13))
+            return fig
+        k = min(PROBS_K, probs.numel())
+        p, idx = torch.topk(probs, k)
+        chars = [plots.shown(self.vocab.chars[i]) for i in idx.tolist()]
+        drawn = plots.shown(text[-1]) if text else ""
+        fig.add_trace(go.Bar(
+            x=plots.round_sig(p.numpy()), y=[f"'{c}'" for c in chars], orientation="h",
+            marker_color=["#d62728" if c == drawn else "#7f7f7f" for c in chars],
+            hovertemplate="%{y}: %{x:.1%}<extra></extra>"))
+        fig.update_yaxes(autorange="reversed", type="category", tickfont=dict(family=plots.FONT, size=13))
+        fig.update_xaxes(range=[0, 1], tickformat=".0%", title_text="probability")
+        fig.update_layout(title=dict(text=f"next character: drew '{drawn}' (red)", x=0.02, font_size=13))
+        return fig
+
+    def draw(self) -> None:
+        """Redraw every figure and the text from the current state."""
+        ctext, probs, heat = self.figures()
+        with self._lock:
+            text = self.text
+        prime = self.w_prime.value or "\n"
+        shown = (f"<span style='color:#888'>{html.escape(text[: len(prime)])}</span>"
+                 f"<b>{html.escape(text[len(prime):])}</b>")
+        self.w_text.value = (
+            "<pre style='white-space:pre-wrap;max-height:160px;overflow:auto;font-size:13px;"
+            f"margin:4px 0'>{shown}</pre>"
+        )
+        _refresh(self.fig_text, ctext)
+        _refresh(self.fig_probs, probs)
+        _refresh(self.fig_heat, heat)
+
+
+# ----------------------------------------------------------------------------- cell explorer
+class CellExplorer(Explorer):
+    """Pick layer, activation and unit over a recorded text; find units by span or by feature."""
+
+    def __init__(
+        self,
+        trace: Any,
+        text: str,
+        *,
+        layer: int = -1,
+        name: str = "c",
+        unit: int | None = None,
+        start: int = 0,
+        window: int = 400,
+    ):
+        self.trace, self.text = trace, text
+        values = plots.activations(trace, name, layer)
+        if values.shape[0] != len(text):
+            raise LstmvizError(
+                f"the trace has {values.shape[0]} steps but the text has {len(text)} characters; "
+                "record the trace on this text (CellExplorer.from_model does it for you)"
+            )
+        L, H = trace.num_layers, values.shape[1]
+        self.window = min(window, len(text))
+        self.found: list[feats.Match] = []
+        style = {"description_width": "70px"}
+        self.w_layer = W.Dropdown(options=_layer_options(L), value=layer % L, description="layer", style=style)
+        self.w_name = W.Dropdown(options=NAME_OPTIONS, value=plots.canonical(name), description="show",
+                                 style=style)
+        unit = int(plots.top_units(values, 1)[0]) if unit is None else unit
+        self.w_unit = W.IntSlider(value=unit, min=0, max=H - 1, description="unit", style=style,
+                                  continuous_update=False)
+        self.w_start = W.IntSlider(value=start, min=0, max=max(0, len(text) - self.window), description="from",
+                                   style=style, continuous_update=False)
+        mid = start + self.window // 2
+        self.w_span = W.IntRangeSlider(value=(mid, min(mid + 10, start + self.window)), min=start,
+                                       max=start + self.window, description="span", style=style,
+                                       continuous_update=False, layout=W.Layout(width="420px"))
+        self.w_match = W.Button(description="Units on in span", icon="search",
+                                tooltip="units that are on inside the span and off around it")
+        self.w_rank = W.Button(description="Rank by features", icon="sort-amount-desc",
+                               tooltip="units most correlated with quotes, brackets, line position, ...")
+        self.w_found = W.Select(options=[], rows=6, description="found", style=style,
+                                layout=W.Layout(width="420px"))
+        self.w_span_text = W.HTML()
+        self.fig_text = go.FigureWidget()
+        self.fig_heat = go.FigureWidget()
+
+        self._quiet = False  # True while we move sliders ourselves: one redraw, not five
+        for w in (self.w_layer, self.w_name, self.w_unit, self.w_span):
+            w.observe(self._changed, names="value")
+        self.w_start.observe(self._on_start, names="value")
+        self.w_match.on_click(lambda _: self.match())
+        self.w_rank.on_click(lambda _: self.rank())
+        self.w_found.observe(self._on_found, names="value")
+
+        self.widget = W.VBox([
+            W.HBox([W.VBox([self.w_layer, self.w_name, self.w_unit, self.w_start]),
+                    W.VBox([self.w_span, self.w_span_text, W.HBox([self.w_match, self.w_rank]), self.w_found])]),
+            self.fig_text, self.fig_heat,
+        ])
+        self.widget.add_class("lstmviz-cells")
+        self.draw()
+
+    @classmethod
+    def from_model(cls, model: Any, vocab: Any, text: str, **kwargs: Any) -> CellExplorer:
+        """Record ``model`` (a CharLSTM) reading ``text`` in one fused pass, then explore it."""
+        from .recorder import record
+
+        ids = vocab.encode(text)
+        with torch.no_grad():
+            trace = record(model.lstm, model.embedding(ids[None].to(model.head.weight.device)))
+        return cls(trace, text, **kwargs)
+
+    def values(self) -> np.ndarray:
+        """The chosen activation over the whole text: (T, H)."""
+        return plots.activations(self.trace, self.w_name.value, self.w_layer.value)
+
+    def match(self, start: int | None = None, stop: int | None = None) -> list[feats.Match]:
+        """Units on inside the span (default: the span slider) and off around it; fills the 'found' list."""
+        a, b = self.w_span.value if start is None else (start, stop)
+        self.found = feats.match_span(self.values(), a, b, top=HEAT_UNITS)
+        self._show_found([f"unit {m.unit}: score {m.score:+.2f}" for m in self.found])
+        return self.found
+
+    def rank(self) -> list[feats.Match]:
+        """Units most correlated with the built-in character features; fills the 'found' list."""
+        self.found = feats.rank_units(self.values(), self.text, top=HEAT_UNITS)
+        self._show_found([f"unit {m.unit}: {m.feature} r = {m.score:+.2f}" for m in self.found])
+        return self.found
+
+    def _show_found(self, labels: Sequence[str]) -> None:
+        self.w_found.unobserve(self._on_found, names="value")
+        self.w_found.options = [(lab, m.unit) for lab, m in zip(labels, self.found, strict=True)]
+        self.w_found.value = None
+        self.w_found.observe(self._on_found, names="value")
+        if self.found:
+            self._quiet = True
+            self.w_unit.value = self.found[0].unit
+            self._quiet = False
+        self.draw()
+
+    def _changed(self, _change: Any) -> None:
+        if not self._quiet:
+            self.draw()
+
+    def _on_found(self, change: Any) -> None:
+        if change["new"] is not None:
+            self.w_unit.value = change["new"]
+
+    def _on_start(self, change: Any) -> None:
+        """Moving the window moves the span with it (same width, in the middle)."""
+        a = change["new"]
+        lo, hi = self.w_span.value
+        width = max(1, min(hi - lo, self.window))
+        self._quiet = True
+        try:
+            self.w_span.min, self.w_span.max = 0, len(self.text)  # widen first so the new value is valid
+            mid = a + (self.window - width) // 2
+            self.w_span.value = (mid, mid + width)
+            self.w_span.min, self.w_span.max = a, a + self.window
+        finally:
+            self._quiet = False
+        self.draw()
+
+    def figures(self) -> list[go.Figure]:
+        name, layer, unit = self.w_name.value, self.w_layer.value, int(self.w_unit.value)
+        a, b = self.w_start.value, self.w_start.value + self.window
+        values = self.values()
+        rows = [m.unit for m in self.found] if self.found else _unit_rows(values[a:b], unit)
+        if unit not in rows:
+            rows = [unit] + rows[:-1]
+        ctext = plots.coloured_text(values, self.text, name=name, layer=None, units=[unit], start=a, stop=b,
+                                    title=f"unit {unit} of {plots.LABELS[name]}, layer {layer}")
+        ctext.update_layout(width=None)
+        heat = plots.heatmap(values, self.text, name=name, layer=None, units=rows, start=a, stop=b,
+                             max_cols=self.window,
+                             title=f"{plots.LABELS[name]}, layer {layer}: "
+                                   + ("found units" if self.found else f"unit {unit} and the most variable"))
+        s0, s1 = self.w_span.value
+        heat.add_vrect(x0=s0 - a - 0.5, x1=s1 - a - 0.5, line=dict(color="black", width=1.5),
+                       fillcolor="rgba(0,0,0,0)")
+        return [ctext, heat]
+
+    def draw(self) -> None:
+        """Redraw the coloured text and heatmap from the controls."""
+        s0, s1 = self.w_span.value
+        self.w_span_text.value = (f"<code style='font-size:13px'>{html.escape(repr(self.text[s0:s1]))}</code>"
+                                  f" ({s1 - s0} characters)")
+        ctext, heat = self.figures()
+        _refresh(self.fig_text, ctext)
+        _refresh(self.fig_heat, heat)
+
+
+# ----------------------------------------------------------------------------- interventions
+class InterventionExplorer(Explorer):
+    """Clamp one memory cell (or gate unit) to a value; compare the continuation with the untouched one."""
+
+    def __init__(
+        self,
+        model: Any,
+        vocab: Any,
+        *,
+        prime: str = "\n",
+        layer: int = -1,
+        unit: int = 0,
+        value: float = 3.0,
+        name: str = "c",
+        length: int = 200,
+        temperature: float = 0.8,
+        seed: int = 0,
+    ):
+        self.model, self.vocab = model, vocab
+        L, H = model.num_layers, model.hidden_size
+        style = {"description_width": "80px"}
+        self.w_prime = W.Textarea(value=prime, description="prime", rows=2, style=style)
+        self.w_layer = W.Dropdown(options=_layer_options(L), value=layer % L, description="layer", style=style)
+        self.w_name = W.Dropdown(options=NAME_OPTIONS, value=plots.canonical(name), description="clamp",
+                                 style=style)
+        self.w_unit = W.IntSlider(value=unit, min=0, max=H - 1, description="unit", style=style)
+        self.w_value = W.FloatSlider(value=value, min=-20.0, max=20.0, step=0.05, description="to value",
+                                     style=style)
+        self.w_length = W.IntSlider(value=length, min=10, max=1000, step=10, description="length", style=style)
+        self.w_temperature = W.FloatSlider(value=temperature, min=0.0, max=2.0, step=0.05,
+                                           description="temperature", style=style)
+        self.w_seed = W.IntText(value=seed, description="seed", style=style, layout=W.Layout(width="200px"))
+        self.w_run = W.Button(description="Compare", button_style="success", icon="play")
+        self.w_out = W.HTML()
+        self.fig = go.FigureWidget()
+        self.results: dict[str, tuple[str, np.ndarray]] = {}
+        self.w_run.on_click(lambda _: self.run())
+        self.w_name.observe(self._on_name, names="value")
+        self._on_name({"new": self.w_name.value})
+        self.widget = W.VBox([
+            W.HBox([W.VBox([self.w_prime, self.w_seed, self.w_run]),
+                    W.VBox([self.w_layer, self.w_name, self.w_unit, self.w_value]),
+                    W.VBox([self.w_length, self.w_temperature])]),
+            self.w_out, self.fig,
+        ])
+        self.widget.add_class("lstmviz-intervene")
+        self.draw()
+
+    def _on_name(self, change: Any) -> None:
+        """Gates live in [0, 1], ĉ and a in [-1, 1]; a memory cell can go far beyond."""
+        lo, hi = {"c": (-20.0, 20.0), "g": (-1.0, 1.0), "h": (-1.0, 1.0)}.get(change["new"], (0.0, 1.0))
+        self.w_value.min, self.w_value.max = min(lo, self.w_value.min), max(hi, self.w_value.max)
+        self.w_value.value = float(np.clip(self.w_value.value, lo, hi))
+        self.w_value.min, self.w_value.max = lo, hi
+
+    def _generate(self, clamp: bool) -> tuple[str, np.ndarray]:
+        """One continuation (with or without the clamp) and the unit's values while writing it: (T,)."""
+        from contextlib import nullcontext
+
+        from .interventions import intervene
+        from .recorder import GateRecorder
+        from .sampling import stream
+
+        name, layer, unit = self.w_name.value, self.w_layer.value, int(self.w_unit.value)
+        ctx = intervene(self.model, {(name, layer, unit): float(self.w_value.value)}) if clamp else nullcontext()
+        prime, n = self.w_prime.value or "\n", int(self.w_length.value)
+        # same seed for both runs: every difference comes from the clamp
+        with ctx, GateRecorder(self.model) as rec:
+            out = "".join(stream(self.model, self.vocab, prime, n, temperature=float(self.w_temperature.value),
+                                 seed=int(self.w_seed.value)))
+        values = plots.activations(rec.trace, name, layer)[:, unit]
+        # The trace holds the prime and then every generated character but the last (never fed
+        # back); a character is coloured by the unit's value after reading it, as everywhere.
+        return out, values[len(prime) :]
+
+    def run(self) -> tuple[str, str]:
+        """Generate both continuations (untouched, clamped); returns them."""
+        self.results = {"as trained": self._generate(False), "clamped": self._generate(True)}
+        self.draw()
+        return self.results["as trained"][0], self.results["clamped"][0]
+
+    def figures(self) -> list[go.Figure]:
+        name, layer, unit = self.w_name.value, self.w_layer.value, int(self.w_unit.value)
+        label = f"{plots.SYMBOLS[name]} unit {unit} of layer {layer}"
+        if not self.results:
+            return [go.Figure(layout=dict(height=200, template="plotly_white", title=dict(
+                text=f"Press Compare: {label} clamped to {self.w_value.value:+.2f} vs. untouched", x=0.01)))]
+        figs = []
+        for title, (text, values) in self.results.items():
+            n = min(len(text), len(values))
+            what = f"{label} clamped to {self.w_value.value:+.2f}" if title == "clamped" else f"untouched, coloured by {label}"
+            fig = plots.coloured_text(values[:n, None], text[:n], name=name, layer=None, units=[0], wrap=80,
+                                      title=f"{title}: {what}")
+            fig.update_layout(width=None, annotations=[])  # the title says which unit
+            figs.append(fig)
+        # one colour range for both, so the same colour means the same value
+        lo = min(f.layout.coloraxis.cmin for f in figs)
+        hi = max(f.layout.coloraxis.cmax for f in figs)
+        for f in figs:
+            f.update_layout(coloraxis=dict(cmin=lo, cmax=hi))
+        return figs
+
+    def draw(self) -> None:
+        """Show the two continuations as text (differences marked) and as coloured text."""
+        if self.results:
+            (a, _), (b, _) = self.results["as trained"], self.results["clamped"]
+            first = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+            cols = []
+            for title, text in (("as trained", a), ("clamped", b)):
+                body = html.escape(text[:first]) + f"<span style='background:#ffe08a'>{html.escape(text[first:])}</span>"
+                cols.append(f"<div style='flex:1;min-width:0'><b>{title}</b><pre style='white-space:pre-wrap;"
+                            f"font-size:13px'>{body}</pre></div>")
+            self.w_out.value = (f"<div style='display:flex;gap:16px'>{''.join(cols)}</div>"
+                                f"<div>they part at character {first} (highlighted from there)</div>")
+        figs = self.figures()
+        fig = plots.stack(figs, gap=10) if len(figs) > 1 else figs[0]
+        _refresh(self.fig, fig)
