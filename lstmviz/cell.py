@@ -9,17 +9,28 @@ weights, then the elementwise cell update in Ng's notation:
     c⟨t⟩ = Γ_f ∗ c⟨t−1⟩ + Γ_u ∗ ĉ⟨t⟩       a⟨t⟩ = h = Γ_o ∗ tanh(c⟨t⟩)
 
 Every activation passes a hook point named ``i f g o c h`` (per layer), TransformerLens-style.
+Two kinds of hook, both removed by the handle their ``add_*`` function returns:
+
+- step hooks ``hook(name, layer, value (B, H))`` at each hook point, in order; one may return a
+  tensor that replaces the value (an intervention). ``observer=True`` hooks run after all the
+  others and see the final value (a recorder of a module that calls ``run_hooks`` itself).
+- layer hooks ``hook(layer, gates (B, 4H), c (B, H), h (B, H))``, called once per layer and step
+  after the step hooks, with the gates already activated and packed i, f, g, o. This is the
+  recorder's fast path: one call per layer instead of six.
+
 Hooks are global state, so they are only ever added through context managers
 (``lstmviz.GateRecorder``, ``lstmviz.intervene``) that remove them on exit.
 """
 
 from __future__ import annotations
 
+import contextlib
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence
 
 from .errors import LstmvizError
 
@@ -29,23 +40,28 @@ NAMES = ("i", "f", "g", "o", "c", "h")
 #: A step hook: called as ``hook(name, layer, value)`` with value (B, H). It may return a
 #: tensor that replaces the value (an intervention) or None to leave it alone (a recorder).
 StepHook = Callable[[str, int, Tensor], "Tensor | None"]
+#: A layer hook: ``hook(layer, gates (B, 4H) activated i f g o, c (B, H), h (B, H))``; returns None.
+LayerHook = Callable[[int, Tensor, Tensor, Tensor], None]
 
 _hooks: weakref.WeakKeyDictionary[nn.Module, list[StepHook]] = weakref.WeakKeyDictionary()
+_observers: weakref.WeakKeyDictionary[nn.Module, list[StepHook]] = weakref.WeakKeyDictionary()
+_layer_hooks: weakref.WeakKeyDictionary[nn.Module, list[LayerHook]] = weakref.WeakKeyDictionary()
 _packed: weakref.WeakKeyDictionary[nn.Module, tuple] = weakref.WeakKeyDictionary()
+_stepwise: weakref.WeakKeyDictionary[nn.Module, list] = weakref.WeakKeyDictionary()
 
 
 class HookHandle:
-    """Removes one step hook; also a context manager, so a hook cannot outlive its block."""
+    """Removes one hook; also a context manager, so a hook cannot outlive its block."""
 
-    def __init__(self, lstm: nn.Module, hook: StepHook):
-        self.lstm, self.hook = lstm, hook
+    def __init__(self, lstm: nn.Module, hook: Callable, registry: weakref.WeakKeyDictionary = _hooks):
+        self.lstm, self.hook, self.registry = lstm, hook, registry
 
     def remove(self) -> None:
-        hooks = _hooks.get(self.lstm, [])
+        hooks = self.registry.get(self.lstm, [])
         if self.hook in hooks:
             hooks.remove(self.hook)
         if not hooks:
-            _hooks.pop(self.lstm, None)
+            self.registry.pop(self.lstm, None)
 
     def __enter__(self) -> HookHandle:
         return self
@@ -54,15 +70,22 @@ class HookHandle:
         self.remove()
 
 
-def add_step_hook(lstm: nn.Module, hook: StepHook) -> HookHandle:
+def add_step_hook(lstm: nn.Module, hook: StepHook, observer: bool = False) -> HookHandle:
     """Call ``hook(name, layer, value (B, H))`` at every hook point of ``lstm_step(lstm, ...)``."""
-    _hooks.setdefault(lstm, []).append(hook)
-    return HookHandle(lstm, hook)
+    registry = _observers if observer else _hooks
+    registry.setdefault(lstm, []).append(hook)
+    return HookHandle(lstm, hook, registry)
+
+
+def add_layer_hook(lstm: nn.Module, hook: LayerHook) -> HookHandle:
+    """Call ``hook(layer, gates (B, 4H), c (B, H), h (B, H))`` once per layer in ``lstm_step``."""
+    _layer_hooks.setdefault(lstm, []).append(hook)
+    return HookHandle(lstm, hook, _layer_hooks)
 
 
 def has_step_hooks(lstm: nn.Module) -> bool:
     """True while some recorder or intervention is attached to ``lstm``."""
-    return bool(_hooks.get(lstm))
+    return bool(_hooks.get(lstm) or _observers.get(lstm) or _layer_hooks.get(lstm))
 
 
 def check_supported(lstm: nn.LSTM) -> None:
@@ -96,51 +119,206 @@ def layer_weights(lstm: nn.LSTM, layer: int) -> tuple[Tensor, Tensor, Tensor]:
     return w_ih, w_hh, b
 
 
-def _packed_weights(lstm: nn.LSTM) -> list[tuple[Tensor, Tensor, Tensor]]:
+def _packed_weights(lstm: nn.Module) -> list[tuple[Tensor, Tensor, Tensor]]:
     """Per layer (W_ih^T, W_hh^T, b), contiguous, cached until a parameter changes."""
-    key = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in lstm.parameters())
+    params = list(lstm.parameters())
+    key = [(p.data_ptr(), p._version, p.dtype, p.device) for p in params]
     cached = _packed.get(lstm)
     if cached is None or cached[0] != key:
         with torch.no_grad():
             layers = []
-            for layer in range(lstm.num_layers):
-                w_ih, w_hh, b = layer_weights(lstm, layer)
+            for layer in range(getattr(lstm, "num_layers", 1)):
+                if isinstance(lstm, nn.LSTMCell):
+                    b = lstm.bias_ih + lstm.bias_hh if lstm.bias else None
+                    w_ih, w_hh = lstm.weight_ih, lstm.weight_hh
+                    b = w_ih.new_zeros(w_ih.shape[0]) if b is None else b
+                else:
+                    w_ih, w_hh, b = layer_weights(lstm, layer)
                 layers.append((w_ih.t().contiguous(), w_hh.t().contiguous(), b.detach().clone()))
         cached = (key, layers)
         _packed[lstm] = cached
     return cached[1]
 
 
+def _layer(hooks, observers, layer_hooks, layer, gates, c_prev, H):
+    """The elementwise part of one layer's step: activated gates (B, 4H) -> (c, h), with hooks."""
+    # activate in place on the packed gates: σ on i, f (adjacent) and o, tanh on g
+    gates[:, : 2 * H].sigmoid_()
+    gates[:, 2 * H : 3 * H].tanh_()
+    gates[:, 3 * H :].sigmoid_()
+    i, f, g, o = gates.chunk(4, dim=1)
+    if hooks or observers:
+        for k, name in enumerate("ifgo"):
+            v = (i, f, g, o)[k]
+            new = _run_hooks(hooks, observers, name, layer, v)
+            if new is not v:
+                gates[:, k * H : (k + 1) * H] = new  # keeps the packed gates what the cell used
+    c = torch.addcmul(f * c_prev, i, g)
+    if hooks or observers:
+        c = _run_hooks(hooks, observers, "c", layer, c)
+    h = o * c.tanh()
+    if hooks or observers:
+        h = _run_hooks(hooks, observers, "h", layer, h)
+    if layer_hooks:
+        for hook in list(layer_hooks):
+            hook(layer, gates, c, h)
+    return c, h
+
+
 @torch.no_grad()
 def lstm_step(
-    lstm: nn.LSTM, x: Tensor, state: tuple[Tensor, Tensor]
+    lstm: nn.LSTM, x: Tensor, state: tuple[Tensor, Tensor] | None = None
 ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
-    """One time step through every layer: x (B, In), state (h, c) each (L, B, H) -> (h_top (B, H), (h, c)).
+    """One time step through every layer: x (B, In), state (h, c) each (L, B, H) or None -> (h_top (B, H), (h, c)).
 
     Equals ``lstm(x[None], state)`` (up to float rounding) without the fused kernel, and
-    calls the step hooks attached to ``lstm`` at each of ``i f g o c h``. No autograd.
+    calls the hooks attached to ``lstm`` at each of ``i f g o c h``. No autograd.
     """
     check_supported(lstm)
+    H = lstm.hidden_size
+    if state is None:
+        zeros = x.new_zeros(lstm.num_layers, x.shape[0], H)
+        state = (zeros, zeros)
     h_prev, c_prev = state
-    hooks = _hooks.get(lstm)
+    hooks, observers, layer_hooks = _hooks.get(lstm), _observers.get(lstm), _layer_hooks.get(lstm)
     hs, cs = [], []
     inp = x
     for layer, (w_ih_t, w_hh_t, b) in enumerate(_packed_weights(lstm)):
         gates = torch.addmm(b, inp, w_ih_t).addmm_(h_prev[layer], w_hh_t)
-        i, f, g, o = gates.chunk(4, dim=1)
-        i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
-        if hooks:
-            i, f, g, o = (_run_hooks(hooks, n, layer, v) for n, v in zip("ifgo", (i, f, g, o)))
-        c = torch.addcmul(f * c_prev[layer], i, g)
-        if hooks:
-            c = _run_hooks(hooks, "c", layer, c)
-        h = o * c.tanh()
-        if hooks:
-            h = _run_hooks(hooks, "h", layer, h)
+        c, h = _layer(hooks, observers, layer_hooks, layer, gates, c_prev[layer], H)
         hs.append(h)
         cs.append(c)
         inp = h
     return inp, (torch.stack(hs), torch.stack(cs))
+
+
+@torch.no_grad()
+def cell_step(
+    cell: nn.LSTMCell, x: Tensor, state: tuple[Tensor, Tensor] | None = None
+) -> tuple[Tensor, Tensor]:
+    """``nn.LSTMCell`` gate by gate with hook points (layer 0): x (B, In) or (In,), state -> (h, c)."""
+    unbatched = x.dim() == 1
+    if unbatched:
+        x = x[None]
+        state = None if state is None else (state[0][None], state[1][None])
+    if state is None:
+        zeros = x.new_zeros(x.shape[0], cell.hidden_size)
+        state = (zeros, zeros)
+    ((w_ih_t, w_hh_t, b),) = _packed_weights(cell)
+    gates = torch.addmm(b, x, w_ih_t).addmm_(state[0], w_hh_t)
+    c, h = _layer(_hooks.get(cell), _observers.get(cell), _layer_hooks.get(cell), 0, gates,
+                  state[1], cell.hidden_size)
+    return (h[0], c[0]) if unbatched else (h, c)
+
+
+def prepare(
+    lstm: nn.LSTM, x: Tensor, state: tuple[Tensor, Tensor] | None
+) -> tuple[Tensor, Tensor, Tensor, bool]:
+    """Validate an ``nn.LSTM`` call like the module would: -> (x (T, B, In), h0, c0 (L, B, H), batched)."""
+    check_supported(lstm)
+    if isinstance(x, PackedSequence):
+        raise LstmvizError(
+            "PackedSequence inputs are not supported: record each sequence separately, or pad "
+            "them to one (B, T, In) tensor"
+        )
+    if not isinstance(x, Tensor):
+        raise LstmvizError(f"the input must be a tensor, got {type(x).__name__}")
+    w = lstm.weight_ih_l0
+    if x.dim() not in (2, 3):
+        raise LstmvizError(
+            f"the input must be (T, In) unbatched or (B, T, In) / (T, B, In) batched, got shape "
+            f"{tuple(x.shape)}"
+        )
+    if x.shape[-1] != lstm.input_size:
+        raise LstmvizError(
+            f"the input has {x.shape[-1]} features per step but the LSTM expects input_size="
+            f"{lstm.input_size}"
+        )
+    if x.dtype != w.dtype or x.device != w.device:
+        raise LstmvizError(
+            f"the input is {x.dtype} on {x.device} but the LSTM's weights are {w.dtype} on "
+            f"{w.device}; convert one of them (e.g. x.to(lstm.weight_ih_l0))"
+        )
+    batched = x.dim() == 3
+    xt = x if batched else x[:, None]
+    if batched and lstm.batch_first:
+        xt = xt.transpose(0, 1)
+    T, B = xt.shape[:2]
+    if T == 0 or B == 0:
+        raise LstmvizError(f"the input has no time steps or no sequences (shape {tuple(x.shape)})")
+    L, H = lstm.num_layers, lstm.hidden_size
+    if state is None:
+        zeros = xt.new_zeros(L, B, H)
+        return xt, zeros, zeros, batched
+    if not (isinstance(state, (tuple, list)) and len(state) == 2
+            and all(isinstance(s, Tensor) for s in state)):
+        raise LstmvizError("the state must be a pair of tensors (h0, c0), or None for zeros")
+    want = (L, B, H) if batched else (L, H)
+    h0, c0 = state
+    for nm, s in (("h0", h0), ("c0", c0)):
+        if tuple(s.shape) != want:
+            raise LstmvizError(
+                f"{nm} has shape {tuple(s.shape)} but this LSTM and input need {want} "
+                "(num_layers, batch, hidden_size)"
+            )
+        if s.dtype != w.dtype or s.device != w.device:
+            raise LstmvizError(f"{nm} is {s.dtype} on {s.device}; it must match the weights "
+                               f"({w.dtype} on {w.device})")
+    if not batched:
+        h0, c0 = h0[:, None], c0[:, None]
+    return xt, h0, c0, batched
+
+
+@torch.no_grad()
+def forward_stepwise(
+    lstm: nn.LSTM, input: Tensor, hx: tuple[Tensor, Tensor] | None = None
+) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+    """``lstm(input, hx)`` computed one ``lstm_step`` at a time, so every hook point fires. No autograd."""
+    xt, h0, c0, batched = prepare(lstm, input, hx)
+    state = (h0, c0)
+    outs = []
+    for t in range(xt.shape[0]):
+        out, state = lstm_step(lstm, xt[t], state)
+        outs.append(out)
+    output = torch.stack(outs)  # (T, B, H)
+    if not batched:
+        return output[:, 0], (state[0][:, 0], state[1][:, 0])
+    return (output.transpose(0, 1) if lstm.batch_first else output), state
+
+
+def runs_stepwise(module: nn.Module) -> bool:
+    """True while ``module``'s forward is replaced by its step-by-step version (see ``stepwise``)."""
+    return module in _stepwise
+
+
+@contextlib.contextmanager
+def stepwise(module: nn.Module) -> Iterator[None]:
+    """While active, ``module(...)`` (an nn.LSTM or nn.LSTMCell) runs step by step through the hook points."""
+    if isinstance(module, nn.LSTM):
+        impl = forward_stepwise
+    elif isinstance(module, nn.LSTMCell):
+        impl = cell_step
+    else:  # modules that call run_hooks themselves already pass every hook point
+        yield
+        return
+    entry = _stepwise.get(module)
+    if entry is None:
+        # an instance attribute shadows the class's forward; nn.Module.__call__ (and its forward
+        # hooks) still runs around it. The previous instance attribute, if any, is restored on exit.
+        entry = [0, module.__dict__.get("forward")]
+        _stepwise[module] = entry
+        module.forward = lambda *args, **kwargs: impl(module, *args, **kwargs)
+    entry[0] += 1
+    try:
+        yield
+    finally:
+        entry[0] -= 1
+        if entry[0] == 0:
+            del _stepwise[module]
+            if entry[1] is None:
+                module.__dict__.pop("forward", None)
+            else:
+                module.forward = entry[1]
 
 
 def run_hooks(module: nn.Module, name: str, layer: int, value: Tensor) -> Tensor:
@@ -149,13 +327,15 @@ def run_hooks(module: nn.Module, name: str, layer: int, value: Tensor) -> Tensor
     Any module that computes gates itself (the lessons' from-scratch cell) calls this at each
     of ``i f g o c h`` so recorders and interventions see it like an ``nn.LSTM``.
     """
-    hooks = _hooks.get(module)
-    return _run_hooks(hooks, name, layer, value) if hooks else value
+    hooks, observers = _hooks.get(module), _observers.get(module)
+    return _run_hooks(hooks, observers, name, layer, value) if hooks or observers else value
 
 
-def _run_hooks(hooks: list[StepHook], name: str, layer: int, value: Tensor) -> Tensor:
-    for hook in list(hooks):
+def _run_hooks(hooks, observers, name: str, layer: int, value: Tensor) -> Tensor:
+    for hook in list(hooks or ()):
         out = hook(name, layer, value)
         if out is not None:
             value = out
+    for hook in list(observers or ()):
+        hook(name, layer, value)
     return value
