@@ -79,11 +79,22 @@ def _train(args: argparse.Namespace) -> None:
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if args.preset:
         overrides["preset"] = args.preset
-    result = train(out=args.out, resume=args.resume, progress=not args.no_progress, **overrides)
+    result = train(out=args.out, resume=args.resume, progress=not args.no_progress,
+                   callback=_print_entry if args.no_progress else None, **overrides)
     val = "-" if result.val_loss is None else f"{result.val_loss:.4f}"
     best = "-" if result.best_val_loss is None else f"{result.best_val_loss:.4f}"
     where = f"; checkpoints in {result.out}" if result.out else " (no --out: nothing saved)"
     print(f"done: step {result.step}, val loss {val} nats/char, best {best}{where}")
+
+
+def _print_entry(e: dict) -> None:
+    """Without a progress bar, one plain log line per logged step (good for nohup log files)."""
+    if e["kind"] == "train":
+        print(f"step {e['step']}: train {e['train_loss']:.4f} nats/char, lr {e['lr']:.2e}, "
+              f"{e['chars_per_sec']:,.0f} chars/s", flush=True)
+    else:
+        print(f"step {e['step']}: val {e['val_loss']:.4f} nats/char ({e['val_bpc']:.3f} bits/char, "
+              f"perplexity {e['val_perplexity']:.2f}), {e['elapsed']:.0f} s", flush=True)
 
 
 def _sample(args: argparse.Namespace) -> None:
