@@ -1,0 +1,57 @@
+"""Figures hold exactly the data they were fed (rounded to 4 significant digits)."""
+
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+from lstmviz import curves
+from lstmviz.errors import LstmvizError
+
+
+def test_round_sig():
+    assert curves.round_sig([123456.0, 0.000123456, -2.5, 0.0, float("nan")]) == [
+        123500.0, 0.0001235, -2.5, 0.0, None]
+
+
+def test_training_curves_from_train_callback_entries():
+    c = curves.TrainingCurves(live=True)
+    assert isinstance(c.widget, go.FigureWidget)
+    c({"kind": "train", "step": 10, "train_loss": 3.0, "val_loss": None})
+    c({"kind": "train", "step": 20, "train_loss": 2.5, "val_loss": None})
+    c({"kind": "val", "step": 20, "train_loss": 2.5, "val_loss": 2.7})
+    for fig in (c.widget, c.figure()):
+        train, val, train_bits, val_bits = fig.data
+        assert list(train.x) == [10, 20] and list(train.y) == [3.0, 2.5]
+        assert list(val.x) == [20] and list(val.y) == [2.7]
+        assert list(train_bits.y) == pytest.approx([3.0 / math.log(2), 2.5 / math.log(2)], rel=1e-3)
+        assert list(val_bits.y) == pytest.approx([2.7 / math.log(2)], rel=1e-3)
+        assert train_bits.yaxis == "y2" and fig.layout.yaxis2.title.text == "loss (bits/char)"
+    with pytest.raises(LstmvizError, match="step"):
+        c({"train_loss": 1.0})
+
+
+def test_static_training_curves_have_no_widget():
+    c = curves.TrainingCurves()
+    c.update(1, train_loss=1.23456)
+    assert c.widget is None and list(c.figure().data[0].y) == [1.235]
+
+
+def test_lag_figure_log_axis_and_overlay():
+    lags = np.arange(5)
+    fig = curves.lag_figure({"RNN": (lags, 0.5 ** lags), "zeros": (lags, [1, 0, 0, 0, 0])})
+    assert fig.layout.yaxis.type == "log"
+    assert list(fig.data[0].y) == [1.0, 0.5, 0.25, 0.125, 0.0625]
+    assert list(fig.data[1].y) == [1.0, None, None, None, None]  # a log axis cannot show 0
+    fig = curves.lag_figure({"LSTM": (lags, np.ones(5))}, fig=fig, dash="dash")
+    assert [d.name for d in fig.data] == ["RNN", "zeros", "LSTM"] and fig.data[2].line.dash == "dash"
+
+
+def test_accuracy_and_history_figures():
+    fig = curves.accuracy_figure({"RNN": ([5, 10], [1.0, 0.26])}, chance=0.25)
+    assert list(fig.data[0].x) == [5, 10] and list(fig.data[0].y) == [1.0, 0.26]
+    assert fig.layout.shapes[0].y0 == 0.25
+    fig = curves.history_figure({"a": {"loss": [2.0, 1.0], "grad_norm": [10.0, 3.0]}})
+    assert list(fig.data[0].y) == [2.0, 1.0] and list(fig.data[1].y) == [10.0, 3.0]
+    assert fig.layout.yaxis2.type == "log"
