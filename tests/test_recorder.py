@@ -1,0 +1,367 @@
+"""record() and GateRecorder against nn.LSTM itself and a step-by-step nn.LSTMCell loop."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+import torch
+from torch import nn
+
+import lstmviz
+from lstmviz import GateRecorder, LstmvizError, record
+from lstmviz.cell import lstm_step
+
+TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
+
+
+def cell_loop(lstm: nn.LSTM, x, state):
+    """Reference: every layer as an nn.LSTMCell loop, time-major x (T, B, In) -> {(name, layer): (T, B, H)}."""
+    T, B = x.shape[:2]
+    L, H = lstm.num_layers, lstm.hidden_size
+    h0, c0 = state if state is not None else (x.new_zeros(L, B, H),) * 2
+    ref, inp = {}, x
+    for layer in range(L):
+        cell = nn.LSTMCell(inp.shape[-1], H, bias=lstm.bias).to(x.dtype)
+        with torch.no_grad():
+            cell.weight_ih.copy_(getattr(lstm, f"weight_ih_l{layer}"))
+            cell.weight_hh.copy_(getattr(lstm, f"weight_hh_l{layer}"))
+            if lstm.bias:
+                cell.bias_ih.copy_(getattr(lstm, f"bias_ih_l{layer}"))
+                cell.bias_hh.copy_(getattr(lstm, f"bias_hh_l{layer}"))
+        h, c = h0[layer], c0[layer]
+        vals = {n: [] for n in "ifgoch"}
+        with torch.no_grad():
+            for t in range(T):
+                pre = inp[t] @ cell.weight_ih.T + h @ cell.weight_hh.T
+                if lstm.bias:
+                    pre = pre + cell.bias_ih + cell.bias_hh
+                i, f, g, o = pre.chunk(4, 1)
+                h, c = cell(inp[t], (h, c))
+                for n, v in zip("ifgoch", (i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid(), c, h), strict=True):
+                    vals[n].append(v)
+        for n in "ifgoch":
+            ref[n, layer] = torch.stack(vals[n])
+        inp = ref["h", layer]
+    return ref
+
+
+def random_config(rng: random.Random):
+    dtype = rng.choice([torch.float32, torch.float64])
+    In, H, L = rng.randint(1, 9), rng.randint(1, 12), rng.randint(1, 3)
+    lstm = nn.LSTM(In, H, L, bias=rng.random() < 0.8, batch_first=rng.random() < 0.5,
+                   dropout=rng.choice([0.0, 0.3]) if L > 1 else 0.0).to(dtype)
+    lstm.train(rng.random() < 0.3 and lstm.dropout == 0)  # training mode is fine without dropout
+    T, B, layout = rng.randint(1, 25), rng.randint(1, 4), rng.choice(["batched", "unbatched"])
+    if layout == "unbatched":
+        x = torch.randn(T, In, dtype=dtype)
+        state = (torch.randn(L, H, dtype=dtype), torch.randn(L, H, dtype=dtype)) if rng.random() < 0.5 else None
+    else:
+        x = torch.randn(B, T, In, dtype=dtype) if lstm.batch_first else torch.randn(T, B, In, dtype=dtype)
+        state = (torch.randn(L, B, H, dtype=dtype), torch.randn(L, B, H, dtype=dtype)) if rng.random() < 0.5 else None
+    return lstm, x, state
+
+
+def time_major(lstm, x, _=None):
+    """A tensor in the module's layout -> (T, B, ...)."""
+    if x.dim() == 2:
+        return x[:, None]
+    return x.transpose(0, 1) if lstm.batch_first else x
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_record_exact_random_configs(seed):
+    rng = random.Random(seed)
+    torch.manual_seed(seed)
+    lstm, x, state = random_config(rng)
+    tol = TOL[x.dtype]
+    trace = record(lstm, x, state)
+    with torch.no_grad():
+        out, (h_n, c_n) = lstm(x, state)
+    # the module's own outputs
+    assert trace.output.shape == out.shape and trace.final_state[0].shape == h_n.shape
+    torch.testing.assert_close(trace.output, out, atol=tol, rtol=0)
+    torch.testing.assert_close(trace["h", -1], out, atol=tol, rtol=0)
+    torch.testing.assert_close(trace.final_state[0], h_n, atol=tol, rtol=0)
+    torch.testing.assert_close(trace.final_state[1], c_n, atol=tol, rtol=0)
+    # the last step's c of every layer is c_n
+    last_c = torch.stack([time_major(lstm, trace["c", layer], None)[-1] for layer in range(lstm.num_layers)])
+    torch.testing.assert_close(last_c, c_n if x.dim() == 3 else c_n[:, None], atol=tol, rtol=0)
+    # every gate against the LSTMCell loop, in the module's layout
+    hx = None if state is None else tuple(s if x.dim() == 3 else s[:, None] for s in state)
+    ref = cell_loop(lstm, time_major(lstm, x, None), hx)
+    for (name, layer), want in ref.items():
+        got = time_major(lstm, trace[name, layer], None)
+        assert got.shape == want.shape, (name, layer)
+        torch.testing.assert_close(got, want, atol=tol, rtol=0, msg=f"{name} layer {layer}")
+    for name in "ifo":
+        v = trace[name, 0]
+        assert v.min() >= 0 and v.max() <= 1
+    assert trace["g", 0].abs().max() <= 1
+
+
+def test_trace_api_names_aliases_layout():
+    torch.manual_seed(0)
+    lstm = nn.LSTM(3, 5, 2, batch_first=True)
+    trace = record(lstm, torch.randn(2, 7, 3))
+    assert trace.num_layers == 2 and trace.steps == 7 and len(trace) == 7 and trace.batch_size == 2
+    assert trace["c", 0].shape == (2, 7, 5) and trace.batch_first
+    assert set(trace.names) == set("ifgoch") and all(isinstance(v, str) and v for v in trace.names.values())
+    for alias, name in [("update", "i"), ("forget", "f"), ("candidate", "g"), ("output", "o"),
+                        ("cell", "c"), ("activation", "h"), ("hidden", "h")]:
+        assert torch.equal(trace[alias, 1], trace[name, 1])
+    assert torch.equal(trace["c", -1], trace["c", 1]) and torch.equal(trace["c", -2], trace["c", 0])
+    assert not torch.equal(trace["c", 0], trace["c", 1])
+    for bad in [("z", 0), ("c", 2), ("c", -3), "c", ("c",)]:
+        with pytest.raises(LstmvizError):
+            trace[bad]
+    tm = record(nn.LSTM(3, 5, 2), torch.randn(7, 2, 3))
+    assert tm["i", 0].shape == (7, 2, 5)
+    un = record(nn.LSTM(3, 5, 2), torch.randn(7, 3))
+    assert un["i", 0].shape == (7, 5) and un.final_state[0].shape == (2, 5)
+    assert "2 layer(s), 7 steps" in repr(trace)
+
+
+def test_record_refuses_what_it_cannot_reproduce():
+    x = torch.randn(4, 1, 3)
+    with pytest.raises(LstmvizError, match="bidirectional"):
+        record(nn.LSTM(3, 5, bidirectional=True), x)
+    with pytest.raises(LstmvizError, match="proj_size"):
+        record(nn.LSTM(3, 5, proj_size=2), x)
+    with pytest.raises(LstmvizError, match="dropout"):
+        record(nn.LSTM(3, 5, 2, dropout=0.5).train(), x)
+    record(nn.LSTM(3, 5, 2, dropout=0.5).eval(), x)  # eval mode: dropout is off, fine
+    lstm = nn.LSTM(3, 5)
+    packed = nn.utils.rnn.pack_padded_sequence(torch.randn(4, 2, 3), [4, 2])
+    with pytest.raises(LstmvizError, match="PackedSequence"):
+        record(lstm, packed)
+    with pytest.raises(LstmvizError, match="input_size"):
+        record(lstm, torch.randn(4, 1, 2))
+    with pytest.raises(LstmvizError, match="shape"):
+        record(lstm, torch.randn(4, 1, 1, 3))
+    with pytest.raises(LstmvizError, match="float64"):
+        record(lstm, x.double())
+    with pytest.raises(LstmvizError, match="no time steps"):
+        record(lstm, torch.randn(0, 1, 3))
+    with pytest.raises(LstmvizError, match="h0 has shape"):
+        record(lstm, x, (torch.zeros(1, 2, 5), torch.zeros(1, 1, 5)))
+    with pytest.raises(LstmvizError, match="c0 has shape"):
+        record(lstm, x, (torch.zeros(1, 1, 5), torch.zeros(1, 5)))
+    with pytest.raises(LstmvizError, match="pair"):
+        record(lstm, x, torch.zeros(1, 1, 5))
+    with pytest.raises(LstmvizError, match="float32 or float64"):
+        record(nn.LSTM(3, 5).half(), x.half())
+    with pytest.raises(LstmvizError, match="torch.nn.LSTM"):
+        record(nn.GRU(3, 5), x)
+
+
+def test_record_keeps_autograd_and_module_untouched():
+    torch.manual_seed(1)
+    lstm = nn.LSTM(3, 4, 2)
+    x = torch.randn(5, 2, 3, requires_grad=True)
+    before = {k: v.clone() for k, v in lstm.state_dict().items()}
+    trace = record(lstm, x)
+    assert not trace["c", 0].requires_grad
+    assert all(torch.equal(before[k], v) for k, v in lstm.state_dict().items())
+
+
+# ---- GateRecorder ----------------------------------------------------------------------------
+
+class TinyCharModel(nn.Module):
+    """embedding -> nn.LSTM (batch first) -> linear, with a step() through lstm_step, like CharLSTM."""
+
+    def __init__(self, vocab=11, emb=6, hidden=8, layers=2):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab, emb)
+        self.lstm = nn.LSTM(emb, hidden, layers, batch_first=True)
+        self.head = nn.Linear(hidden, vocab)
+
+    def forward(self, ids, state=None):
+        out, state = self.lstm(self.embedding(ids), state)
+        return self.head(out), state
+
+    @torch.no_grad()
+    def step(self, ids, state):
+        h, state = lstm_step(self.lstm, self.embedding(ids), state)
+        return self.head(h), state
+
+
+def run_mixed(model, ids, prime=5):
+    """The prime through forward, then one step per character: -> (logits (T, V), final state)."""
+    with torch.no_grad():
+        logits, state = model(ids[:, :prime])
+        outs = [logits[0]]
+        for t in range(prime, ids.shape[1]):
+            lg, state = model.step(ids[:, t], state)
+            outs.append(lg)
+    return torch.cat(outs), state
+
+
+def test_recorder_concatenates_forward_and_steps_exactly():
+    torch.manual_seed(2)
+    model = TinyCharModel().eval()
+    ids = torch.randint(0, 11, (1, 20))
+    with GateRecorder(model) as rec:
+        logits_on, state_on = run_mixed(model, ids)
+    logits_off, state_off = run_mixed(model, ids)
+    assert torch.equal(logits_on, logits_off)  # bit-identical with the recorder on
+    assert torch.equal(state_on[0], state_off[0]) and torch.equal(state_on[1], state_off[1])
+    trace = rec.trace
+    ref = record(model.lstm, model.embedding(ids).detach())  # whole sequence, one call
+    assert trace.steps == 20 and trace.batch_first and trace["c", 1].shape == (1, 20, 8)
+    for name in "ifgoch":
+        for layer in range(2):
+            torch.testing.assert_close(trace[name, layer], ref[name, layer], atol=1e-5, rtol=0)
+    torch.testing.assert_close(trace.final_state[1], state_on[1], atol=1e-6, rtol=0)
+    assert not lstmviz.cell.has_step_hooks(model.lstm)
+    assert not model.lstm._forward_hooks
+
+
+def test_recorder_removes_hooks_when_the_block_raises():
+    model = TinyCharModel()
+    with pytest.raises(RuntimeError, match="boom"), GateRecorder(model):
+        assert lstmviz.cell.has_step_hooks(model.lstm) and model.lstm._forward_hooks
+        raise RuntimeError("boom")
+    assert not lstmviz.cell.has_step_hooks(model.lstm) and not model.lstm._forward_hooks
+    # an input the module accepts but the recorder cannot reproduce: a clear error, hooks still go
+    packed = nn.utils.rnn.pack_padded_sequence(torch.randn(2, 3, 6), [3, 1], batch_first=True)
+    with pytest.raises(LstmvizError, match="PackedSequence"), GateRecorder(model.lstm):
+        model.lstm(packed)
+    assert not model.lstm._forward_hooks
+
+
+def test_ring_buffer_keeps_the_last_steps_and_bounds_memory():
+    torch.manual_seed(3)
+    model = TinyCharModel().eval()
+    ids = torch.randint(0, 11, (1, 700))
+    ref = record(model.lstm, model.embedding(ids).detach())
+    with GateRecorder(model, max_steps=300) as rec:
+        run_mixed(model, ids, prime=500)  # 500 through forward (wraps), then 200 single steps
+    trace = rec.trace
+    assert trace.steps == 300 and trace.start == 400
+    for name in "ifgoch":
+        torch.testing.assert_close(trace[name, 0], ref[name, 0][:, 400:], atol=1e-5, rtol=0)
+    assert rec.nbytes() == 2 * 300 * 1 * 6 * 8 * 4
+    # float16 storage halves it
+    with GateRecorder(model, max_steps=300, dtype=torch.float16) as rec16:
+        run_mixed(model, ids, prime=500)
+    assert rec16.trace["c", 1].dtype == torch.float16 and rec16.nbytes() == rec.nbytes() // 2
+    torch.testing.assert_close(rec16.trace["c", 1].float(), ref["c", 1][:, 400:], atol=2e-3, rtol=1e-3)
+
+
+def test_default_cap_fits_100k_characters_of_a_2x512_model_in_500_mb():
+    """The storage is allocated up front per step, so the bound follows from its shape (no 100k run)."""
+    lstm = nn.LSTM(64, 512, 2, batch_first=True).eval()
+    x = torch.randn(1, 1, 64)
+    for kwargs, steps in [({}, None), ({"dtype": torch.float16}, None), ({"max_steps": 10_000}, 10_000)]:
+        with GateRecorder(lstm, **kwargs) as rec:
+            state = None
+            for _ in range(3):
+                _, state = lstm_step(lstm, x[:, 0], state)
+        tape = rec._tapes[next(iter(rec._tapes))]
+        per_step = 2 * 1 * 6 * 512 * tape.bufs[0].element_size()
+        assert tape.cap * per_step <= 500e6, kwargs  # the most it will ever hold
+        assert 100_000 * per_step > 500e6  # ... which needs a window: 100k steps would not fit
+        if steps:
+            assert tape.cap == steps
+    # and the window really stops growing: a long cheap run keeps memory at the cap
+    small = nn.LSTM(4, 16, 2)
+    with GateRecorder(small, max_mb=0.05) as rec:
+        with torch.no_grad():
+            small(torch.randn(5000, 1, 4))
+    assert rec.trace.steps == int(0.05 * 2**20 // (2 * 6 * 16 * 4))
+    assert rec.nbytes() <= 0.05 * 2**20
+
+
+def test_recorder_on_lstmcell_and_unbatched_calls():
+    torch.manual_seed(4)
+    cellm = nn.LSTMCell(3, 5)
+    xs = torch.randn(6, 2, 3)
+    with GateRecorder(cellm) as rec:
+        h = c = torch.zeros(2, 5)
+        for t in range(6):
+            h, c = cellm(xs[t], (h, c))
+    lstm = nn.LSTM(3, 5)
+    with torch.no_grad():
+        for a, b in [("weight_ih", "weight_ih_l0"), ("weight_hh", "weight_hh_l0"),
+                     ("bias_ih", "bias_ih_l0"), ("bias_hh", "bias_hh_l0")]:
+            getattr(lstm, b).copy_(getattr(cellm, a))
+    ref = record(lstm, xs)
+    for name in "ifgoch":
+        torch.testing.assert_close(rec.trace[name, 0], ref[name, 0], atol=1e-6, rtol=0)
+    # unbatched nn.LSTM calls give (T, H)
+    with GateRecorder(lstm) as rec:
+        with torch.no_grad():
+            out, _ = lstm(torch.randn(4, 3))
+    assert rec.trace["h", 0].shape == (4, 5) and torch.equal(rec.trace["h", 0], out)
+
+
+def test_recorder_hooks_modules_with_hook_points():
+    """Any module that calls cell.run_hooks (the lessons' from-scratch cell) is recorded too."""
+
+    class Scratch(nn.Module):
+        hook_points = ("i", "f", "g", "o", "c", "h")
+        hidden_size = 4
+
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(3 + 4, 16)
+
+        def forward(self, x, state):
+            h, c = state
+            i, f, g, o = self.lin(torch.cat([x, h], 1)).chunk(4, 1)
+            run = lstmviz.cell.run_hooks
+            i, f, g, o = (run(self, n, 0, v) for n, v in
+                          zip("ifgo", (i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()), strict=True))
+            c = run(self, "c", 0, f * c + i * g)
+            h = run(self, "h", 0, o * c.tanh())
+            return h, c
+
+    torch.manual_seed(5)
+    m = Scratch()
+    state, cs = (torch.zeros(2, 4), torch.zeros(2, 4)), []
+    with GateRecorder(m) as rec:
+        for _ in range(5):
+            state = m(torch.randn(2, 3), state)
+            cs.append(state[1])
+    assert torch.equal(rec.trace["c", 0], torch.stack(cs).detach())
+    assert rec.trace["i", 0].shape == (5, 2, 4)
+
+
+def test_recorder_with_charlstm_and_generate():
+    from lstmviz import CharLSTM, Vocab, generate
+
+    torch.manual_seed(6)
+    vocab = Vocab.from_text("abcdefgh \n")
+    model = CharLSTM(len(vocab), hidden_size=16, num_layers=2, embedding_dim=8).eval()
+    off = generate(model, vocab, "abc", 30, seed=1)
+    with GateRecorder(model) as rec:
+        on = generate(model, vocab, "abc", 30, seed=1)
+    assert on == off
+    trace = rec.trace
+    assert trace.steps == 3 + 29  # the prime, then one step per character after the first
+    ids = vocab.encode("abc" + on[:-1])[None]
+    ref = record(model.lstm, model.embedding(ids).detach())
+    for name in "ifgoch":
+        torch.testing.assert_close(trace[name, -1], ref[name, -1], atol=1e-5, rtol=0)
+
+
+def test_recorder_validates_arguments():
+    with pytest.raises(LstmvizError, match="no nn.LSTM"):
+        GateRecorder(nn.Linear(2, 2))
+    with pytest.raises(LstmvizError, match="max_steps"):
+        GateRecorder(nn.LSTM(2, 2), max_steps=0)
+    with pytest.raises(LstmvizError, match="dtype"):
+        GateRecorder(nn.LSTM(2, 2), dtype=torch.int8)
+    rec = GateRecorder(nn.LSTM(2, 2))
+    with pytest.raises(LstmvizError, match="nothing recorded"):
+        _ = rec.trace
+    with rec, pytest.raises(LstmvizError, match="already active"):
+        rec.__enter__()
+    lstm = nn.LSTM(2, 3)
+    with GateRecorder(lstm) as rec, torch.no_grad():
+        lstm(torch.randn(4, 1, 2))
+        with pytest.raises(LstmvizError, match="batch"):
+            lstm(torch.randn(4, 2, 2))
+    assert math.isfinite(rec.max_mb)
