@@ -215,6 +215,7 @@ class LSTM(nn.Module):
     """
 
     hook_points = ("i", "f", "g", "o", "c", "h")
+    batch_first = True  # inputs and outputs are (B, T, ·), like nn.LSTM(batch_first=True)
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1):
         super().__init__()

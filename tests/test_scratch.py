@@ -138,3 +138,20 @@ def test_lstm_refusals():
         scratch.LSTM.from_torch(nn.LSTM(2, 3, bidirectional=True))
     with pytest.raises(LstmvizError, match="LSTMCell"):
         scratch.LSTMCell.from_torch(nn.LSTM(2, 3))
+
+
+def test_gate_recorder_and_intervene_see_the_scratch_lstm():
+    import lstmviz
+
+    torch.manual_seed(7)
+    ref = nn.LSTM(3, 5, num_layers=2, batch_first=True).to(D)
+    ours = scratch.LSTM.from_torch(ref)
+    x = torch.randn(2, 7, 3, dtype=D)
+    trace = lstmviz.record(ref, x)
+    with lstmviz.GateRecorder(ours) as rec:
+        ours(x)
+    for name in "ifgoch":
+        for layer in (0, 1):
+            torch.testing.assert_close(rec.trace[name, layer], trace[name, layer], rtol=0, atol=1e-12)
+    with lstmviz.intervene(ours, {("c", 1, None): 0.0}):
+        assert ours(x)[0].abs().max() == 0
