@@ -125,16 +125,20 @@ def shakespeare() -> str:
 # --------------------------------------------------------------------------- Python source
 
 
-@functools.lru_cache(maxsize=1)
-def python_stdlib(cap: int = PYTHON_CAP) -> str:
-    """Source of the running Python's standard library, sorted by path, at most ``cap`` characters."""
+def python_files() -> list[Path]:
+    """The standard library's ``*.py`` files used by the ``"python"`` corpus, in corpus order."""
     root = Path(sysconfig.get_paths()["stdlib"])
-    files = sorted(
+    return sorted(
         (p for p in root.rglob("*.py") if not PYTHON_SKIP.intersection(p.relative_to(root).parts)),
         key=lambda p: p.relative_to(root).as_posix(),
     )
+
+
+@functools.lru_cache(maxsize=1)
+def python_stdlib(cap: int = PYTHON_CAP) -> str:
+    """Source of the running Python's standard library, sorted by path, at most ``cap`` characters."""
     parts, total = [], 0
-    for path in files:
+    for path in python_files():
         try:
             src = path.read_text(encoding="utf-8")
         except (UnicodeDecodeError, OSError):
@@ -145,7 +149,7 @@ def python_stdlib(cap: int = PYTHON_CAP) -> str:
         parts.append(src)
         total += len(src)
     if not parts:
-        raise LstmvizError(f"found no readable Python source under {root}")
+        raise LstmvizError(f"found no readable Python source under {sysconfig.get_paths()['stdlib']}")
     return "".join(parts)
 
 
@@ -184,7 +188,8 @@ def decode_text(data: bytes, where: str) -> str:
     return text.removeprefix("\ufeff")  # a byte-order mark is not part of the text
 
 
-def _load_url(url: str, cap: int = URL_CAP) -> str:
+def _load_url(url: str) -> str:
+    cap = URL_CAP
     name = Path(urllib.request.urlparse(url).path).name or "index"
     digest = hashlib.sha256(url.encode()).hexdigest()[:16]
     target = cache_dir() / "corpora" / f"{digest}-{name}"

@@ -16,7 +16,15 @@ import lstmviz.training as training
 from lstmviz.checkpoint import BEST, LATEST, load_checkpoint, read_raw
 from lstmviz.errors import LstmvizError
 from lstmviz.model import CharLSTM
-from lstmviz.training import PRESETS, TrainConfig, choose_preset, evaluate, pick_device, streams, train
+from lstmviz.training import (
+    PRESETS,
+    TrainConfig,
+    choose_preset,
+    evaluate,
+    pick_device,
+    streams,
+    train,
+)
 from lstmviz.vocab import Vocab
 
 
