@@ -1,0 +1,161 @@
+"""The explorers without a browser: what they generate, record and put in their figures."""
+
+import base64
+
+import numpy as np
+import plotly.io as pio
+import pytest
+import torch
+
+import lstmviz
+from lstmviz import features, plots, widgets
+
+TEXT = 'OBERON\nDo you "amend" it then; it lies in you:\nWhy should (Titania) cross her Oberon?\n' * 3
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    vocab = lstmviz.Vocab.from_text(TEXT)
+    model = lstmviz.CharLSTM(len(vocab), hidden_size=24, num_layers=2, embedding_dim=8).eval()
+    return model, vocab
+
+
+def z_of(fw):
+    return np.asarray(fw.data[0].z, dtype=np.float64)
+
+
+def test_live_generation_writes_what_generate_writes_and_shows_its_gates(tiny):
+    model, vocab = tiny
+    ex = widgets.LiveGeneration(model, vocab, prime="OBERON\n", length=150, temperature=0.9, top_k=5,
+                                seed=3, unit=4, layer=0, name="f", window=40)
+    out = ex.run()
+    assert out == lstmviz.generate(model, vocab, "OBERON\n", 150, temperature=0.9, top_k=5, seed=3)
+    assert ex.text == "OBERON\n" + out
+    # the heatmap shows the forget gate of layer 0 over the last 40 characters the model read
+    # (all but the newest, which was drawn but not yet fed back), unit 4 on top
+    read = ex.text[:-1]
+    truth = lstmviz.record(model.lstm, model.embedding(vocab.encode(read)[None]))["f", 0][0].numpy()
+    hm = ex.fig_heat.data[0]
+    assert hm.y[0] == "unit 4"
+    rows = [int(y.split()[1]) for y in hm.y]
+    np.testing.assert_allclose(z_of(ex.fig_heat), truth[-40:, rows].T, rtol=2e-3, atol=1e-5)
+    assert hm.x[-1] == f"{len(read) - 1}: {plots.shown(read[-1])}"
+    # coloured text: the chosen unit, same values
+    ct = ex.fig_text.data[0]
+    pos = np.asarray(ct.customdata)
+    z = np.asarray(ct.z, dtype=np.float64)
+    t = len(read) - 1
+    r, c = np.argwhere(pos == t)[0]
+    assert z[r, c] == pytest.approx(truth[t, 4], rel=2e-3)
+    # next-character bars: top-5 sampling leaves 5 characters; the drawn one (last of the text) is red
+    bars = ex.fig_probs.data[0]
+    assert len([p for p in bars.x if p > 0]) == 5 and sum(bars.x) == pytest.approx(1.0, abs=1e-3)
+    red = [y for y, colour in zip(bars.y, bars.marker.color, strict=True) if colour == "#d62728"]
+    assert red == [f"'{plots.shown(ex.text[-1])}'"]
+
+
+def test_live_generation_controls_redraw_and_stop_ends_a_threaded_run(tiny):
+    model, vocab = tiny
+    ex = widgets.LiveGeneration(model, vocab, prime="W", length=40, refresh=0.1)
+    ex.run()
+    before = z_of(ex.fig_heat)
+    ex.w_name.value = "o"
+    assert "output gate Γ_o (o)" in ex.fig_heat.layout.title.text
+    assert not np.allclose(before, z_of(ex.fig_heat))
+    ex.w_layer.value = 0
+    assert "layer 0" in ex.fig_heat.layout.title.text
+    ex.w_unit.value = 7
+    assert ex.fig_heat.data[0].y[0] == "unit 7"
+    # a long run in a thread: Stop ends it early, and the buttons come back
+    ex.w_length.value = 5000
+    thread = ex.start()
+    while len(ex.text) < 30:
+        thread.join(0.01)
+    ex.w_stop.click()
+    thread.join(20)
+    assert not thread.is_alive()
+    assert 30 <= len(ex.text) < 1 + 5000
+    assert not ex.w_go.disabled and ex.w_stop.disabled
+
+
+class PlantedTrace:
+    """A trace-like object whose layer-1 cell has a planted quote unit and a planted span unit."""
+
+    names = tuple("ifgoch")
+    num_layers = 2
+    batch_first = True
+
+    def __init__(self, text, H=20):
+        rng = np.random.default_rng(0)
+        self.values = {(n, layer): rng.normal(size=(1, len(text), H)) * 0.3 for n in "ifgoch" for layer in (0, 1)}
+        self.values["c", 1][0, :, 11] += 2 * features.in_quotes(text)
+        self.values["c", 1][0, 100:110, 5] += 3.0
+
+    def __getitem__(self, key):
+        name, layer = key
+        return torch.from_numpy(self.values[name, layer % 2])
+
+
+def test_cell_explorer_matches_a_span_and_ranks_features(tiny):
+    ex = widgets.CellExplorer(PlantedTrace(TEXT), TEXT, window=150, unit=0)
+    found = ex.match(100, 110)
+    assert found[0].unit == 5 and ex.w_unit.value == 5
+    assert ex.fig_heat.data[0].y[0] == "unit 5"  # the found units fill the heatmap, best first
+    assert ex.w_found.options[0] == (f"unit 5: score {found[0].score:+.2f}", 5)
+    ranked = ex.rank()
+    assert ranked[0].unit == 11 and ranked[0].feature == "inside quotes" and ranked[0].score > 0.8
+    ex.w_found.value = ranked[1].unit  # picking a found unit shows it
+    assert ex.w_unit.value == ranked[1].unit
+    # coloured text shows the chosen unit's values; moving the window moves the span along
+    ex.w_start.value = 60
+    assert ex.w_span.value[0] >= 60 and ex.w_span.value[1] <= 60 + 150
+    pos = np.asarray(ex.fig_text.data[0].customdata)
+    assert pos[pos >= 0].min() == 60
+    shape = ex.fig_heat.layout.shapes[0]  # the span, outlined on the heatmap
+    assert shape.x0 == ex.w_span.value[0] - 60 - 0.5
+
+
+def test_cell_explorer_from_model_refuses_a_mismatched_text(tiny):
+    model, vocab = tiny
+    ex = widgets.CellExplorer.from_model(model, vocab, TEXT, window=100)
+    truth = lstmviz.record(model.lstm, model.embedding(vocab.encode(TEXT)[None]))["c", -1][0].numpy()
+    rows = [int(y.split()[1]) for y in ex.fig_heat.data[0].y]
+    np.testing.assert_allclose(z_of(ex.fig_heat), truth[:100, rows].T, rtol=2e-3, atol=1e-5)
+    trace = lstmviz.record(model.lstm, model.embedding(vocab.encode(TEXT[:50])[None]))
+    with pytest.raises(lstmviz.LstmvizError, match="steps but the text has"):
+        widgets.CellExplorer(trace, TEXT)
+
+
+def test_intervention_explorer_compares_untouched_and_clamped(tiny):
+    model, vocab = tiny
+    ex = widgets.InterventionExplorer(model, vocab, prime="OBERON\n", layer=1, unit=3, value=5.0,
+                                      length=80, temperature=0.8, seed=1)
+    plain, clamped = ex.run()
+    assert plain == lstmviz.generate(model, vocab, "OBERON\n", 80, temperature=0.8, seed=1)
+    with lstmviz.intervene(model, {("c", 1, 3): 5.0}):
+        assert clamped == lstmviz.generate(model, vocab, "OBERON\n", 80, temperature=0.8, seed=1)
+    assert plain != clamped
+    # both coloured by the unit: untouched it varies, clamped it is 5 at every character
+    untouched_z = np.asarray(ex.fig.data[0].z, dtype=float)
+    clamped_z = np.asarray(ex.fig.data[1].z, dtype=float)
+    assert np.nanstd(untouched_z) > 0.01
+    np.testing.assert_allclose(clamped_z[~np.isnan(clamped_z)], 5.0)
+    assert "they part at character" in ex.w_out.value
+    ex.w_name.value = "f"  # a gate can only be clamped within [0, 1]
+    assert (ex.w_value.min, ex.w_value.max) == (0.0, 1.0) and ex.w_value.value == 1.0
+
+
+def test_display_carries_widget_view_and_a_png_snapshot(tiny, monkeypatch):
+    model, vocab = tiny
+    ex = widgets.InterventionExplorer(model, vocab, length=20)
+    monkeypatch.setattr(pio.renderers, "default", "plotly_mimetype")
+    bundle = ex._repr_mimebundle_()
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == ex.widget.model_id
+    assert "image/png" not in bundle  # no static image asked for
+    if not lstmviz.notebook.static_images_available():
+        pytest.skip("no Chromium for kaleido here")
+    monkeypatch.setattr(pio.renderers, "default", "plotly_mimetype+png")
+    ex.run()
+    png = base64.b64decode(ex._repr_mimebundle_()["image/png"])
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
