@@ -84,7 +84,7 @@ def intervene(
     """Clamp units while ``model`` runs: ``{(name, layer, unit): value}`` -> context manager.
 
     ``name`` is one of ``i f g o c h`` (or an alias such as ``"cell"``, ``"forget"``), ``layer``
-    may be negative, ``unit`` is an int, a list of ints, or None for every unit of the layer
+    may be negative, ``unit`` is an int, a tuple of ints, or None for every unit of the layer
     (e.g. ``{("f", 0, None): 0.0}`` zeroes the forget gate: no memory survives a step). The model
     must contain exactly one LSTM (pass the submodule otherwise). Inside the block forward passes
     run step by step without autograd.
@@ -121,7 +121,7 @@ def intervene(
             except TypeError:
                 ok = False
             if not ok:
-                raise LstmvizError(f"unit must be an int, a list of ints or None (all units); got {unit!r}")
+                raise LstmvizError(f"unit must be an int, a tuple of ints or None (all units); got {unit!r}")
             bad = [u for u in seq if not -hidden <= u < hidden]
             if bad:
                 raise LstmvizError(f"unit {bad[0]} is out of range: layer {layer} has {hidden} units, "
