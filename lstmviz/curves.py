@@ -65,7 +65,8 @@ class TrainingCurves:
             title=self.title, template="plotly_white", height=380,
             xaxis=dict(title="training step"),
             yaxis=dict(title="loss (nats/char)"),
-            yaxis2=dict(title="loss (bits/char)", overlaying="y", side="right", showgrid=False),
+            yaxis2=dict(title="loss (bits/char)", overlaying="y", side="right", showgrid=False,
+                        tickmode="auto", tickformat=".1f"),
             legend=dict(x=0.99, xanchor="right", y=0.99),
             margin=dict(l=70, r=70, t=60, b=50),
         )
@@ -97,12 +98,30 @@ class TrainingCurves:
             for i, (steps, loss) in enumerate(series):
                 fig.data[i].x, fig.data[i].y = list(steps), round_sig(loss)
                 fig.data[i + 2].x, fig.data[i + 2].y = list(steps), round_sig(np.asarray(loss) / LN2)
+            values = [v for v in self.train_loss + self.val_loss if math.isfinite(v)]
+            if values:  # fix both ranges so the right axis reads bits/char exactly, with nice ticks
+                lo, hi = min(values), max(values)
+                pad = 0.05 * (hi - lo) or 0.05 * abs(hi) or 0.05
+                fig.layout.yaxis.range = [lo - pad, hi + pad]
+                fig.layout.yaxis2.range = [(lo - pad) / LN2, (hi + pad) / LN2]
 
     def figure(self) -> go.Figure:
         """A static figure of everything fed so far."""
         fig = self._empty()
         self._fill(fig)
         return fig
+
+    def __repr__(self) -> str:
+        return (f"TrainingCurves({len(self.train_loss)} train and {len(self.val_loss)} validation "
+                f"points{', live' if self.widget is not None else ''})")
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        """Live: the FigureWidget (plain text elsewhere). Static: the figure, via plotly's renderer."""
+        if self.widget is None:
+            return self.figure()._repr_mimebundle_(include, exclude)
+        bundle = dict(self.widget._repr_mimebundle_(include=include, exclude=exclude) or {})
+        bundle["text/plain"] = repr(self) + " (the plot updates in a live kernel)"
+        return bundle
 
 
 class _nothing:
@@ -191,4 +210,57 @@ def history_figure(
     fig.update_xaxes(title_text="training step", row=len(keys), col=1)
     fig.update_layout(title=title, template="plotly_white", height=220 + 200 * len(keys),
                       margin=dict(l=80, r=30, t=60, b=50))
+    return fig
+
+
+def unrolled_figure(
+    inputs: Sequence[str],
+    outputs: Sequence[str] | None = None,
+    highlight: tuple[int, int] | None = None,
+    title: str = "A recurrent network, unrolled in time: the same weights at every step",
+) -> go.Figure:
+    """Diagram of an RNN unrolled over len(inputs) steps: x⟨t⟩ → a⟨t⟩ → ŷ⟨t⟩, a⟨t−1⟩ → a⟨t⟩.
+
+    ``outputs`` labels the ŷ boxes (default ŷ⟨t⟩); ``highlight=(s, t)`` colours the path that
+    carries information from step s to step t through the hidden states.
+    """
+    T = len(inputs)
+    outputs = list(outputs) if outputs is not None else [f"ŷ⟨{t + 1}⟩" for t in range(T)]
+    if len(outputs) != T:
+        raise LstmvizError(f"got {T} inputs but {len(outputs)} outputs; give one output per step")
+    fig = go.Figure()
+    dx, hot, cold = 1.6, "#EF553B", "#636EFA"
+    on_path = (lambda t: highlight[0] <= t <= highlight[1]) if highlight else (lambda t: False)
+
+    def box(x: float, y: float, text: str, color: str, fill: str) -> None:
+        fig.add_shape(type="rect", x0=x - 0.48, x1=x + 0.48, y0=y - 0.3, y1=y + 0.3,
+                      line=dict(color=color, width=2), fillcolor=fill, layer="below")
+        fig.add_annotation(x=x, y=y, text=text, showarrow=False, font=dict(size=14))
+
+    def arrow(x0: float, y0: float, x1: float, y1: float, label: str, color: str) -> None:
+        fig.add_annotation(x=x1, y=y1, ax=x0, ay=y0, xref="x", yref="y", axref="x", ayref="y",
+                           showarrow=True, arrowhead=3, arrowwidth=2, arrowcolor=color, text="")
+        if label:
+            fig.add_annotation(x=(x0 + x1) / 2, y=(y0 + y1) / 2, text=label, showarrow=False,
+                               font=dict(size=11, color=color), xshift=18 if x0 == x1 else 0,
+                               yshift=0 if x0 == x1 else 12)
+
+    box(-dx, 1, "a⟨0⟩=0", "gray", "#f4f4f4")
+    for t in range(T):
+        x = t * dx
+        color = hot if on_path(t) else cold
+        box(x, 0, inputs[t], "gray", "#f4f4f4")
+        box(x, 1, f"a⟨{t + 1}⟩", color, "#fde7e3" if on_path(t) else "#e8ebfe")
+        box(x, 2, outputs[t], "gray", "#f4f4f4")
+        arrow(x, 0.3, x, 0.7, "W_ax", "gray")
+        arrow(x, 1.3, x, 1.7, "W_ya", "gray")
+        link_hot = on_path(t) and on_path(t - 1)
+        arrow(x - dx + 0.48, 1, x - 0.48, 1, "W_aa", hot if link_hot else cold)
+    fig.add_annotation(x=-dx - 0.75, y=0, text="input x⟨t⟩", showarrow=False, xanchor="right")
+    fig.add_annotation(x=-dx - 0.75, y=1, text="hidden a⟨t⟩", showarrow=False, xanchor="right")
+    fig.add_annotation(x=-dx - 0.75, y=2, text="output ŷ⟨t⟩", showarrow=False, xanchor="right")
+    fig.update_xaxes(visible=False, range=[-dx - 2.4, (T - 1) * dx + 0.8])
+    fig.update_yaxes(visible=False, range=[-0.5, 2.5])
+    fig.update_layout(title=title, template="plotly_white", height=330,
+                      margin=dict(l=10, r=10, t=50, b=10), showlegend=False)
     return fig
