@@ -365,3 +365,24 @@ def test_recorder_validates_arguments():
         with pytest.raises(LstmvizError, match="batch"):
             lstm(torch.randn(4, 2, 2))
     assert math.isfinite(rec.max_mb)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_long_sequence_cell_recurrence_stays_exact(dtype):
+    """The chunked cell recurrence over 1,000 steps still ends at the module's c_n."""
+    torch.manual_seed(7)
+    lstm = nn.LSTM(4, 16, 2).to(dtype)
+    with torch.no_grad():
+        lstm.bias_hh_l0[16:32] += 3.0  # forget gates near 1: long memory, large cells
+    x = torch.randn(1000, 2, 4, dtype=dtype)
+    trace = record(lstm, x)
+    with torch.no_grad():
+        _, (h_n, c_n) = lstm(x)
+    tol = TOL[dtype]
+    for layer in range(2):
+        torch.testing.assert_close(trace["c", layer][-1], c_n[layer], atol=tol * 10, rtol=tol)
+        # and c obeys its own equation at every step
+        c, f, i, g = (trace[n, layer] for n in "cfig")
+        torch.testing.assert_close(c[1:], f[1:] * c[:-1] + i[1:] * g[1:], atol=tol, rtol=tol)
+    assert trace["c", 0].abs().max() > 2  # the memory really did build up
+    torch.testing.assert_close(trace.final_state[0], h_n, atol=tol, rtol=0)

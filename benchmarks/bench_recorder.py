@@ -1,0 +1,82 @@
+"""Gate recorder speed, measured in one run: ratios of interleaved repeats (medians).
+
+1. ``lstmviz.record`` vs a plain ``nn.LSTM`` forward: 2 layers x 512 units, 2,000 steps, batch 1
+   (issue 3 target: <= 1.5x).
+2. Generation (``lstmviz.generate`` on a 2x512 CharLSTM, one ``step`` per character) with vs
+   without a ``GateRecorder`` (target: <= 25% more time per character).
+
+    python3 benchmarks/bench_recorder.py [--threads N] [--repeats R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+import lstmviz
+
+# ---- settings
+HIDDEN, LAYERS, EMBED, STEPS, VOCAB = 512, 2, 64, 2000, 65
+GEN_CHARS = 300
+
+
+def timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    ap.add_argument("--repeats", type=int, default=7)
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.repeats} interleaved repeats")
+
+    # 1. record vs plain forward
+    lstm = torch.nn.LSTM(EMBED, HIDDEN, LAYERS, batch_first=True).eval()
+    x = torch.randn(1, STEPS, EMBED)
+    plain, rec, ratios = [], [], []
+    with torch.no_grad():
+        lstm(x), lstmviz.record(lstm, x)  # warm-up
+        for _ in range(args.repeats):
+            a = timed(lambda: lstm(x))
+            b = timed(lambda: lstmviz.record(lstm, x))
+            plain.append(a)
+            rec.append(b)
+            ratios.append(b / a)
+    print(f"record {LAYERS}x{HIDDEN}, {STEPS} steps, batch 1: forward {statistics.median(plain) * 1e3:.0f} ms, "
+          f"record {statistics.median(rec) * 1e3:.0f} ms, ratio {statistics.median(ratios):.2f}x "
+          f"(min {min(ratios):.2f}, max {max(ratios):.2f}; target <= 1.5x)")
+
+    # 2. per-character generation with vs without a GateRecorder
+    vocab = lstmviz.Vocab.from_text("".join(chr(32 + i) for i in range(VOCAB - 1)) + "\n")
+    model = lstmviz.CharLSTM(len(vocab), HIDDEN, LAYERS, embedding_dim=EMBED).eval()
+
+    def gen():
+        lstmviz.generate(model, vocab, "T", GEN_CHARS, seed=0)
+
+    def gen_recorded():
+        with lstmviz.GateRecorder(model):
+            lstmviz.generate(model, vocab, "T", GEN_CHARS, seed=0)
+
+    gen(), gen_recorded()  # warm-up
+    off, on, ratios = [], [], []
+    for _ in range(args.repeats):
+        a, b = timed(gen), timed(gen_recorded)
+        off.append(a)
+        on.append(b)
+        ratios.append(b / a)
+    print(f"generate {LAYERS}x{HIDDEN}: {statistics.median(off) / GEN_CHARS * 1e6:.0f} us/char without, "
+          f"{statistics.median(on) / GEN_CHARS * 1e6:.0f} us/char with a GateRecorder: "
+          f"+{(statistics.median(ratios) - 1) * 100:.1f}% (target <= +25%)")
+
+
+if __name__ == "__main__":
+    main()
