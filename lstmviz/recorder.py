@@ -18,6 +18,7 @@ appended in call order to a ring buffer per layer: memory stays bounded in long 
 from __future__ import annotations
 
 import math
+import operator
 import warnings
 
 import torch
@@ -124,9 +125,13 @@ class Trace:
     # ---- access
     def _layer(self, layer: int) -> int:
         L = len(self._layers)
-        if not isinstance(layer, int) or not -L <= layer < L:
+        try:
+            index = operator.index(layer)  # ints, NumPy ints, 0-d integer tensors
+        except TypeError:
+            index = None
+        if index is None or not -L <= index < L:
             raise LstmvizError(f"layer {layer!r} is out of range: this trace has {L} layer(s), 0..{L - 1}")
-        return layer % L
+        return index % L
 
     def _layout(self, t: Tensor) -> Tensor:
         if self.unbatched:
