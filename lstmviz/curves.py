@@ -137,7 +137,7 @@ def lag_figure(
     title: str = "How far back does the gradient reach?",
     fig: go.Figure | None = None,
     dash: str = "solid",
-    ylabel: str = "‖∂L_T / ∂a⟨t⟩‖",
+    ylabel: str = "‖∂L<sub>T</sub> / ∂a⟨t⟩‖",
 ) -> go.Figure:
     """Gradient norm vs lag T − t on a log y-axis, one line per ``label: (lags, norms)``.
 
@@ -193,8 +193,12 @@ def history_figure(
     keys: tuple[str, ...] = ("loss", "grad_norm"),
     labels: Mapping[str, str] | None = None,
     log_keys: tuple[str, ...] = ("grad_norm",),
+    thresholds: Mapping[str, float] | None = None,
 ) -> go.Figure:
-    """One row per ``key`` (e.g. loss, gradient norm) vs step, one line per run ``label: history``."""
+    """One row per ``key`` (e.g. loss, gradient norm) vs step, one line per run ``label: history``.
+
+    ``thresholds`` draws a dashed horizontal line in a row, e.g. ``{"grad_norm": 1.0}`` for a clip.
+    """
     labels = {"loss": "loss (nats)", "grad_norm": "gradient norm ‖g‖", **(labels or {})}
     fig = make_subplots(rows=len(keys), cols=1, shared_xaxes=True, vertical_spacing=0.08)
     for k, (run, history) in enumerate(histories.items()):
@@ -204,9 +208,17 @@ def history_figure(
                             legendgroup=run, showlegend=row == 1, mode="lines",
                             line=dict(color=COLORS[k % len(COLORS)], width=1.5), row=row, col=1)
     for row, key in enumerate(keys, start=1):
+        log = key in log_keys
         fig.update_yaxes(title_text=labels.get(key, key), row=row, col=1,
-                         type="log" if key in log_keys else "linear",
-                         exponentformat="power" if key in log_keys else None)
+                         type="log" if log else "linear",
+                         exponentformat="power" if log else None, dtick=1 if log else None)
+        if thresholds and key in thresholds:
+            y = thresholds[key]
+            fig.add_hline(y=y, row=row, col=1, line=dict(dash="dash", color="gray"))
+            # annotations on a log axis are placed in log10 units
+            fig.add_annotation(text=f"threshold {y:g}", x=1, xref="x domain", xanchor="right",
+                               y=math.log10(y) if log else y, yanchor="bottom", showarrow=False,
+                               font=dict(color="gray"), row=row, col=1)
     fig.update_xaxes(title_text="training step", row=len(keys), col=1)
     fig.update_layout(title=title, template="plotly_white", height=220 + 200 * len(keys),
                       margin=dict(l=80, r=30, t=60, b=50))
