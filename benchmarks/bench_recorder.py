@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -37,7 +38,12 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.repeats} interleaved repeats")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.repeats} interleaved repeats, "
+          f"load average {load:.1f} on {os.cpu_count()} cores")
+    if load > (os.cpu_count() or 1):
+        print("  (busy machine: with more runnable processes than cores, multi-threaded timings are "
+              "dominated by OpenMP threads waiting on each other; try --threads 1)")
 
     # 1. record vs plain forward
     lstm = torch.nn.LSTM(EMBED, HIDDEN, LAYERS, batch_first=True).eval()
