@@ -366,6 +366,7 @@ class _Tape:
 
     def push_name(self, layer: int, name: str, value: Tensor) -> None:
         """One hook point of a module that calls ``run_hooks`` itself; the step ends at its last name."""
+        value = value.detach()  # a recording must not hold on to the autograd graph
         if value.dim() == 1:
             value = value[None]
         else:

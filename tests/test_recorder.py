@@ -326,6 +326,7 @@ def test_recorder_hooks_modules_with_hook_points():
             state = m(torch.randn(2, 3), state)
             cs.append(state[1])
     assert torch.equal(rec.trace["c", 0], torch.stack(cs).detach())
+    assert not rec.trace["c", 0].requires_grad  # recorded under autograd, stored detached
     assert rec.trace["i", 0].shape == (5, 2, 4)
 
 
