@@ -124,7 +124,9 @@ def save_checkpoint(
         if torch.cuda.is_available():
             ckpt["rng"]["cuda"] = torch.cuda.get_rng_state_all()
         if train_state is not None:
-            ckpt["train_state"] = {"h": train_state[0].detach().cpu(), "c": train_state[1].detach().cpu()}
+            # float32 on CPU: a run trained under CUDA autocast (half-precision state) resumes anywhere
+            h, c = (t.detach().to("cpu", torch.float32) for t in train_state)
+            ckpt["train_state"] = {"h": h, "c": c}
     return atomic_save(ckpt, path)
 
 

@@ -338,13 +338,10 @@ def train(
                 loss = F.cross_entropy(logits.float().flatten(0, 1), yb.flatten())
             loss_value = loss.item()
             if not math.isfinite(loss_value):
-                where = f"{str(out / LATEST)!r} (step {_saved_step(out)})" if out and (out / LATEST).exists() else "nowhere (no checkpoint yet)"
-                raise LstmvizError(
-                    f"training loss became {loss_value} at step {step + 1}; stopped. The last good checkpoint "
-                    f"is {where}. Try a lower --lr or a smaller --grad-clip"
-                )
+                _diverged("loss", loss_value, step + 1, out)
             optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
+            if scaler is not None and scaler.is_enabled():
+                # fp16: the scaler skips steps whose gradients overflow, that is expected
                 scaler.scale(loss).backward()
                 scaler.unscale_(optimizer)
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -352,7 +349,9 @@ def train(
                 scaler.update()
             else:
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                if not math.isfinite(norm.item()):  # would poison the weights (and the next checkpoint)
+                    _diverged("gradient norm", norm.item(), step + 1, out)
                 optimizer.step()
             state = (state[0].detach(), state[1].detach())  # truncate BPTT here
             step += 1
@@ -410,8 +409,15 @@ def _entry(kind: str, step: int, train_loss, val_loss, lr: float, chars_per_sec,
     }
 
 
-def _saved_step(out: Path) -> int | str:
-    try:
-        return int(read_raw(out / LATEST)["step"])
-    except LstmvizError:
-        return "?"
+def _diverged(what: str, value: float, step: int, out: Path | None) -> None:
+    """Stop training: raise LstmvizError saying where the last good checkpoint is."""
+    where = "nowhere (no checkpoint yet)"
+    if out is not None and (out / LATEST).exists():
+        try:
+            where = f"{str(out / LATEST)!r} (step {int(read_raw(out / LATEST)['step'])})"
+        except LstmvizError:
+            where = repr(str(out / LATEST))
+    raise LstmvizError(
+        f"training {what} became {value} at step {step}; stopped, weights not updated. The last good "
+        f"checkpoint is {where}. Try a lower --lr or a smaller --grad-clip"
+    )

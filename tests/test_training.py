@@ -157,6 +157,24 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(monkeypatch, tmp_path, tiny_co
     assert all(torch.isfinite(p).all() for p in ck.model.parameters())
 
 
+def test_nan_gradient_stops_before_the_weights_change(monkeypatch, tmp_path, tiny_config, tiny_text):
+    real_ce, calls = training.F.cross_entropy, [0]
+
+    def poisoned(logits, *args, **kwargs):
+        calls[0] += 1
+        loss = real_ce(logits, *args, **kwargs)
+        if calls[0] == 7:  # finite value, NaN gradient: d sqrt(z)/dz at z = 0 is inf, times 0
+            loss = loss + 0 * torch.sqrt(logits.sum() * 0)
+        return loss
+
+    monkeypatch.setattr(training.F, "cross_entropy", poisoned)
+    cfg = tiny_config.replace(out=str(tmp_path / "run"), save_every=1, eval_every=1000)
+    with pytest.raises(LstmvizError, match=r"gradient norm became nan at step 7.*step 6"):
+        train(cfg, text=tiny_text, progress=False)
+    ck = load_checkpoint(tmp_path / "run")
+    assert ck.step == 6 and all(torch.isfinite(p).all() for p in ck.model.parameters())
+
+
 def test_refuses_to_overwrite_a_run(tmp_path, tiny_config, tiny_text):
     cfg = tiny_config.replace(steps=5, out=str(tmp_path / "run"))
     train(cfg, text=tiny_text, progress=False)
