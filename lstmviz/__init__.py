@@ -43,7 +43,31 @@ _SUBMODULES = {
     "tasks", "rnn", "sandbox", "notebook", "scratch",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "CharLSTM",
+    "Checkpoint",
+    "GateRecorder",
+    "LstmvizError",
+    "PRESETS",
+    "Trace",
+    "TrainConfig",
+    "Vocab",
+    "generate",
+    "intervene",
+    "load_checkpoint",
+    "load_corpus",
+    "load_pretrained",
+    "lstm_step",
+    "pick_device",
+    "record",
+    "save_checkpoint",
+    "split",
+    "stream",
+    "train",
+]
+
+
+assert set(__all__) == set(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
