@@ -240,31 +240,34 @@ def _compute(lstm: nn.LSTM, xt: Tensor, h0: Tensor, c0: Tensor, top: tuple | Non
 def cell_scan(f: Tensor, u: Tensor, c0: Tensor) -> Tensor:
     """The memory-cell recurrence c⟨t⟩ = f⟨t⟩ ∗ c⟨t−1⟩ + u⟨t⟩: f, u (T, ...), c0 (...) -> c (T, ...).
 
-    A loop of T tiny ops would cost more Python than arithmetic, so the steps are cut into ~√T
+    A loop of T tiny ops would cost more Python than arithmetic, so the steps are cut into n ≈ √T
     chunks of K steps: every chunk runs its own recurrence from 0 at once (K ops over all chunks),
     the running products of f give how each chunk's start carries through it, then the chunk starts
-    are chained (T/K ops). About 2√T ops instead of T, same values to float rounding.
+    are chained (n ops); the < K leftover steps run one by one. About 2√T ops instead of T, same
+    values to float rounding.
     """
     T = f.shape[0]
     K = max(1, math.isqrt(T))
-    n = -(-T // K)
-    if n * K != T:  # pad with steps that keep c as it is (f = 1, u = 0)
-        f = torch.cat([f, f.new_ones((n * K - T, *f.shape[1:]))])
-        u = torch.cat([u, u.new_zeros((n * K - T, *u.shape[1:]))])
-    f = f.reshape(n, K, *f.shape[1:])
-    u = u.reshape(n, K, *u.shape[1:])
-    local = torch.empty_like(u)  # each chunk's recurrence started from c = 0
-    local[:, 0] = u[:, 0]
+    n = T // K
+    fc = f[: n * K].reshape(n, K, *f.shape[1:])
+    uc = u[: n * K].reshape(n, K, *u.shape[1:])
+    local = torch.empty_like(uc)  # each chunk's recurrence started from c = 0
+    local[:, 0] = uc[:, 0]
     for k in range(1, K):
-        torch.addcmul(u[:, k], f[:, k], local[:, k - 1], out=local[:, k])
-    carry = f.cumprod(1)  # ∏ f over the chunk so far: how much of the chunk's start survives
-    starts = torch.empty_like(u[:, 0])
+        torch.addcmul(uc[:, k], fc[:, k], local[:, k - 1], out=local[:, k])
+    carry = fc.cumprod(1)  # ∏ f over the chunk so far: how much of the chunk's start survives
+    starts = torch.empty_like(uc[:, 0])
     prev = c0
     for j in range(n):
         starts[j] = prev
         prev = torch.addcmul(local[j, -1], carry[j, -1], prev)
-    c = torch.addcmul(local, carry, starts[:, None])
-    return c.reshape(n * K, *c.shape[2:])[:T]
+    c = torch.addcmul(local, carry, starts[:, None]).reshape(n * K, *u.shape[1:])
+    if n * K == T:
+        return c
+    tail = [c[-1]]
+    for t in range(n * K, T):
+        tail.append(torch.addcmul(u[t], f[t], tail[-1]))
+    return torch.cat([c, torch.stack(tail[1:])])
 
 
 def _as_dict(gates: Tensor, c: Tensor, h: Tensor) -> dict[str, Tensor]:

@@ -404,3 +404,17 @@ def test_recorder_on_the_from_scratch_lstm_matches_record_on_its_torch_twin():
         for layer in range(2):
             torch.testing.assert_close(trace[name, layer], ref[name, layer], atol=1e-5, rtol=0)
     torch.testing.assert_close(trace.output, out, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("T", [1, 2, 3, 5, 17, 100, 2000])
+def test_cell_scan_equals_the_step_by_step_recurrence(T):
+    from lstmviz.recorder import cell_scan
+
+    torch.manual_seed(T)
+    f, u = torch.rand(T, 2, 3, dtype=torch.float64), torch.randn(T, 2, 3, dtype=torch.float64)
+    c, ref = torch.randn(2, 3, dtype=torch.float64), []
+    got = cell_scan(f, u, c)
+    for t in range(T):
+        c = f[t] * c + u[t]
+        ref.append(c)
+    torch.testing.assert_close(got, torch.stack(ref), atol=1e-12, rtol=0)
