@@ -86,7 +86,7 @@ def sandbox_figure(gamma_u: float = DEFAULTS["gamma_u"], gamma_f: float = DEFAUL
     fig.update_yaxes(title_text="value", range=[-1.1, 1.1], row=1, col=3)
     fig.update_layout(template="plotly_white", height=430, width=1000, bargap=0.35,
                       legend=dict(orientation="h", y=-0.22, x=0.5, xanchor="center"),
-                      margin=dict(l=60, r=20, t=105, b=90))
+                      margin=dict(l=60, r=20, t=120, b=90))
     update_sandbox_figure(fig, gamma_u=gamma_u, gamma_f=gamma_f, gamma_o=gamma_o, c_hat=c_hat,
                           c_prev=c_prev)
     return fig
@@ -109,7 +109,7 @@ def update_sandbox_figure(fig: go.Figure, **values: float) -> None:
             text=(f"c⟨t⟩ = Γ<sub>u</sub>·ĉ⟨t⟩ + Γ<sub>f</sub>·c⟨t−1⟩ = {v['gamma_u']:.2f}·({v['c_hat']:+.2f}) + "
                   f"{v['gamma_f']:.2f}·({v['c_prev']:+.2f}) = <b>{c:+.3f}</b>"
                   f"<br>a⟨t⟩ = Γ<sub>o</sub>·tanh(c⟨t⟩) = {v['gamma_o']:.2f}·({math.tanh(c):+.3f}) = <b>{a:+.3f}</b>"),
-            x=0.5, xanchor="center", y=0.97, yanchor="top", font=dict(size=15),
+            x=0.5, xanchor="center", y=0.93, yanchor="top", font=dict(size=15),
         )
 
 
