@@ -247,6 +247,7 @@ def train(
     ``elapsed``        seconds since this call started
     =================  ===========================================================================
 
+    Seeds torch's global RNG with ``seed`` (initial weights, dropout), so a run is reproducible.
     The same dicts are collected in ``result.history``. A NaN or infinite loss stops training with an
     LstmvizError and leaves the last good checkpoint in place.
     """
