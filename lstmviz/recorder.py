@@ -343,7 +343,11 @@ class _Tape:
             buf = self._alloc(layer, c, c.shape[-1])
         elif c.shape[0] != self.batch:
             self._alloc(layer, c, c.shape[-1])  # raises with a clear message
-        torch.cat((gates, c, h), dim=1, out=buf[n % buf.shape[0]])
+        row = buf[n % buf.shape[0]]
+        if row.device == c.device and row.dtype == c.dtype:
+            torch.cat((gates, c, h), dim=1, out=row)  # one copy, no temporary
+        else:  # float16 storage, or a GPU model recorded into host memory
+            row.copy_(torch.cat((gates, c, h), dim=1))
         self.counts[layer] = n + 1
 
     def push_seq(self, layer: int, gates: Tensor, c: Tensor, h: Tensor) -> None:

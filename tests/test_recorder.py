@@ -418,3 +418,14 @@ def test_cell_scan_equals_the_step_by_step_recurrence(T):
         c = f[t] * c + u[t]
         ref.append(c)
     torch.testing.assert_close(got, torch.stack(ref), atol=1e-12, rtol=0)
+
+
+def test_storage_dtype_and_device_options():
+    torch.manual_seed(9)
+    model = TinyCharModel().eval()
+    ids = torch.randint(0, 11, (1, 12))
+    with GateRecorder(model, dtype=torch.float64, device="cpu") as rec:
+        run_mixed(model, ids, prime=4)
+    ref = record(model.lstm, model.embedding(ids).detach())
+    assert rec.trace["g", 0].dtype == torch.float64 and rec.trace["g", 0].device.type == "cpu"
+    torch.testing.assert_close(rec.trace["g", 0], ref["g", 0].double(), atol=1e-5, rtol=0)
