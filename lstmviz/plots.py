@@ -18,6 +18,7 @@ so a notebook's saved figure JSON is small and the same on every run.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -62,6 +63,33 @@ SHOW = {"\n": "⏎", " ": "␣", "\t": "⇥", "\r": "␍"}  # how invisible char
 
 
 # ----------------------------------------------------------------------------- helpers
+_SUB = re.compile(r"Γ_([ufo])")
+
+
+def subscripts(fig: go.Figure) -> go.Figure:
+    """Draw Γ_f as Γ with a real subscript f (plotly text understands <sub>) in titles, hovers and names."""
+
+    def fix(text: Any) -> Any:
+        return _SUB.sub(r"Γ<sub>\1</sub>", text) if isinstance(text, str) else text
+
+    fig.layout.title.text = fix(fig.layout.title.text)
+    for ann in fig.layout.annotations:
+        ann.text = fix(ann.text)
+    for tr in fig.data:
+        for key in ("name", "hovertemplate"):
+            if key in tr and tr[key] is not None:
+                tr[key] = fix(tr[key])
+        if "colorbar" in tr and tr.colorbar.title.text:
+            tr.colorbar.title.text = fix(tr.colorbar.title.text)
+    if fig.layout.coloraxis.colorbar.title.text:
+        fig.layout.coloraxis.colorbar.title.text = fix(fig.layout.coloraxis.colorbar.title.text)
+    for ax in fig.select_xaxes():
+        ax.title.text = fix(ax.title.text)
+    for ax in fig.select_yaxes():
+        ax.title.text = fix(ax.title.text)
+    return fig
+
+
 def canonical(name: str) -> str:
     """``"forget"`` -> ``"f"``: one of ``i f g o c h`` (LstmvizError for anything else)."""
     key = ALIASES.get(name, name)
@@ -265,7 +293,7 @@ def heatmap(
         every = math.ceil(len(labels) / 12)
         fig.update_xaxes(tickmode="array", tickvals=labels[::every], ticktext=[
             lab.split(":")[0].split("–")[0] for lab in labels[::every]], tickangle=0)
-    return fig
+    return subscripts(fig)
 
 
 # ----------------------------------------------------------------------------- coloured text
@@ -352,7 +380,7 @@ def coloured_text(
         template="plotly_white",
         plot_bgcolor="white",
     )
-    return fig
+    return subscripts(fig)
 
 
 # ----------------------------------------------------------------------------- saturation
@@ -419,7 +447,7 @@ def saturation(
         margin=dict(l=70, r=20, t=80, b=60), template="plotly_white",
     )
     fig.update_annotations(font_size=12)
-    return fig
+    return subscripts(fig)
 
 
 # ----------------------------------------------------------------------------- cell ledger
@@ -509,7 +537,7 @@ def cell_ledger(
                          tickfont=dict(family=FONT, size=11 if len(labels) <= 80 else 8), row=2, col=1)
     fig.update_xaxes(showticklabels=False, row=1, col=1)
     fig.update_annotations(font_size=12)
-    return fig
+    return subscripts(fig)
 
 
 # ----------------------------------------------------------------------------- stack

@@ -18,6 +18,7 @@ GitHub, nbviewer and nbconvert show: they cannot run widgets.
 from __future__ import annotations
 
 import base64
+import copy
 import html
 import threading
 import time
@@ -38,6 +39,7 @@ from .errors import LstmvizError
 REFRESH = 0.25  # seconds between redraws while generating: the browser keeps up
 WINDOW = 120  # characters in the live heatmap (each one labelled)
 TEXT_WINDOW = 480  # characters in the live coloured text
+TEXT_WRAP, TEXT_WIDTH = 56, 640  # its line length (characters) and width (px), beside the bars
 HEAT_UNITS = 16  # heatmap rows in the explorers
 PROBS_K = 10  # bars in the next-character chart
 SNAPSHOT_WIDTH = 900  # px, the static PNG
@@ -90,12 +92,25 @@ class Explorer:
         """The explorer's current figures, top to bottom."""
         raise NotImplementedError
 
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k[2:]}={w.value!r}" for k, w in vars(self).items()
+                          if k in ("w_layer", "w_name", "w_unit") and hasattr(w, "value"))
+        return f"<lstmviz {type(self).__name__}: {shown}>"
+
     def snapshot(self) -> go.Figure:
         """All current figures stacked into one static figure (what the PNG shows)."""
         return plots.stack([go.Figure(f) for f in self.figures()])
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None, **kwargs: Any) -> dict:
+        # A FigureWidget inside a box is not displayed by itself, so it never refreshes the state
+        # a new browser view starts from (its own display does); without this, views created
+        # after the figures changed would start from the empty figures of the constructor.
+        for fw in vars(self).values():
+            if isinstance(fw, go.FigureWidget):
+                fw._widget_layout = copy.deepcopy(fw._layout_obj._props)
+                fw._widget_data = copy.deepcopy(fw._data)
         data = self.widget._repr_mimebundle_(**kwargs)
+        data["text/plain"] = repr(self)  # short and stable (nbval compares it), not the widget tree
         png = _png(self.snapshot())
         if png:
             data["image/png"] = png
@@ -145,6 +160,8 @@ class LiveGeneration(Explorer):
         self.fig_heat = go.FigureWidget()
         self.fig_text = go.FigureWidget()
         self.fig_probs = go.FigureWidget()
+        for fw in (self.fig_text, self.fig_probs):  # nothing to zoom; the mode bar would hide titles
+            fw._config = {"displayModeBar": False}
 
         self.text = ""  # prime + generated so far
         self.trace = None  # the recorder's trace (last `window`-ish steps)
@@ -270,9 +287,9 @@ class LiveGeneration(Explorer):
             return [empty, self._probs_figure(), empty]
         n = min(len(text), TEXT_WINDOW)
         end = first + len(text)  # labels count positions in the whole text
-        ctext = plots.coloured_text(values[-n:], text[-n:], name=name, units=[unit], wrap=64,
+        ctext = plots.coloured_text(values[-n:], text[-n:], name=name, units=[unit], wrap=TEXT_WRAP,
                                     offset=end - n, title=f"unit {unit} of {where}: last {n} characters")
-        ctext.update_layout(width=None, height=max(ctext.layout.height, 300), margin=dict(t=40))
+        ctext.update_layout(width=TEXT_WIDTH, margin=dict(t=40, r=10))
         m = min(len(text), self.window)
         if self._rows is None:
             self._rows = _unit_rows(values, unit)
@@ -283,7 +300,7 @@ class LiveGeneration(Explorer):
     def _probs_figure(self) -> go.Figure:
         with self._lock:
             probs, text = self.probs, self.text
-        fig = go.Figure(layout=dict(template="plotly_white", height=300, width=330,
+        fig = go.Figure(layout=dict(template="plotly_white", height=300, width=290,
                                     margin=dict(l=50, r=10, t=40, b=40), showlegend=False))
         if probs is None:
             fig.update_layout(title=dict(text="next-character probabilities", x=0.02, font_size=13))
@@ -367,8 +384,10 @@ class CellExplorer(Explorer):
         self.fig_heat = go.FigureWidget()
 
         self._quiet = False  # True while we move sliders ourselves: one redraw, not five
-        for w in (self.w_layer, self.w_name, self.w_unit, self.w_span):
+        for w in (self.w_unit, self.w_span):
             w.observe(self._changed, names="value")
+        for w in (self.w_layer, self.w_name):  # found units belong to the old choice: forget them
+            w.observe(self._new_values, names="value")
         self.w_start.observe(self._on_start, names="value")
         self.w_match.on_click(lambda _: self.match())
         self.w_rank.on_click(lambda _: self.rank())
@@ -418,6 +437,13 @@ class CellExplorer(Explorer):
             self._quiet = True
             self.w_unit.value = self.found[0].unit
             self._quiet = False
+        self.draw()
+
+    def _new_values(self, _change: Any) -> None:
+        self.found = []
+        self.w_found.unobserve(self._on_found, names="value")
+        self.w_found.options = []
+        self.w_found.observe(self._on_found, names="value")
         self.draw()
 
     def _changed(self, _change: Any) -> None:

@@ -54,8 +54,8 @@ def test_heatmap_gate_scale_is_zero_to_one_and_names_use_ng_notation():
     a = acts(len(TEXT), 8, gate=True)
     fig = plots.heatmap(a, TEXT, name="forget", units=[1])
     assert (fig.data[0].zmin, fig.data[0].zmax) == (0.0, 1.0)
-    assert "forget gate Γ_f (f)" in fig.layout.title.text
-    assert "Γ_f" in fig.data[0].hovertemplate
+    assert "forget gate Γ<sub>f</sub> (f)" in fig.layout.title.text
+    assert "Γ<sub>f</sub>" in fig.data[0].hovertemplate
 
 
 def test_heatmap_window_and_bins():
@@ -125,7 +125,7 @@ def test_saturation_fractions_per_unit():
     np.testing.assert_allclose(forget.y, [0.25, 0.0, 0.1])
     update = scatters[0]  # 1 - v swaps closed and open
     np.testing.assert_allclose(update.x, [0.25, 0.0, 0.1])
-    assert "forget gate Γ_f (f), layer 1" in [a.text for a in fig.layout.annotations]
+    assert "forget gate Γ<sub>f</sub> (f), layer 1" in [a.text for a in fig.layout.annotations]
 
 
 def brute_half_life(f):

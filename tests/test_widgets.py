@@ -61,7 +61,7 @@ def test_live_generation_controls_redraw_and_stop_ends_a_threaded_run(tiny):
     ex.run()
     before = z_of(ex.fig_heat)
     ex.w_name.value = "o"
-    assert "output gate Γ_o (o)" in ex.fig_heat.layout.title.text
+    assert "output gate Γ<sub>o</sub> (o)" in ex.fig_heat.layout.title.text
     assert not np.allclose(before, z_of(ex.fig_heat))
     ex.w_layer.value = 0
     assert "layer 0" in ex.fig_heat.layout.title.text

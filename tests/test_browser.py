@@ -1,0 +1,230 @@
+"""Real-browser test: JupyterLab + headless Chromium run the explorers' notebook and we look at the page.
+
+Starts ``jupyter lab`` on 127.0.0.1 (a free port, no token) in a temporary folder holding a copy of
+``tests/browser/explorers.ipynb``, drives Debian's Chromium through Python playwright (never a
+downloaded browser), runs all cells and checks that the plotly figures and the widgets rendered,
+that no cell failed, that moving a control redraws a plot and that Generate / Stop work. Screenshots
+go to the test's tmp folder and to /tmp/lstmviz-screens/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("LSTMVIZ_CHROMIUM", "/usr/bin/chromium")
+NOTEBOOK = Path(__file__).parent / "browser" / "explorers.ipynb"
+SCREENS = Path("/tmp/lstmviz-screens")
+ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+SERVER_START_S = 60  # JupyterLab start-up on a busy 2-core machine
+RUN_ALL_S = 90  # kernel start + every cell (kaleido PNG snapshots included)
+
+
+def _need_browser() -> None:
+    """Fail loudly in CI without Chromium or playwright; elsewhere skip with the reason."""
+    problems = []
+    if not (os.path.exists(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        problems.append(f"no Chromium at {CHROMIUM} (install Debian's chromium: bash .ci/install-chromium)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        problems.append("Python playwright is not installed (pip install playwright; never `playwright install`)")
+    if problems:
+        if os.environ.get("CI"):
+            pytest.fail("browser test cannot run in CI: " + "; ".join(problems))
+        pytest.skip("; ".join(problems))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """A running JupyterLab serving a copy of the fixture notebook; yields (base url, tmp dir)."""
+    _need_browser()
+    root = tmp_path / "root"
+    root.mkdir()
+    shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
+    # our own settings folder: no "get Jupyter news?" pop-up over the screenshots
+    settings = tmp_path / "lab-settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
+    port = _free_port()
+    log = open(tmp_path / "jupyter.log", "w")
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"),
+           "JUPYTER_RUNTIME_DIR": str(tmp_path / "jupyter-runtime"), "PYTHONUNBUFFERED": "1"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+         f"--ServerApp.port={port}", "--ServerApp.port_retries=0", "--IdentityProvider.token=",
+         "--ServerApp.password=", f"--ServerApp.root_dir={root}",
+         # lets the test call JupyterLab's own commands (run all cells) instead of clicking menus
+         "--LabApp.expose_app_in_browser=True",
+         # no workspace or news pop-ups, no extension-manager network traffic
+         f"--LabApp.user_settings_dir={tmp_path / 'lab-settings'}",
+         f"--LabApp.workspaces_dir={tmp_path / 'lab-workspaces'}",
+         "--LabApp.extension_manager=readonly",
+         # containers and CI runners often run as root, which Jupyter refuses without this
+         *(["--ServerApp.allow_root=True"] if os.geteuid() == 0 else [])],
+        stdout=log, stderr=subprocess.STDOUT, cwd=root, env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + SERVER_START_S
+        while True:
+            if server.poll() is not None:
+                pytest.fail(f"jupyter lab exited with {server.returncode}:\n{(tmp_path / 'jupyter.log').read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{url}/api/status", timeout=2) as r:
+                    json.load(r)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"jupyter lab did not answer in {SERVER_START_S} s:\n"
+                                f"{(tmp_path / 'jupyter.log').read_text()[-3000:]}")
+                time.sleep(0.5)
+        yield url, tmp_path
+    finally:
+        server.terminate()
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(5)
+        log.close()
+
+
+@pytest.fixture
+def page(lab):
+    """A fresh headless Chromium (own profile folder) on the notebook; closed whatever happens."""
+    from playwright.sync_api import sync_playwright
+
+    url, tmp_path = lab
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, headless=False, args=ARGS,
+            viewport={"width": 1400, "height": 1000},
+        )
+        try:
+            pg = context.pages[0] if context.pages else context.new_page()
+            pg.set_default_timeout(60_000)  # a busy 2-core CI machine renders slowly
+            pg.goto(f"{url}/lab/tree/{NOTEBOOK.name}?reset")
+            yield pg, tmp_path
+        finally:
+            context.close()
+
+
+def _shot(target, tmp_path: Path, name: str) -> Path:
+    path = tmp_path / f"{name}.png"
+    target.screenshot(path=str(path))
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(path, SCREENS / path.name)
+    return path
+
+
+def _show(pg, box: str, n_plots: int) -> None:
+    """Scroll an explorer into view and wait until its plots are drawn (JupyterLab renders lazily)."""
+    pg.locator(box).scroll_into_view_if_needed()
+    try:
+        pg.wait_for_function(
+            "([sel, n]) => { const gds = document.querySelectorAll(sel + ' .js-plotly-plot');"
+            " return gds.length === n && [...gds].every(gd => gd.data && gd.data.length && gd.querySelector('.main-svg')); }",
+            arg=[box, n_plots])
+    except Exception:
+        print(pg.evaluate("(sel) => [...document.querySelectorAll(sel + ' .js-plotly-plot')].map(gd => [gd.className, gd.data && gd.data.length, !!gd.querySelector('.main-svg')])", box))
+        raise
+
+
+def _plot_state(pg, selector: str, index: int) -> str:
+    """What a plotly graph shows: its first trace's data and its title, as JSON."""
+    return pg.evaluate(
+        """([sel, i]) => { const gd = document.querySelectorAll(sel)[i];
+               const t = gd.data[0];
+               return JSON.stringify([t.z, t.y, gd.layout.title.text]); }""",
+        [selector, index])
+
+
+def test_explorers_render_and_respond_in_jupyterlab(page):
+    pg, tmp_path = page
+    pg.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
+    pg.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+                         " && window.jupyterapp.shell.currentWidget.sessionContext"
+                         " && window.jupyterapp.shell.currentWidget.sessionContext.session"
+                         " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel",
+                         timeout=60_000)
+    pg.evaluate("() => window.jupyterapp.commands.execute('application:toggle-left-area')")  # more room
+    pg.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    pg.wait_for_function("() => document.body.innerText.includes('ALL CELLS DONE')", timeout=RUN_ALL_S * 1000)
+    _shot(pg, tmp_path, "notebook-top")
+
+    # no failed cell, no widget that could not be shown
+    errors = pg.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+    assert errors.count() == 0, "error output: " + "\n".join(errors.all_inner_texts())[:3000]
+    assert "Error displaying widget" not in pg.inner_text("body")
+
+    # every explorer rendered as a widget with its plotly figures
+    for cls, n_plots in ((".lstmviz-live", 3), (".lstmviz-cells", 2), (".lstmviz-intervene", 1)):
+        box = pg.locator(cls)
+        assert box.count() == 1, f"{cls} did not render"
+        _show(pg, cls, n_plots)
+        assert pg.locator(f"{cls}.jupyter-widgets, {cls} .jupyter-widgets").count() > 0
+        _shot(box, tmp_path, cls.strip(".").replace("lstmviz-", "explorer-"))
+    # and the plain figure (plotly mimetype) below them; JupyterLab only renders cells near the view
+    figure_cell = pg.locator(".jp-CodeCell").filter(has_text="plots.heatmap(trace")
+    figure_cell.scroll_into_view_if_needed()
+    # jupyterlab-plotly first shows the PNG that came with the figure, and swaps in the live plot
+    # when the mouse comes over it
+    image = figure_cell.locator(".jp-RenderedPlotly img.plot-img")
+    if image.count() and image.is_visible():
+        image.dispatch_event("mouseenter")
+    last = figure_cell.locator(".js-plotly-plot")  # plotly turns the renderer itself into the graph
+    last.wait_for()
+    assert "forget gate" in last.inner_text()
+    _shot(last, tmp_path, "figure-heatmap")
+
+    # moving a control redraws: show the forget gate instead of the memory cell in the cell explorer
+    cells = ".lstmviz-cells .js-plotly-plot"
+    _show(pg, ".lstmviz-cells", 2)
+    before = [_plot_state(pg, cells, 0), _plot_state(pg, cells, 1)]
+    pg.locator(".lstmviz-cells select").nth(1).select_option(label="forget gate Γ_f (f)")
+    pg.wait_for_function("([sel, old]) => { const gd = document.querySelectorAll(sel)[1];"
+                         " return gd.layout.title.text.includes('forget gate')"
+                         " && JSON.stringify([gd.data[0].z, gd.data[0].y, gd.layout.title.text]) !== old; }",
+                         arg=[cells, before[1]])
+    after = [_plot_state(pg, cells, 0), _plot_state(pg, cells, 1)]
+    assert after[0] != before[0] and after[1] != before[1]
+    assert "forget gate" in json.loads(after[1])[2]
+    _shot(pg.locator(".lstmviz-cells"), tmp_path, "explorer-cells-forget")
+
+    # Generate runs in a thread: the heatmap changes while the kernel stays free, and Stop
+    # (a message that free kernel handles) ends the 5000-character run early
+    live = ".lstmviz-live"
+    plots = f"{live} .js-plotly-plot"
+    _show(pg, live, 3)
+    heat_before = _plot_state(pg, plots, 2)
+    text_before = pg.locator(f"{live} pre").inner_text()
+    pg.locator(f"{live} button", has_text="Generate").click()
+    pg.wait_for_function("([sel, old]) => { const gd = document.querySelectorAll(sel)[2];"
+                         " return JSON.stringify([gd.data[0].z, gd.data[0].y, gd.layout.title.text]) !== old; }",
+                         arg=[plots, heat_before], timeout=30_000)
+    pg.locator(f"{live} button", has_text="Stop").click()
+    pg.wait_for_function("(sel) => !document.querySelector(sel + ' button.mod-success').disabled",
+                         arg=live, timeout=30_000)
+    text_after = pg.locator(f"{live} pre").inner_text()
+    assert text_after != text_before
+    assert len(text_after) < 3000, "Stop did not stop the 5000-character run"
+    _shot(pg.locator(live), tmp_path, "explorer-live-after-generate")
