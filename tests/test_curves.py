@@ -55,3 +55,19 @@ def test_accuracy_and_history_figures():
     fig = curves.history_figure({"a": {"loss": [2.0, 1.0], "grad_norm": [10.0, 3.0]}})
     assert list(fig.data[0].y) == [2.0, 1.0] and list(fig.data[1].y) == [10.0, 3.0]
     assert fig.layout.yaxis2.type == "log"
+
+
+def test_training_curves_as_the_train_callback():
+    import lstmviz
+
+    c = curves.TrainingCurves(live=True)
+    text = "To be, or not to be, that is the question.\n" * 40
+    result = lstmviz.train(text=text, callback=c, progress=False, hidden_size=8, num_layers=1,
+                           embedding_dim=4, dropout=0.0, seq_len=8, batch_size=2, steps=6,
+                           log_every=2, eval_every=3, val_chars=200, save_every=0)
+    train = [e for e in result.history if e["kind"] == "train"]
+    val = [e for e in result.history if e["kind"] == "val"]
+    assert list(c.widget.data[0].x) == [e["step"] for e in train] == [2, 4, 6]
+    assert list(c.widget.data[0].y) == curves.round_sig([e["train_loss"] for e in train])
+    assert list(c.widget.data[1].x) == [3, 6]
+    assert list(c.widget.data[1].y) == curves.round_sig([e["val_loss"] for e in val])
