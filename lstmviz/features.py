@@ -209,14 +209,18 @@ class Match:
     feature: str = ""
 
 
-def rank_units(acts, text: str, top: int = 10, names: list[str] | None = None) -> list[Match]:
+def rank_units(
+    acts, text: str, top: int = 10, names: list[str] | None = None,
+    feats: Mapping[str, np.ndarray] | None = None,
+) -> list[Match]:
     """Units most correlated with the built-in features of ``text``: acts (T, H) -> best ``top`` matches.
 
     Score is the Pearson correlation r (sign kept; sorted by |r|). Each unit appears once, with
-    the feature it follows best, so a list of 10 is 10 different units.
+    the feature it follows best, so a list of 10 is 10 different units. ``feats``: features
+    computed before (``features(text)``), to skip recomputing them for every ranking.
     """
     a = _as_acts(acts, len(text))
-    feat_names, r = correlations(a, features(text, names))
+    feat_names, r = correlations(a, features(text, names) if feats is None else feats)
     best = np.abs(r).argmax(axis=0)  # (H,) the best feature of each unit
     r_best = r[best, np.arange(r.shape[1])]
     order = np.argsort(-np.abs(r_best), kind="stable")[:top]

@@ -360,6 +360,7 @@ class CellExplorer(Explorer):
         L, H = trace.num_layers, values.shape[1]
         self.window = min(window, len(text))
         self.found: list[feats.Match] = []
+        self._features: dict[str, np.ndarray] | None = None
         style = {"description_width": "70px"}
         self.w_layer = W.Dropdown(options=_layer_options(L), value=layer % L, description="layer", style=style)
         self.w_name = W.Dropdown(options=NAME_OPTIONS, value=plots.canonical(name), description="show",
@@ -424,7 +425,9 @@ class CellExplorer(Explorer):
 
     def rank(self) -> list[feats.Match]:
         """Units most correlated with the built-in character features; fills the 'found' list."""
-        self.found = feats.rank_units(self.values(), self.text, top=HEAT_UNITS)
+        if self._features is None:  # the text does not change: compute its features once
+            self._features = feats.features(self.text)
+        self.found = feats.rank_units(self.values(), self.text, top=HEAT_UNITS, feats=self._features)
         self._show_found([f"unit {m.unit}: {m.feature} r = {m.score:+.2f}" for m in self.found])
         return self.found
 
