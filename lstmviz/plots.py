@@ -530,7 +530,7 @@ def cell_ledger(
         bargap=0.1,
     )
     fig.update_yaxes(title_text="c⟨t⟩ = kept + written", row=1, col=1)
-    fig.update_yaxes(title_text="steps", type="log", row=2, col=1)
+    fig.update_yaxes(title_text="steps", type="log", dtick=1, row=2, col=1)  # 1, 10, 100: no crowded minor labels
     fig.update_xaxes(type="category")
     if len(labels) <= MAX_TICK_CHARS:
         fig.update_xaxes(tickmode="array", tickvals=labels, ticktext=ticks, tickangle=0,
