@@ -30,6 +30,7 @@ _TRAIN_FLAGS = [
     ("--lr", float, "peak learning rate (Adam)"),
     ("--min-lr", float, "learning rate at the last step (cosine decay)"),
     ("--grad-clip", float, "max gradient norm"),
+    ("--reset-prob", float, "chance per stream and batch of zeroing the carried state"),
     ("--val-fraction", float, "last fraction of the text kept for validation"),
     ("--val-chars", int, "validate on the first N validation characters only"),
     ("--eval-every", int, "validate every N steps"),

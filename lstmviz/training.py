@@ -54,6 +54,10 @@ class TrainConfig:
     lr: float = 2e-3
     min_lr: float = 2e-4  # cosine decay from lr to min_lr over `steps`; min_lr == lr: constant
     grad_clip: float = 5.0  # max global gradient norm
+    # Chance per stream and batch that its carried state is zeroed. Carried state alone means the
+    # model meets a zero state only once per epoch, so it cannot read a prompt from scratch (the
+    # sampler's start); a few random resets teach it to. 0 = never (checkpoints older than this field).
+    reset_prob: float = 0.0
     # bookkeeping
     eval_every: int = 200  # validation every N steps (and at the end)
     val_chars: int | None = None  # validate on the first N chars of the validation text (None: all)
@@ -90,12 +94,12 @@ class TrainConfig:
 PRESETS: dict[str, dict[str, Any]] = {
     "full": dict(
         hidden_size=512, num_layers=2, dropout=0.5, embedding_dim=64,
-        seq_len=100, batch_size=128, steps=6000, lr=2e-3, min_lr=2e-4,
+        seq_len=100, batch_size=128, steps=6000, lr=2e-3, min_lr=2e-4, reset_prob=0.02,
         eval_every=200, val_chars=None, log_every=10, save_every=200,
     ),
     "quick": dict(
         hidden_size=256, num_layers=2, dropout=0.1, embedding_dim=32,
-        seq_len=64, batch_size=32, steps=1200, lr=4e-3, min_lr=4e-4,
+        seq_len=64, batch_size=32, steps=1200, lr=4e-3, min_lr=4e-4, reset_prob=0.02,
         eval_every=250, val_chars=100_000, log_every=10, save_every=250,
     ),
 }
@@ -355,6 +359,12 @@ def train(
                     _diverged("gradient norm", norm.item(), step + 1, out)
                 optimizer.step()
             state = (state[0].detach(), state[1].detach())  # truncate BPTT here
+            if cfg.reset_prob > 0:
+                # own generator seeded by (seed, step): the same resets after a resume
+                gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+                keep = (torch.rand(cfg.batch_size, generator=gen) >= cfg.reset_prob).to(device)
+                keep = keep.to(state[0].dtype)[None, :, None]
+                state = (state[0] * keep, state[1] * keep)
             step += 1
             loss_sum, loss_n = loss_sum + loss_value, loss_n + 1
             bar.update(1)

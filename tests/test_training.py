@@ -113,7 +113,7 @@ def test_state_is_carried_between_batches(monkeypatch, tiny_config, tiny_text):
             return logits, new_state
 
     monkeypatch.setattr(training, "CharLSTM", Spy)
-    cfg = tiny_config.replace(steps=3, eval_every=100)
+    cfg = tiny_config.replace(steps=3, eval_every=100, reset_prob=0.0)
     train(cfg, text=tiny_text, progress=False)
     vocab = Vocab.from_text(tiny_text)
     x, _ = streams(vocab.encode(training.split(tiny_text)[0]), cfg.batch_size)
@@ -123,6 +123,31 @@ def test_state_is_carried_between_batches(monkeypatch, tiny_config, tiny_text):
         if k:
             assert torch.equal(state_in, calls[k - 1][2])  # the state the previous batch ended with
             assert not state_in.requires_grad
+
+
+def test_random_state_resets(monkeypatch, tiny_config, tiny_text):
+    """With reset_prob, some streams start a batch from zero state; the others keep theirs."""
+    calls = []
+
+    class Spy(CharLSTM):
+        def forward(self, ids, state=None):
+            logits, new_state = super().forward(ids, state)
+            if self.training:
+                calls.append((None if state is None else state[1].clone(), new_state[1].detach().clone()))
+            return logits, new_state
+
+    monkeypatch.setattr(training, "CharLSTM", Spy)
+    train(tiny_config.replace(steps=20, eval_every=100, reset_prob=0.3), text=tiny_text, progress=False)
+    kept = zeroed = 0
+    for (_, prev_out), (state_in, _) in zip(calls[:-1], calls[1:], strict=True):
+        for b in range(state_in.shape[1]):
+            if torch.equal(state_in[:, b], prev_out[:, b]):
+                kept += 1
+            else:
+                assert not state_in[:, b].any()
+                zeroed += 1
+    assert kept + zeroed == 19 * tiny_config.batch_size
+    assert 0.15 < zeroed / (kept + zeroed) < 0.45
 
 
 def test_evaluate_carries_state_like_one_long_sequence(tiny_trained, tiny_text):
@@ -221,6 +246,7 @@ def test_kill_during_training_then_resume(tmp_path, corpus_file, tiny_text):
     out = tmp_path / "run"
     flags = ["--corpus", str(corpus_file), "--hidden-size", "32", "--num-layers", "2", "--dropout", "0.1",
              "--embedding-dim", "8", "--seq-len", "32", "--batch-size", "16", "--lr", "0.02", "--min-lr", "0.02",
+             "--reset-prob", "0.1",
              "--eval-every", "10", "--log-every", "5", "--seed", "0", "--device", "cpu"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "lstmviz", "train", *flags, "--steps", "100000", "--save-every", "3",
@@ -256,7 +282,7 @@ def test_kill_during_training_then_resume(tmp_path, corpus_file, tiny_text):
     # the same settings without interruption, in this process: same weights
     straight = train(TrainConfig(
         corpus=str(corpus_file), hidden_size=32, num_layers=2, dropout=0.1, embedding_dim=8, seq_len=32,
-        batch_size=16, lr=0.02, min_lr=0.02, eval_every=10, log_every=5, seed=0, device="cpu", steps=target,
+        batch_size=16, lr=0.02, min_lr=0.02, reset_prob=0.1, eval_every=10, log_every=5, seed=0, device="cpu", steps=target,
     ), progress=False)
     for name, p in straight.model.state_dict().items():
         assert torch.allclose(p, resumed.model.state_dict()[name], atol=1e-5), name
