@@ -99,7 +99,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     ),
     "quick": dict(
         hidden_size=256, num_layers=2, dropout=0.1, embedding_dim=32,
-        seq_len=64, batch_size=32, steps=1200, lr=4e-3, min_lr=4e-4, reset_prob=0.02,
+        seq_len=64, batch_size=32, steps=1000, lr=4e-3, min_lr=4e-4, reset_prob=0.02,
         eval_every=250, val_chars=100_000, log_every=10, save_every=250,
     ),
 }
