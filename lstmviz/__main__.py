@@ -101,8 +101,9 @@ def _print_entry(e: dict) -> None:
 def _sample(args: argparse.Namespace) -> None:
     from .checkpoint import load_checkpoint
     from .sampling import stream
+    from .training import pick_device
 
-    ckpt = load_checkpoint(args.checkpoint, device=args.device)
+    ckpt = load_checkpoint(args.checkpoint, device=pick_device(args.device))
     # stream() checks the prime before anything is printed
     chars = stream(ckpt.model, ckpt.vocab, args.prime, args.length,
                    top_k=args.top_k, temperature=args.temperature, seed=args.seed)

@@ -105,6 +105,9 @@ def test_sample_bad_inputs(run_dir, tmp_path, capsys):
     (tmp_path / "cut.pt").write_bytes(data[: len(data) // 3])
     fails(capsys, ["sample", "--checkpoint", str(tmp_path / "cut.pt")], "truncated or corrupted")
     fails(capsys, ["sample", "--checkpoint", str(tmp_path / "none.pt")], "does not exist")
+    fails(capsys, ["sample", "--checkpoint", str(run_dir), "--length", "-3"], "length must be")
+    if not torch.cuda.is_available():
+        fails(capsys, ["sample", "--checkpoint", str(run_dir), "--device", "cuda"], "no CUDA GPU")
 
     marker = tmp_path / "pwned"
 
