@@ -32,7 +32,7 @@ test: setup-test
 
 # Re-execute every lesson in place, so the committed outputs match the library.
 lessons: setup
-	$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=600 lessons/[0-9]*.ipynb
+	$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=600 --ExecutePreprocessor.store_widget_state=False lessons/[0-9]*.ipynb
 
 lint: setup-test
 	$(BIN)/python -m ruff check lstmviz tests benchmarks lessons
