@@ -549,7 +549,8 @@ def stack(figs: Sequence[go.Figure], gap: int = 30, width: int | None = None) ->
     figs = [f for f in figs if f is not None]
     heights = [int(f.layout.height or 450) for f in figs]
     total = sum(heights) + gap * (len(figs) - 1)
-    out: dict[str, Any] = {"data": [], "layout": {"height": total, "margin": dict(l=0, r=0, t=0, b=0),
+    # left margin: room for the heatmaps' "unit 123" labels, which sit left of the plot area
+    out: dict[str, Any] = {"data": [], "layout": {"height": total, "margin": dict(l=70, r=10, t=0, b=0),
                                                    "template": figs[0].layout.template if figs else None,
                                                    "width": width or max([int(f.layout.width or 900) for f in figs] + [0]),
                                                    "annotations": [], "shapes": []}}
