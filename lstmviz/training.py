@@ -104,6 +104,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     ),
 }
 
+#: ``config.corpus`` of a run trained on a string passed as ``train(text=...)``.
+GIVEN_TEXT = "<text>"
+
 #: Settings that fix the model or the data stream; a resumed run must keep them.
 _FIXED_ON_RESUME = (
     "corpus", "hidden_size", "num_layers", "dropout", "embedding_dim", "seq_len", "batch_size",
@@ -260,9 +263,16 @@ def train(
     out = Path(cfg.out) if cfg.out else None
 
     if text is None:
+        if cfg.corpus == GIVEN_TEXT:
+            raise LstmvizError(
+                f"the run in {str(out)!r} was trained on a text passed as train(text=...); "
+                "pass the same text again to resume it"
+            )
         text = load_corpus(cfg.corpus)
     elif not isinstance(text, str) or not text:
         raise LstmvizError("text must be a non-empty string")
+    else:
+        cfg = cfg.replace(corpus=GIVEN_TEXT)  # so a checkpoint never claims a corpus it was not trained on
     train_text, val_text = split(text, cfg.val_fraction)
     need = cfg.batch_size * cfg.seq_len + 1
     if len(train_text) < need:

@@ -220,6 +220,9 @@ def test_resume_checks(tmp_path, tiny_config, tiny_text):
     with pytest.raises(LstmvizError, match="another vocabulary"):
         train(out=cfg.out, resume=True, text=other, progress=False, steps=8)
     assert read_raw(tmp_path / "run")["step"] == 5
+    assert read_raw(tmp_path / "run")["config"]["corpus"] == "<text>"
+    with pytest.raises(LstmvizError, match=r"trained on a text passed as train\(text=\.\.\.\)"):
+        train(out=cfg.out, resume=True, progress=False, steps=8)
 
 
 def test_resume_equals_uninterrupted_run(tmp_path, tiny_config, tiny_text):
