@@ -1,0 +1,247 @@
+"""Same text, same budget: small character models trained side by side (the experiments of lesson 06).
+
+* ``CharNet(kind, ...)``       -- embedding -> ``nn.RNN`` (tanh) / ``nn.GRU`` / ``nn.LSTM`` -> linear head;
+  called like ``CharLSTM``: ``net(ids (B, T), state) -> (logits (B, T, V), state)``.
+* ``set_forget_bias(lstm, v)`` -- start every forget gate at Γ_f = σ(v) (PyTorch's default is a random
+  bias near 0, so Γ_f ≈ 0.5: half the memory is lost at every step).
+* ``run(kind, text, ...)``     -- a short stateful truncated-BPTT training run (the same batches, in the
+  same order, for every kind and setting) -> ``Run``: loss after every step, validation loss, size, time.
+* ``compare(text, ...)``       -- one ``Run`` per setting; ``table(runs)`` prints them as a bits/char table;
+  ``loss_figure(runs)`` draws their training curves.
+
+A lesson changes one thing at a time (the kind of recurrent layer, or the forget-gate bias) and keeps
+everything else -- text, hidden size, steps, batches, learning rate, seed -- the same.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .corpus import split
+from .errors import LstmvizError
+from .training import evaluate, streams
+from .vocab import Vocab
+
+# ---- settings of the lesson's experiments: tiny, so three runs take seconds on a 2-core CPU ----
+KINDS = ("rnn", "gru", "lstm")
+HIDDEN_SIZE = 96
+EMBEDDING_DIM = 32
+STEPS = 300
+BATCH_SIZE = 16
+SEQ_LEN = 64
+LR = 3e-3
+GRAD_CLIP = 5.0
+VAL_CHARS = 20_000  # validate on the first characters of the validation part (fast, and the same for all)
+LN2 = math.log(2)
+NAMES = {"rnn": "vanilla RNN (tanh)", "gru": "GRU", "lstm": "LSTM"}
+
+
+class CharNet(nn.Module):
+    """Next-character model with a chosen recurrent layer: ids (B, T) -> logits (B, T, V)."""
+
+    def __init__(self, kind: str, vocab_size: int, hidden_size: int = HIDDEN_SIZE, num_layers: int = 1,
+                 embedding_dim: int = EMBEDDING_DIM):
+        super().__init__()
+        if kind not in KINDS:
+            raise LstmvizError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
+        self.kind = kind
+        self.embedding = nn.Embedding(vocab_size, embedding_dim)
+        cls = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}[kind]
+        self.rnn = cls(embedding_dim, hidden_size, num_layers=num_layers, batch_first=True)
+        self.head = nn.Linear(hidden_size, vocab_size)
+
+    def forward(self, ids: Tensor, state: Tensor | tuple[Tensor, Tensor] | None = None):
+        """ids (B, T), state or None -> (logits (B, T, V), state): (h, c) for an LSTM, h otherwise."""
+        out, state = self.rnn(self.embedding(ids), state)
+        return self.head(out), state
+
+
+def set_forget_bias(lstm: nn.LSTM, value: float) -> None:
+    """Set Γ_f's total bias (b_ih + b_hh, rows H:2H, gate order i f g o) to ``value`` in every layer."""
+    if not isinstance(lstm, nn.LSTM):
+        raise LstmvizError(f"set_forget_bias needs an nn.LSTM, got {type(lstm).__name__}")
+    if not lstm.bias:
+        raise LstmvizError("this LSTM has no biases (bias=False), so there is no forget-gate bias to set")
+    H = lstm.hidden_size
+    with torch.no_grad():
+        for layer in range(lstm.num_layers):
+            getattr(lstm, f"bias_ih_l{layer}")[H : 2 * H].fill_(value)
+            getattr(lstm, f"bias_hh_l{layer}")[H : 2 * H].zero_()
+
+
+@dataclass
+class Run:
+    """One training run: its label, per-step training loss (nats/char), validation loss, size and time."""
+
+    label: str
+    kind: str
+    train_loss: list[float]
+    val_steps: list[int]
+    val_loss: list[float]  # nats/char at each of val_steps; the last one is the final result
+    params: int
+    seconds: float
+    settings: dict = field(default_factory=dict)
+    model: nn.Module | None = field(default=None, repr=False)
+
+    @property
+    def final_val(self) -> float:
+        """Validation loss at the end of the run (nats/char)."""
+        return self.val_loss[-1]
+
+    @property
+    def bits_per_char(self) -> float:
+        """Final validation loss in bits/char."""
+        return self.final_val / LN2
+
+
+def _detach(state):
+    return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+
+
+def run(
+    kind: str,
+    text: str,
+    *,
+    label: str | None = None,
+    hidden_size: int = HIDDEN_SIZE,
+    num_layers: int = 1,
+    embedding_dim: int = EMBEDDING_DIM,
+    steps: int = STEPS,
+    batch_size: int = BATCH_SIZE,
+    seq_len: int = SEQ_LEN,
+    lr: float = LR,
+    grad_clip: float = GRAD_CLIP,
+    forget_bias: float | None = None,
+    val_chars: int = VAL_CHARS,
+    eval_every: int | None = None,
+    seed: int = 0,
+    vocab: Vocab | None = None,
+) -> Run:
+    """Train a ``CharNet(kind)`` on ``text`` for ``steps`` steps (stateful TBPTT, Adam); returns a Run.
+
+    ``forget_bias`` (LSTM only): start Γ_f at σ(forget_bias) instead of PyTorch's random init.
+    The validation loss is measured on the first ``val_chars`` characters of ``split(text)``'s
+    validation part every ``eval_every`` steps (default: only at the end).
+    """
+    if steps < 1:
+        raise LstmvizError(f"steps must be >= 1, got {steps}")
+    if forget_bias is not None and kind != "lstm":
+        raise LstmvizError(f"only an LSTM has a forget gate; forget_bias was given for kind {kind!r}")
+    train_text, val_text = split(text)
+    vocab = vocab or Vocab.from_text(text)
+    x, y = streams(vocab.encode(train_text, what="corpus"), batch_size)
+    chunks = x.shape[1] // seq_len
+    if chunks < 1:
+        raise LstmvizError(f"the text is too short for {batch_size} streams of {seq_len} characters; "
+                           "use a longer text or a smaller batch_size / seq_len")
+    val_ids = vocab.encode(val_text[: val_chars + 1], what="corpus")
+    val_batch = max(1, min(batch_size, (len(val_ids) - 1) // seq_len))
+    vx, vy = streams(val_ids, val_batch)
+
+    torch.manual_seed(seed)  # the same initial weights for the same kind and size
+    model = CharNet(kind, len(vocab), hidden_size, num_layers, embedding_dim)
+    if forget_bias is not None:
+        set_forget_bias(model.rnn, forget_bias)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    losses: list[float] = []
+    val_steps: list[int] = []
+    val_losses: list[float] = []
+    state = None
+    t0 = time.perf_counter()
+    model.train()
+    for step in range(steps):
+        k = step % chunks
+        if k == 0:
+            state = None  # a new pass over the text starts from a zero state
+        xb, yb = x[:, k * seq_len : (k + 1) * seq_len], y[:, k * seq_len : (k + 1) * seq_len]
+        logits, state = model(xb, state)
+        loss = F.cross_entropy(logits.flatten(0, 1), yb.flatten())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        opt.step()
+        state = _detach(state)  # truncated BPTT: gradients stop at the batch boundary
+        losses.append(loss.item())
+        if not math.isfinite(losses[-1]):
+            raise LstmvizError(f"{kind} diverged at step {step + 1} (loss {losses[-1]}); try a lower lr")
+        if (eval_every and (step + 1) % eval_every == 0) or step + 1 == steps:
+            val_steps.append(step + 1)
+            val_losses.append(evaluate(model, vx, vy, seq_len))
+    seconds = time.perf_counter() - t0
+    model.eval()
+    if label is None:
+        label = NAMES[kind] + ("" if forget_bias is None else f", forget bias {forget_bias:g}")
+    settings = dict(hidden_size=hidden_size, num_layers=num_layers, steps=steps, batch_size=batch_size,
+                    seq_len=seq_len, lr=lr, forget_bias=forget_bias, seed=seed)
+    params = sum(p.numel() for p in model.parameters())
+    return Run(label, kind, losses, val_steps, val_losses, params, seconds, settings, model)
+
+
+def compare(text: str, settings: Mapping[str, Mapping] | Sequence[str] = KINDS, **common) -> list[Run]:
+    """One ``run`` per setting on the same text and budget: ``compare(text, ["rnn", "gru", "lstm"])``, or
+    ``compare(text, {"bias 0": dict(kind="lstm", forget_bias=0.0), ...})``. ``common`` goes to every run."""
+    if isinstance(settings, Mapping):
+        jobs = [(label, dict(s)) for label, s in settings.items()]
+    else:
+        jobs = [(None, dict(kind=k)) for k in settings]
+    vocab = common.pop("vocab", None) or Vocab.from_text(text)  # one vocabulary: comparable losses
+    out = []
+    for label, s in jobs:
+        kind = s.pop("kind", "lstm")
+        out.append(run(kind, text, label=label, vocab=vocab, **{**common, **s}))
+    return out
+
+
+def table(runs: Sequence[Run], baseline: str | None = None) -> str:
+    """The runs as a plain-text table: parameters, validation loss (nats and bits/char), perplexity, time."""
+    head = f"{'model':<34} {'params':>8} {'val nats/char':>14} {'bits/char':>10} {'perplexity':>11} {'time':>7}"
+    lines = [head, "-" * len(head)]
+    for r in runs:
+        lines.append(f"{r.label:<34} {r.params:>8,} {r.final_val:>14.3f} {r.bits_per_char:>10.3f} "
+                     f"{math.exp(r.final_val):>11.2f} {r.seconds:>6.1f}s")
+    return "\n".join(lines)
+
+
+def smooth(values: Sequence[float], window: int = 20) -> np.ndarray:
+    """Running mean over the last ``window`` values (shorter at the start): (N,) -> (N,)."""
+    v = np.asarray(values, dtype=np.float64)
+    c = np.concatenate([[0.0], np.cumsum(v)])
+    end = np.arange(1, len(v) + 1)
+    n = np.minimum(end, window)
+    return (c[end] - c[end - n]) / n
+
+
+def loss_figure(runs: Sequence[Run], title: str = "Training loss, same text and budget",
+                window: int = 20, first: int | None = None) -> go.Figure:
+    """Training loss (running mean over ``window`` steps) vs step, one line per run; bits/char on the right.
+
+    ``first``: show only the first ``first`` steps (early training).
+    """
+    from .curves import COLORS, round_sig
+
+    fig = go.Figure()
+    for k, r in enumerate(runs):
+        y = smooth(r.train_loss, window)[:first]
+        fig.add_scatter(x=list(range(1, len(y) + 1)), y=round_sig(y), name=r.label, mode="lines",
+                        line=dict(color=COLORS[k % len(COLORS)], width=2),
+                        hovertemplate="step %{x}<br>%{y:.3f} nats/char<extra>" + r.label + "</extra>")
+        # invisible twin in bits/char so the right axis reads off bits (it autoscales like the left)
+        fig.add_scatter(x=list(range(1, len(y) + 1)), y=round_sig(y / LN2), yaxis="y2", mode="lines",
+                        line=dict(width=0), opacity=0, showlegend=False, hoverinfo="skip")
+    fig.update_layout(
+        title=title, template="plotly_white", height=400,
+        xaxis=dict(title="training step"),
+        yaxis=dict(title=f"training loss, nats/char (mean of {window} steps)"),
+        yaxis2=dict(title="bits/char", overlaying="y", side="right", showgrid=False),
+        legend=dict(x=0.99, xanchor="right", y=0.99), margin=dict(l=70, r=70, t=60, b=50),
+    )
+    return fig
