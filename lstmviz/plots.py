@@ -249,6 +249,7 @@ def heatmap(
     stop: int | None = None,
     max_cols: int = MAX_COLS,
     offset: int = 0,
+    per_unit: bool = False,
     title: str | None = None,
 ) -> go.Figure:
     """Units x characters heatmap of ``name`` (i f g o c h) on ``text``: source (T, H) or Trace -> Figure.
@@ -257,6 +258,8 @@ def heatmap(
     columns are the characters of ``text[start:stop]``, averaged into bins when there are more
     than ``max_cols``. Hover shows position, character, unit and value; positions are counted
     from ``offset`` (where ``text`` starts in a longer text, e.g. the last 100 of 5,000 characters).
+    ``per_unit=True`` colours each row by value / max |value| of that unit (the hover still gives
+    the value), so a memory cell that moves between ±1 shows next to one that reaches ±20.
     """
     name = canonical(name)
     values = activations(source, name, layer)
@@ -266,18 +269,24 @@ def heatmap(
     chosen = _units(window, units, top_k, by)
     labels, ticks, per = _columns(text, start, stop, max_cols, offset)
     z = round_sig(_bin(window[:, chosen], per).T)  # (units, columns)
-    zmin, zmax = value_range(name, z)
     rows = [f"unit {u}" for u in chosen]
     where = _layer_label(source, layer)
-    fig = go.Figure(
-        go.Heatmap(
-            z=z, x=labels, y=rows, zmin=zmin, zmax=zmax, colorscale=_scale(name),
-            colorbar=dict(title=dict(text=SYMBOLS[name], side="right"), thickness=14),
-            hovertemplate=f"%{{y}}<br>step %{{x}}<br>{SYMBOLS[name]} = %{{z:.3f}}<extra></extra>",
-            hoverongaps=False,
-        )
-    )
+    sym = SYMBOLS[name]
+    if per_unit:
+        peak = np.nanmax(np.abs(z), axis=1, keepdims=True)
+        colour = round_sig(np.divide(z, peak, out=np.zeros_like(z), where=peak > 0))
+        extra = dict(customdata=z, zmin=-1.0 if name not in GATES else 0.0, zmax=1.0,
+                     colorbar=dict(title=dict(text=f"{sym} / max|{sym}|", side="right"), thickness=14),
+                     hovertemplate=f"%{{y}}<br>step %{{x}}<br>{sym} = %{{customdata:.3f}}<extra></extra>")
+    else:
+        colour = z
+        zmin, zmax = value_range(name, z)
+        extra = dict(zmin=zmin, zmax=zmax,
+                     colorbar=dict(title=dict(text=sym, side="right"), thickness=14),
+                     hovertemplate=f"%{{y}}<br>step %{{x}}<br>{sym} = %{{z:.3f}}<extra></extra>")
+    fig = go.Figure(go.Heatmap(z=colour, x=labels, y=rows, colorscale=_scale(name), hoverongaps=False, **extra))
     binned = f" (mean of {per} characters per column)" if per > 1 else ""
+    binned += " (each unit scaled to its largest |value|)" if per_unit else ""
     fig.update_layout(
         title=dict(text=title or f"{LABELS[name]}{', ' + where if where else ''}{binned}", x=0.01),
         height=int(np.clip(110 + 16 * len(rows), 260, 900)),

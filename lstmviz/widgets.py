@@ -483,7 +483,7 @@ class CellExplorer(Explorer):
                                     title=f"unit {unit} of {plots.LABELS[name]}, layer {layer}")
         ctext.update_layout(width=None)
         heat = plots.heatmap(values, self.text, name=name, layer=None, units=rows, start=a, stop=b,
-                             max_cols=self.window,
+                             max_cols=self.window, per_unit=name == "c",  # cells differ in range a lot
                              title=f"{plots.LABELS[name]}, layer {layer}: "
                                    + ("found units" if self.found else f"unit {unit} and the most variable"))
         s0, s1 = self.w_span.value

@@ -58,6 +58,17 @@ def test_heatmap_gate_scale_is_zero_to_one_and_names_use_ng_notation():
     assert "Γ<sub>f</sub>" in fig.data[0].hovertemplate
 
 
+def test_heatmap_per_unit_scales_rows_and_hovers_true_values():
+    a = acts(len(TEXT), 4)
+    a[:, 1] *= 20
+    hm = plots.heatmap(a, TEXT, name="c", units=[1, 2], per_unit=True).data[0]
+    z, raw = np.asarray(hm.z), np.asarray(hm.customdata)
+    for row, u in enumerate([1, 2]):
+        np.testing.assert_allclose(raw[row], a[:, u], rtol=1e-3)
+        np.testing.assert_allclose(z[row], a[:, u] / np.abs(a[:, u]).max(), rtol=1e-3, atol=1e-6)
+    assert (hm.zmin, hm.zmax) == (-1.0, 1.0) and "%{customdata" in hm.hovertemplate
+
+
 def test_heatmap_window_and_bins():
     text = "abcdefghij" * 300  # 3000 characters
     a = acts(len(text), 4)

@@ -121,7 +121,10 @@ def test_cell_explorer_from_model_refuses_a_mismatched_text(tiny):
     ex = widgets.CellExplorer.from_model(model, vocab, TEXT, window=100)
     truth = lstmviz.record(model.lstm, model.embedding(vocab.encode(TEXT)[None]))["c", -1][0].numpy()
     rows = [int(y.split()[1]) for y in ex.fig_heat.data[0].y]
-    np.testing.assert_allclose(z_of(ex.fig_heat), truth[:100, rows].T, rtol=2e-3, atol=1e-5)
+    # memory cells are coloured per unit (value / max |value|); the hover data holds the values
+    raw = np.asarray(ex.fig_heat.data[0].customdata, dtype=np.float64)
+    np.testing.assert_allclose(raw, truth[:100, rows].T, rtol=2e-3, atol=1e-5)
+    np.testing.assert_allclose(z_of(ex.fig_heat), raw / np.abs(raw).max(axis=1, keepdims=True), rtol=2e-3, atol=1e-5)
     trace = lstmviz.record(model.lstm, model.embedding(vocab.encode(TEXT[:50])[None]))
     with pytest.raises(lstmviz.LstmvizError, match="steps but the text has"):
         widgets.CellExplorer(trace, TEXT)
