@@ -41,6 +41,9 @@ def test_round_trip(saved, tiny_trained):
     )
     assert load_checkpoint(saved.parent / "ck.pt").step == 60
     assert not [p for p in os.listdir(saved.parent) if p.endswith(".tmp")]
+    mask = os.umask(0)
+    os.umask(mask)
+    assert saved.stat().st_mode & 0o777 == 0o666 & ~mask  # like any other file, not mkstemp's 0600
 
 
 def test_half_export(saved, tmp_path, tiny_trained):
