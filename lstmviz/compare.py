@@ -6,6 +6,8 @@
   bias near 0, so Γ_f ≈ 0.5: half the memory is lost at every step).
 * ``run(kind, text, ...)``     -- a short stateful truncated-BPTT training run (the same batches, in the
   same order, for every kind and setting) -> ``Run``: loss after every step, validation loss, size, time.
+* ``best_cell(trace, text, feature)`` -- the memory cell (layer, unit) that follows a character feature
+  best, over all layers (lessons 05 and 06 clamp and colour it).
 * ``compare(text, ...)``       -- one ``Run`` per setting; ``table(runs)`` prints them as a bits/char table;
   ``loss_figure(runs)`` draws their training curves.
 
@@ -43,6 +45,25 @@ GRAD_CLIP = 5.0
 VAL_CHARS = 20_000  # validate on the first characters of the validation part (fast, and the same for all)
 LN2 = math.log(2)
 NAMES = {"rnn": "vanilla RNN (tanh)", "gru": "GRU", "lstm": "LSTM"}
+
+
+def best_cell(trace, text: str, feature: str | np.ndarray, name: str = "c") -> tuple[int, int, float]:
+    """(layer, unit, r): the unit of ``name`` (default the memory cell) most correlated with a feature.
+
+    ``trace`` is a recorded Trace over ``text`` (one step per character); ``feature`` is the name of a
+    built-in feature (``lstmviz.features.FEATURES``) or a (T,) array. r keeps its sign.
+    """
+    from . import features as feats
+    from .plots import activations
+
+    values = feats.features(text, [feature])[feature] if isinstance(feature, str) else np.asarray(feature)
+    best = None
+    for layer in range(trace.num_layers):
+        _, r = feats.correlations(activations(trace, name, layer), {"feature": values})
+        unit = int(np.abs(r[0]).argmax())
+        if best is None or abs(r[0, unit]) > abs(best[2]):
+            best = (layer, unit, float(r[0, unit]))
+    return best
 
 
 class CharNet(nn.Module):
