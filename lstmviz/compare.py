@@ -262,7 +262,7 @@ def loss_figure(runs: Sequence[Run], title: str = "Training loss, same text and 
         title=title, template="plotly_white", height=400,
         xaxis=dict(title="training step"),
         yaxis=dict(title=f"training loss, nats/char (mean of {window} steps)"),
-        yaxis2=dict(title="bits/char", overlaying="y", side="right", showgrid=False),
+        yaxis2=dict(title="bits/char", overlaying="y", side="right", showgrid=False, tickmode="auto"),
         legend=dict(x=0.99, xanchor="right", y=0.99), margin=dict(l=70, r=70, t=60, b=50),
     )
     return fig
