@@ -7,27 +7,12 @@ import torch
 from torch import nn
 
 import lstmviz
-from lstmviz import GateRecorder, LstmvizError, intervene
-from lstmviz.cell import lstm_step
+from lstmviz import CharLSTM, GateRecorder, LstmvizError, intervene
 
 
-class Tiny(nn.Module):
-    """embedding -> nn.LSTM (batch first) -> linear, with step() through lstm_step."""
-
-    def __init__(self, vocab=9, emb=5, hidden=6, layers=2):
-        super().__init__()
-        self.embedding = nn.Embedding(vocab, emb)
-        self.lstm = nn.LSTM(emb, hidden, layers, batch_first=True)
-        self.head = nn.Linear(hidden, vocab)
-
-    def forward(self, ids, state=None):
-        out, state = self.lstm(self.embedding(ids), state)
-        return self.head(out), state
-
-    @torch.no_grad()
-    def step(self, ids, state):
-        h, state = lstm_step(self.lstm, self.embedding(ids), state)
-        return self.head(h), state
+def Tiny():
+    """A tiny CharLSTM: the fused forward for a prime, step() through lstm_step."""
+    return CharLSTM(9, hidden_size=6, num_layers=2, dropout=0.0, embedding_dim=5)
 
 
 def steps(model, ids, state=None, clamps=None, clamp_from=0):

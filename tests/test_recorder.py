@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 import lstmviz
-from lstmviz import GateRecorder, LstmvizError, record
+from lstmviz import CharLSTM, GateRecorder, LstmvizError, record
 from lstmviz.cell import lstm_step
 
 TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
@@ -168,23 +168,9 @@ def test_record_keeps_autograd_and_module_untouched():
 
 # ---- GateRecorder ----------------------------------------------------------------------------
 
-class TinyCharModel(nn.Module):
-    """embedding -> nn.LSTM (batch first) -> linear, with a step() through lstm_step, like CharLSTM."""
-
-    def __init__(self, vocab=11, emb=6, hidden=8, layers=2):
-        super().__init__()
-        self.embedding = nn.Embedding(vocab, emb)
-        self.lstm = nn.LSTM(emb, hidden, layers, batch_first=True)
-        self.head = nn.Linear(hidden, vocab)
-
-    def forward(self, ids, state=None):
-        out, state = self.lstm(self.embedding(ids), state)
-        return self.head(out), state
-
-    @torch.no_grad()
-    def step(self, ids, state):
-        h, state = lstm_step(self.lstm, self.embedding(ids), state)
-        return self.head(h), state
+def TinyCharModel():
+    """A tiny CharLSTM: the fused forward for a prime, step() through lstm_step."""
+    return CharLSTM(11, hidden_size=8, num_layers=2, dropout=0.0, embedding_dim=6)
 
 
 def run_mixed(model, ids, prime=5):
