@@ -384,16 +384,17 @@ def train(
                 last_train = loss_sum / loss_n
                 emit(_entry("train", step, last_train, None, lr,
                             loss_n * xb.numel() / max(now - t_log, 1e-9), now - t_start))
-                bar.set_postfix(train=f"{last_train:.3f}", val="-" if val_loss is None else f"{val_loss:.3f}")
+                bar.set_postfix(train=_fmt(last_train), val=_fmt(val_loss))
                 t_log, loss_sum, loss_n = now, 0.0, 0
             if step % cfg.eval_every == 0 or step == cfg.steps:
                 val_loss = evaluate(model, vx, vy, cfg.seq_len, amp)
                 model.train()
-                bar.set_postfix(train=f"{last_train:.3f}", val=f"{val_loss:.3f}")
+                # last_train is None when a resumed run validates before its first log
+                bar.set_postfix(train=_fmt(last_train), val=_fmt(val_loss))
                 emit(_entry("val", step, last_train, val_loss, lr, None, time.perf_counter() - t_start))
                 if progress:
                     bar.write(
-                        f"step {step}: train {last_train:.4f}  val {val_loss:.4f} nats/char "
+                        f"step {step}: train {_fmt(last_train, 4)}  val {val_loss:.4f} nats/char "
                         f"({val_loss / math.log(2):.3f} bits/char, perplexity {math.exp(val_loss):.2f})"
                     )
                 if best is None or val_loss < best:
@@ -412,6 +413,10 @@ def train(
         model=model, vocab=vocab, config=cfg, step=step, train_loss=last_train,
         val_loss=val_loss, best_val_loss=best, history=history, out=out,
     )
+
+
+def _fmt(loss: float | None, digits: int = 3) -> str:
+    return "-" if loss is None else f"{loss:.{digits}f}"
 
 
 def _entry(kind: str, step: int, train_loss, val_loss, lr: float, chars_per_sec, elapsed: float) -> dict:

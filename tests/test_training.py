@@ -294,3 +294,15 @@ def test_kill_during_training_then_resume(tmp_path, corpus_file, tiny_text):
     for name, p in first.model.state_dict().items():
         assert torch.allclose(p, saved[name], atol=1e-5), name
     assert (out / BEST).exists()
+
+
+def test_resume_that_validates_before_its_first_log(tmp_path, tiny_config, tiny_text):
+    """A resumed run whose first event is a validation has no train loss yet: no crash, no fake value."""
+    cfg = tiny_config.replace(out=str(tmp_path / "run"), steps=2, log_every=5, eval_every=3, save_every=0)
+    train(cfg, text=tiny_text, progress=True)
+    seen: list[dict] = []
+    resumed = train(out=cfg.out, resume=True, steps=8, text=tiny_text, progress=True, callback=seen.append)
+    assert resumed.step == 8
+    first = seen[0]
+    assert (first["kind"], first["step"], first["train_loss"]) == ("val", 3, None)
+    assert first["val_loss"] > 0
