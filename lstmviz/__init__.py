@@ -40,7 +40,7 @@ _EXPORTS = {
 _SUBMODULES = {
     "errors", "corpus", "vocab", "model", "training", "sampling", "checkpoint", "cell",
     "recorder", "interventions", "plots", "widgets", "features", "curves", "gradients",
-    "tasks", "sandbox", "notebook", "scratch",
+    "tasks", "sandbox", "notebook", "scratch", "compare",
 }
 
 __all__ = [

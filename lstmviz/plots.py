@@ -539,7 +539,13 @@ def cell_ledger(
         bargap=0.1,
     )
     fig.update_yaxes(title_text="c⟨t⟩ = kept + written", row=1, col=1)
-    fig.update_yaxes(title_text="steps", type="log", dtick=1, row=2, col=1)  # 1, 10, 100: no crowded minor labels
+    # log scale (labels at 1, 2, 5, 10, ...) when the half-life spans a decade, else linear:
+    # a log axis over a narrow range would show no labels at all
+    hl = life[sl][np.isfinite(life[sl])]
+    if hl.size and hl.max() >= 10 * hl.min():
+        fig.update_yaxes(title_text="steps", type="log", dtick="D2", row=2, col=1)
+    else:
+        fig.update_yaxes(title_text="steps", row=2, col=1)
     fig.update_xaxes(type="category")
     if len(labels) <= MAX_TICK_CHARS:
         fig.update_xaxes(tickmode="array", tickvals=labels, ticktext=ticks, tickangle=0,

@@ -177,6 +177,20 @@ def test_cell_ledger_kept_plus_written_is_c():
     assert fig.layout.barmode == "relative" and "unit 2" in fig.layout.title.text
 
 
+@pytest.mark.parametrize("forget, axis", [(0.97, "linear"), (None, "log")])
+def test_cell_ledger_half_life_axis_is_log_only_over_a_decade(forget, axis):
+    """A log axis over a narrow range shows no tick labels, so narrow ranges get a linear axis."""
+    T = len(TEXT)
+    # constant 0.97: half-life ~23 steps throughout; 0.4 then 0.999: from 1 step up to ~25
+    f = np.full((T, 1), forget) if forget else np.where(np.arange(T) < 4, 0.4, 0.999)[:, None]
+    i, g, c = np.full((T, 1), 0.5), np.full((T, 1), 0.5), np.zeros((T, 1))
+    life = plots.half_life(f[:, 0])
+    life = life[np.isfinite(life)]
+    assert (life.max() >= 10 * life.min()) == (axis == "log")
+    fig = plots.cell_ledger({"f": f, "i": i, "g": g, "c": c}, TEXT, unit=0)
+    assert (fig.layout.yaxis2.type or "linear") == axis
+
+
 def test_stack_keeps_every_trace_on_its_own_axes_in_its_own_band():
     a = acts(len(TEXT), 6)
     figs = [plots.heatmap(a, TEXT, units=[0, 1]), plots.coloured_text(a, TEXT, units=[0, 2])]
