@@ -119,6 +119,19 @@ def layer_weights(lstm: nn.LSTM, layer: int) -> tuple[Tensor, Tensor, Tensor]:
     return w_ih, w_hh, b
 
 
+def set_forget_bias(lstm: nn.LSTM, value: float) -> None:
+    """Set Γ_f's total bias (b_ih + b_hh, rows H:2H, gate order i f g o) to ``value`` in every layer."""
+    if not isinstance(lstm, nn.LSTM):
+        raise LstmvizError(f"set_forget_bias needs an nn.LSTM, got {type(lstm).__name__}")
+    if not lstm.bias:
+        raise LstmvizError("this LSTM has no biases (bias=False), so there is no forget-gate bias to set")
+    H = lstm.hidden_size
+    with torch.no_grad():
+        for layer in range(lstm.num_layers):
+            getattr(lstm, f"bias_ih_l{layer}")[H : 2 * H].fill_(value)
+            getattr(lstm, f"bias_hh_l{layer}")[H : 2 * H].zero_()
+
+
 def _packed_weights(lstm: nn.Module) -> list[tuple[Tensor, Tensor, Tensor]]:
     """Per layer (W_ih^T, W_hh^T, b), contiguous, cached until a parameter changes."""
     params = list(lstm.parameters())

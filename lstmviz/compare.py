@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .cell import set_forget_bias
 from .corpus import split
 from .errors import LstmvizError
 from .training import evaluate, streams
@@ -84,19 +85,6 @@ class CharNet(nn.Module):
         """ids (B, T), state or None -> (logits (B, T, V), state): (h, c) for an LSTM, h otherwise."""
         out, state = self.rnn(self.embedding(ids), state)
         return self.head(out), state
-
-
-def set_forget_bias(lstm: nn.LSTM, value: float) -> None:
-    """Set Γ_f's total bias (b_ih + b_hh, rows H:2H, gate order i f g o) to ``value`` in every layer."""
-    if not isinstance(lstm, nn.LSTM):
-        raise LstmvizError(f"set_forget_bias needs an nn.LSTM, got {type(lstm).__name__}")
-    if not lstm.bias:
-        raise LstmvizError("this LSTM has no biases (bias=False), so there is no forget-gate bias to set")
-    H = lstm.hidden_size
-    with torch.no_grad():
-        for layer in range(lstm.num_layers):
-            getattr(lstm, f"bias_ih_l{layer}")[H : 2 * H].fill_(value)
-            getattr(lstm, f"bias_hh_l{layer}")[H : 2 * H].zero_()
 
 
 @dataclass

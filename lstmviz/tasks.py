@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .cell import set_forget_bias
 from .errors import LstmvizError
 from .gradients import grad_norm
 
@@ -88,10 +89,7 @@ class SequenceClassifier(nn.Module):
         self.rnn = cls(input_size, hidden_size, batch_first=True)
         self.readout = nn.Linear(hidden_size, n_classes)
         if kind == "lstm" and forget_bias is not None:
-            H = hidden_size
-            with torch.no_grad():  # rows H:2H are Γ_f's (gate order i, f, g, o)
-                self.rnn.bias_ih_l0[H:2 * H].fill_(forget_bias)
-                self.rnn.bias_hh_l0[H:2 * H].zero_()
+            set_forget_bias(self.rnn, forget_bias)
 
     def forward(self, x: Tensor) -> Tensor:
         """x (B, T, V) -> logits (B, C) from the last time step."""
