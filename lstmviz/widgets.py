@@ -48,18 +48,31 @@ NAME_OPTIONS = [(plots.LABELS[n], n) for n in "ifgoch"]
 
 
 # ----------------------------------------------------------------------------- helpers
+def _json_safe(trace: dict) -> dict:
+    """A trace dict whose float arrays hold None instead of NaN (gaps in a heatmap).
+
+    A FigureWidget sends its data as JSON, which has no NaN: jupyter_client would warn on every
+    update ("Out of range float values are not JSON compliant") and fall back to a deprecated path.
+    """
+    for key, value in trace.items():
+        if isinstance(value, np.ndarray) and value.dtype.kind == "f" and not np.isfinite(value).all():
+            trace[key] = np.where(np.isfinite(value), value, None).tolist()
+    return trace
+
+
 def _refresh(fw: go.FigureWidget, fig: go.Figure) -> None:
     """Make FigureWidget ``fw`` show ``fig``: one batched message when the traces line up."""
+    traces = [_json_safe(t.to_plotly_json()) for t in fig.data]
     if len(fw.data) == len(fig.data) and all(a.type == b.type for a, b in zip(fw.data, fig.data, strict=True)):
         with fw.batch_update():
-            for old, new in zip(fw.data, fig.data, strict=True):
-                old.update(new.to_plotly_json(), overwrite=True)
+            for old, new in zip(fw.data, traces, strict=True):
+                old.update(new, overwrite=True)
             fw.layout.update(fig.layout.to_plotly_json(), overwrite=True)
             fw.layout.shapes = fig.layout.shapes
     else:
         with fw.batch_update():
             fw.data = []
-        fw.add_traces(list(fig.data))
+        fw.add_traces(traces)
         fw.layout = fig.layout
 
 
