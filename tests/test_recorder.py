@@ -70,13 +70,36 @@ def time_major(lstm, x, _=None):
     return x.transpose(0, 1) if lstm.batch_first else x
 
 
+ONEDNN = torch.backends.mkldnn.is_available()
+
+
+@pytest.fixture(params=["onednn", "matmul"])
+def route(request, monkeypatch):
+    """Both ways to the gates: oneDNN's training workspace (where it runs) and the matrix products."""
+    from lstmviz import recorder
+
+    used = []
+    real = recorder._onednn_layer
+
+    def spy(*args):
+        run = real(*args) if request.param == "onednn" else None
+        used.append(run is not None)
+        return run
+
+    monkeypatch.setattr(recorder, "_onednn_layer", spy)
+    return request.param, used
+
+
 @pytest.mark.parametrize("seed", range(40))
-def test_record_exact_random_configs(seed):
+def test_record_exact_random_configs(seed, route):
     rng = random.Random(seed)
     torch.manual_seed(seed)
     lstm, x, state = random_config(rng)
     tol = TOL[x.dtype]
     trace = record(lstm, x, state)
+    name, used = route
+    # the workspace route runs exactly where it can: float32 on a CPU with oneDNN
+    assert all(used) == (name == "onednn" and ONEDNN and x.dtype == torch.float32)
     with torch.no_grad():
         out, (h_n, c_n) = lstm(x, state)
     # the module's own outputs
@@ -415,3 +438,43 @@ def test_storage_dtype_and_device_options():
     ref = record(model.lstm, model.embedding(ids).detach())
     assert rec.trace["g", 0].dtype == torch.float64 and rec.trace["g", 0].device.type == "cpu"
     torch.testing.assert_close(rec.trace["g", 0], ref["g", 0].double(), atol=1e-5, rtol=0)
+
+
+def test_a_workspace_layout_that_does_not_check_out_falls_back_to_exact_values(monkeypatch):
+    """Another oneDNN version with another layout: the check catches it and the matrix products run."""
+    from lstmviz import recorder
+
+    torch.manual_seed(3)
+    lstm = nn.LSTM(5, 24, 2)
+    x = torch.randn(30, 2, 5)
+    want = record(lstm, x)
+    monkeypatch.setattr(recorder, "_ONEDNN_OK", None)
+    monkeypatch.setattr(recorder, "_good_ld", lambda n: n + 16)  # a wrong row stride
+    got = record(lstm, x)
+    assert recorder._ONEDNN_OK is False  # remembered: later calls skip the route at once
+    for name in "ifgoch":
+        for layer in range(2):
+            torch.testing.assert_close(got[name, layer], want[name, layer], atol=1e-5, rtol=0)
+    ref = cell_loop(lstm, x, None)
+    torch.testing.assert_close(got["f", 1], ref["f", 1], atol=1e-5, rtol=0)
+
+
+@pytest.mark.skipif(not ONEDNN, reason="torch built without oneDNN")
+def test_workspace_gates_equal_the_matrix_product_gates():
+    """Both routes agree on a 2x512 model over 300 steps, to float32 rounding."""
+    from lstmviz import recorder
+
+    torch.manual_seed(4)
+    lstm = nn.LSTM(64, 512, 2, batch_first=True)
+    x = torch.randn(1, 300, 64)
+    h0, c0 = torch.randn(2, 1, 512), torch.randn(2, 1, 512)
+    fast = record(lstm, x, (h0, c0))
+    assert recorder._ONEDNN_OK is True
+    with torch.no_grad():
+        xt = x.transpose(0, 1)
+        direct = recorder._fused_layer(lstm, 0, xt, h0[0], c0[0])[0]
+        w_ih, w_hh, b = recorder.layer_weights(lstm, 0)
+        prev = torch.cat([h0[0][None], direct[:-1]])
+        pre = xt @ w_ih.T + prev @ w_hh.T + b
+    torch.testing.assert_close(fast["o", 0][0], pre[:, 0, 1536:].sigmoid(), atol=2e-6, rtol=0)
+    torch.testing.assert_close(fast["g", 0][0], pre[:, 0, 1024:1536].tanh(), atol=2e-6, rtol=0)
