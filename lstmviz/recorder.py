@@ -10,8 +10,9 @@ a few dozen small ops (``cell_scan``).
 
 On a CPU with oneDNN (float32) there is a cheaper route to the gates: run the layer in *training*
 mode, where the kernel keeps every activated gate in its workspace for the backward pass, and read
-them from there (``_onednn_layer``). That costs about 10% more than the plain run instead of three
-extra matrix products. The workspace layout is oneDNN's own, not a documented API, so every read
+them from there (``_onednn_layer``). oneDNN then picks its reference kernel over its fastest one,
+which costs 0–30% more than the plain run (more with more threads), still less than three extra
+matrix products and a second pass. The workspace layout is oneDNN's own, not a documented API, so every read
 is checked against gates recomputed directly at three time steps; if they disagree (another
 oneDNN version), the matrix-product route is used instead. Never a wrong value, at worst slower.
 
