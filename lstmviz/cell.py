@@ -153,12 +153,17 @@ def _packed_weights(lstm: nn.Module) -> list[tuple[Tensor, Tensor, Tensor]]:
     return cached[1]
 
 
+def activate(pre: Tensor, H: int) -> Tensor:
+    """Gate pre-activations (..., 4H) in place -> Γ_u, Γ_f = σ (adjacent), ĉ = tanh, Γ_o = σ."""
+    pre[..., : 2 * H].sigmoid_()
+    pre[..., 2 * H : 3 * H].tanh_()
+    pre[..., 3 * H :].sigmoid_()
+    return pre
+
+
 def _layer(hooks, observers, layer_hooks, layer, gates, c_prev, H):
-    """The elementwise part of one layer's step: activated gates (B, 4H) -> (c, h), with hooks."""
-    # activate in place on the packed gates: σ on i, f (adjacent) and o, tanh on g
-    gates[:, : 2 * H].sigmoid_()
-    gates[:, 2 * H : 3 * H].tanh_()
-    gates[:, 3 * H :].sigmoid_()
+    """The elementwise part of one layer's step: gate pre-activations (B, 4H) -> (c, h), with hooks."""
+    activate(gates, H)  # in place on the packed gates
     i, f, g, o = gates.chunk(4, dim=1)
     if hooks or observers:
         for k, name in enumerate("ifgo"):

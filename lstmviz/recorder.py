@@ -12,9 +12,10 @@ On a CPU with oneDNN (float32) there is a cheaper route to the gates: run the la
 mode, where the kernel keeps every activated gate in its workspace for the backward pass, and read
 them from there (``_onednn_layer``). oneDNN then picks its reference kernel over its fastest one,
 which costs 0–30% more than the plain run (more with more threads), still less than three extra
-matrix products and a second pass. The workspace layout is oneDNN's own, not a documented API, so every read
-is checked against gates recomputed directly at three time steps; if they disagree (another
-oneDNN version), the matrix-product route is used instead. Never a wrong value, at worst slower.
+matrix products and a second pass. The workspace layout is oneDNN's own, not a documented API, so
+every read is checked against gate rows recomputed directly at three time steps; if they disagree
+(another oneDNN version), the matrix-product route is used instead. Never a wrong value, at worst
+slower.
 
 ``GateRecorder`` hooks a whole model: fused ``nn.LSTM`` calls through forward hooks (computed as
 above from the call's input and state), single steps (``lstm_step``, generation) through the
@@ -33,7 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from . import cell
-from .cell import NAMES, layer_weights, prepare
+from .cell import NAMES, activate, layer_weights, prepare
 from .errors import LstmvizError
 
 # ---- settings -------------------------------------------------------------------------------
@@ -221,14 +222,6 @@ def _good_ld(n: int) -> int:
     return ld + 16 if ld % 256 == 0 else ld
 
 
-def _activate(pre: Tensor, H: int) -> Tensor:
-    """Gate pre-activations (..., 4H) in place -> Γ_u, Γ_f = σ, ĉ = tanh, Γ_o = σ."""
-    pre[..., : 2 * H].sigmoid_()
-    pre[..., 2 * H : 3 * H].tanh_()
-    pre[..., 3 * H :].sigmoid_()
-    return pre
-
-
 def _onednn_layer(lstm: nn.LSTM, layer: int, inp: Tensor, h0: Tensor, c0: Tensor):
     """Layer ``layer`` through oneDNN in training mode: inp (T, B, In) -> (a (T, B, H), h_T, c_T,
     activated gates (T, B, 4H)), or None where that route is unavailable or its layout does not check out.
@@ -303,7 +296,7 @@ def _compute(lstm: nn.LSTM, xt: Tensor, h0: Tensor, c0: Tensor, top: tuple | Non
             pre[0].addmm_(h0[layer], w_hh.t())
             if T > 1:
                 pre[1:].view((T - 1) * B, 4 * H).addmm_(out[:-1].reshape((T - 1) * B, H), w_hh.t())
-            _activate(pre, H)
+            activate(pre, H)
         gates.append(pre)
         hs.append(out)
         hy.append(h_n)
