@@ -40,6 +40,7 @@ REFRESH = 0.25  # seconds between redraws while generating: the browser keeps up
 WINDOW = 120  # characters in the live heatmap (each one labelled)
 TEXT_WINDOW = 480  # characters in the live coloured text
 TEXT_WRAP, TEXT_WIDTH = 56, 640  # its line length (characters) and width (px), beside the bars
+PACE_MAX = 200  # characters a second, the top of the chars/s slider (0 on it: no limit)
 HEAT_UNITS = 16  # heatmap rows in the explorers
 PROBS_K = 10  # bars in the next-character chart
 SNAPSHOT_WIDTH = 900  # px, the static PNG
@@ -132,7 +133,11 @@ class Explorer:
 
 # ----------------------------------------------------------------------------- live generation
 class LiveGeneration(Explorer):
-    """Watch the LSTM write: text, heatmap, coloured text and next-character probabilities update live."""
+    """Watch the LSTM write: text, heatmap, coloured text and next-character probabilities update live.
+
+    ``pace`` (the *chars/s* slider) caps it at that many characters a second, slow enough to follow the
+    gates character by character; 0 writes as fast as the model can.
+    """
 
     def __init__(
         self,
@@ -149,6 +154,7 @@ class LiveGeneration(Explorer):
         unit: int = 0,
         window: int = WINDOW,
         refresh: float = REFRESH,
+        pace: int = 0,
     ):
         self.model, self.vocab = model, vocab
         self.window, self.refresh = window, refresh
@@ -161,6 +167,9 @@ class LiveGeneration(Explorer):
         self.w_top_k = W.IntSlider(value=top_k or 0, min=0, max=len(vocab), description="top-k (0: all)",
                                    style=style)
         self.w_length = W.IntSlider(value=length, min=1, max=5000, step=10, description="length", style=style)
+        # 0: as fast as the model can; at up to 1/refresh characters a second every one is drawn
+        self.w_pace = W.IntSlider(value=pace, min=0, max=PACE_MAX, step=5, description="chars/s",
+                                  tooltip="characters per second; 0: as fast as the model can", style=style)
         self.w_seed = W.IntText(value=seed, description="seed", style=style, layout=W.Layout(width="200px"))
         self.w_layer = W.Dropdown(options=_layer_options(L), value=layer % L, description="layer", style=style)
         self.w_name = W.Dropdown(options=NAME_OPTIONS, value=plots.canonical(name), description="show",
@@ -192,7 +201,7 @@ class LiveGeneration(Explorer):
 
         controls = W.HBox([
             W.VBox([self.w_prime, self.w_seed, W.HBox([self.w_go, self.w_stop])]),
-            W.VBox([self.w_temperature, self.w_top_k, self.w_length]),
+            W.VBox([self.w_temperature, self.w_top_k, self.w_length, self.w_pace]),
             W.VBox([self.w_layer, self.w_name, self.w_unit]),
         ])
         self.widget = W.VBox([controls, self.w_status, self.w_text,
@@ -212,8 +221,11 @@ class LiveGeneration(Explorer):
         with self._lock:
             self.text, self.trace, self.probs, self._rows = prime, None, None, None
         self._set_running(True)
+        pace = int(self.w_pace.value)
+        every_char = pace > 0 and 1 / pace >= self.refresh
         out: list[str] = []
         last = 0.0
+        begun = time.monotonic()
         try:
             # max_steps: the recorder keeps a ring buffer, so memory stays flat however long we write
             with GateRecorder(self.model, max_steps=max(self.window, TEXT_WINDOW) + 1) as rec:
@@ -229,10 +241,14 @@ class LiveGeneration(Explorer):
                         if self._stop.is_set():
                             break
                         now = time.monotonic()
-                        if now - last >= self.refresh:  # throttle: the browser draws at most ~4x/s
+                        # throttle: the browser draws at most ~4x/s; a slow pace draws every character
+                        if every_char or now - last >= self.refresh:
                             self.trace = rec.trace
                             self.draw()
                             last = time.monotonic()
+                        if pace > 0:  # wait for the next character's turn; Stop ends the wait at once
+                            if self._stop.wait(max(0.0, begun + len(out) / pace - time.monotonic())):
+                                break
                 finally:
                     chars.close()
                 self.trace = rec.trace

@@ -211,7 +211,8 @@ def test_explorers_render_and_respond_in_jupyterlab(page):
     _shot(pg.locator(".lstmviz-cells"), tmp_path, "explorer-cells-forget")
 
     # Generate runs in a thread: the heatmap changes while the kernel stays free, and Stop
-    # (a message that free kernel handles) ends the 5000-character run early
+    # (a message that free kernel handles) ends the 5000-character run early; the fixture paces
+    # that run at 50 characters a second, so without Stop it would go on for 100 s
     live = ".lstmviz-live"
     plots = f"{live} .js-plotly-plot"
     _show(pg, live, 3)
@@ -226,5 +227,5 @@ def test_explorers_render_and_respond_in_jupyterlab(page):
                          arg=live, timeout=30_000)
     text_after = pg.locator(f"{live} pre").inner_text()
     assert text_after != text_before
-    assert len(text_after) < 3000, "Stop did not stop the 5000-character run"
+    assert len(text_after) < 3000, "Stop did not stop the paced 5000-character run"
     _shot(pg.locator(live), tmp_path, "explorer-live-after-generate")

@@ -1,6 +1,7 @@
 """The explorers without a browser: what they generate, record and put in their figures."""
 
 import base64
+import time
 
 import numpy as np
 import plotly.io as pio
@@ -77,6 +78,31 @@ def test_live_generation_controls_redraw_and_stop_ends_a_threaded_run(tiny):
     assert not thread.is_alive()
     assert 30 <= len(ex.text) < 1 + 5000
     assert not ex.w_go.disabled and ex.w_stop.disabled
+
+
+def test_live_generation_pace_limits_characters_per_second_and_stop_cuts_the_wait(tiny):
+    model, vocab = tiny
+    ex = widgets.LiveGeneration(model, vocab, prime="W", length=5000, pace=40, refresh=0.05)
+    assert ex.w_pace.value == 40
+    begun = time.monotonic()
+    thread = ex.start()
+    thread.join(0.5)
+    assert thread.is_alive()  # 5000 characters at 40 a second take two minutes
+    ex.stop()
+    thread.join(10)
+    elapsed = time.monotonic() - begun
+    assert not thread.is_alive()
+    written = len(ex.text) - 1
+    # never ahead of the pace (the first character is free), and it did write
+    assert 1 <= written <= 40 * elapsed + 1
+    # pacing changes when characters come, not which
+    assert ex.text[1:] == lstmviz.generate(model, vocab, "W", written, temperature=0.8, seed=0)
+    # slower than the refresh interval, every character is drawn as it comes (and once at the end)
+    slow = widgets.LiveGeneration(model, vocab, prime="W", length=6, pace=20, refresh=0.02)
+    shown = []
+    slow.draw = lambda: shown.append(slow.text)
+    slow.run()
+    assert shown == [slow.text[:k] for k in range(2, 8)] + [slow.text]
 
 
 class PlantedTrace:
