@@ -49,7 +49,11 @@ class TrainingCurves:
         self.train_loss: list[float] = []
         self.val_steps: list[int] = []
         self.val_loss: list[float] = []
-        self.widget = go.FigureWidget(self._empty()) if live else None
+        self.widget = None
+        if live:  # a FigureWidget in a box that replaces it if the browser lost it (lstmviz.livefig)
+            from .livefig import LiveFigure
+
+            self.widget = LiveFigure(self._empty())
 
     def _empty(self) -> go.Figure:
         fig = go.Figure()
@@ -81,7 +85,7 @@ class TrainingCurves:
             self.val_steps.append(int(step))
             self.val_loss.append(float(val_loss))
         if self.widget is not None:
-            self._fill(self.widget)
+            self._fill(self.widget.fw)
 
     def __call__(self, entry: Mapping) -> None:
         """The training callback: one ``lstmviz.train`` history dict."""

@@ -127,9 +127,11 @@ class GateSandbox:
     def __init__(self, **values: float):
         import ipywidgets as widgets
 
+        from .livefig import LiveFigure
+
         _check(values)
         self.values = {**DEFAULTS, **values}
-        self.figure = go.FigureWidget(sandbox_figure(**self.values))
+        self.live = LiveFigure(sandbox_figure(**self.values))  # replaced if the browser lost it
         self.sliders = {
             name: widgets.FloatSlider(
                 value=self.values[name], min=lo, max=hi, step=0.01, description=LABELS[name],
@@ -141,7 +143,7 @@ class GateSandbox:
         for slider in self.sliders.values():
             slider.observe(self._on_change, names="value")
         column = widgets.VBox(list(self.sliders.values()))
-        self.widget = widgets.VBox([column, self.figure])
+        self.widget = widgets.VBox([column, self.live])
 
     def _on_change(self, _change: dict) -> None:
         self.set(**{name: s.value for name, s in self.sliders.items()})
@@ -157,6 +159,11 @@ class GateSandbox:
             if self.sliders[name].value != value:
                 self.sliders[name].value = value  # re-enters set() once, harmlessly
         update_sandbox_figure(self.figure, **self.values)
+
+    @property
+    def figure(self) -> go.FigureWidget:
+        """The FigureWidget shown now."""
+        return self.live.fw
 
     @property
     def c(self) -> float:
@@ -175,6 +182,7 @@ class GateSandbox:
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         """The live widget for JupyterLab, plus a PNG of the figure that GitHub and nbconvert show."""
+        self.live.stamp()  # inside a box, its own display hook never runs
         bundle = dict(self.widget._repr_mimebundle_(include=include, exclude=exclude) or {})
         bundle["text/plain"] = repr(self)
         from .notebook import static_images_available

@@ -18,7 +18,6 @@ GitHub, nbviewer and nbconvert show: they cannot run widgets.
 from __future__ import annotations
 
 import base64
-import copy
 import html
 import threading
 import time
@@ -34,6 +33,7 @@ import torch
 from . import features as feats
 from . import plots
 from .errors import LstmvizError
+from .livefig import LiveFigure
 
 # ----------------------------------------------------------------------------- settings
 REFRESH = 0.25  # seconds between redraws while generating: the browser keeps up
@@ -49,34 +49,6 @@ NAME_OPTIONS = [(plots.LABELS[n], n) for n in "ifgoch"]
 
 
 # ----------------------------------------------------------------------------- helpers
-def _json_safe(trace: dict) -> dict:
-    """A trace dict whose float arrays hold None instead of NaN (gaps in a heatmap).
-
-    A FigureWidget sends its data as JSON, which has no NaN: jupyter_client would warn on every
-    update ("Out of range float values are not JSON compliant") and fall back to a deprecated path.
-    """
-    for key, value in trace.items():
-        if isinstance(value, np.ndarray) and value.dtype.kind == "f" and not np.isfinite(value).all():
-            trace[key] = np.where(np.isfinite(value), value, None).tolist()
-    return trace
-
-
-def _refresh(fw: go.FigureWidget, fig: go.Figure) -> None:
-    """Make FigureWidget ``fw`` show ``fig``: one batched message when the traces line up."""
-    traces = [_json_safe(t.to_plotly_json()) for t in fig.data]
-    if len(fw.data) == len(fig.data) and all(a.type == b.type for a, b in zip(fw.data, fig.data, strict=True)):
-        with fw.batch_update():
-            for old, new in zip(fw.data, traces, strict=True):
-                old.update(new, overwrite=True)
-            fw.layout.update(fig.layout.to_plotly_json(), overwrite=True)
-            fw.layout.shapes = fig.layout.shapes
-    else:
-        with fw.batch_update():
-            fw.data = []
-        fw.add_traces(traces)
-        fw.layout = fig.layout
-
-
 def _png(fig: go.Figure) -> str | None:
     """Base64 PNG of ``fig`` when the lesson renderer asks for static images (else None)."""
     if "png" not in str(pio.renderers.default):
@@ -95,6 +67,11 @@ def _unit_rows(values: np.ndarray, unit: int, k: int = HEAT_UNITS) -> list[int]:
 
 def _layer_options(num_layers: int) -> list[tuple[str, int]]:
     return [(f"layer {n}", n) for n in range(num_layers)]
+
+
+def _shown(attr: str, what: str) -> property:
+    """The FigureWidget a ``LiveFigure`` attribute shows now (it may have replaced one the browser lost)."""
+    return property(lambda self: getattr(self, attr).fw, doc=f"The {what} FigureWidget, as shown now.")
 
 
 class Explorer:
@@ -116,13 +93,10 @@ class Explorer:
         return plots.stack([go.Figure(f) for f in self.figures()])
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None, **kwargs: Any) -> dict:
-        # A FigureWidget inside a box is not displayed by itself, so it never refreshes the state
-        # a new browser view starts from (its own display does); without this, views created
-        # after the figures changed would start from the empty figures of the constructor.
-        for fw in vars(self).values():
-            if isinstance(fw, go.FigureWidget):
-                fw._widget_layout = copy.deepcopy(fw._layout_obj._props)
-                fw._widget_data = copy.deepcopy(fw._data)
+        # the figures sit inside boxes, so their own display hook never runs: stamp them here
+        for live in vars(self).values():
+            if isinstance(live, LiveFigure):
+                live.stamp()
         data = self.widget._repr_mimebundle_(**kwargs)
         data["text/plain"] = repr(self)  # short and stable (nbval compares it), not the widget tree
         png = _png(self.snapshot())
@@ -138,6 +112,9 @@ class LiveGeneration(Explorer):
     ``pace`` (the *chars/s* slider) caps it at that many characters a second, slow enough to follow the
     gates character by character; 0 writes as fast as the model can.
     """
+
+    fig_text, fig_probs, fig_heat = (_shown("_text", "coloured text"), _shown("_probs", "next-character bars"),
+                                     _shown("_heat", "heatmap"))
 
     def __init__(
         self,
@@ -179,11 +156,9 @@ class LiveGeneration(Explorer):
         self.w_stop = W.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
         self.w_status = W.Label(value="")
         self.w_text = W.HTML()
-        self.fig_heat = go.FigureWidget()
-        self.fig_text = go.FigureWidget()
-        self.fig_probs = go.FigureWidget()
-        for fw in (self.fig_text, self.fig_probs):  # nothing to zoom; the mode bar would hide titles
-            fw._config = {"displayModeBar": False}
+        self._heat = LiveFigure()
+        # nothing to zoom in these two; the mode bar would hide their titles
+        self._text, self._probs = (LiveFigure(config={"displayModeBar": False}) for _ in range(2))
 
         self.text = ""  # prime + generated so far
         self.trace = None  # the recorder's trace (last `window`-ish steps)
@@ -205,7 +180,7 @@ class LiveGeneration(Explorer):
             W.VBox([self.w_layer, self.w_name, self.w_unit]),
         ])
         self.widget = W.VBox([controls, self.w_status, self.w_text,
-                              W.HBox([self.fig_text, self.fig_probs]), self.fig_heat])
+                              W.HBox([self._text, self._probs]), self._heat])
         self.widget.add_class("lstmviz-live")
         self.draw()
 
@@ -359,14 +334,16 @@ class LiveGeneration(Explorer):
             "<pre style='white-space:pre-wrap;max-height:160px;overflow:auto;font-size:13px;"
             f"margin:4px 0'>{shown}</pre>"
         )
-        _refresh(self.fig_text, ctext)
-        _refresh(self.fig_probs, probs)
-        _refresh(self.fig_heat, heat)
+        self._text.show(ctext)
+        self._probs.show(probs)
+        self._heat.show(heat)
 
 
 # ----------------------------------------------------------------------------- cell explorer
 class CellExplorer(Explorer):
     """Pick layer, activation and unit over a recorded text; find units by span or by feature."""
+
+    fig_text, fig_heat = _shown("_text", "coloured text"), _shown("_heat", "heatmap")
 
     def __init__(
         self,
@@ -410,8 +387,7 @@ class CellExplorer(Explorer):
         self.w_found = W.Select(options=[], rows=6, description="found", style=style,
                                 layout=W.Layout(width="420px"))
         self.w_span_text = W.HTML()
-        self.fig_text = go.FigureWidget()
-        self.fig_heat = go.FigureWidget()
+        self._text, self._heat = LiveFigure(), LiveFigure()
 
         self._quiet = False  # True while we move sliders ourselves: one redraw, not five
         for w in (self.w_unit, self.w_span):
@@ -426,7 +402,7 @@ class CellExplorer(Explorer):
         self.widget = W.VBox([
             W.HBox([W.VBox([self.w_layer, self.w_name, self.w_unit, self.w_start]),
                     W.VBox([self.w_span, self.w_span_text, W.HBox([self.w_match, self.w_rank]), self.w_found])]),
-            self.fig_text, self.fig_heat,
+            self._text, self._heat,
         ])
         self.widget.add_class("lstmviz-cells")
         self.draw()
@@ -526,13 +502,15 @@ class CellExplorer(Explorer):
         self.w_span_text.value = (f"<code style='font-size:13px'>{html.escape(repr(self.text[s0:s1]))}</code>"
                                   f" ({s1 - s0} characters)")
         ctext, heat = self.figures()
-        _refresh(self.fig_text, ctext)
-        _refresh(self.fig_heat, heat)
+        self._text.show(ctext)
+        self._heat.show(heat)
 
 
 # ----------------------------------------------------------------------------- interventions
 class InterventionExplorer(Explorer):
     """Clamp one memory cell (or gate unit) to a value; compare the continuation with the untouched one."""
+
+    fig = _shown("_fig", "comparison")
 
     def __init__(
         self,
@@ -564,7 +542,7 @@ class InterventionExplorer(Explorer):
         self.w_seed = W.IntText(value=seed, description="seed", style=style, layout=W.Layout(width="200px"))
         self.w_run = W.Button(description="Compare", button_style="success", icon="play")
         self.w_out = W.HTML()
-        self.fig = go.FigureWidget()
+        self._fig = LiveFigure()
         self.results: dict[str, tuple[str, np.ndarray]] = {}
         self.w_run.on_click(lambda _: self.run())
         self.w_name.observe(self._on_name, names="value")
@@ -573,7 +551,7 @@ class InterventionExplorer(Explorer):
             W.HBox([W.VBox([self.w_prime, self.w_seed, self.w_run]),
                     W.VBox([self.w_layer, self.w_name, self.w_unit, self.w_value]),
                     W.VBox([self.w_length, self.w_temperature])]),
-            self.w_out, self.fig,
+            self.w_out, self._fig,
         ])
         self.widget.add_class("lstmviz-intervene")
         self.draw()
@@ -646,4 +624,4 @@ class InterventionExplorer(Explorer):
                                 f"<div>they part at character {first} (highlighted from there)</div>")
         figs = self.figures()
         fig = plots.stack(figs, gap=10) if len(figs) > 1 else figs[0]
-        _refresh(self.fig, fig)
+        self._fig.show(fig)

@@ -5,6 +5,10 @@ Starts ``jupyter lab`` on 127.0.0.1 (a free port, no token) in a temporary folde
 downloaded browser), runs all cells and checks that the plotly figures and the widgets rendered,
 that no cell failed, that moving a control redraws a plot and that Generate / Stop work. Screenshots
 go to the test's tmp folder and to /tmp/lstmviz-screens/.
+
+It runs twice: as is, and with the first widget module held back 2.5 s. anywidget drops every
+message to a widget whose module took over 2 s to load, which is what a slow machine does to the
+first (cold, 5 MB) plotly FigureWidget; lstmviz.livefig must notice and replace that figure.
 """
 
 from __future__ import annotations
@@ -30,6 +34,20 @@ ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background
         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 SERVER_START_S = 60  # JupyterLab start-up on a busy 2-core machine
 RUN_ALL_S = 90  # kernel start + every cell (kaleido PNG snapshots included)
+SLOW_FIRST_MODULE = """(() => {
+  // Hold back the first widget module anywidget imports (a Blob of plotly's bundle) by %d ms, as a
+  // slow machine compiling it cold would. Everything else loads as usual.
+  const create = URL.createObjectURL.bind(URL);
+  let held = false;
+  URL.createObjectURL = (blob) => {
+    const url = create(blob);
+    if (held || !(blob instanceof Blob) || blob.size < 1e6 || !(new Error().stack || '').includes('anywidget')) return url;
+    held = true;
+    console.log('lstmviz-test: holding back the first widget module');
+    return create(new Blob([`await new Promise(r => setTimeout(r, %d));
+      export * from "${url}"; export { default } from "${url}";`], {type: 'text/javascript'}));
+  };
+})()"""
 
 
 def _need_browser() -> None:
@@ -109,11 +127,16 @@ def lab(tmp_path):
 
 
 @pytest.fixture
-def page(lab):
-    """A fresh headless Chromium (own profile folder) on the notebook; closed whatever happens."""
+def page(lab, request):
+    """A fresh headless Chromium (own profile folder) on the notebook; closed whatever happens.
+
+    ``request.param``: milliseconds to hold back the first widget module (0: none). The page's
+    console lines are kept in ``pg.console`` for the failure messages.
+    """
     from playwright.sync_api import sync_playwright
 
     url, tmp_path = lab
+    hold_ms = getattr(request, "param", 0)
     with sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
             str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, headless=False, args=ARGS,
@@ -121,6 +144,11 @@ def page(lab):
         )
         try:
             pg = context.pages[0] if context.pages else context.new_page()
+            pg.console, pg.hold_ms = [], hold_ms
+            pg.on("console", lambda m: pg.console.append(f"{m.type}: {m.text[:500]}"))
+            pg.on("pageerror", lambda e: pg.console.append(f"page error: {e}"))
+            if hold_ms:
+                pg.add_init_script(SLOW_FIRST_MODULE % (hold_ms, hold_ms))
             pg.set_default_timeout(60_000)  # a busy 2-core CI machine renders slowly
             pg.goto(f"{url}/lab/tree/{NOTEBOOK.name}?reset")
             yield pg, tmp_path
@@ -145,7 +173,10 @@ def _show(pg, box: str, n_plots: int) -> None:
             " return gds.length === n && [...gds].every(gd => gd.data && gd.data.length && gd.querySelector('.main-svg')); }",
             arg=[box, n_plots])
     except Exception:
-        print(pg.evaluate("(sel) => [...document.querySelectorAll(sel + ' .js-plotly-plot')].map(gd => [gd.className, gd.data && gd.data.length, !!gd.querySelector('.main-svg')])", box))
+        print("plots (class, traces, drawn):", pg.evaluate(
+            "(sel) => [...document.querySelectorAll(sel + ' .js-plotly-plot')]"
+            ".map(gd => [gd.className, gd.data && gd.data.length, !!gd.querySelector('.main-svg')])", box))
+        print("browser console:", *pg.console[-40:], sep="\n  ")
         raise
 
 
@@ -158,6 +189,7 @@ def _plot_state(pg, selector: str, index: int) -> str:
         [selector, index])
 
 
+@pytest.mark.parametrize("page", [0, 2500], indirect=True, ids=["as-is", "slow-first-widget-module"])
 def test_explorers_render_and_respond_in_jupyterlab(page):
     pg, tmp_path = page
     pg.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
@@ -170,6 +202,8 @@ def test_explorers_render_and_respond_in_jupyterlab(page):
     pg.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
     pg.wait_for_function("() => document.body.innerText.includes('ALL CELLS DONE')", timeout=RUN_ALL_S * 1000)
     _shot(pg, tmp_path, "notebook-top")
+    if pg.hold_ms:  # the slow first module really happened (else this run tests nothing new)
+        assert any("holding back the first widget module" in line for line in pg.console), pg.console[-20:]
 
     # no failed cell, no widget that could not be shown
     errors = pg.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")

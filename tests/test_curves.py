@@ -17,11 +17,11 @@ def test_round_sig():
 
 def test_training_curves_from_train_callback_entries():
     c = curves.TrainingCurves(live=True)
-    assert isinstance(c.widget, go.FigureWidget)
+    assert isinstance(c.widget.fw, go.FigureWidget)
     c({"kind": "train", "step": 10, "train_loss": 3.0, "val_loss": None})
     c({"kind": "train", "step": 20, "train_loss": 2.5, "val_loss": None})
     c({"kind": "val", "step": 20, "train_loss": 2.5, "val_loss": 2.7})
-    for fig in (c.widget, c.figure()):
+    for fig in (c.widget.fw, c.figure()):
         train, val, train_bits, val_bits = fig.data
         assert list(train.x) == [10, 20] and list(train.y) == [3.0, 2.5]
         assert list(val.x) == [20] and list(val.y) == [2.7]
@@ -67,7 +67,7 @@ def test_training_curves_as_the_train_callback():
                            log_every=2, eval_every=3, val_chars=200, save_every=0)
     train = [e for e in result.history if e["kind"] == "train"]
     val = [e for e in result.history if e["kind"] == "val"]
-    assert list(c.widget.data[0].x) == [e["step"] for e in train] == [2, 4, 6]
-    assert list(c.widget.data[0].y) == curves.round_sig([e["train_loss"] for e in train])
-    assert list(c.widget.data[1].x) == [3, 6]
-    assert list(c.widget.data[1].y) == curves.round_sig([e["val_loss"] for e in val])
+    assert list(c.widget.fw.data[0].x) == [e["step"] for e in train] == [2, 4, 6]
+    assert list(c.widget.fw.data[0].y) == curves.round_sig([e["train_loss"] for e in train])
+    assert list(c.widget.fw.data[1].x) == [3, 6]
+    assert list(c.widget.fw.data[1].y) == curves.round_sig([e["val_loss"] for e in val])

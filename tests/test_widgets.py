@@ -205,3 +205,18 @@ def test_explorer_widgets_send_json_without_nan(tiny):
             json.dumps(values, allow_nan=False)  # raises ValueError on NaN
     gaps = [v for row in ex.fig_text.data[0].z for v in row if v is None]
     assert gaps, "the coloured text has no gaps: this test no longer checks anything"
+
+
+def test_a_figure_the_browser_lost_is_replaced_and_the_explorer_draws_into_the_new_one(tiny):
+    """A view that reports an edit older than the display's stamp missed messages (see lstmviz.livefig)."""
+    model, vocab = tiny
+    ex = widgets.LiveGeneration(model, vocab, prime="ab", length=5)
+    ex.run()
+    before = ex.fig_heat._last_trace_edit_id
+    ex._repr_mimebundle_()
+    assert ex.fig_heat._last_trace_edit_id == before + 1
+    ex.fig_heat._js2py_traceDeltas = {"trace_deltas": [], "trace_edit_id": 0}  # the browser lost the heatmap: the explorer now draws into a new one
+    healed = ex.fig_heat
+    assert ex._heat.heals == 1 and healed.data[0].z is not None
+    ex.w_unit.value = 1
+    assert ex.fig_heat is healed and healed.data[0].y[0] == "unit 1"

@@ -1,0 +1,113 @@
+"""A plotly FigureWidget that survives a slow browser: it replaces itself when a view missed its updates.
+
+Why this exists. anywidget gives each widget's JavaScript 2 s to load; a model whose module took
+longer silently drops every later message from the kernel (anywidget 0.11, ``Runtime.ready``).
+plotly's FigureWidget module is 5 MB. The first one a page compiles can take over 2 s on a busy
+or slow machine (Binder, an old laptop, CI). Later ones are fast because the browser has the
+compiled code cached. All a FigureWidget's data reach the browser as messages after its creation,
+so that first figure stays an empty plot, whatever the kernel sends.
+
+A view reports back the trace edit it drew (plotly's ``_js2py_traceDeltas`` message). At display
+we stamp the figure with a new edit id. A view that answers with an older id missed messages:
+either its model is dead, or it drew before the queued updates arrived. ``LiveFigure`` then puts a
+fresh FigureWidget with the current figure in its place; by then the module is cached. Interactive
+updates then go to the new one. Tried at most ``HEALS`` times, so a browser that never keeps up
+cannot loop.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from typing import Any
+
+import ipywidgets as W
+import numpy as np
+import plotly.graph_objects as go
+
+HEALS = 3  # fresh FigureWidgets a LiveFigure may put in place of ones the browser lost
+
+
+def json_safe(trace: dict) -> dict:
+    """A trace dict whose float arrays hold None instead of NaN (gaps in a heatmap).
+
+    A FigureWidget sends its data as JSON, which has no NaN: jupyter_client would warn on every
+    update ("Out of range float values are not JSON compliant") and fall back to a deprecated path.
+    """
+    for key, value in trace.items():
+        if isinstance(value, np.ndarray) and value.dtype.kind == "f" and not np.isfinite(value).all():
+            trace[key] = np.where(np.isfinite(value), value, None).tolist()
+    return trace
+
+
+class LiveFigure(W.VBox):
+    """A VBox holding one plotly FigureWidget (``.fw``), swapped for a fresh one if a browser view lost it.
+
+    Use ``show(fig)`` to make it draw a new figure (one batched message when the traces line up), or
+    edit ``.fw`` in place. Display it, or put it in other ipywidgets, like any widget.
+    """
+
+    def __init__(self, figure: go.Figure | None = None, *, config: dict | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._config = dict(config or {})
+        self._lock = threading.RLock()  # generation threads draw while the kernel thread may swap
+        self._stamp = 0  # the trace edit id every view displayed from now on must report back
+        self.heals = 0  # how many times a lost FigureWidget was replaced
+        self.fw = self._new(figure if figure is not None else go.Figure())
+        self.children = (self.fw,)
+
+    def _new(self, figure: go.Figure) -> go.FigureWidget:
+        fw = go.FigureWidget(figure)
+        if self._config:
+            fw._config = self._config
+        fw.observe(self._on_report, names="_js2py_traceDeltas")
+        return fw
+
+    def show(self, fig: go.Figure) -> None:
+        """Make the browser show ``fig``: traces updated in place when they line up, else replaced."""
+        traces = [json_safe(t.to_plotly_json()) for t in fig.data]
+        with self._lock:
+            fw = self.fw
+            if len(fw.data) == len(fig.data) and all(a.type == b.type for a, b in zip(fw.data, fig.data, strict=True)):
+                with fw.batch_update():
+                    for old, new in zip(fw.data, traces, strict=True):
+                        old.update(new, overwrite=True)
+                    fw.layout.update(fig.layout.to_plotly_json(), overwrite=True)
+                    fw.layout.shapes = fig.layout.shapes
+            else:
+                with fw.batch_update():
+                    fw.data = []
+                fw.add_traces(traces)
+                fw.layout = fig.layout
+
+    def stamp(self) -> None:
+        """Before a display: give the browser the current figure and an edit id its views must echo."""
+        with self._lock:
+            fw = self.fw
+            # A FigureWidget inside a box is not displayed by itself, so nothing else refreshes the
+            # state a new browser view starts from; without this it would start from the figure
+            # the widget was created with.
+            fw._widget_layout = copy.deepcopy(fw._layout_obj._props)
+            fw._widget_data = copy.deepcopy(fw._data)
+            fw._last_trace_edit_id += 1
+            self._stamp = fw._last_trace_edit_id
+            if self.children != (fw,):
+                self.children = (fw,)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict | None:
+        self.stamp()
+        return super()._repr_mimebundle_(**kwargs)
+
+    def _on_report(self, change: dict) -> None:
+        """A view drew the figure and says which edit it drew; an old one means it missed our messages."""
+        msg = change["new"]
+        if not msg or change["owner"] is not self.fw or msg.get("trace_edit_id", self._stamp) >= self._stamp:
+            return
+        with self._lock:
+            if change["owner"] is not self.fw or self.heals >= HEALS:
+                return
+            self.heals += 1
+            lost = self.fw
+            self.fw = self._new(go.Figure(lost))
+        self.stamp()  # shows the new one in every view of this box
+        lost.close()

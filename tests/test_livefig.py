@@ -1,0 +1,54 @@
+"""LiveFigure: a FigureWidget that a box replaces when a browser view reports it missed the kernel's messages."""
+
+import numpy as np
+import plotly.graph_objects as go
+
+from lstmviz import livefig
+from lstmviz.livefig import LiveFigure
+
+
+def _report(fw: go.FigureWidget, edit_id: int) -> None:
+    """What plotly's view sends after it drew: the trace edit it drew (here with no trace deltas)."""
+    fw._js2py_traceDeltas = {"trace_deltas": [], "trace_edit_id": edit_id}
+
+
+def test_show_updates_in_place_or_replaces_traces_and_keeps_nan_out_of_json():
+    live = LiveFigure()
+    live.show(go.Figure(go.Heatmap(z=np.array([[0.5, np.nan]]))))
+    fw = live.fw
+    assert live.children == (fw,) and len(fw.data) == 1
+    assert list(fw.data[0].z[0]) == [0.5, None]  # JSON has no NaN
+    live.show(go.Figure(go.Heatmap(z=[[1.0, 2.0]]), layout=dict(title="two")))  # same trace type: in place
+    assert live.fw is fw and list(fw.data[0].z[0]) == [1.0, 2.0] and fw.layout.title.text == "two"
+    live.show(go.Figure([go.Bar(y=[1, 2]), go.Bar(y=[3])]))  # different traces: replaced
+    assert [t.type for t in fw.data] == ["bar", "bar"] and list(fw.data[1].y) == [3]
+
+
+def test_a_view_that_drew_an_old_edit_gets_a_fresh_figurewidget_with_the_current_figure():
+    live = LiveFigure(go.Figure(go.Scatter(y=[1, 2, 3]), layout=dict(title="kept")))
+    live.stamp()  # what a display does
+    first = live.fw
+    stamp = first._last_trace_edit_id
+    assert stamp >= 1
+
+    _report(first, stamp)  # a view that drew the stamped state: all is well
+    assert live.fw is first and live.heals == 0
+
+    _report(first, stamp - 1)  # a view that drew before our messages reached it
+    second = live.fw
+    assert second is not first and live.heals == 1
+    assert live.children == (second,)  # every view of the box now shows the new one
+    assert list(second.data[0].y) == [1, 2, 3] and second.layout.title.text == "kept"
+    assert second._last_trace_edit_id >= 1 and first.comm is None  # stamped; the lost one closed
+
+    _report(second, second._last_trace_edit_id)
+    assert live.fw is second and live.heals == 1
+
+
+def test_replacement_is_bounded_so_a_browser_that_never_keeps_up_cannot_loop():
+    live = LiveFigure(go.Figure(go.Bar(y=[1])))
+    live.stamp()
+    for _ in range(livefig.HEALS + 3):
+        _report(live.fw, 0)
+    assert live.heals == livefig.HEALS
+    assert list(live.fw.data[0].y) == [1]
