@@ -28,7 +28,7 @@ import plotly.graph_objects as go
 HEALS = 3  # fresh FigureWidgets a LiveFigure may put in place of ones the browser lost
 
 
-def json_safe(trace: dict) -> dict:
+def _json_safe(trace: dict) -> dict:
     """A trace dict whose float arrays hold None instead of NaN (gaps in a heatmap).
 
     A FigureWidget sends its data as JSON, which has no NaN: jupyter_client would warn on every
@@ -65,7 +65,7 @@ class LiveFigure(W.VBox):
 
     def show(self, fig: go.Figure) -> None:
         """Make the browser show ``fig``: traces updated in place when they line up, else replaced."""
-        traces = [json_safe(t.to_plotly_json()) for t in fig.data]
+        traces = [_json_safe(t.to_plotly_json()) for t in fig.data]
         with self._lock:
             fw = self.fw
             if len(fw.data) == len(fig.data) and all(a.type == b.type for a, b in zip(fw.data, fig.data, strict=True)):
@@ -101,9 +101,9 @@ class LiveFigure(W.VBox):
     def _on_report(self, change: dict) -> None:
         """A view drew the figure and says which edit it drew; an old one means it missed our messages."""
         msg = change["new"]
-        if not msg or change["owner"] is not self.fw or msg.get("trace_edit_id", self._stamp) >= self._stamp:
+        if not msg or msg.get("trace_edit_id", self._stamp) >= self._stamp:
             return
-        with self._lock:
+        with self._lock:  # the owner check inside: a report from a FigureWidget already replaced is old news
             if change["owner"] is not self.fw or self.heals >= HEALS:
                 return
             self.heals += 1
