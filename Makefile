@@ -28,6 +28,7 @@ lab: setup
 # Set up, then run the whole suite: unit tests, the browser test, and nbval on every lesson.
 test: setup-test
 	$(BIN)/python -m ruff check lstmviz tests benchmarks lessons
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg tests lessons
 
 # Re-execute every lesson in place, so the committed outputs match the library.

@@ -25,8 +25,12 @@ ROOT = Path(__file__).resolve().parents[1]
 def run_once(name: str) -> float:
     """Seconds to execute lessons/<name>.ipynb in a fresh kernel."""
     nb = nbformat.read(ROOT / "lessons" / f"{name}.ipynb", as_version=4)
-    client = NotebookClient(nb, timeout=600, kernel_name="python3",
-                            resources={"metadata": {"path": str(ROOT / "lessons")}})
+    client = NotebookClient(
+        nb,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(ROOT / "lessons")}},
+    )
     start = time.perf_counter()
     client.execute()
     return time.perf_counter() - start

@@ -18,7 +18,7 @@ import time
 import torch
 
 import lstmviz
-from lstmviz import recorder
+from lstmviz.gates import recorder
 
 # ---- settings
 HIDDEN, LAYERS, EMBED, STEPS, VOCAB = 512, 2, 64, 2000, 65
@@ -40,11 +40,15 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.repeats} interleaved repeats, "
-          f"load average {load:.1f} on {os.cpu_count()} cores")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.repeats} interleaved repeats, "
+        f"load average {load:.1f} on {os.cpu_count()} cores"
+    )
     if load > (os.cpu_count() or 1):
-        print("  (busy machine: with more runnable processes than cores, multi-threaded timings are "
-              "dominated by OpenMP threads waiting on each other; try --threads 1)")
+        print(
+            "  (busy machine: with more runnable processes than cores, multi-threaded timings are "
+            "dominated by OpenMP threads waiting on each other; try --threads 1)"
+        )
 
     # 1. record vs plain forward; record's two routes to the gates (see lstmviz/recorder.py)
     lstm = torch.nn.LSTM(EMBED, HIDDEN, LAYERS, batch_first=True).eval()
@@ -68,10 +72,14 @@ def main() -> None:
     ratios = [r / f for r, f in zip(times["record"], times["forward"], strict=True)]
     mm = [r / f for r, f in zip(times["matmul"], times["forward"], strict=True)]
     ms = {k: statistics.median(v) * 1e3 for k, v in times.items()}
-    print(f"record {LAYERS}x{HIDDEN}, {STEPS} steps, batch 1 ({route}): forward {ms['forward']:.0f} ms, "
-          f"record {ms['record']:.0f} ms, ratio {statistics.median(ratios):.2f}x "
-          f"(min {min(ratios):.2f}, max {max(ratios):.2f}; target <= 1.5x)")
-    print(f"  matrix-product route alone: {ms['matmul']:.0f} ms, ratio {statistics.median(mm):.2f}x")
+    print(
+        f"record {LAYERS}x{HIDDEN}, {STEPS} steps, batch 1 ({route}): forward {ms['forward']:.0f} ms, "
+        f"record {ms['record']:.0f} ms, ratio {statistics.median(ratios):.2f}x "
+        f"(min {min(ratios):.2f}, max {max(ratios):.2f}; target <= 1.5x)"
+    )
+    print(
+        f"  matrix-product route alone: {ms['matmul']:.0f} ms, ratio {statistics.median(mm):.2f}x"
+    )
 
     # 2. per-character generation with vs without a GateRecorder
     vocab = lstmviz.Vocab.from_text("".join(chr(32 + i) for i in range(VOCAB - 1)) + "\n")
@@ -91,9 +99,11 @@ def main() -> None:
         off.append(a)
         on.append(b)
         ratios.append(b / a)
-    print(f"generate {LAYERS}x{HIDDEN}: {statistics.median(off) / GEN_CHARS * 1e6:.0f} us/char without, "
-          f"{statistics.median(on) / GEN_CHARS * 1e6:.0f} us/char with a GateRecorder: "
-          f"{(statistics.median(ratios) - 1) * 100:+.1f}% (target <= +25%)")
+    print(
+        f"generate {LAYERS}x{HIDDEN}: {statistics.median(off) / GEN_CHARS * 1e6:.0f} us/char without, "
+        f"{statistics.median(on) / GEN_CHARS * 1e6:.0f} us/char with a GateRecorder: "
+        f"{(statistics.median(ratios) - 1) * 100:+.1f}% (target <= +25%)"
+    )
 
 
 if __name__ == "__main__":

@@ -49,8 +49,10 @@ def main() -> None:
     torch.manual_seed(0)
     model = lstmviz.CharLSTM(len(vocab), HIDDEN, LAYERS, 0.5).eval()
     rng = np.random.default_rng(0)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {HIDDEN}x{LAYERS} LSTM, "
-          f"vocab {len(vocab)}, {LENGTH} chars x {REPEATS} repeats (interleaved)")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {HIDDEN}x{LAYERS} LSTM, "
+        f"vocab {len(vocab)}, {LENGTH} chars x {REPEATS} repeats (interleaved)"
+    )
     lstmviz.generate(model, vocab, PRIME, 50, top_k=TOP_K, seed=0)  # warm-up both paths
     tutorial_generate(model, vocab, PRIME, 50, TOP_K, rng)
     ours, theirs = [], []
@@ -63,7 +65,9 @@ def main() -> None:
         theirs.append(LENGTH / (time.perf_counter() - t))
     a, b = statistics.median(ours), statistics.median(theirs)
     print(f"lstmviz.generate : {a:8,.0f} chars/s   (runs: {', '.join(f'{x:,.0f}' for x in ours)})")
-    print(f"tutorial loop    : {b:8,.0f} chars/s   (runs: {', '.join(f'{x:,.0f}' for x in theirs)})")
+    print(
+        f"tutorial loop    : {b:8,.0f} chars/s   (runs: {', '.join(f'{x:,.0f}' for x in theirs)})"
+    )
     print(f"ratio            : {a / b:8.2f}x   (targets: >= 1,000 chars/s and >= 2.5x)")
 
 

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 import lstmviz
-from lstmviz.training import PRESETS
+from lstmviz.core.training import PRESETS
 
 STEPS = 8  # steps each, interleaved one by one (plus one warm-up step each, not counted)
 P = {**lstmviz.TrainConfig().to_dict(), **PRESETS["full"]}
@@ -86,8 +86,10 @@ def main() -> None:
     text = lstmviz.load_corpus("shakespeare")
     vocab = lstmviz.Vocab.from_text(text)
     encoded = vocab.encode(text).numpy()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; full preset {L}x{H}, batch {B}, "
-          f"seq {T}; {STEPS} steps each, interleaved one by one")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; full preset {L}x{H}, batch {B}, "
+        f"seq {T}; {STEPS} steps each, interleaved one by one"
+    )
     # Interleave step by step: lstmviz.train calls back after each of its steps; the callback runs
     # one tutorial step. lstmviz's time per step = time between callbacks (tutorial time excluded).
     tutorial = Tutorial(encoded, len(vocab))
@@ -102,8 +104,17 @@ def main() -> None:
         theirs.append(tutorial.step())
         last_end[0] = time.perf_counter()
 
-    lstmviz.train(preset="full", text=text, steps=STEPS + 1, log_every=1, eval_every=10**9, val_chars=2_000,
-                  device="cpu", progress=False, callback=interleave)
+    lstmviz.train(
+        preset="full",
+        text=text,
+        steps=STEPS + 1,
+        log_every=1,
+        eval_every=10**9,
+        val_chars=2_000,
+        device="cpu",
+        progress=False,
+        callback=interleave,
+    )
     theirs = theirs[1:]  # first tutorial step: warm-up
     a, b = statistics.median(ours), statistics.median(theirs)
     print(f"lstmviz.train : {a:8,.0f} chars/s  (steps: {', '.join(f'{x:,.0f}' for x in ours)})")

@@ -7,8 +7,8 @@ import os
 import pytest
 import torch
 
-from lstmviz.corpus import load_corpus
-from lstmviz.training import TrainConfig, train
+from lstmviz.core.corpus import load_corpus
+from lstmviz.core.training import TrainConfig, train
 
 # Tiny models gain nothing from threads, and on a busy 2-core machine OpenMP threads waiting for
 # each other make them 10x slower. Subprocesses started by tests inherit the environment variable.
@@ -17,8 +17,21 @@ os.environ["OMP_NUM_THREADS"] = "1"
 
 #: A tiny model's settings: 2 layers like the real one, so layer-wise code paths are exercised.
 TINY = dict(
-    hidden_size=32, num_layers=2, dropout=0.1, embedding_dim=8, seq_len=32, batch_size=16,
-    steps=30, lr=2e-2, min_lr=2e-2, reset_prob=0.1, eval_every=10, log_every=5, save_every=10, device="cpu", seed=0,
+    hidden_size=32,
+    num_layers=2,
+    dropout=0.1,
+    embedding_dim=8,
+    seq_len=32,
+    batch_size=16,
+    steps=30,
+    lr=2e-2,
+    min_lr=2e-2,
+    reset_prob=0.1,
+    eval_every=10,
+    log_every=5,
+    save_every=10,
+    device="cpu",
+    seed=0,
 )
 
 

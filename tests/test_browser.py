@@ -8,7 +8,7 @@ go to the test's tmp folder and to /tmp/lstmviz-screens/.
 
 It runs twice: as is, and with the first widget module held back 2.5 s. anywidget drops every
 message to a widget whose module took over 2 s to load, which is what a slow machine does to the
-first (cold, 5 MB) plotly FigureWidget; lstmviz.livefig must notice and replace that figure.
+first (cold, 5 MB) plotly FigureWidget; lstmviz.viz.livefig must notice and replace that figure.
 """
 
 from __future__ import annotations
@@ -30,8 +30,16 @@ pytestmark = pytest.mark.browser
 CHROMIUM = os.environ.get("LSTMVIZ_CHROMIUM", "/usr/bin/chromium")
 NOTEBOOK = Path(__file__).parent / "browser" / "explorers.ipynb"
 SCREENS = Path("/tmp/lstmviz-screens")
-ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
 SERVER_START_S = 60  # JupyterLab start-up on a busy 2-core machine
 RUN_ALL_S = 90  # kernel start + every cell (kaleido PNG snapshots included)
 SLOW_FIRST_MODULE = """(() => {
@@ -54,11 +62,15 @@ def _need_browser() -> None:
     """Fail loudly in CI without Chromium or playwright; elsewhere skip with the reason."""
     problems = []
     if not (os.path.exists(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        problems.append(f"no Chromium at {CHROMIUM} (install Debian's chromium: bash .ci/install-chromium)")
+        problems.append(
+            f"no Chromium at {CHROMIUM} (install Debian's chromium: bash .ci/install-chromium)"
+        )
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
-        problems.append("Python playwright is not installed (pip install playwright; never `playwright install`)")
+        problems.append(
+            "Python playwright is not installed (pip install playwright; never `playwright install`)"
+        )
     if problems:
         if os.environ.get("CI"):
             pytest.fail("browser test cannot run in CI: " + "; ".join(problems))
@@ -84,36 +96,57 @@ def lab(tmp_path):
     (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
     port = _free_port()
     log = open(tmp_path / "jupyter.log", "w")
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"),
-           "JUPYTER_RUNTIME_DIR": str(tmp_path / "jupyter-runtime"), "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "jupyter-runtime"),
+        "PYTHONUNBUFFERED": "1",
+    }
     server = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-         f"--ServerApp.port={port}", "--ServerApp.port_retries=0", "--IdentityProvider.token=",
-         "--ServerApp.password=", f"--ServerApp.root_dir={root}",
-         # lets the test call JupyterLab's own commands (run all cells) instead of clicking menus
-         "--LabApp.expose_app_in_browser=True",
-         # no workspace or news pop-ups, no extension-manager network traffic
-         f"--LabApp.user_settings_dir={tmp_path / 'lab-settings'}",
-         f"--LabApp.workspaces_dir={tmp_path / 'lab-workspaces'}",
-         "--LabApp.extension_manager=readonly",
-         # containers and CI runners often run as root, which Jupyter refuses without this
-         *(["--ServerApp.allow_root=True"] if os.geteuid() == 0 else [])],
-        stdout=log, stderr=subprocess.STDOUT, cwd=root, env=env,
+        [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "lab",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+            "--IdentityProvider.token=",
+            "--ServerApp.password=",
+            f"--ServerApp.root_dir={root}",
+            # lets the test call JupyterLab's own commands (run all cells) instead of clicking menus
+            "--LabApp.expose_app_in_browser=True",
+            # no workspace or news pop-ups, no extension-manager network traffic
+            f"--LabApp.user_settings_dir={tmp_path / 'lab-settings'}",
+            f"--LabApp.workspaces_dir={tmp_path / 'lab-workspaces'}",
+            "--LabApp.extension_manager=readonly",
+            # containers and CI runners often run as root, which Jupyter refuses without this
+            *(["--ServerApp.allow_root=True"] if os.geteuid() == 0 else []),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=root,
+        env=env,
     )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + SERVER_START_S
         while True:
             if server.poll() is not None:
-                pytest.fail(f"jupyter lab exited with {server.returncode}:\n{(tmp_path / 'jupyter.log').read_text()[-3000:]}")
+                pytest.fail(
+                    f"jupyter lab exited with {server.returncode}:\n{(tmp_path / 'jupyter.log').read_text()[-3000:]}"
+                )
             try:
                 with urllib.request.urlopen(f"{url}/api/status", timeout=2) as r:
                     json.load(r)
                 break
             except OSError:
                 if time.monotonic() > deadline:
-                    pytest.fail(f"jupyter lab did not answer in {SERVER_START_S} s:\n"
-                                f"{(tmp_path / 'jupyter.log').read_text()[-3000:]}")
+                    pytest.fail(
+                        f"jupyter lab did not answer in {SERVER_START_S} s:\n"
+                        f"{(tmp_path / 'jupyter.log').read_text()[-3000:]}"
+                    )
                 time.sleep(0.5)
         yield url, tmp_path
     finally:
@@ -139,7 +172,10 @@ def page(lab, request):
     hold_ms = getattr(request, "param", 0)
     with sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, headless=False, args=ARGS,
+            str(tmp_path / "chromium-profile"),
+            executable_path=CHROMIUM,
+            headless=False,
+            args=ARGS,
             viewport={"width": 1400, "height": 1000},
         )
         try:
@@ -171,11 +207,17 @@ def _show(pg, box: str, n_plots: int) -> None:
         pg.wait_for_function(
             "([sel, n]) => { const gds = document.querySelectorAll(sel + ' .js-plotly-plot');"
             " return gds.length === n && [...gds].every(gd => gd.data && gd.data.length && gd.querySelector('.main-svg')); }",
-            arg=[box, n_plots])
+            arg=[box, n_plots],
+        )
     except Exception:
-        print("plots (class, traces, drawn):", pg.evaluate(
-            "(sel) => [...document.querySelectorAll(sel + ' .js-plotly-plot')]"
-            ".map(gd => [gd.className, gd.data && gd.data.length, !!gd.querySelector('.main-svg')])", box))
+        print(
+            "plots (class, traces, drawn):",
+            pg.evaluate(
+                "(sel) => [...document.querySelectorAll(sel + ' .js-plotly-plot')]"
+                ".map(gd => [gd.className, gd.data && gd.data.length, !!gd.querySelector('.main-svg')])",
+                box,
+            ),
+        )
         print("browser console:", *pg.console[-40:], sep="\n  ")
         raise
 
@@ -186,24 +228,35 @@ def _plot_state(pg, selector: str, index: int) -> str:
         """([sel, i]) => { const gd = document.querySelectorAll(sel)[i];
                const t = gd.data[0];
                return JSON.stringify([t.z, t.y, gd.layout.title.text]); }""",
-        [selector, index])
+        [selector, index],
+    )
 
 
-@pytest.mark.parametrize("page", [0, 2500], indirect=True, ids=["as-is", "slow-first-widget-module"])
+@pytest.mark.parametrize(
+    "page", [0, 2500], indirect=True, ids=["as-is", "slow-first-widget-module"]
+)
 def test_explorers_render_and_respond_in_jupyterlab(page):
     pg, tmp_path = page
     pg.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
-    pg.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-                         " && window.jupyterapp.shell.currentWidget.sessionContext"
-                         " && window.jupyterapp.shell.currentWidget.sessionContext.session"
-                         " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel",
-                         timeout=60_000)
-    pg.evaluate("() => window.jupyterapp.commands.execute('application:toggle-left-area')")  # more room
+    pg.wait_for_function(
+        "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+        " && window.jupyterapp.shell.currentWidget.sessionContext"
+        " && window.jupyterapp.shell.currentWidget.sessionContext.session"
+        " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel",
+        timeout=60_000,
+    )
+    pg.evaluate(
+        "() => window.jupyterapp.commands.execute('application:toggle-left-area')"
+    )  # more room
     pg.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    pg.wait_for_function("() => document.body.innerText.includes('ALL CELLS DONE')", timeout=RUN_ALL_S * 1000)
+    pg.wait_for_function(
+        "() => document.body.innerText.includes('ALL CELLS DONE')", timeout=RUN_ALL_S * 1000
+    )
     _shot(pg, tmp_path, "notebook-top")
     if pg.hold_ms:  # the slow first module really happened (else this run tests nothing new)
-        assert any("holding back the first widget module" in line for line in pg.console), pg.console[-20:]
+        assert any("holding back the first widget module" in line for line in pg.console), (
+            pg.console[-20:]
+        )
 
     # no failed cell, no widget that could not be shown
     errors = pg.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
@@ -235,10 +288,12 @@ def test_explorers_render_and_respond_in_jupyterlab(page):
     _show(pg, ".lstmviz-cells", 2)
     before = [_plot_state(pg, cells, 0), _plot_state(pg, cells, 1)]
     pg.locator(".lstmviz-cells select").nth(1).select_option(label="forget gate Γ_f (f)")
-    pg.wait_for_function("([sel, old]) => { const gd = document.querySelectorAll(sel)[1];"
-                         " return gd.layout.title.text.includes('forget gate')"
-                         " && JSON.stringify([gd.data[0].z, gd.data[0].y, gd.layout.title.text]) !== old; }",
-                         arg=[cells, before[1]])
+    pg.wait_for_function(
+        "([sel, old]) => { const gd = document.querySelectorAll(sel)[1];"
+        " return gd.layout.title.text.includes('forget gate')"
+        " && JSON.stringify([gd.data[0].z, gd.data[0].y, gd.layout.title.text]) !== old; }",
+        arg=[cells, before[1]],
+    )
     after = [_plot_state(pg, cells, 0), _plot_state(pg, cells, 1)]
     assert after[0] != before[0] and after[1] != before[1]
     assert "forget gate" in json.loads(after[1])[2]
@@ -253,12 +308,18 @@ def test_explorers_render_and_respond_in_jupyterlab(page):
     heat_before = _plot_state(pg, plots, 2)
     text_before = pg.locator(f"{live} pre").inner_text()
     pg.locator(f"{live} button", has_text="Generate").click()
-    pg.wait_for_function("([sel, old]) => { const gd = document.querySelectorAll(sel)[2];"
-                         " return JSON.stringify([gd.data[0].z, gd.data[0].y, gd.layout.title.text]) !== old; }",
-                         arg=[plots, heat_before], timeout=30_000)
+    pg.wait_for_function(
+        "([sel, old]) => { const gd = document.querySelectorAll(sel)[2];"
+        " return JSON.stringify([gd.data[0].z, gd.data[0].y, gd.layout.title.text]) !== old; }",
+        arg=[plots, heat_before],
+        timeout=30_000,
+    )
     pg.locator(f"{live} button", has_text="Stop").click()
-    pg.wait_for_function("(sel) => !document.querySelector(sel + ' button.mod-success').disabled",
-                         arg=live, timeout=30_000)
+    pg.wait_for_function(
+        "(sel) => !document.querySelector(sel + ' button.mod-success').disabled",
+        arg=live,
+        timeout=30_000,
+    )
     text_after = pg.locator(f"{live} pre").inner_text()
     assert text_after != text_before
     assert len(text_after) < 3000, "Stop did not stop the paced 5000-character run"

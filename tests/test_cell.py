@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from lstmviz import LstmvizError
-from lstmviz.cell import (
+from lstmviz.core.cell import (
     NAMES,
     add_layer_hook,
     add_step_hook,
@@ -65,8 +65,12 @@ def test_step_hooks_see_every_point_in_order_and_can_replace():
             return v
         return None
 
-    with add_step_hook(lstm, lambda n, layer, v: observed.__setitem__((n, layer), v.clone()), observer=True), \
-            add_step_hook(lstm, clamp):
+    with (
+        add_step_hook(
+            lstm, lambda n, layer, v: observed.__setitem__((n, layer), v.clone()), observer=True
+        ),
+        add_step_hook(lstm, clamp),
+    ):
         top, (h, c) = lstm_step(lstm, x)
     assert (observed["c", 0][:, 1] == 5.0).all() and (c[0, :, 1] == 5.0).all()
     torch.testing.assert_close(h[0, :, 1], observed["o", 0][:, 1] * torch.tanh(torch.tensor(5.0)))
@@ -79,8 +83,12 @@ def test_layer_hook_gets_activated_packed_gates():
     lstm = nn.LSTM(3, 5, 2)
     got = []
     per_name = {}
-    with add_layer_hook(lstm, lambda layer, g, c, h: got.append((layer, g.clone(), c.clone(), h.clone()))), \
-            add_step_hook(lstm, lambda n, layer, v: per_name.__setitem__((n, layer), v.clone())):
+    with (
+        add_layer_hook(
+            lstm, lambda layer, g, c, h: got.append((layer, g.clone(), c.clone(), h.clone()))
+        ),
+        add_step_hook(lstm, lambda n, layer, v: per_name.__setitem__((n, layer), v.clone())),
+    ):
         lstm_step(lstm, torch.randn(2, 3))
     assert [g[0] for g in got] == [0, 1]
     for layer, gates, c, h in got:
@@ -112,12 +120,18 @@ def test_packed_weights_follow_parameter_changes():
     assert not torch.equal(before, after)
 
 
-@pytest.mark.parametrize("batch_first, batched, with_state",
-                         [(True, True, False), (False, True, True), (True, False, True), (False, False, False)])
+@pytest.mark.parametrize(
+    "batch_first, batched, with_state",
+    [(True, True, False), (False, True, True), (True, False, True), (False, False, False)],
+)
 def test_forward_stepwise_equals_fused_forward(batch_first, batched, with_state):
     torch.manual_seed(4)
     lstm = nn.LSTM(3, 5, 2, batch_first=batch_first).eval()
-    x = (torch.randn(2, 7, 3) if batch_first else torch.randn(7, 2, 3)) if batched else torch.randn(7, 3)
+    x = (
+        (torch.randn(2, 7, 3) if batch_first else torch.randn(7, 2, 3))
+        if batched
+        else torch.randn(7, 3)
+    )
     shape = (2, 2, 5) if batched else (2, 5)
     state = (torch.randn(shape), torch.randn(shape)) if with_state else None
     out, (h, c) = forward_stepwise(lstm, x, state)
@@ -165,10 +179,12 @@ def test_run_hooks_is_identity_without_hooks():
 
 
 def test_check_supported_refuses():
-    for lstm, match in [(nn.LSTM(2, 3, bidirectional=True), "bidirectional"),
-                        (nn.LSTM(2, 3, proj_size=1), "proj_size"),
-                        (nn.LSTM(2, 3, 2, dropout=0.2).train(), "eval"),
-                        (nn.GRU(2, 3), "torch.nn.LSTM")]:
+    for lstm, match in [
+        (nn.LSTM(2, 3, bidirectional=True), "bidirectional"),
+        (nn.LSTM(2, 3, proj_size=1), "proj_size"),
+        (nn.LSTM(2, 3, 2, dropout=0.2).train(), "eval"),
+        (nn.GRU(2, 3), "torch.nn.LSTM"),
+    ]:
         with pytest.raises(LstmvizError, match=match):
             check_supported(lstm)
         if isinstance(lstm, nn.LSTM):

@@ -7,24 +7,29 @@ import os
 import pytest
 import torch
 
-import lstmviz.checkpoint as checkpoint
-from lstmviz.checkpoint import (
+import lstmviz.core.checkpoint as checkpoint
+from lstmviz.core.checkpoint import (
     export_checkpoint,
     load_checkpoint,
     load_pretrained,
     read_raw,
     save_checkpoint,
 )
-from lstmviz.corpus import load_corpus, split
-from lstmviz.errors import LstmvizError
-from lstmviz.sampling import generate
+from lstmviz.core.corpus import load_corpus, split
+from lstmviz.core.errors import LstmvizError
+from lstmviz.core.sampling import generate
 
 
 @pytest.fixture
 def saved(tmp_path, tiny_trained):
     path = save_checkpoint(
-        tmp_path / "ck.pt", tiny_trained.model, tiny_trained.vocab, step=60,
-        config=tiny_trained.config.to_dict(), val_loss=tiny_trained.val_loss, best_val_loss=1.5,
+        tmp_path / "ck.pt",
+        tiny_trained.model,
+        tiny_trained.vocab,
+        step=60,
+        config=tiny_trained.config.to_dict(),
+        val_loss=tiny_trained.val_loss,
+        best_val_loss=1.5,
         history=tiny_trained.history,
     )
     return path
@@ -131,7 +136,9 @@ def test_mismatched_contents(tmp_path, saved):
 
 def test_load_pretrained(tmp_path, saved, monkeypatch):
     monkeypatch.setattr(checkpoint, "PRETRAINED_DIR", tmp_path / "shipped")
-    with pytest.raises(LstmvizError, match="no pretrained model named 'shakespeare'; available: none"):
+    with pytest.raises(
+        LstmvizError, match="no pretrained model named 'shakespeare'; available: none"
+    ):
         load_pretrained()
     export_checkpoint(saved, tmp_path / "shipped" / "tiny.pt")
     with pytest.raises(LstmvizError, match="available: tiny"):
@@ -140,17 +147,19 @@ def test_load_pretrained(tmp_path, saved, monkeypatch):
 
 
 def test_save_refuses_wrong_vocab(tmp_path, tiny_trained):
-    from lstmviz.vocab import Vocab
+    from lstmviz.core.vocab import Vocab
 
     with pytest.raises(LstmvizError, match="vocabulary has 3 characters"):
         save_checkpoint(tmp_path / "x.pt", tiny_trained.model, Vocab("abc"))
     assert not (tmp_path / "x.pt").exists()
 
 
-@pytest.mark.parametrize("name, card, target", [("shakespeare", 1.4223, 1.45), ("python", 1.318, None)])
+@pytest.mark.parametrize(
+    "name, card, target", [("shakespeare", 1.4223, 1.45), ("python", 1.318, None)]
+)
 def test_shipped_checkpoints_score_what_their_model_cards_say(name, card, target):
     """The packaged float16 weights, on the whole validation part of their corpus (README model cards)."""
-    from lstmviz.training import evaluate, streams
+    from lstmviz.core.training import evaluate, streams
 
     ckpt = load_pretrained(name)
     _, val = split(load_corpus(ckpt.config["corpus"]))

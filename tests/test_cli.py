@@ -9,18 +9,41 @@ import pytest
 import torch
 
 from lstmviz.__main__ import main
-from lstmviz.checkpoint import LATEST, load_checkpoint
+from lstmviz.core.checkpoint import LATEST, load_checkpoint
 
-TINY_FLAGS = ["--hidden-size", "16", "--num-layers", "2", "--embedding-dim", "4", "--seq-len", "16",
-              "--batch-size", "8", "--lr", "0.02", "--eval-every", "5", "--log-every", "5", "--device", "cpu",
-              "--no-progress"]
+TINY_FLAGS = [
+    "--hidden-size",
+    "16",
+    "--num-layers",
+    "2",
+    "--embedding-dim",
+    "4",
+    "--seq-len",
+    "16",
+    "--batch-size",
+    "8",
+    "--lr",
+    "0.02",
+    "--eval-every",
+    "5",
+    "--log-every",
+    "5",
+    "--device",
+    "cpu",
+    "--no-progress",
+]
 
 
 @pytest.fixture
 def run_dir(tmp_path, corpus_file, capsys):
     """A finished 5-step run in tmp_path/run."""
     out = tmp_path / "run"
-    assert main(["train", "--corpus", str(corpus_file), *TINY_FLAGS, "--steps", "5", "--out", str(out)]) == 0
+    assert (
+        main(
+            ["train", "--corpus", str(corpus_file), *TINY_FLAGS, "--steps", "5", "--out", str(out)]
+        )
+        == 0
+    )
     assert "done: step 5" in capsys.readouterr().out
     return out
 
@@ -44,8 +67,21 @@ def test_train_resume_and_sample(run_dir, capsys):
     assert "done: step 8" in out
     assert load_checkpoint(run_dir).step == 8
 
-    argv = ["sample", "--checkpoint", str(run_dir / LATEST), "--prime", "ROMEO", "--length", "50",
-            "--top-k", "5", "--temperature", "0.8", "--seed", "3"]
+    argv = [
+        "sample",
+        "--checkpoint",
+        str(run_dir / LATEST),
+        "--prime",
+        "ROMEO",
+        "--length",
+        "50",
+        "--top-k",
+        "5",
+        "--temperature",
+        "0.8",
+        "--seed",
+        "3",
+    ]
     assert main(argv) == 0
     first = capsys.readouterr().out
     assert first.startswith("ROMEO") and len(first) == len("ROMEO") + 50 + 1
@@ -75,7 +111,11 @@ def test_export(run_dir, tmp_path, capsys):
 def test_train_bad_corpus_files(tmp_path, capsys, content, message):
     path = tmp_path / "corpus.txt"
     path.write_bytes(content)
-    fails(capsys, ["train", "--corpus", str(path), *TINY_FLAGS, "--out", str(tmp_path / "run")], message)
+    fails(
+        capsys,
+        ["train", "--corpus", str(path), *TINY_FLAGS, "--out", str(tmp_path / "run")],
+        message,
+    )
     assert not (tmp_path / "run").exists()  # nothing written
 
 
@@ -86,21 +126,32 @@ def test_train_missing_path_and_directory(tmp_path, capsys):
 
 def test_train_refuses_to_clobber_and_other_vocab(run_dir, tmp_path, corpus_file, capsys):
     before = (run_dir / LATEST).read_bytes()
-    fails(capsys, ["train", "--corpus", str(corpus_file), *TINY_FLAGS, "--out", str(run_dir)],
-          "already holds a checkpoint")
+    fails(
+        capsys,
+        ["train", "--corpus", str(corpus_file), *TINY_FLAGS, "--out", str(run_dir)],
+        "already holds a checkpoint",
+    )
     other = tmp_path / "other.txt"
     other.write_text(corpus_file.read_text(encoding="utf-8").upper(), encoding="utf-8")
-    fails(capsys, ["train", "--out", str(run_dir), "--resume", "--steps", "9", "--corpus", str(other)],
-          "trained with corpus=")
+    fails(
+        capsys,
+        ["train", "--out", str(run_dir), "--resume", "--steps", "9", "--corpus", str(other)],
+        "trained with corpus=",
+    )
     # same file name, other alphabet: the vocabulary check catches it
     corpus_file.write_text(other.read_text(encoding="utf-8"), encoding="utf-8")
-    fails(capsys, ["train", "--out", str(run_dir), "--resume", "--steps", "9"], "another vocabulary")
+    fails(
+        capsys, ["train", "--out", str(run_dir), "--resume", "--steps", "9"], "another vocabulary"
+    )
     assert (run_dir / LATEST).read_bytes() == before
 
 
 def test_sample_bad_inputs(run_dir, tmp_path, capsys):
-    fails(capsys, ["sample", "--checkpoint", str(run_dir), "--prime", "naïve"],
-          "the prime contains 'ï' (U+00EF) at position 2")
+    fails(
+        capsys,
+        ["sample", "--checkpoint", str(run_dir), "--prime", "naïve"],
+        "the prime contains 'ï' (U+00EF) at position 2",
+    )
     data = (run_dir / LATEST).read_bytes()
     (tmp_path / "cut.pt").write_bytes(data[: len(data) // 3])
     fails(capsys, ["sample", "--checkpoint", str(tmp_path / "cut.pt")], "truncated or corrupted")
@@ -126,8 +177,19 @@ def test_real_process_prints_one_line(tmp_path):
     """In a real process too: one line on stderr, status 2, no traceback."""
     (tmp_path / "bin.dat").write_bytes(bytes(range(256)))
     proc = subprocess.run(
-        [sys.executable, "-m", "lstmviz", "train", "--corpus", str(tmp_path / "bin.dat"), "--device", "cpu"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "lstmviz",
+            "train",
+            "--corpus",
+            str(tmp_path / "bin.dat"),
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and proc.stderr.startswith("error: corpus")

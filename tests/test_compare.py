@@ -1,4 +1,4 @@
-"""lstmviz.compare: the small side-by-side experiments of lesson 06."""
+"""lstmviz.teaching.compare: the small side-by-side experiments of lesson 06."""
 
 import math
 
@@ -8,8 +8,9 @@ import torch
 from torch import nn
 
 import lstmviz
-from lstmviz import compare, features
-from lstmviz.errors import LstmvizError
+from lstmviz.core.errors import LstmvizError
+from lstmviz.gates import features
+from lstmviz.teaching import compare
 
 TEXT = ("the cat sat on the mat. " * 40 + "a dog ran in the fog! " * 40) * 3
 
@@ -67,10 +68,30 @@ def test_set_forget_bias_refusals():
 
 
 def test_run_learns_is_deterministic_and_reports_consistently():
-    r1 = compare.run("lstm", TEXT, hidden_size=16, embedding_dim=8, steps=40, batch_size=4, seq_len=16, lr=1e-2,
-                     eval_every=20, val_chars=500)
-    r2 = compare.run("lstm", TEXT, hidden_size=16, embedding_dim=8, steps=40, batch_size=4, seq_len=16, lr=1e-2,
-                     eval_every=20, val_chars=500)
+    r1 = compare.run(
+        "lstm",
+        TEXT,
+        hidden_size=16,
+        embedding_dim=8,
+        steps=40,
+        batch_size=4,
+        seq_len=16,
+        lr=1e-2,
+        eval_every=20,
+        val_chars=500,
+    )
+    r2 = compare.run(
+        "lstm",
+        TEXT,
+        hidden_size=16,
+        embedding_dim=8,
+        steps=40,
+        batch_size=4,
+        seq_len=16,
+        lr=1e-2,
+        eval_every=20,
+        val_chars=500,
+    )
     assert r1.train_loss == r2.train_loss and r1.val_loss == r2.val_loss  # same seed, same batches
     assert len(r1.train_loss) == 40 and r1.val_steps == [20, 40]
     V = len(lstmviz.Vocab.from_text(TEXT))
@@ -81,8 +102,10 @@ def test_run_learns_is_deterministic_and_reports_consistently():
     # the reported validation loss is the loss of the returned model on the validation text
     val = lstmviz.split(TEXT)[1][:501]
     vocab = lstmviz.Vocab.from_text(TEXT)
-    x, y = lstmviz.training.streams(vocab.encode(val), max(1, min(4, 500 // 16)))
-    assert lstmviz.training.evaluate(r1.model, x, y, 16) == pytest.approx(r1.final_val, rel=1e-6)
+    x, y = lstmviz.core.training.streams(vocab.encode(val), max(1, min(4, 500 // 16)))
+    assert lstmviz.core.training.evaluate(r1.model, x, y, 16) == pytest.approx(
+        r1.final_val, rel=1e-6
+    )
 
 
 def test_forget_bias_changes_the_lstm_run_only_through_the_bias():
@@ -96,8 +119,16 @@ def test_forget_bias_changes_the_lstm_run_only_through_the_bias():
 
 
 def test_compare_table_and_figure():
-    runs = compare.compare(TEXT, ["rnn", "gru", "lstm"], hidden_size=8, embedding_dim=4, steps=5,
-                           batch_size=2, seq_len=8, val_chars=200)
+    runs = compare.compare(
+        TEXT,
+        ["rnn", "gru", "lstm"],
+        hidden_size=8,
+        embedding_dim=4,
+        steps=5,
+        batch_size=2,
+        seq_len=8,
+        val_chars=200,
+    )
     assert [r.kind for r in runs] == ["rnn", "gru", "lstm"]
     # same size: recurrent parameters in the ratio 1 : 3 : 4
     rec = [sum(p.numel() for p in r.model.rnn.parameters()) for r in runs]
@@ -108,8 +139,16 @@ def test_compare_table_and_figure():
     fig = compare.loss_figure(runs, window=2)
     assert len(fig.data) == 6  # a visible line and a bits/char twin per run
     np.testing.assert_allclose(fig.data[0].y, compare.smooth(runs[0].train_loss, 2), rtol=1e-3)
-    labelled = compare.compare(TEXT, {"mine": dict(kind="lstm", forget_bias=2.0)}, hidden_size=8,
-                               embedding_dim=4, steps=2, batch_size=2, seq_len=8, val_chars=100)
+    labelled = compare.compare(
+        TEXT,
+        {"mine": dict(kind="lstm", forget_bias=2.0)},
+        hidden_size=8,
+        embedding_dim=4,
+        steps=2,
+        batch_size=2,
+        seq_len=8,
+        val_chars=100,
+    )
     assert labelled[0].label == "mine" and labelled[0].settings["forget_bias"] == 2.0
 
 
@@ -140,7 +179,9 @@ def test_best_cell_finds_a_planted_unit_in_any_layer():
     rng = np.random.default_rng(0)
     quotes = features.in_quotes(text)
     layers = [rng.normal(size=(1, len(text), 6)).astype(np.float32) for _ in range(2)]
-    layers[1][0, :, 4] = -3 * quotes + 0.1 * rng.normal(size=len(text))  # layer 1, unit 4, anti-correlated
+    layers[1][0, :, 4] = -3 * quotes + 0.1 * rng.normal(
+        size=len(text)
+    )  # layer 1, unit 4, anti-correlated
     layer, unit, r = compare.best_cell(FakeTrace(layers), text, "inside quotes")
     assert (layer, unit) == (1, 4) and r < -0.9
     # an array feature works too

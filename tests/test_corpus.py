@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
-import lstmviz.corpus as corpus
-from lstmviz.corpus import load_corpus, markdown_to_play, split
-from lstmviz.errors import LstmvizError
+import lstmviz.core.corpus as corpus
+from lstmviz.core.corpus import load_corpus, markdown_to_play, split
+from lstmviz.core.errors import LstmvizError
 
 
 def test_markdown_to_play_script():
@@ -31,7 +31,9 @@ def test_shakespeare_corpus():
         assert markup not in text
     assert not any(line.endswith(" ") for line in text.splitlines())
     assert "\n\n\n" not in text
-    assert text.startswith("A Midsummer Night's Dream\n\nACT I\n\nSCENE I. Athens.")  # comedies/ first
+    assert text.startswith(
+        "A Midsummer Night's Dream\n\nACT I\n\nSCENE I. Athens."
+    )  # comedies/ first
     assert "\nHAMLET\nTo be, or not to be: that is the question:\n" in text
     assert "\nBERNARDO\nWho's there?\n" in text
     assert text.index("\nHamlet\n") > text.index("\nThe Tempest\n")  # tragedies/ after romances/
@@ -107,7 +109,9 @@ def server(tmp_path):
 def test_url_downloaded_once(server, tmp_path, monkeypatch):
     base, www, log = server
     monkeypatch.setenv("LSTMVIZ_CACHE", str(tmp_path / "cache"))
-    (www / "sonnet.txt").write_text("When I do count the clock that tells the time\n", encoding="utf-8")
+    (www / "sonnet.txt").write_text(
+        "When I do count the clock that tells the time\n", encoding="utf-8"
+    )
     url = f"{base}/sonnet.txt"
     assert load_corpus(url) == "When I do count the clock that tells the time\n"
     (www / "sonnet.txt").unlink()  # a second load must come from the cache

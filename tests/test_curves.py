@@ -6,13 +6,18 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from lstmviz import curves
-from lstmviz.errors import LstmvizError
+from lstmviz.core.errors import LstmvizError
+from lstmviz.viz import curves
 
 
 def test_round_sig():
     assert curves.round_sig([123456.0, 0.000123456, -2.5, 0.0, float("nan")]) == [
-        123500.0, 0.0001235, -2.5, 0.0, None]
+        123500.0,
+        0.0001235,
+        -2.5,
+        0.0,
+        None,
+    ]
 
 
 def test_training_curves_from_train_callback_entries():
@@ -40,12 +45,14 @@ def test_static_training_curves_have_no_widget():
 
 def test_lag_figure_log_axis_and_overlay():
     lags = np.arange(5)
-    fig = curves.lag_figure({"RNN": (lags, 0.5 ** lags), "zeros": (lags, [1, 0, 0, 0, 0])})
+    fig = curves.lag_figure({"RNN": (lags, 0.5**lags), "zeros": (lags, [1, 0, 0, 0, 0])})
     assert fig.layout.yaxis.type == "log"
     assert list(fig.data[0].y) == [1.0, 0.5, 0.25, 0.125, 0.0625]
     assert list(fig.data[1].y) == [1.0, None, None, None, None]  # a log axis cannot show 0
     fig = curves.lag_figure({"LSTM": (lags, np.ones(5))}, fig=fig, dash="dash")
-    assert [d.name for d in fig.data] == ["RNN", "zeros", "LSTM"] and fig.data[2].line.dash == "dash"
+    assert [d.name for d in fig.data] == ["RNN", "zeros", "LSTM"] and fig.data[
+        2
+    ].line.dash == "dash"
 
 
 def test_accuracy_and_history_figures():
@@ -62,9 +69,22 @@ def test_training_curves_as_the_train_callback():
 
     c = curves.TrainingCurves(live=True)
     text = "To be, or not to be, that is the question.\n" * 40
-    result = lstmviz.train(text=text, callback=c, progress=False, hidden_size=8, num_layers=1,
-                           embedding_dim=4, dropout=0.0, seq_len=8, batch_size=2, steps=6,
-                           log_every=2, eval_every=3, val_chars=200, save_every=0)
+    result = lstmviz.train(
+        text=text,
+        callback=c,
+        progress=False,
+        hidden_size=8,
+        num_layers=1,
+        embedding_dim=4,
+        dropout=0.0,
+        seq_len=8,
+        batch_size=2,
+        steps=6,
+        log_every=2,
+        eval_every=3,
+        val_chars=200,
+        save_every=0,
+    )
     train = [e for e in result.history if e["kind"] == "train"]
     val = [e for e in result.history if e["kind"] == "val"]
     assert list(c.widget.fw.data[0].x) == [e["step"] for e in train] == [2, 4, 6]

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from lstmviz import features as F
-from lstmviz.errors import LstmvizError
+from lstmviz.core.errors import LstmvizError
+from lstmviz.gates import features as F
 
 
 def digits(a):
@@ -40,7 +40,9 @@ def test_speaker_line_finds_names_not_headings_or_speech():
     flags = []
     for line in lines:
         flags.append(bool(got[pos]))
-        assert len(set(got[pos : pos + len(line) + 1].tolist())) == 1  # whole line, newline included
+        assert (
+            len(set(got[pos : pos + len(line) + 1].tolist())) == 1
+        )  # whole line, newline included
         pos += len(line) + 1
     assert flags == [True, False, True, False, True, False]
 
@@ -67,7 +69,7 @@ def _noise(T, H, seed=0):
 
 
 def test_rank_units_finds_planted_quote_unit_and_its_sign():
-    text = ('He said "to be or not" and left. "Yes" said she, ' * 8)
+    text = 'He said "to be or not" and left. "Yes" said she, ' * 8
     acts = _noise(len(text), 40, seed=1)
     quote = F.in_quotes(text)
     acts[:, 17] = 2.0 * quote - 1.0 + 0.1 * acts[:, 17]  # a quote-tracking unit

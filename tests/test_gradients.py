@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from lstmviz import gradients, scratch
-from lstmviz.errors import LstmvizError
+from lstmviz.core.errors import LstmvizError
+from lstmviz.teaching import gradients, scratch
 
 D = torch.float64
 
@@ -37,7 +37,7 @@ def test_symmetric_linear_rnn_decays_exactly_like_radius_power():
     with torch.no_grad():
         rnn.W_aa.copy_(W)
     lags, norms = gradients.grad_norm_vs_lag(rnn, torch.randn(1, 30, 2, dtype=D), direction=top)
-    np.testing.assert_allclose(norms, 0.7 ** lags, rtol=1e-9)
+    np.testing.assert_allclose(norms, 0.7**lags, rtol=1e-9)
 
 
 def test_tanh_rnn_autograd_equals_jacobian_product():
@@ -58,7 +58,9 @@ def test_scale_spectral_radius_is_exact():
     torch.manual_seed(3)
     W = torch.randn(30, 30, dtype=D)
     for rho in (0.5, 1.0, 1.5):
-        assert gradients.spectral_radius(gradients.scale_spectral_radius(W, rho)) == pytest.approx(rho, rel=1e-12)
+        assert gradients.spectral_radius(gradients.scale_spectral_radius(W, rho)) == pytest.approx(
+            rho, rel=1e-12
+        )
     rnn = gradients.rnn_with_radius(2, 16, radius=0.9, seed=0)
     assert gradients.spectral_radius(rnn.W_aa) == pytest.approx(0.9, rel=1e-12)
     with pytest.raises(LstmvizError, match="square"):

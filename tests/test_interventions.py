@@ -53,7 +53,9 @@ def test_clamping_a_cell_changes_exactly_that_unit_then_flows_downstream(model):
         assert torch.equal(tr[name, 0][0, t0, others], base[name, 0][0, t0, others])
         assert tr[name, 0][0, t0, unit] != base[name, 0][0, t0, unit]
     # h = o * tanh(c) used the clamped c
-    torch.testing.assert_close(tr["h", 0][0, t0, unit], tr["o", 0][0, t0, unit] * torch.tanh(torch.tensor(0.9)))
+    torch.testing.assert_close(
+        tr["h", 0][0, t0, unit], tr["o", 0][0, t0, unit] * torch.tanh(torch.tensor(0.9))
+    )
     # downstream: the next layer at the same step, and later steps, see it
     assert not torch.equal(tr["c", 1][:, t0], base["c", 1][:, t0])
     assert not torch.equal(tr["f", 0][:, t0 + 1], base["f", 0][:, t0 + 1])
@@ -64,7 +66,9 @@ def test_zero_forget_gate_means_no_memory(model):
     ids = torch.randint(0, 9, (1, 8))
     _, tr = steps(model, ids, clamps={("forget", -1, None): 0.0})
     assert (tr["f", 1] == 0).all()
-    torch.testing.assert_close(tr["c", 1], tr["i", 1] * tr["g", 1], atol=0, rtol=0)  # c = Γ_u ∗ ĉ only
+    torch.testing.assert_close(
+        tr["c", 1], tr["i", 1] * tr["g", 1], atol=0, rtol=0
+    )  # c = Γ_u ∗ ĉ only
     assert not torch.equal(tr["c", 0], tr["i", 0] * tr["g", 0])  # layer 0 untouched keeps memory
 
 
@@ -73,7 +77,7 @@ def test_forward_path_is_clamped_and_model_is_untouched_after(model):
     with torch.no_grad():
         before, (h0, c0) = model(ids)
     with intervene(model, {("c", 1, (0, 2)): -2.0, ("o", 0, 1): 1.0}), GateRecorder(model) as rec:
-        assert lstmviz.cell.runs_stepwise(model.lstm)
+        assert lstmviz.core.cell.runs_stepwise(model.lstm)
         with torch.no_grad():
             during, (h1, c1) = model(ids)
     tr = rec.trace
@@ -83,7 +87,7 @@ def test_forward_path_is_clamped_and_model_is_untouched_after(model):
     assert torch.equal(tr.final_state[1], c1) and torch.equal(tr.final_state[0], h1)
     assert not torch.equal(during, before)
     # outside the context: no override, no hooks, bit-identical outputs
-    assert "forward" not in model.lstm.__dict__ and not lstmviz.cell.has_step_hooks(model.lstm)
+    assert "forward" not in model.lstm.__dict__ and not lstmviz.core.cell.has_step_hooks(model.lstm)
     with torch.no_grad():
         after, (h2, c2) = model(ids)
     assert torch.equal(after, before) and torch.equal(h2, h0) and torch.equal(c2, c0)
@@ -102,29 +106,32 @@ def test_stepwise_forward_with_intervention_matches_steps(model):
 def test_hooks_and_override_removed_when_the_block_raises(model):
     with pytest.raises(RuntimeError, match="boom"), intervene(model, {("c", 0, 0): 1.0}):
         raise RuntimeError("boom")
-    assert "forward" not in model.lstm.__dict__ and not lstmviz.cell.runs_stepwise(model.lstm)
-    assert not lstmviz.cell.has_step_hooks(model.lstm)
+    assert "forward" not in model.lstm.__dict__ and not lstmviz.core.cell.runs_stepwise(model.lstm)
+    assert not lstmviz.core.cell.has_step_hooks(model.lstm)
     # nested interventions on one module restore in order
     with intervene(model, {("c", 0, 0): 1.0}):
         with intervene(model, {("c", 0, 1): 1.0}):
             pass
-        assert lstmviz.cell.runs_stepwise(model.lstm)
-    assert not lstmviz.cell.runs_stepwise(model.lstm)
+        assert lstmviz.core.cell.runs_stepwise(model.lstm)
+    assert not lstmviz.core.cell.runs_stepwise(model.lstm)
 
 
-@pytest.mark.parametrize("clamps, match", [
-    ({("z", 0, 0): 1.0}, "unknown name"),
-    ({("c", 2, 0): 1.0}, "layer 2 is out of range"),
-    ({("c", -3, 0): 1.0}, "out of range"),
-    ({("c", 0, 6): 1.0}, "unit 6 is out of range"),
-    ({("c", 0, "a"): 1.0}, "unit must be"),
-    ({("c", 0, ()): 1.0}, "unit must be"),
-    ({("f", 0, 0): 1.5}, r"\[0.0, 1.0\]"),
-    ({("g", 0, 0): -2.0}, r"\[-1.0, 1.0\]"),
-    ({("c", 0, 0): float("nan")}, "must be a number"),
-    ({("c", 0): 1.0}, "name, layer, unit"),
-    ({}, "non-empty"),
-])
+@pytest.mark.parametrize(
+    "clamps, match",
+    [
+        ({("z", 0, 0): 1.0}, "unknown name"),
+        ({("c", 2, 0): 1.0}, "layer 2 is out of range"),
+        ({("c", -3, 0): 1.0}, "out of range"),
+        ({("c", 0, 6): 1.0}, "unit 6 is out of range"),
+        ({("c", 0, "a"): 1.0}, "unit must be"),
+        ({("c", 0, ()): 1.0}, "unit must be"),
+        ({("f", 0, 0): 1.5}, r"\[0.0, 1.0\]"),
+        ({("g", 0, 0): -2.0}, r"\[-1.0, 1.0\]"),
+        ({("c", 0, 0): float("nan")}, "must be a number"),
+        ({("c", 0): 1.0}, "name, layer, unit"),
+        ({}, "non-empty"),
+    ],
+)
 def test_invalid_clamps_are_refused(model, clamps, match):
     with pytest.raises(LstmvizError, match=match):
         intervene(model, clamps)

@@ -3,8 +3,8 @@
 import numpy as np
 import plotly.graph_objects as go
 
-from lstmviz import livefig
-from lstmviz.livefig import LiveFigure
+from lstmviz.viz import livefig
+from lstmviz.viz.livefig import LiveFigure
 
 
 def _report(fw: go.FigureWidget, edit_id: int) -> None:
@@ -18,7 +18,9 @@ def test_show_updates_in_place_or_replaces_traces_and_keeps_nan_out_of_json():
     fw = live.fw
     assert live.children == (fw,) and len(fw.data) == 1
     assert list(fw.data[0].z[0]) == [0.5, None]  # JSON has no NaN
-    live.show(go.Figure(go.Heatmap(z=[[1.0, 2.0]]), layout=dict(title="two")))  # same trace type: in place
+    live.show(
+        go.Figure(go.Heatmap(z=[[1.0, 2.0]]), layout=dict(title="two"))
+    )  # same trace type: in place
     assert live.fw is fw and list(fw.data[0].z[0]) == [1.0, 2.0] and fw.layout.title.text == "two"
     live.show(go.Figure([go.Bar(y=[1, 2]), go.Bar(y=[3])]))  # different traces: replaced
     assert [t.type for t in fw.data] == ["bar", "bar"] and list(fw.data[1].y) == [3]

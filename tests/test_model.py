@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from lstmviz.cell import add_step_hook
-from lstmviz.model import CharLSTM
+from lstmviz.core.cell import add_step_hook
+from lstmviz.core.model import CharLSTM
 
 
 def test_forward_shapes_and_state():

@@ -18,7 +18,7 @@ def _name(requirement: str) -> str:
 
 
 def _spec(requirement: str) -> str:
-    return requirement[len(_name(requirement)):].replace(" ", "")
+    return requirement[len(_name(requirement)) :].replace(" ", "")
 
 
 def test_environment_yml_lists_the_same_dependencies_as_pyproject():
@@ -37,8 +37,11 @@ def test_ci_runs_exactly_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     commands = re.findall(r"^(make \w+)\s+#", readme, flags=re.M)
     assert commands == ["make lab", "make test"]
-    ci = [line for line in (ROOT / ".ci/run").read_text().splitlines()
-          if line.strip() and not line.startswith("#") and not line.startswith(("set ", "cd "))]
+    ci = [
+        line
+        for line in (ROOT / ".ci/run").read_text().splitlines()
+        if line.strip() and not line.startswith("#") and not line.startswith(("set ", "cd "))
+    ]
     assert ci == ["make test"]
 
 

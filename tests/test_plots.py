@@ -6,8 +6,8 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from lstmviz import plots
-from lstmviz.errors import LstmvizError
+from lstmviz.core.errors import LstmvizError
+from lstmviz.viz import plots
 
 TEXT = "To be, or not\nto be: that is"
 
@@ -128,7 +128,9 @@ def test_saturation_fractions_per_unit():
     v[:50, 0] = 0.05  # unit 0: 25 % closed
     v[:150, 1] = 0.95  # unit 1: 75 % open
     v[:20, 2], v[20:120, 2] = 0.0, 1.0  # unit 2: 10 % closed, 50 % open
-    fig = plots.saturation({("f", 0): v, ("i", 0): 1 - v, ("o", 0): v, ("f", 1): v, ("i", 1): v, ("o", 1): v})
+    fig = plots.saturation(
+        {("f", 0): v, ("i", 0): 1 - v, ("o", 0): v, ("f", 1): v, ("i", 1): v, ("o", 1): v}
+    )
     scatters = [tr for tr in fig.data if tr.mode == "markers"]
     assert len(scatters) == 6  # 3 gates x 2 layers
     forget = scatters[1]  # order: i, f, o for layer 0
@@ -170,7 +172,9 @@ def test_cell_ledger_kept_plus_written_is_c():
         c[t] = f[t] * (c[t - 1] if t else 0.0) + i[t] * g[t]
     fig = plots.cell_ledger({"f": f, "i": i, "g": g, "c": c}, TEXT, unit=2)
     kept, written, cell, life = fig.data
-    np.testing.assert_allclose(np.asarray(kept.y) + np.asarray(written.y), c[:, 2], rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(
+        np.asarray(kept.y) + np.asarray(written.y), c[:, 2], rtol=1e-3, atol=1e-4
+    )
     np.testing.assert_allclose(kept.y[1:], f[1:, 2] * c[:-1, 2], rtol=1e-3)
     np.testing.assert_allclose(cell.y, c[:, 2], rtol=1e-3)
     np.testing.assert_array_equal(np.asarray(life.y, dtype=float), brute_half_life(f[:, 2]))

@@ -11,7 +11,7 @@ from torch import nn
 
 import lstmviz
 from lstmviz import CharLSTM, GateRecorder, LstmvizError, record
-from lstmviz.cell import lstm_step
+from lstmviz.core.cell import lstm_step
 
 TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
 
@@ -39,7 +39,9 @@ def cell_loop(lstm: nn.LSTM, x, state):
                     pre = pre + cell.bias_ih + cell.bias_hh
                 i, f, g, o = pre.chunk(4, 1)
                 h, c = cell(inp[t], (h, c))
-                for n, v in zip("ifgoch", (i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid(), c, h), strict=True):
+                for n, v in zip(
+                    "ifgoch", (i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid(), c, h), strict=True
+                ):
                     vals[n].append(v)
         for n in "ifgoch":
             ref[n, layer] = torch.stack(vals[n])
@@ -50,16 +52,34 @@ def cell_loop(lstm: nn.LSTM, x, state):
 def random_config(rng: random.Random):
     dtype = rng.choice([torch.float32, torch.float64])
     In, H, L = rng.randint(1, 9), rng.randint(1, 12), rng.randint(1, 3)
-    lstm = nn.LSTM(In, H, L, bias=rng.random() < 0.8, batch_first=rng.random() < 0.5,
-                   dropout=rng.choice([0.0, 0.3]) if L > 1 else 0.0).to(dtype)
+    lstm = nn.LSTM(
+        In,
+        H,
+        L,
+        bias=rng.random() < 0.8,
+        batch_first=rng.random() < 0.5,
+        dropout=rng.choice([0.0, 0.3]) if L > 1 else 0.0,
+    ).to(dtype)
     lstm.train(rng.random() < 0.3 and lstm.dropout == 0)  # training mode is fine without dropout
     T, B, layout = rng.randint(1, 25), rng.randint(1, 4), rng.choice(["batched", "unbatched"])
     if layout == "unbatched":
         x = torch.randn(T, In, dtype=dtype)
-        state = (torch.randn(L, H, dtype=dtype), torch.randn(L, H, dtype=dtype)) if rng.random() < 0.5 else None
+        state = (
+            (torch.randn(L, H, dtype=dtype), torch.randn(L, H, dtype=dtype))
+            if rng.random() < 0.5
+            else None
+        )
     else:
-        x = torch.randn(B, T, In, dtype=dtype) if lstm.batch_first else torch.randn(T, B, In, dtype=dtype)
-        state = (torch.randn(L, B, H, dtype=dtype), torch.randn(L, B, H, dtype=dtype)) if rng.random() < 0.5 else None
+        x = (
+            torch.randn(B, T, In, dtype=dtype)
+            if lstm.batch_first
+            else torch.randn(T, B, In, dtype=dtype)
+        )
+        state = (
+            (torch.randn(L, B, H, dtype=dtype), torch.randn(L, B, H, dtype=dtype))
+            if rng.random() < 0.5
+            else None
+        )
     return lstm, x, state
 
 
@@ -76,7 +96,7 @@ ONEDNN = torch.backends.mkldnn.is_available()
 @pytest.fixture(params=["onednn", "matmul"])
 def route(request, monkeypatch):
     """Both ways to the gates: oneDNN's training workspace (where it runs) and the matrix products."""
-    from lstmviz import recorder
+    from lstmviz.gates import recorder
 
     used = []
     real = recorder._onednn_layer
@@ -109,7 +129,9 @@ def test_record_exact_random_configs(seed, route):
     torch.testing.assert_close(trace.final_state[0], h_n, atol=tol, rtol=0)
     torch.testing.assert_close(trace.final_state[1], c_n, atol=tol, rtol=0)
     # the last step's c of every layer is c_n
-    last_c = torch.stack([time_major(lstm, trace["c", layer], None)[-1] for layer in range(lstm.num_layers)])
+    last_c = torch.stack(
+        [time_major(lstm, trace["c", layer], None)[-1] for layer in range(lstm.num_layers)]
+    )
     torch.testing.assert_close(last_c, c_n if x.dim() == 3 else c_n[:, None], atol=tol, rtol=0)
     # every gate against the LSTMCell loop, in the module's layout
     hx = None if state is None else tuple(s if x.dim() == 3 else s[:, None] for s in state)
@@ -130,9 +152,18 @@ def test_trace_api_names_aliases_layout():
     trace = record(lstm, torch.randn(2, 7, 3))
     assert trace.num_layers == 2 and trace.steps == 7 and len(trace) == 7 and trace.batch_size == 2
     assert trace["c", 0].shape == (2, 7, 5) and trace.batch_first
-    assert set(trace.names) == set("ifgoch") and all(isinstance(v, str) and v for v in trace.names.values())
-    for alias, name in [("update", "i"), ("forget", "f"), ("candidate", "g"), ("output", "o"),
-                        ("cell", "c"), ("activation", "h"), ("hidden", "h")]:
+    assert set(trace.names) == set("ifgoch") and all(
+        isinstance(v, str) and v for v in trace.names.values()
+    )
+    for alias, name in [
+        ("update", "i"),
+        ("forget", "f"),
+        ("candidate", "g"),
+        ("output", "o"),
+        ("cell", "c"),
+        ("activation", "h"),
+        ("hidden", "h"),
+    ]:
         assert torch.equal(trace[alias, 1], trace[name, 1])
     assert torch.equal(trace["c", -1], trace["c", 1]) and torch.equal(trace["c", -2], trace["c", 0])
     assert not torch.equal(trace["c", 0], trace["c", 1])
@@ -191,6 +222,7 @@ def test_record_keeps_autograd_and_module_untouched():
 
 # ---- GateRecorder ----------------------------------------------------------------------------
 
+
 def TinyCharModel():
     """A tiny CharLSTM: the fused forward for a prime, step() through lstm_step."""
     return CharLSTM(11, hidden_size=8, num_layers=2, dropout=0.0, embedding_dim=6)
@@ -223,16 +255,16 @@ def test_recorder_concatenates_forward_and_steps_exactly():
         for layer in range(2):
             torch.testing.assert_close(trace[name, layer], ref[name, layer], atol=1e-5, rtol=0)
     torch.testing.assert_close(trace.final_state[1], state_on[1], atol=1e-6, rtol=0)
-    assert not lstmviz.cell.has_step_hooks(model.lstm)
+    assert not lstmviz.core.cell.has_step_hooks(model.lstm)
     assert not model.lstm._forward_hooks
 
 
 def test_recorder_removes_hooks_when_the_block_raises():
     model = TinyCharModel()
     with pytest.raises(RuntimeError, match="boom"), GateRecorder(model):
-        assert lstmviz.cell.has_step_hooks(model.lstm) and model.lstm._forward_hooks
+        assert lstmviz.core.cell.has_step_hooks(model.lstm) and model.lstm._forward_hooks
         raise RuntimeError("boom")
-    assert not lstmviz.cell.has_step_hooks(model.lstm) and not model.lstm._forward_hooks
+    assert not lstmviz.core.cell.has_step_hooks(model.lstm) and not model.lstm._forward_hooks
     # an input the module accepts but the recorder cannot reproduce: a clear error, hooks still go
     packed = nn.utils.rnn.pack_padded_sequence(torch.randn(2, 3, 6), [3, 1], batch_first=True)
     with pytest.raises(LstmvizError, match="PackedSequence"), GateRecorder(model.lstm):
@@ -256,14 +288,20 @@ def test_ring_buffer_keeps_the_last_steps_and_bounds_memory():
     with GateRecorder(model, max_steps=300, dtype=torch.float16) as rec16:
         run_mixed(model, ids, prime=500)
     assert rec16.trace["c", 1].dtype == torch.float16 and rec16.nbytes() == rec.nbytes() // 2
-    torch.testing.assert_close(rec16.trace["c", 1].float(), ref["c", 1][:, 400:], atol=2e-3, rtol=1e-3)
+    torch.testing.assert_close(
+        rec16.trace["c", 1].float(), ref["c", 1][:, 400:], atol=2e-3, rtol=1e-3
+    )
 
 
 def test_default_cap_fits_100k_characters_of_a_2x512_model_in_500_mb():
     """The storage is allocated up front per step, so the bound follows from its shape (no 100k run)."""
     lstm = nn.LSTM(64, 512, 2, batch_first=True).eval()
     x = torch.randn(1, 1, 64)
-    for kwargs, steps in [({}, None), ({"dtype": torch.float16}, None), ({"max_steps": 10_000}, 10_000)]:
+    for kwargs, steps in [
+        ({}, None),
+        ({"dtype": torch.float16}, None),
+        ({"max_steps": 10_000}, 10_000),
+    ]:
         with GateRecorder(lstm, **kwargs) as rec:
             state = None
             for _ in range(3):
@@ -293,8 +331,12 @@ def test_recorder_on_lstmcell_and_unbatched_calls():
             h, c = cellm(xs[t], (h, c))
     lstm = nn.LSTM(3, 5)
     with torch.no_grad():
-        for a, b in [("weight_ih", "weight_ih_l0"), ("weight_hh", "weight_hh_l0"),
-                     ("bias_ih", "bias_ih_l0"), ("bias_hh", "bias_hh_l0")]:
+        for a, b in [
+            ("weight_ih", "weight_ih_l0"),
+            ("weight_hh", "weight_hh_l0"),
+            ("bias_ih", "bias_ih_l0"),
+            ("bias_hh", "bias_hh_l0"),
+        ]:
             getattr(lstm, b).copy_(getattr(cellm, a))
     ref = record(lstm, xs)
     for name in "ifgoch":
@@ -320,9 +362,13 @@ def test_recorder_hooks_modules_with_hook_points():
         def forward(self, x, state):
             h, c = state
             i, f, g, o = self.lin(torch.cat([x, h], 1)).chunk(4, 1)
-            run = lstmviz.cell.run_hooks
-            i, f, g, o = (run(self, n, 0, v) for n, v in
-                          zip("ifgo", (i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()), strict=True))
+            run = lstmviz.core.cell.run_hooks
+            i, f, g, o = (
+                run(self, n, 0, v)
+                for n, v in zip(
+                    "ifgo", (i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()), strict=True
+                )
+            )
             c = run(self, "c", 0, f * c + i * g)
             h = run(self, "h", 0, o * c.tanh())
             return h, c
@@ -399,7 +445,7 @@ def test_long_sequence_cell_recurrence_stays_exact(dtype):
 
 
 def test_recorder_on_the_from_scratch_lstm_matches_record_on_its_torch_twin():
-    from lstmviz import scratch
+    from lstmviz.teaching import scratch
 
     torch.manual_seed(8)
     mine = scratch.LSTM(3, 5, num_layers=2)
@@ -417,7 +463,7 @@ def test_recorder_on_the_from_scratch_lstm_matches_record_on_its_torch_twin():
 
 @pytest.mark.parametrize("T", [1, 2, 3, 5, 17, 100, 2000])
 def test_cell_scan_equals_the_step_by_step_recurrence(T):
-    from lstmviz.recorder import cell_scan
+    from lstmviz.gates.recorder import cell_scan
 
     torch.manual_seed(T)
     f, u = torch.rand(T, 2, 3, dtype=torch.float64), torch.randn(T, 2, 3, dtype=torch.float64)
@@ -442,7 +488,7 @@ def test_storage_dtype_and_device_options():
 
 def test_a_workspace_layout_that_does_not_check_out_falls_back_to_exact_values(monkeypatch):
     """Another oneDNN version with another layout: the check catches it and the matrix products run."""
-    from lstmviz import recorder
+    from lstmviz.gates import recorder
 
     torch.manual_seed(3)
     lstm = nn.LSTM(5, 24, 2)
@@ -462,7 +508,7 @@ def test_a_workspace_layout_that_does_not_check_out_falls_back_to_exact_values(m
 @pytest.mark.skipif(not ONEDNN, reason="torch built without oneDNN")
 def test_workspace_gates_equal_the_matrix_product_gates():
     """Both routes agree on a 2x512 model over 300 steps, to float32 rounding."""
-    from lstmviz import recorder
+    from lstmviz.gates import recorder
 
     torch.manual_seed(4)
     lstm = nn.LSTM(64, 512, 2, batch_first=True)

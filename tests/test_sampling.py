@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lstmviz.cell import add_step_hook
-from lstmviz.errors import LstmvizError
-from lstmviz.sampling import generate, stream
+from lstmviz.core.cell import add_step_hook
+from lstmviz.core.errors import LstmvizError
+from lstmviz.core.sampling import generate, stream
 
 
 def reference(model, vocab, prime, length, top_k, temperature, seed):
@@ -32,7 +32,9 @@ def reference(model, vocab, prime, length, top_k, temperature, seed):
     return "".join(out)
 
 
-@pytest.mark.parametrize("top_k, temperature", [(None, 0.0), (1, 1.0), (5, 1.0), (3, 0.7), (None, 1.3)])
+@pytest.mark.parametrize(
+    "top_k, temperature", [(None, 0.0), (1, 1.0), (5, 1.0), (3, 0.7), (None, 1.3)]
+)
 def test_matches_reference(tiny_trained, top_k, temperature):
     model, vocab = tiny_trained.model, tiny_trained.vocab
     got = generate(model, vocab, "ROMEO\n", 60, top_k=top_k, temperature=temperature, seed=7)
@@ -72,7 +74,9 @@ def test_stream_with_probs(tiny_trained):
 def test_top_k_frequencies_follow_the_distribution(tiny_trained):
     """Over many draws of the first character, frequencies match the softmax of the top-k logits."""
     model, vocab = tiny_trained.model, tiny_trained.vocab
-    _, probs = next(stream(model, vocab, "the", 1, top_k=3, temperature=1.0, seed=0, with_probs=True))
+    _, probs = next(
+        stream(model, vocab, "the", 1, top_k=3, temperature=1.0, seed=0, with_probs=True)
+    )
     counts = torch.zeros(len(vocab))
     for s in range(600):
         counts[vocab.stoi[generate(model, vocab, "the", 1, top_k=3, seed=s)]] += 1
@@ -84,7 +88,9 @@ def test_hooks_see_the_prime_and_every_step(tiny_trained):
     model, vocab = tiny_trained.model, tiny_trained.vocab
     calls = []
     plain = generate(model, vocab, "ROMEO", 10, top_k=3, seed=3)
-    with add_step_hook(model.lstm, lambda n, layer, v: calls.append(n) if (n, layer) == ("h", 1) else None):
+    with add_step_hook(
+        model.lstm, lambda n, layer, v: calls.append(n) if (n, layer) == ("h", 1) else None
+    ):
         hooked = generate(model, vocab, "ROMEO", 10, top_k=3, seed=3)
     assert hooked == plain
     assert len(calls) == 5 + 9  # each prime character, then every generated one but the last

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from lstmviz import sandbox, scratch
-from lstmviz.errors import LstmvizError
+from lstmviz.core.errors import LstmvizError
+from lstmviz.teaching import sandbox, scratch
 
 
 def test_cell_update_is_the_lstm_equation():
@@ -38,7 +38,9 @@ def test_figure_shows_the_values():
     fig = sandbox.sandbox_figure(**v)
     c, a = sandbox.cell_update(**v)
     assert list(fig.data[4].y) == [-2.0, -1.0, 0.2, round(c, 4)]  # old, kept, written, new
-    assert list(fig.data[1].y) == [0.25] and fig.data[1].x[0] == pytest.approx(math.log(0.25 / 0.75), abs=1e-4)
+    assert list(fig.data[1].y) == [0.25] and fig.data[1].x[0] == pytest.approx(
+        math.log(0.25 / 0.75), abs=1e-4
+    )
     assert list(fig.data[6].x) == [round(c, 4)] * 2
     assert list(fig.data[6].y) == [round(math.tanh(c), 4), round(a, 4)]
     assert "-0.800" in fig.layout.title.text  # c⟨t⟩ printed
@@ -63,7 +65,7 @@ def test_mimebundle_has_widget_and_static_image():
     bundle = sandbox.GateSandbox(gamma_u=0.9)._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert bundle["text/plain"].startswith("GateSandbox(Γ_u=0.90")
-    from lstmviz.notebook import static_images_available
+    from lstmviz.teaching.notebook import static_images_available
 
     if static_images_available():
         import base64

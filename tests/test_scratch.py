@@ -4,8 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from lstmviz import cell, scratch
-from lstmviz.errors import LstmvizError
+from lstmviz.core import cell
+from lstmviz.core.errors import LstmvizError
+from lstmviz.teaching import scratch
 
 D = torch.float64
 
@@ -152,6 +153,8 @@ def test_gate_recorder_and_intervene_see_the_scratch_lstm():
         ours(x)
     for name in "ifgoch":
         for layer in (0, 1):
-            torch.testing.assert_close(rec.trace[name, layer], trace[name, layer], rtol=0, atol=1e-12)
+            torch.testing.assert_close(
+                rec.trace[name, layer], trace[name, layer], rtol=0, atol=1e-12
+            )
     with lstmviz.intervene(ours, {("c", 1, None): 0.0}):
         assert ours(x)[0].abs().max() == 0

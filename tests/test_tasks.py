@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from lstmviz import tasks
-from lstmviz.errors import LstmvizError
+from lstmviz.core.errors import LstmvizError
+from lstmviz.teaching import tasks
 
 
 def test_first_symbol_batches():

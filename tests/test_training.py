@@ -12,11 +12,11 @@ import time
 import pytest
 import torch
 
-import lstmviz.training as training
-from lstmviz.checkpoint import BEST, LATEST, load_checkpoint, read_raw
-from lstmviz.errors import LstmvizError
-from lstmviz.model import CharLSTM
-from lstmviz.training import (
+import lstmviz.core.training as training
+from lstmviz.core.checkpoint import BEST, LATEST, load_checkpoint, read_raw
+from lstmviz.core.errors import LstmvizError
+from lstmviz.core.model import CharLSTM
+from lstmviz.core.training import (
     PRESETS,
     TrainConfig,
     choose_preset,
@@ -25,7 +25,7 @@ from lstmviz.training import (
     streams,
     train,
 )
-from lstmviz.vocab import Vocab
+from lstmviz.core.vocab import Vocab
 
 
 def test_streams_are_contiguous_and_shifted():
@@ -92,7 +92,9 @@ def test_training_learns_and_reports(tiny_trained, tiny_text):
 
 def test_callback_receives_every_entry(tiny_config, tiny_text):
     seen = []
-    result = train(tiny_config.replace(steps=10), text=tiny_text, progress=False, callback=seen.append)
+    result = train(
+        tiny_config.replace(steps=10), text=tiny_text, progress=False, callback=seen.append
+    )
     assert seen == result.history
     assert [(e["kind"], e["step"]) for e in seen] == [("train", 5), ("train", 10), ("val", 10)]
     assert seen[0]["val_loss"] is None and seen[0]["chars_per_sec"] > 0
@@ -133,11 +135,17 @@ def test_random_state_resets(monkeypatch, tiny_config, tiny_text):
         def forward(self, ids, state=None):
             logits, new_state = super().forward(ids, state)
             if self.training:
-                calls.append((None if state is None else state[1].clone(), new_state[1].detach().clone()))
+                calls.append(
+                    (None if state is None else state[1].clone(), new_state[1].detach().clone())
+                )
             return logits, new_state
 
     monkeypatch.setattr(training, "CharLSTM", Spy)
-    train(tiny_config.replace(steps=20, eval_every=100, reset_prob=0.3), text=tiny_text, progress=False)
+    train(
+        tiny_config.replace(steps=20, eval_every=100, reset_prob=0.3),
+        text=tiny_text,
+        progress=False,
+    )
     kept = zeroed = 0
     for (_, prev_out), (state_in, _) in zip(calls[:-1], calls[1:], strict=True):
         for b in range(state_in.shape[1]):
@@ -182,7 +190,9 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(monkeypatch, tmp_path, tiny_co
     assert all(torch.isfinite(p).all() for p in ck.model.parameters())
 
 
-def test_nan_gradient_stops_before_the_weights_change(monkeypatch, tmp_path, tiny_config, tiny_text):
+def test_nan_gradient_stops_before_the_weights_change(
+    monkeypatch, tmp_path, tiny_config, tiny_text
+):
     real_ce, calls = training.F.cross_entropy, [0]
 
     def poisoned(logits, *args, **kwargs):
@@ -234,10 +244,12 @@ def test_resume_equals_uninterrupted_run(tmp_path, tiny_config, tiny_text):
     resumed = train(out=str(tmp_path / "a"), resume=True, steps=30, text=tiny_text, progress=False)
     straight = train(cfg, text=tiny_text, progress=False)
     assert resumed.step == 30
-    for (name, p), q in zip(straight.model.state_dict().items(), resumed.model.state_dict().values(),
-                            strict=True):
+    for (name, p), q in zip(
+        straight.model.state_dict().items(), resumed.model.state_dict().values(), strict=True
+    ):
         assert torch.allclose(p, q, atol=1e-6), name
     assert resumed.val_loss == pytest.approx(straight.val_loss, abs=1e-6)
+
     def losses(history):
         return [(e["kind"], e["step"], round(e["train_loss"], 5)) for e in history]
 
@@ -247,14 +259,53 @@ def test_resume_equals_uninterrupted_run(tmp_path, tiny_config, tiny_text):
 def test_kill_during_training_then_resume(tmp_path, corpus_file, tiny_text):
     """SIGKILL a real training process after a checkpoint exists; resume must continue exactly."""
     out = tmp_path / "run"
-    flags = ["--corpus", str(corpus_file), "--hidden-size", "32", "--num-layers", "2", "--dropout", "0.1",
-             "--embedding-dim", "8", "--seq-len", "32", "--batch-size", "16", "--lr", "0.02", "--min-lr", "0.02",
-             "--reset-prob", "0.1",
-             "--eval-every", "10", "--log-every", "5", "--seed", "0", "--device", "cpu"]
+    flags = [
+        "--corpus",
+        str(corpus_file),
+        "--hidden-size",
+        "32",
+        "--num-layers",
+        "2",
+        "--dropout",
+        "0.1",
+        "--embedding-dim",
+        "8",
+        "--seq-len",
+        "32",
+        "--batch-size",
+        "16",
+        "--lr",
+        "0.02",
+        "--min-lr",
+        "0.02",
+        "--reset-prob",
+        "0.1",
+        "--eval-every",
+        "10",
+        "--log-every",
+        "5",
+        "--seed",
+        "0",
+        "--device",
+        "cpu",
+    ]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lstmviz", "train", *flags, "--steps", "100000", "--save-every", "3",
-         "--out", str(out), "--no-progress"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "lstmviz",
+            "train",
+            *flags,
+            "--steps",
+            "100000",
+            "--save-every",
+            "3",
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         deadline = time.monotonic() + 60
@@ -274,8 +325,21 @@ def test_kill_during_training_then_resume(tmp_path, corpus_file, tiny_text):
 
     target = killed.step + 7
     done = subprocess.run(
-        [sys.executable, "-m", "lstmviz", "train", "--out", str(out), "--resume", "--steps", str(target),
-         "--no-progress"], capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "lstmviz",
+            "train",
+            "--out",
+            str(out),
+            "--resume",
+            "--steps",
+            str(target),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     assert f"done: step {target}" in done.stdout
@@ -283,14 +347,32 @@ def test_kill_during_training_then_resume(tmp_path, corpus_file, tiny_text):
     assert resumed.step == target
 
     # the same settings without interruption, in this process: same weights
-    straight = train(TrainConfig(
-        corpus=str(corpus_file), hidden_size=32, num_layers=2, dropout=0.1, embedding_dim=8, seq_len=32,
-        batch_size=16, lr=0.02, min_lr=0.02, reset_prob=0.1, eval_every=10, log_every=5, seed=0, device="cpu", steps=target,
-    ), progress=False)
+    straight = train(
+        TrainConfig(
+            corpus=str(corpus_file),
+            hidden_size=32,
+            num_layers=2,
+            dropout=0.1,
+            embedding_dim=8,
+            seq_len=32,
+            batch_size=16,
+            lr=0.02,
+            min_lr=0.02,
+            reset_prob=0.1,
+            eval_every=10,
+            log_every=5,
+            seed=0,
+            device="cpu",
+            steps=target,
+        ),
+        progress=False,
+    )
     for name, p in straight.model.state_dict().items():
         assert torch.allclose(p, resumed.model.state_dict()[name], atol=1e-5), name
     # and the resumed run really started from the saved weights, not from scratch
-    first = train(TrainConfig(**{**straight.config.to_dict(), "steps": killed.step}), progress=False)
+    first = train(
+        TrainConfig(**{**straight.config.to_dict(), "steps": killed.step}), progress=False
+    )
     for name, p in first.model.state_dict().items():
         assert torch.allclose(p, saved[name], atol=1e-5), name
     assert (out / BEST).exists()
@@ -298,10 +380,14 @@ def test_kill_during_training_then_resume(tmp_path, corpus_file, tiny_text):
 
 def test_resume_that_validates_before_its_first_log(tmp_path, tiny_config, tiny_text):
     """A resumed run whose first event is a validation has no train loss yet: no crash, no fake value."""
-    cfg = tiny_config.replace(out=str(tmp_path / "run"), steps=2, log_every=5, eval_every=3, save_every=0)
+    cfg = tiny_config.replace(
+        out=str(tmp_path / "run"), steps=2, log_every=5, eval_every=3, save_every=0
+    )
     train(cfg, text=tiny_text, progress=True)
     seen: list[dict] = []
-    resumed = train(out=cfg.out, resume=True, steps=8, text=tiny_text, progress=True, callback=seen.append)
+    resumed = train(
+        out=cfg.out, resume=True, steps=8, text=tiny_text, progress=True, callback=seen.append
+    )
     assert resumed.step == 8
     first = seen[0]
     assert (first["kind"], first["step"], first["train_loss"]) == ("val", 3, None)

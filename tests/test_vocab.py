@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lstmviz.errors import LstmvizError
-from lstmviz.vocab import Vocab
+from lstmviz.core.errors import LstmvizError
+from lstmviz.core.vocab import Vocab
 
 
 def test_sorted_ids_and_round_trip():

@@ -9,9 +9,12 @@ import pytest
 import torch
 
 import lstmviz
-from lstmviz import features, plots, widgets
+from lstmviz.gates import features
+from lstmviz.viz import plots, widgets
 
-TEXT = 'OBERON\nDo you "amend" it then; it lies in you:\nWhy should (Titania) cross her Oberon?\n' * 3
+TEXT = (
+    'OBERON\nDo you "amend" it then; it lies in you:\nWhy should (Titania) cross her Oberon?\n' * 3
+)
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +31,19 @@ def z_of(fw):
 
 def test_live_generation_writes_what_generate_writes_and_shows_its_gates(tiny):
     model, vocab = tiny
-    ex = widgets.LiveGeneration(model, vocab, prime="OBERON\n", length=150, temperature=0.9, top_k=5,
-                                seed=3, unit=4, layer=0, name="f", window=40)
+    ex = widgets.LiveGeneration(
+        model,
+        vocab,
+        prime="OBERON\n",
+        length=150,
+        temperature=0.9,
+        top_k=5,
+        seed=3,
+        unit=4,
+        layer=0,
+        name="f",
+        window=40,
+    )
     out = ex.run()
     assert out == lstmviz.generate(model, vocab, "OBERON\n", 150, temperature=0.9, top_k=5, seed=3)
     assert ex.text == "OBERON\n" + out
@@ -114,7 +128,11 @@ class PlantedTrace:
 
     def __init__(self, text, H=20):
         rng = np.random.default_rng(0)
-        self.values = {(n, layer): rng.normal(size=(1, len(text), H)) * 0.3 for n in "ifgoch" for layer in (0, 1)}
+        self.values = {
+            (n, layer): rng.normal(size=(1, len(text), H)) * 0.3
+            for n in "ifgoch"
+            for layer in (0, 1)
+        }
         self.values["c", 1][0, :, 11] += 2 * features.in_quotes(text)
         self.values["c", 1][0, 100:110, 5] += 3.0
 
@@ -145,12 +163,16 @@ def test_cell_explorer_matches_a_span_and_ranks_features(tiny):
 def test_cell_explorer_from_model_refuses_a_mismatched_text(tiny):
     model, vocab = tiny
     ex = widgets.CellExplorer.from_model(model, vocab, TEXT, window=100)
-    truth = lstmviz.record(model.lstm, model.embedding(vocab.encode(TEXT)[None]))["c", -1][0].numpy()
+    truth = lstmviz.record(model.lstm, model.embedding(vocab.encode(TEXT)[None]))["c", -1][
+        0
+    ].numpy()
     rows = [int(y.split()[1]) for y in ex.fig_heat.data[0].y]
     # memory cells are coloured per unit (value / max |value|); the hover data holds the values
     raw = np.asarray(ex.fig_heat.data[0].customdata, dtype=np.float64)
     np.testing.assert_allclose(raw, truth[:100, rows].T, rtol=2e-3, atol=1e-5)
-    np.testing.assert_allclose(z_of(ex.fig_heat), raw / np.abs(raw).max(axis=1, keepdims=True), rtol=2e-3, atol=1e-5)
+    np.testing.assert_allclose(
+        z_of(ex.fig_heat), raw / np.abs(raw).max(axis=1, keepdims=True), rtol=2e-3, atol=1e-5
+    )
     trace = lstmviz.record(model.lstm, model.embedding(vocab.encode(TEXT[:50])[None]))
     with pytest.raises(lstmviz.LstmvizError, match="steps but the text has"):
         widgets.CellExplorer(trace, TEXT)
@@ -158,8 +180,17 @@ def test_cell_explorer_from_model_refuses_a_mismatched_text(tiny):
 
 def test_intervention_explorer_compares_untouched_and_clamped(tiny):
     model, vocab = tiny
-    ex = widgets.InterventionExplorer(model, vocab, prime="OBERON\n", layer=1, unit=3, value=5.0,
-                                      length=80, temperature=0.8, seed=1)
+    ex = widgets.InterventionExplorer(
+        model,
+        vocab,
+        prime="OBERON\n",
+        layer=1,
+        unit=3,
+        value=5.0,
+        length=80,
+        temperature=0.8,
+        seed=1,
+    )
     plain, clamped = ex.run()
     assert plain == lstmviz.generate(model, vocab, "OBERON\n", 80, temperature=0.8, seed=1)
     with lstmviz.intervene(model, {("c", 1, 3): 5.0}):
@@ -182,7 +213,7 @@ def test_display_carries_widget_view_and_a_png_snapshot(tiny, monkeypatch):
     bundle = ex._repr_mimebundle_()
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == ex.widget.model_id
     assert "image/png" not in bundle  # no static image asked for
-    if not lstmviz.notebook.static_images_available():
+    if not lstmviz.teaching.notebook.static_images_available():
         pytest.skip("no Chromium for kaleido here")
     monkeypatch.setattr(pio.renderers, "default", "plotly_mimetype+png")
     ex.run()
@@ -208,14 +239,17 @@ def test_explorer_widgets_send_json_without_nan(tiny):
 
 
 def test_a_figure_the_browser_lost_is_replaced_and_the_explorer_draws_into_the_new_one(tiny):
-    """A view that reports an edit older than the display's stamp missed messages (see lstmviz.livefig)."""
+    """A view that reports an edit older than the display's stamp missed messages (see lstmviz.viz.livefig)."""
     model, vocab = tiny
     ex = widgets.LiveGeneration(model, vocab, prime="ab", length=5)
     ex.run()
     before = ex.fig_heat._last_trace_edit_id
     ex._repr_mimebundle_()
     assert ex.fig_heat._last_trace_edit_id == before + 1
-    ex.fig_heat._js2py_traceDeltas = {"trace_deltas": [], "trace_edit_id": 0}  # the browser lost the heatmap: the explorer now draws into a new one
+    ex.fig_heat._js2py_traceDeltas = {
+        "trace_deltas": [],
+        "trace_edit_id": 0,
+    }  # the browser lost the heatmap: the explorer now draws into a new one
     healed = ex.fig_heat
     assert ex._heat.heals == 1 and healed.data[0].z is not None
     ex.w_unit.value = 1

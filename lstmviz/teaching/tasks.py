@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .cell import set_forget_bias
-from .errors import LstmvizError
+from ..core.cell import set_forget_bias
+from ..core.errors import LstmvizError
 from .gradients import grad_norm
 
 # ---- settings the lessons use (small and fast; change them to explore) ----
@@ -62,14 +62,19 @@ class FirstSymbolTask:
         """Accuracy of guessing."""
         return 1 / self.n_signals
 
-    def ids(self, batch_size: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    def ids(
+        self, batch_size: int, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor]:
         """Symbol ids (B, lag + 1) and targets (B,): the signal, then ``lag`` distractors."""
         signal = torch.randint(0, self.n_signals, (batch_size,), generator=generator)
-        distractors = torch.randint(self.n_signals, self.vocab_size, (batch_size, self.lag),
-                                    generator=generator)
+        distractors = torch.randint(
+            self.n_signals, self.vocab_size, (batch_size, self.lag), generator=generator
+        )
         return torch.cat([signal[:, None], distractors], dim=1), signal
 
-    def batch(self, batch_size: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    def batch(
+        self, batch_size: int, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor]:
         """One-hot inputs x (B, lag + 1, vocab_size) float32 and targets y (B,) long."""
         ids, y = self.ids(batch_size, generator)
         return nn.functional.one_hot(ids, self.vocab_size).float(), y
@@ -78,8 +83,14 @@ class FirstSymbolTask:
 class SequenceClassifier(nn.Module):
     """``nn.RNN`` (tanh) or ``nn.LSTM`` over x (B, T, V), then a linear read-out of the last state -> (B, C)."""
 
-    def __init__(self, kind: str, input_size: int, hidden_size: int, n_classes: int,
-                 forget_bias: float | None = None):
+    def __init__(
+        self,
+        kind: str,
+        input_size: int,
+        hidden_size: int,
+        n_classes: int,
+        forget_bias: float | None = None,
+    ):
         super().__init__()
         if kind not in ("rnn", "lstm"):
             raise LstmvizError(f"kind must be 'rnn' or 'lstm', got {kind!r}")
@@ -136,8 +147,13 @@ def train_on_task(
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     if model is None:
-        model = SequenceClassifier(kind, task.vocab_size, hidden_size, task.n_signals,
-                                   forget_bias=forget_bias if kind == "lstm" else None)
+        model = SequenceClassifier(
+            kind,
+            task.vocab_size,
+            hidden_size,
+            task.n_signals,
+            forget_bias=forget_bias if kind == "lstm" else None,
+        )
     if optimizer not in ("adam", "sgd"):
         raise LstmvizError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
     # plain SGD steps in proportion to the gradient, so an exploding gradient is a huge step;
@@ -157,10 +173,16 @@ def train_on_task(
         if clip is not None:
             nn.utils.clip_grad_norm_(model.parameters(), clip)
         opt.step()
-        if stop_when_solved and len(history["loss"]) >= 20 and np.mean(history["loss"][-20:]) < SOLVED_LOSS:
+        if (
+            stop_when_solved
+            and len(history["loss"]) >= 20
+            and np.mean(history["loss"][-20:]) < SOLVED_LOSS
+        ):
             break
     accuracy = evaluate(model, task, test_size, seed=seed + 10_000)
-    return TaskResult(kind, lag, accuracy, accuracy >= SUCCESS, len(history["loss"]), history, model)
+    return TaskResult(
+        kind, lag, accuracy, accuracy >= SUCCESS, len(history["loss"]), history, model
+    )
 
 
 @torch.no_grad()
@@ -171,9 +193,12 @@ def evaluate(model: nn.Module, task: FirstSymbolTask, n: int = 1000, seed: int =
     return (model(x).argmax(dim=1) == y).float().mean().item()
 
 
-def success_vs_lag(kind: str, lags: list[int], seeds: tuple[int, ...] = (0,),
-                   **train_kwargs) -> tuple[np.ndarray, np.ndarray]:
+def success_vs_lag(
+    kind: str, lags: list[int], seeds: tuple[int, ...] = (0,), **train_kwargs
+) -> tuple[np.ndarray, np.ndarray]:
     """(lags (L,), mean test accuracy over ``seeds`` (L,)) for ``kind`` trained at each lag."""
-    acc = [np.mean([train_on_task(kind, lag, seed=s, **train_kwargs).accuracy for s in seeds])
-           for lag in lags]
+    acc = [
+        np.mean([train_on_task(kind, lag, seed=s, **train_kwargs).accuracy for s in seeds])
+        for lag in lags
+    ]
     return np.asarray(lags), np.asarray(acc)

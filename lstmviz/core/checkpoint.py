@@ -40,7 +40,7 @@ LATEST = "checkpoint.pt"
 #: File name of the checkpoint with the lowest validation loss so far.
 BEST = "best.pt"
 #: Where ``load_pretrained`` looks: ``lstmviz/checkpoints/{name}.pt``.
-PRETRAINED_DIR = Path(__file__).parent / "checkpoints"
+PRETRAINED_DIR = Path(__file__).parent.parent / "checkpoints"
 
 
 @dataclass
@@ -107,7 +107,11 @@ def save_checkpoint(
             f"the vocabulary has {len(vocab)} characters but the model expects {model.vocab_size}"
         )
     weights = {
-        k: (v.detach().to("cpu", torch.float16) if half and v.is_floating_point() else v.detach().cpu())
+        k: (
+            v.detach().to("cpu", torch.float16)
+            if half and v.is_floating_point()
+            else v.detach().cpu()
+        )
         for k, v in model.state_dict().items()
     }
     ckpt: dict[str, Any] = {
@@ -141,8 +145,15 @@ def export_checkpoint(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     """Copy checkpoint ``src`` to ``dst`` as a float16 weights-only export (for shipping)."""
     ck = load_checkpoint(src)
     return save_checkpoint(
-        dst, ck.model, ck.vocab, step=ck.step, config=ck.config, val_loss=ck.val_loss,
-        best_val_loss=ck.best_val_loss, history=ck.history, half=True,
+        dst,
+        ck.model,
+        ck.vocab,
+        step=ck.step,
+        config=ck.config,
+        val_loss=ck.val_loss,
+        best_val_loss=ck.best_val_loss,
+        history=ck.history,
+        half=True,
     )
 
 
@@ -151,7 +162,9 @@ def read_raw(path: str | os.PathLike) -> dict:
     path = Path(path)
     if path.is_dir():
         if not (path / LATEST).is_file():
-            raise LstmvizError(f"{str(path)!r} is a folder without a {LATEST}; give a checkpoint file")
+            raise LstmvizError(
+                f"{str(path)!r} is a folder without a {LATEST}; give a checkpoint file"
+            )
         path = path / LATEST
     if not path.exists():
         raise LstmvizError(f"checkpoint {str(path)!r} does not exist; check the path")
@@ -163,7 +176,15 @@ def read_raw(path: str | os.PathLike) -> dict:
             f"refused to load {str(path)!r}: it contains Python objects or code, not just tensors "
             f"({first[:120]}). Only load checkpoints written by lstmviz from a source you trust."
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError, IndexError) as e:
+    except (
+        RuntimeError,
+        EOFError,
+        zipfile.BadZipFile,
+        OSError,
+        ValueError,
+        KeyError,
+        IndexError,
+    ) as e:
         raise LstmvizError(
             f"{str(path)!r} is not a readable checkpoint (truncated or corrupted?): "
             f"{type(e).__name__}. Re-save it or use an earlier checkpoint."

@@ -23,13 +23,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import LstmvizError
+from ..core.errors import LstmvizError
 
 OPEN, CLOSE = "([{", ")]}"
 TAB_WIDTH = 4
 #: A speaker's name on its own line: all capitals ("OBERON", "FIRST CITIZEN", "LADY MACBETH"), or
 #: tiny-shakespeare's "First Citizen:". Act and scene headings are not speakers.
-_SPEAKER = re.compile(r"^(?!ACT\b|SCENE\b|EPILOGUE\b|PROLOGUE\b)(?:[A-Z][A-Z' .-]*[A-Z.]|[A-Z][a-z']*(?: [A-Z][a-z']*){0,3}:)$")
+_SPEAKER = re.compile(
+    r"^(?!ACT\b|SCENE\b|EPILOGUE\b|PROLOGUE\b)(?:[A-Z][A-Z' .-]*[A-Z.]|[A-Z][a-z']*(?: [A-Z][a-z']*){0,3}:)$"
+)
 
 
 def _codes(text: str) -> np.ndarray:
@@ -74,7 +76,9 @@ def bracket_depth(text: str) -> np.ndarray:
     step = _is(text, OPEN).astype(np.int64) - _is(text, CLOSE).astype(np.int64)
     depth = np.zeros(len(text), dtype=np.int64)
     d = 0
-    for t, s in enumerate(step.tolist()):  # clip at 0: a stray ')' must not make depth negative forever
+    for t, s in enumerate(
+        step.tolist()
+    ):  # clip at 0: a stray ')' must not make depth negative forever
         d = max(d + s, 0)
         depth[t] = d
     return depth.astype(np.float32)
@@ -196,7 +200,9 @@ def correlations(acts, feats: Mapping[str, np.ndarray]) -> tuple[list[str], np.n
     a = _as_acts(acts)
     f = np.stack([np.asarray(feats[n], dtype=np.float64) for n in names], axis=1)
     if f.shape[0] != a.shape[0]:
-        raise LstmvizError(f"features have {f.shape[0]} steps but the activations have {a.shape[0]}")
+        raise LstmvizError(
+            f"features have {f.shape[0]} steps but the activations have {a.shape[0]}"
+        )
     return names, _standardize(f).T @ _standardize(a)
 
 
@@ -210,7 +216,10 @@ class Match:
 
 
 def rank_units(
-    acts, text: str, top: int = 10, names: list[str] | None = None,
+    acts,
+    text: str,
+    top: int = 10,
+    names: list[str] | None = None,
     feats: Mapping[str, np.ndarray] | None = None,
 ) -> list[Match]:
     """Units most correlated with the built-in features of ``text``: acts (T, H) -> best ``top`` matches.
@@ -227,7 +236,9 @@ def rank_units(
     return [Match(int(u), float(r_best[u]), feat_names[best[u]]) for u in order]
 
 
-def match_span(acts, start: int, stop: int, top: int = 10, margin: int | None = None) -> list[Match]:
+def match_span(
+    acts, start: int, stop: int, top: int = 10, margin: int | None = None
+) -> list[Match]:
     """Units on inside steps [start, stop) and off around them (LSTMVis select-and-match).
 
     acts (T, H). Score per unit: (mean inside - mean in ``margin`` steps on each side) / the
@@ -237,11 +248,15 @@ def match_span(acts, start: int, stop: int, top: int = 10, margin: int | None = 
     a = _as_acts(acts)
     T = a.shape[0]
     if not 0 <= start < stop <= T:
-        raise LstmvizError(f"span [{start}, {stop}) must be non-empty and inside the text's 0..{T} steps")
+        raise LstmvizError(
+            f"span [{start}, {stop}) must be non-empty and inside the text's 0..{T} steps"
+        )
     margin = stop - start if margin is None else int(margin)
     around = np.r_[max(0, start - margin) : start, stop : min(T, stop + margin)]
     if around.size == 0:
-        raise LstmvizError("the span covers the whole text, so there is nothing around it to compare with")
+        raise LstmvizError(
+            "the span covers the whole text, so there is nothing around it to compare with"
+        )
     inside = a[start:stop].mean(axis=0)
     outside = a[around].mean(axis=0)
     spread = a.std(axis=0) + 1e-8

@@ -62,7 +62,9 @@ class TrainConfig:
     eval_every: int = 200  # validation every N steps (and at the end)
     val_chars: int | None = None  # validate on the first N chars of the validation text (None: all)
     log_every: int = 10  # train-loss log / callback every N steps
-    save_every: int = 200  # write <out>/checkpoint.pt every N steps (and at the end); 0: only at end
+    save_every: int = (
+        200  # write <out>/checkpoint.pt every N steps (and at the end); 0: only at end
+    )
     seed: int = 0
     device: str | None = None  # None: cuda -> mps -> cpu
     out: str | None = None  # run folder for checkpoints; None: keep nothing on disk
@@ -93,14 +95,36 @@ class TrainConfig:
 #: writes recognisable play-script on a 2-core CPU in about 3 minutes.
 PRESETS: dict[str, dict[str, Any]] = {
     "full": dict(
-        hidden_size=512, num_layers=2, dropout=0.5, embedding_dim=64,
-        seq_len=100, batch_size=128, steps=6000, lr=2e-3, min_lr=2e-4, reset_prob=0.02,
-        eval_every=200, val_chars=None, log_every=10, save_every=200,
+        hidden_size=512,
+        num_layers=2,
+        dropout=0.5,
+        embedding_dim=64,
+        seq_len=100,
+        batch_size=128,
+        steps=6000,
+        lr=2e-3,
+        min_lr=2e-4,
+        reset_prob=0.02,
+        eval_every=200,
+        val_chars=None,
+        log_every=10,
+        save_every=200,
     ),
     "quick": dict(
-        hidden_size=256, num_layers=2, dropout=0.1, embedding_dim=32,
-        seq_len=64, batch_size=32, steps=1000, lr=4e-3, min_lr=4e-4, reset_prob=0.02,
-        eval_every=250, val_chars=100_000, log_every=10, save_every=250,
+        hidden_size=256,
+        num_layers=2,
+        dropout=0.1,
+        embedding_dim=32,
+        seq_len=64,
+        batch_size=32,
+        steps=1000,
+        lr=4e-3,
+        min_lr=4e-4,
+        reset_prob=0.02,
+        eval_every=250,
+        val_chars=100_000,
+        log_every=10,
+        save_every=250,
     ),
 }
 
@@ -109,8 +133,15 @@ GIVEN_TEXT = "<text>"
 
 #: Settings that fix the model or the data stream; a resumed run must keep them.
 _FIXED_ON_RESUME = (
-    "corpus", "hidden_size", "num_layers", "dropout", "embedding_dim", "seq_len", "batch_size",
-    "val_fraction", "seed",
+    "corpus",
+    "hidden_size",
+    "num_layers",
+    "dropout",
+    "embedding_dim",
+    "seq_len",
+    "batch_size",
+    "val_fraction",
+    "seed",
 )
 
 
@@ -131,7 +162,11 @@ class TrainResult:
 
 def choose_preset(name: str | None = None) -> str:
     """``name``, else $LSTMVIZ_PRESET, else "full" on CUDA and "quick" otherwise."""
-    name = name or os.environ.get("LSTMVIZ_PRESET") or ("full" if torch.cuda.is_available() else "quick")
+    name = (
+        name
+        or os.environ.get("LSTMVIZ_PRESET")
+        or ("full" if torch.cuda.is_available() else "quick")
+    )
     if name not in PRESETS:
         raise LstmvizError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     return name
@@ -145,9 +180,13 @@ def pick_device(name: str | None = None) -> torch.device:
         except RuntimeError:
             raise LstmvizError(f"unknown device {name!r}; use cpu, cuda, cuda:0 or mps") from None
         if device.type == "cuda" and not torch.cuda.is_available():
-            raise LstmvizError("device 'cuda' asked for, but no CUDA GPU is available; use --device cpu")
+            raise LstmvizError(
+                "device 'cuda' asked for, but no CUDA GPU is available; use --device cpu"
+            )
         if device.type == "mps" and not torch.backends.mps.is_available():
-            raise LstmvizError("device 'mps' asked for, but Apple MPS is not available; use --device cpu")
+            raise LstmvizError(
+                "device 'mps' asked for, but Apple MPS is not available; use --device cpu"
+            )
         return device
     if torch.cuda.is_available():
         return torch.device("cuda")
@@ -165,7 +204,9 @@ def lr_at(cfg: TrainConfig, step: int) -> float:
 def streams(ids: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """ids (N,) -> (inputs, targets), each (batch_size, n): contiguous streams, targets shifted by one."""
     n = (len(ids) - 1) // batch_size
-    return ids[: n * batch_size].view(batch_size, n), ids[1 : n * batch_size + 1].view(batch_size, n)
+    return ids[: n * batch_size].view(batch_size, n), ids[1 : n * batch_size + 1].view(
+        batch_size, n
+    )
 
 
 @torch.no_grad()
@@ -178,13 +219,17 @@ def evaluate(model: CharLSTM, x: torch.Tensor, y: torch.Tensor, seq_len: int, am
         with amp or nullcontext():
             logits, state = model(x[:, t : t + seq_len], state)
         target = y[:, t : t + seq_len]
-        total += F.cross_entropy(logits.float().flatten(0, 1), target.flatten(), reduction="sum").item()
+        total += F.cross_entropy(
+            logits.float().flatten(0, 1), target.flatten(), reduction="sum"
+        ).item()
         count += target.numel()
     model.train(was_training)
     return total / count
 
 
-def _resolve(config: TrainConfig | None, overrides: dict, resume: bool) -> tuple[TrainConfig, dict | None]:
+def _resolve(
+    config: TrainConfig | None, overrides: dict, resume: bool
+) -> tuple[TrainConfig, dict | None]:
     """The config to run, and the checkpoint dict to resume from (or None)."""
     preset = overrides.pop("preset", None)
     if config is None:
@@ -202,7 +247,9 @@ def _resolve(config: TrainConfig | None, overrides: dict, resume: bool) -> tuple
     if out is None:
         raise LstmvizError("resume needs the run folder: give --out DIR (out=...)")
     if not (out / LATEST).exists():
-        raise LstmvizError(f"nothing to resume: {str(out / LATEST)!r} does not exist; drop --resume to start")
+        raise LstmvizError(
+            f"nothing to resume: {str(out / LATEST)!r} does not exist; drop --resume to start"
+        )
     raw = read_raw(out / LATEST)
     if not isinstance(raw.get("config"), dict) or raw.get("optimizer") is None:
         raise LstmvizError(
@@ -272,7 +319,9 @@ def train(
     elif not isinstance(text, str) or not text:
         raise LstmvizError("text must be a non-empty string")
     else:
-        cfg = cfg.replace(corpus=GIVEN_TEXT)  # so a checkpoint never claims a corpus it was not trained on
+        cfg = cfg.replace(
+            corpus=GIVEN_TEXT
+        )  # so a checkpoint never claims a corpus it was not trained on
     train_text, val_text = split(text, cfg.val_fraction)
     need = cfg.batch_size * cfg.seq_len + 1
     if len(train_text) < need:
@@ -282,7 +331,9 @@ def train(
             "--batch-size / --seq-len"
         )
     if len(val_text) < 2:
-        raise LstmvizError("the validation part of the corpus is empty; use a longer text or a larger val_fraction")
+        raise LstmvizError(
+            "the validation part of the corpus is empty; use a longer text or a larger val_fraction"
+        )
     vocab = Vocab.from_text(text)
 
     torch.manual_seed(cfg.seed)
@@ -320,14 +371,24 @@ def train(
 
     x, y = streams(vocab.encode(train_text, what="corpus").to(device), cfg.batch_size)
     chunks = x.shape[1] // cfg.seq_len  # BPTT windows per epoch
-    val_ids = vocab.encode(val_text[: cfg.val_chars + 1] if cfg.val_chars else val_text, what="corpus")
+    val_ids = vocab.encode(
+        val_text[: cfg.val_chars + 1] if cfg.val_chars else val_text, what="corpus"
+    )
     val_batch = max(1, min(cfg.batch_size, (len(val_ids) - 1) // cfg.seq_len))
     vx, vy = streams(val_ids.to(device), val_batch)
 
     def save(path_name: str) -> None:
         save_checkpoint(
-            out / path_name, model, vocab, step=step, config=cfg.to_dict(), val_loss=val_loss,
-            best_val_loss=best, optimizer=optimizer, history=history, train_state=state,
+            out / path_name,
+            model,
+            vocab,
+            step=step,
+            config=cfg.to_dict(),
+            val_loss=val_loss,
+            best_val_loss=best,
+            optimizer=optimizer,
+            history=history,
+            train_state=state,
         )
 
     def emit(entry: dict) -> None:
@@ -344,7 +405,10 @@ def train(
             k = step % chunks
             if k == 0:
                 state = None  # a new pass over the text: streams start from zero state
-            xb, yb = x[:, k * cfg.seq_len : (k + 1) * cfg.seq_len], y[:, k * cfg.seq_len : (k + 1) * cfg.seq_len]
+            xb, yb = (
+                x[:, k * cfg.seq_len : (k + 1) * cfg.seq_len],
+                y[:, k * cfg.seq_len : (k + 1) * cfg.seq_len],
+            )
             lr = lr_at(cfg, step)
             for group in optimizer.param_groups:
                 group["lr"] = lr
@@ -365,7 +429,9 @@ def train(
             else:
                 loss.backward()
                 norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                if not math.isfinite(norm.item()):  # would poison the weights (and the next checkpoint)
+                if not math.isfinite(
+                    norm.item()
+                ):  # would poison the weights (and the next checkpoint)
                     _diverged("gradient norm", norm.item(), step + 1, out)
                 optimizer.step()
             state = (state[0].detach(), state[1].detach())  # truncate BPTT here
@@ -382,8 +448,17 @@ def train(
             if step % cfg.log_every == 0 or step == cfg.steps:
                 now = time.perf_counter()
                 last_train = loss_sum / loss_n
-                emit(_entry("train", step, last_train, None, lr,
-                            loss_n * xb.numel() / max(now - t_log, 1e-9), now - t_start))
+                emit(
+                    _entry(
+                        "train",
+                        step,
+                        last_train,
+                        None,
+                        lr,
+                        loss_n * xb.numel() / max(now - t_log, 1e-9),
+                        now - t_start,
+                    )
+                )
                 bar.set_postfix(train=_fmt(last_train), val=_fmt(val_loss))
                 t_log, loss_sum, loss_n = now, 0.0, 0
             if step % cfg.eval_every == 0 or step == cfg.steps:
@@ -391,7 +466,11 @@ def train(
                 model.train()
                 # last_train is None when a resumed run validates before its first log
                 bar.set_postfix(train=_fmt(last_train), val=_fmt(val_loss))
-                emit(_entry("val", step, last_train, val_loss, lr, None, time.perf_counter() - t_start))
+                emit(
+                    _entry(
+                        "val", step, last_train, val_loss, lr, None, time.perf_counter() - t_start
+                    )
+                )
                 if progress:
                     bar.write(
                         f"step {step}: train {_fmt(last_train, 4)}  val {val_loss:.4f} nats/char "
@@ -401,7 +480,9 @@ def train(
                     best = val_loss
                     if out is not None:
                         save(BEST)
-            if out is not None and ((cfg.save_every and step % cfg.save_every == 0) or step == cfg.steps):
+            if out is not None and (
+                (cfg.save_every and step % cfg.save_every == 0) or step == cfg.steps
+            ):
                 save(LATEST)
         if out is not None and step == start_step and not (out / LATEST).exists():
             save(LATEST)  # steps <= the resumed step: still leave a checkpoint behind
@@ -410,8 +491,15 @@ def train(
 
     model.eval()
     return TrainResult(
-        model=model, vocab=vocab, config=cfg, step=step, train_loss=last_train,
-        val_loss=val_loss, best_val_loss=best, history=history, out=out,
+        model=model,
+        vocab=vocab,
+        config=cfg,
+        step=step,
+        train_loss=last_train,
+        val_loss=val_loss,
+        best_val_loss=best,
+        history=history,
+        out=out,
     )
 
 
@@ -419,7 +507,9 @@ def _fmt(loss: float | None, digits: int = 3) -> str:
     return "-" if loss is None else f"{loss:.{digits}f}"
 
 
-def _entry(kind: str, step: int, train_loss, val_loss, lr: float, chars_per_sec, elapsed: float) -> dict:
+def _entry(
+    kind: str, step: int, train_loss, val_loss, lr: float, chars_per_sec, elapsed: float
+) -> dict:
     ln2 = math.log(2)
     return {
         "kind": kind,

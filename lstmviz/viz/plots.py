@@ -26,7 +26,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .errors import LstmvizError
+from ..core.errors import LstmvizError
 
 # ----------------------------------------------------------------------------- settings
 SIG_DIGITS = 4  # significant digits kept in figure data
@@ -48,8 +48,13 @@ LABELS = {
 }
 SYMBOLS = {"i": "Γ_u", "f": "Γ_f", "g": "ĉ", "o": "Γ_o", "c": "c", "h": "a"}
 ALIASES = {
-    "update": "i", "forget": "f", "candidate": "g", "output": "o", "cell": "c",
-    "activation": "h", "hidden": "h",
+    "update": "i",
+    "forget": "f",
+    "candidate": "g",
+    "output": "o",
+    "cell": "c",
+    "activation": "h",
+    "hidden": "h",
 }
 GATES = "ifo"  # sigmoid gates, in [0, 1]: a sequential colour scale from 0 to 1
 
@@ -57,7 +62,13 @@ GATES = "ifo"  # sigmoid gates, in [0, 1]: a sequential colour scale from 0 to 1
 # of dark colours so black characters stay readable on top of them in coloured_text.
 GATE_SCALE = [[0.0, "#f7fcf5"], [0.5, "#74c476"], [1.0, "#00441b"]]
 GATE_SCALE_SOFT = [[0.0, "#ffffff"], [1.0, "#5cb85c"]]
-DIVERGING_SCALE = [[0.0, "#2166ac"], [0.25, "#67a9cf"], [0.5, "#f7f7f7"], [0.75, "#ef8a62"], [1.0, "#b2182b"]]
+DIVERGING_SCALE = [
+    [0.0, "#2166ac"],
+    [0.25, "#67a9cf"],
+    [0.5, "#f7f7f7"],
+    [0.75, "#ef8a62"],
+    [1.0, "#b2182b"],
+]
 DIVERGING_SCALE_SOFT = [[0.0, "#5b9bd5"], [0.5, "#ffffff"], [1.0, "#e8735a"]]
 SHOW = {"\n": "⏎", " ": "␣", "\t": "⇥", "\r": "␍"}  # how invisible characters are drawn
 
@@ -95,8 +106,7 @@ def canonical(name: str) -> str:
     key = ALIASES.get(name, name)
     if key not in LABELS:
         raise LstmvizError(
-            f"unknown activation {name!r}; use one of i f g o c h "
-            f"(or {', '.join(ALIASES)})"
+            f"unknown activation {name!r}; use one of i f g o c h (or {', '.join(ALIASES)})"
         )
     return key
 
@@ -137,7 +147,11 @@ def activations(source: Any, name: str = "c", layer: int | None = -1, batch: int
         if value.ndim == 3:  # (B, T, H) batch-first, else (T, B, H)
             value = value[batch] if getattr(source, "batch_first", True) else value[:, batch]
     else:
-        value = source.detach().float().cpu().numpy() if hasattr(source, "detach") else np.asarray(source)
+        value = (
+            source.detach().float().cpu().numpy()
+            if hasattr(source, "detach")
+            else np.asarray(source)
+        )
         if value.ndim == 3 and value.shape[0] == 1:
             value = value[0]
     if value.ndim == 1:
@@ -205,7 +219,9 @@ def _scale(name: str, soft: bool = False) -> list:
     return DIVERGING_SCALE_SOFT if soft else DIVERGING_SCALE
 
 
-def _columns(text: str, start: int, stop: int, max_cols: int, offset: int = 0) -> tuple[list[str], list[str], int]:
+def _columns(
+    text: str, start: int, stop: int, max_cols: int, offset: int = 0
+) -> tuple[list[str], list[str], int]:
     """Column labels (unique, for hover), tick characters, and characters per column.
 
     Labels count positions from ``offset`` (where ``text`` starts in a longer text).
@@ -275,16 +291,25 @@ def heatmap(
     if per_unit:
         peak = np.nanmax(np.abs(z), axis=1, keepdims=True)
         colour = round_sig(np.divide(z, peak, out=np.zeros_like(z), where=peak > 0))
-        extra = dict(customdata=z, zmin=-1.0 if name not in GATES else 0.0, zmax=1.0,
-                     colorbar=dict(title=dict(text=f"{sym} / max|{sym}|", side="right"), thickness=14),
-                     hovertemplate=f"%{{y}}<br>step %{{x}}<br>{sym} = %{{customdata:.3f}}<extra></extra>")
+        extra = dict(
+            customdata=z,
+            zmin=-1.0 if name not in GATES else 0.0,
+            zmax=1.0,
+            colorbar=dict(title=dict(text=f"{sym} / max|{sym}|", side="right"), thickness=14),
+            hovertemplate=f"%{{y}}<br>step %{{x}}<br>{sym} = %{{customdata:.3f}}<extra></extra>",
+        )
     else:
         colour = z
         zmin, zmax = value_range(name, z)
-        extra = dict(zmin=zmin, zmax=zmax,
-                     colorbar=dict(title=dict(text=sym, side="right"), thickness=14),
-                     hovertemplate=f"%{{y}}<br>step %{{x}}<br>{sym} = %{{z:.3f}}<extra></extra>")
-    fig = go.Figure(go.Heatmap(z=colour, x=labels, y=rows, colorscale=_scale(name), hoverongaps=False, **extra))
+        extra = dict(
+            zmin=zmin,
+            zmax=zmax,
+            colorbar=dict(title=dict(text=sym, side="right"), thickness=14),
+            hovertemplate=f"%{{y}}<br>step %{{x}}<br>{sym} = %{{z:.3f}}<extra></extra>",
+        )
+    fig = go.Figure(
+        go.Heatmap(z=colour, x=labels, y=rows, colorscale=_scale(name), hoverongaps=False, **extra)
+    )
     binned = f" (mean of {per} characters per column)" if per > 1 else ""
     binned += " (each unit scaled to its largest |value|)" if per_unit else ""
     fig.update_layout(
@@ -296,12 +321,21 @@ def heatmap(
     fig.update_yaxes(autorange="reversed", type="category", tickfont=dict(size=10))
     fig.update_xaxes(type="category", title_text="character" if per == 1 else "position in text")
     if len(labels) <= MAX_TICK_CHARS:
-        fig.update_xaxes(tickmode="array", tickvals=labels, ticktext=ticks, tickangle=0,
-                         tickfont=dict(family=FONT, size=11 if len(labels) <= 80 else 8))
+        fig.update_xaxes(
+            tickmode="array",
+            tickvals=labels,
+            ticktext=ticks,
+            tickangle=0,
+            tickfont=dict(family=FONT, size=11 if len(labels) <= 80 else 8),
+        )
     else:
         every = math.ceil(len(labels) / 12)
-        fig.update_xaxes(tickmode="array", tickvals=labels[::every], ticktext=[
-            lab.split(":")[0].split("–")[0] for lab in labels[::every]], tickangle=0)
+        fig.update_xaxes(
+            tickmode="array",
+            tickvals=labels[::every],
+            ticktext=[lab.split(":")[0].split("–")[0] for lab in labels[::every]],
+            tickangle=0,
+        )
     return subscripts(fig)
 
 
@@ -359,7 +393,9 @@ def coloured_text(
     zmin, zmax = value_range(name, window[:, chosen])
     where = _layer_label(source, layer)
     fig = make_subplots(
-        rows=len(chosen), cols=1, vertical_spacing=min(0.3 / max(len(chosen), 1), 60 / (n_rows * 20 * len(chosen) + 60)),
+        rows=len(chosen),
+        cols=1,
+        vertical_spacing=min(0.3 / max(len(chosen), 1), 60 / (n_rows * 20 * len(chosen) + 60)),
         subplot_titles=[f"unit {u}" for u in chosen] if len(chosen) > 1 else None,
     )
     for k, u in enumerate(chosen):
@@ -367,22 +403,45 @@ def coloured_text(
         z[rows, cols] = round_sig(window[:, u])
         fig.add_trace(
             go.Heatmap(
-                z=z, text=chars, customdata=pos, texttemplate="%{text}",
+                z=z,
+                text=chars,
+                customdata=pos,
+                texttemplate="%{text}",
                 textfont=dict(family=FONT, size=13, color="black"),
-                coloraxis="coloraxis", xgap=0, ygap=2, hoverongaps=False,
+                coloraxis="coloraxis",
+                xgap=0,
+                ygap=2,
+                hoverongaps=False,
                 hovertemplate=f"step %{{customdata}}: '%{{text}}'<br>unit {u}: {SYMBOLS[name]} = %{{z:.3f}}<extra></extra>",
             ),
-            row=k + 1, col=1,
+            row=k + 1,
+            col=1,
         )
     fig.update_xaxes(visible=False, range=[-0.5, max(n_cols, 1) - 0.5], constrain="domain")
     fig.update_yaxes(visible=False, autorange="reversed")
     fig.update_layout(
-        coloraxis=dict(colorscale=_scale(name, soft=True), cmin=zmin, cmax=zmax,
-                       colorbar=dict(title=dict(text=SYMBOLS[name], side="right"), thickness=14, len=min(1.0, 250 / (n_rows * 20 * len(chosen) + 80)), y=1, yanchor="top")),
-        title=dict(text=title or (f"{LABELS[name]}{', ' + where if where else ''}"
-                                  f"{f', unit {chosen[0]}' if len(chosen) == 1 else ''}: "
-                                  "each character coloured by the value after reading it"),
-                   x=0.01, font=dict(size=14)),
+        coloraxis=dict(
+            colorscale=_scale(name, soft=True),
+            cmin=zmin,
+            cmax=zmax,
+            colorbar=dict(
+                title=dict(text=SYMBOLS[name], side="right"),
+                thickness=14,
+                len=min(1.0, 250 / (n_rows * 20 * len(chosen) + 80)),
+                y=1,
+                yanchor="top",
+            ),
+        ),
+        title=dict(
+            text=title
+            or (
+                f"{LABELS[name]}{', ' + where if where else ''}"
+                f"{f', unit {chosen[0]}' if len(chosen) == 1 else ''}: "
+                "each character coloured by the value after reading it"
+            ),
+            x=0.01,
+            font=dict(size=14),
+        ),
         height=int(80 + len(chosen) * (n_rows * 20 + 30)),
         width=int(140 + n_cols * 10.5) if n_cols < wrap else None,
         margin=dict(l=20, r=20, t=60, b=10),
@@ -393,7 +452,9 @@ def coloured_text(
 
 
 # ----------------------------------------------------------------------------- saturation
-def saturation_fractions(values: np.ndarray, low: float = 0.1, high: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
+def saturation_fractions(
+    values: np.ndarray, low: float = 0.1, high: float = 0.9
+) -> tuple[np.ndarray, np.ndarray]:
     """Per unit, the fraction of steps below ``low`` and above ``high``: (T, H) -> ((H,), (H,))."""
     values = np.asarray(values)
     return (values < low).mean(axis=0), (values > high).mean(axis=0)
@@ -422,38 +483,74 @@ def saturation(
     else:
         raise LstmvizError("saturation needs a Trace or a dict {(name, layer): (T, H) array}")
     fig = make_subplots(
-        rows=len(layers), cols=len(names), shared_xaxes=True, shared_yaxes=True,
-        subplot_titles=[f"{LABELS[n]}, {_layer_label(source, layer)}" for layer in layers for n in names],
-        horizontal_spacing=0.06, vertical_spacing=0.12,
+        rows=len(layers),
+        cols=len(names),
+        shared_xaxes=True,
+        shared_yaxes=True,
+        subplot_titles=[
+            f"{LABELS[n]}, {_layer_label(source, layer)}" for layer in layers for n in names
+        ],
+        horizontal_spacing=0.06,
+        vertical_spacing=0.12,
     )
-    colours = {"i": "#1f77b4", "f": "#d62728", "g": "#9467bd", "o": "#2ca02c", "c": "#7f7f7f", "h": "#ff7f0e"}
+    colours = {
+        "i": "#1f77b4",
+        "f": "#d62728",
+        "g": "#9467bd",
+        "o": "#2ca02c",
+        "c": "#7f7f7f",
+        "h": "#ff7f0e",
+    }
     for r, layer in enumerate(layers):
         for k, n in enumerate(names):
-            values = activations(source, n, layer) if _is_trace(source) else activations(source[(n, layer)])
+            values = (
+                activations(source, n, layer)
+                if _is_trace(source)
+                else activations(source[(n, layer)])
+            )
             left, right = saturation_fractions(values, low, high)
             fig.add_trace(
                 go.Scatter(
-                    x=round_sig(right), y=round_sig(left), mode="markers",
-                    marker=dict(size=5, color=colours[n], opacity=0.6), name=LABELS[n],
-                    customdata=np.arange(values.shape[1]), showlegend=False,
+                    x=round_sig(right),
+                    y=round_sig(left),
+                    mode="markers",
+                    marker=dict(size=5, color=colours[n], opacity=0.6),
+                    name=LABELS[n],
+                    customdata=np.arange(values.shape[1]),
+                    showlegend=False,
                     hovertemplate=f"unit %{{customdata}}<br>{SYMBOLS[n]} > {high}: %{{x:.0%}} of steps"
-                                  f"<br>{SYMBOLS[n]} < {low}: %{{y:.0%}} of steps<extra></extra>",
+                    f"<br>{SYMBOLS[n]} < {low}: %{{y:.0%}} of steps<extra></extra>",
                 ),
-                row=r + 1, col=k + 1,
+                row=r + 1,
+                col=k + 1,
             )
             # units on this line are always saturated, one way or the other
-            fig.add_trace(go.Scatter(x=[0, 1], y=[1, 0], mode="lines", hoverinfo="skip", showlegend=False,
-                                     line=dict(color="#bbbbbb", dash="dot", width=1)), row=r + 1, col=k + 1)
+            fig.add_trace(
+                go.Scatter(
+                    x=[0, 1],
+                    y=[1, 0],
+                    mode="lines",
+                    hoverinfo="skip",
+                    showlegend=False,
+                    line=dict(color="#bbbbbb", dash="dot", width=1),
+                ),
+                row=r + 1,
+                col=k + 1,
+            )
     fig.update_xaxes(range=[-0.03, 1.03], tickformat=".0%", dtick=0.25)
     fig.update_yaxes(range=[-0.03, 1.03], tickformat=".0%", dtick=0.25)
     for k in range(len(names)):
-        fig.update_xaxes(title_text=f"fraction of steps > {high} (open)", row=len(layers), col=k + 1)
+        fig.update_xaxes(
+            title_text=f"fraction of steps > {high} (open)", row=len(layers), col=k + 1
+        )
     for r in range(len(layers)):
         fig.update_yaxes(title_text=f"fraction < {low} (closed)", row=r + 1, col=1)
     fig.update_layout(
         title=dict(text=title or "Gate saturation: one dot per unit", x=0.01),
-        height=int(130 + 300 * len(layers)), width=int(120 + 300 * len(names)),
-        margin=dict(l=70, r=20, t=80, b=60), template="plotly_white",
+        height=int(130 + 300 * len(layers)),
+        width=int(120 + 300 * len(names)),
+        margin=dict(l=70, r=20, t=80, b=60),
+        template="plotly_white",
     )
     fig.update_annotations(font_size=12)
     return subscripts(fig)
@@ -500,7 +597,11 @@ def cell_ledger(
     kept Γ_f⊙c⟨t−1⟩ and written Γ_u⊙ĉ⟨t⟩ (they add up to c⟨t⟩, the line). Bottom: the half-life
     (steps back until ∏Γ_f < ½). ``c0`` is c before the first character (0 for a fresh state).
     """
-    get = (lambda n: activations(source, n, layer)) if _is_trace(source) else (lambda n: activations(source[n]))
+    get = (
+        (lambda n: activations(source, n, layer))
+        if _is_trace(source)
+        else (lambda n: activations(source[n]))
+    )
     f, i, g, c = (get(n) for n in "figc")
     _check_text(c, text)
     H = c.shape[1]
@@ -514,27 +615,75 @@ def cell_ledger(
     stop = min(stop, start + max_chars)
     sl = slice(start, stop)
     labels, ticks, _ = _columns(text, start, stop, max_cols=stop - start)
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.65, 0.35], vertical_spacing=0.08,
-                        subplot_titles=["", "memory half-life: steps back until ∏Γ_f < ½"])
+    fig = make_subplots(
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        row_heights=[0.65, 0.35],
+        vertical_spacing=0.08,
+        subplot_titles=["", "memory half-life: steps back until ∏Γ_f < ½"],
+    )
     hover = "step %{x}<br>%{fullData.name} = %{y:.3f}<extra></extra>"
-    fig.add_trace(go.Bar(x=labels, y=round_sig(kept[sl]), name="kept Γ_f⊙c⟨t−1⟩", marker_color="#6baed6",
-                         hovertemplate=hover), row=1, col=1)
-    fig.add_trace(go.Bar(x=labels, y=round_sig(written[sl]), name="written Γ_u⊙ĉ⟨t⟩", marker_color="#fd8d3c",
-                         hovertemplate=hover), row=1, col=1)
-    fig.add_trace(go.Scatter(x=labels, y=round_sig(c[sl]), name="c⟨t⟩", mode="lines+markers",
-                             line=dict(color="black", width=1.5), marker=dict(size=4), hovertemplate=hover),
-                  row=1, col=1)
-    fig.add_trace(go.Scatter(x=labels, y=round_sig(life[sl]), name="half-life (steps)", mode="lines",
-                             line=dict(color="#d62728", shape="hv"),
-                             hovertemplate="step %{x}<br>half-life %{y:.0f} steps<extra></extra>"),
-                  row=2, col=1)
+    fig.add_trace(
+        go.Bar(
+            x=labels,
+            y=round_sig(kept[sl]),
+            name="kept Γ_f⊙c⟨t−1⟩",
+            marker_color="#6baed6",
+            hovertemplate=hover,
+        ),
+        row=1,
+        col=1,
+    )
+    fig.add_trace(
+        go.Bar(
+            x=labels,
+            y=round_sig(written[sl]),
+            name="written Γ_u⊙ĉ⟨t⟩",
+            marker_color="#fd8d3c",
+            hovertemplate=hover,
+        ),
+        row=1,
+        col=1,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=labels,
+            y=round_sig(c[sl]),
+            name="c⟨t⟩",
+            mode="lines+markers",
+            line=dict(color="black", width=1.5),
+            marker=dict(size=4),
+            hovertemplate=hover,
+        ),
+        row=1,
+        col=1,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=labels,
+            y=round_sig(life[sl]),
+            name="half-life (steps)",
+            mode="lines",
+            line=dict(color="#d62728", shape="hv"),
+            hovertemplate="step %{x}<br>half-life %{y:.0f} steps<extra></extra>",
+        ),
+        row=2,
+        col=1,
+    )
     overall = mean_half_life(f[sl])
     where = _layer_label(source, layer)
     fig.update_layout(
         barmode="relative",
-        title=dict(text=title or f"Cell ledger: unit {unit % H}{', ' + where if where else ''} "
-                                 f"(mean half-life {overall:.3g} steps)", x=0.01),
-        height=520, margin=dict(l=60, r=20, t=80, b=50), template="plotly_white",
+        title=dict(
+            text=title
+            or f"Cell ledger: unit {unit % H}{', ' + where if where else ''} "
+            f"(mean half-life {overall:.3g} steps)",
+            x=0.01,
+        ),
+        height=520,
+        margin=dict(l=60, r=20, t=80, b=50),
+        template="plotly_white",
         legend=dict(orientation="h", y=1.02, yanchor="bottom", x=1, xanchor="right"),
         bargap=0.1,
     )
@@ -548,8 +697,15 @@ def cell_ledger(
         fig.update_yaxes(title_text="steps", row=2, col=1)
     fig.update_xaxes(type="category")
     if len(labels) <= MAX_TICK_CHARS:
-        fig.update_xaxes(tickmode="array", tickvals=labels, ticktext=ticks, tickangle=0,
-                         tickfont=dict(family=FONT, size=11 if len(labels) <= 80 else 8), row=2, col=1)
+        fig.update_xaxes(
+            tickmode="array",
+            tickvals=labels,
+            ticktext=ticks,
+            tickangle=0,
+            tickfont=dict(family=FONT, size=11 if len(labels) <= 80 else 8),
+            row=2,
+            col=1,
+        )
     fig.update_xaxes(showticklabels=False, row=1, col=1)
     fig.update_annotations(font_size=12)
     return subscripts(fig)
@@ -565,20 +721,32 @@ def stack(figs: Sequence[go.Figure], gap: int = 30, width: int | None = None) ->
     heights = [int(f.layout.height or 450) for f in figs]
     total = sum(heights) + gap * (len(figs) - 1)
     # left margin: room for the heatmaps' "unit 123" labels, which sit left of the plot area
-    out: dict[str, Any] = {"data": [], "layout": {"height": total, "margin": dict(l=70, r=10, t=0, b=0),
-                                                   "template": figs[0].layout.template if figs else None,
-                                                   "width": width or max([int(f.layout.width or 900) for f in figs] + [0]),
-                                                   "annotations": [], "shapes": []}}
+    out: dict[str, Any] = {
+        "data": [],
+        "layout": {
+            "height": total,
+            "margin": dict(l=70, r=10, t=0, b=0),
+            "template": figs[0].layout.template if figs else None,
+            "width": width or max([int(f.layout.width or 900) for f in figs] + [0]),
+            "annotations": [],
+            "shapes": [],
+        },
+    }
     n_x = n_y = n_c = n_leg = 0
     top = total
     for fig, h in zip(figs, heights, strict=True):
-        lay = fig.layout.to_plotly_json()  # arrays stay NumPy arrays (fig.to_plotly_json encodes them)
+        lay = (
+            fig.layout.to_plotly_json()
+        )  # arrays stay NumPy arrays (fig.to_plotly_json encodes them)
         lay.pop("template", None)
         for key in ("barmode", "bargap", "plot_bgcolor"):  # figure-wide settings (last one wins)
             if key in lay:
                 out["layout"][key] = lay[key]
         m = {"t": 100, "b": 80, "l": 80, "r": 80} | (lay.get("margin") or {})
-        lo, hi = (top - h + m["b"]) / total, (top - m["t"]) / total  # this figure's plot area in paper units
+        lo, hi = (
+            (top - h + m["b"]) / total,
+            (top - m["t"]) / total,
+        )  # this figure's plot area in paper units
         top -= h + gap
 
         def y_of(v: float, lo: float = lo, hi: float = hi) -> float:
@@ -599,10 +767,16 @@ def stack(figs: Sequence[go.Figure], gap: int = 30, width: int | None = None) ->
             if key not in ren:
                 if key == "x":
                     n_x += 1
-                    ren["x"], ren["xaxis"] = f"x{n_x if n_x > 1 else ''}", f"xaxis{n_x if n_x > 1 else ''}"
+                    ren["x"], ren["xaxis"] = (
+                        f"x{n_x if n_x > 1 else ''}",
+                        f"xaxis{n_x if n_x > 1 else ''}",
+                    )
                 else:
                     n_y += 1
-                    ren["y"], ren["yaxis"] = f"y{n_y if n_y > 1 else ''}", f"yaxis{n_y if n_y > 1 else ''}"
+                    ren["y"], ren["yaxis"] = (
+                        f"y{n_y if n_y > 1 else ''}",
+                        f"yaxis{n_y if n_y > 1 else ''}",
+                    )
         cren: dict[str, str] = {}
         for key in sorted(k for k in lay if k.startswith("coloraxis")):
             n_c += 1
@@ -672,8 +846,17 @@ def stack(figs: Sequence[go.Figure], gap: int = 30, width: int | None = None) ->
             out["layout"]["shapes"].append(shape)
         t = lay.get("title") or {}
         if t.get("text"):
-            out["layout"]["annotations"].append(dict(
-                text=t["text"], xref="paper", yref="paper", x=0, xanchor="left",
-                y=(top + gap + h - 12) / total, yanchor="top", showarrow=False,
-                font=dict(size=(t.get("font") or {}).get("size", 16))))
+            out["layout"]["annotations"].append(
+                dict(
+                    text=t["text"],
+                    xref="paper",
+                    yref="paper",
+                    x=0,
+                    xanchor="left",
+                    y=(top + gap + h - 12) / total,
+                    yanchor="top",
+                    showarrow=False,
+                    font=dict(size=(t.get("font") or {}).get("size", 16)),
+                )
+            )
     return go.Figure(out)

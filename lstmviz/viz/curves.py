@@ -15,7 +15,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .errors import LstmvizError
+from ..core.errors import LstmvizError
 
 LN2 = math.log(2)
 #: one colour per run, in order (plotly's default qualitative palette)
@@ -50,33 +50,63 @@ class TrainingCurves:
         self.val_steps: list[int] = []
         self.val_loss: list[float] = []
         self.widget = None
-        if live:  # a FigureWidget in a box that replaces it if the browser lost it (lstmviz.livefig)
+        if (
+            live
+        ):  # a FigureWidget in a box that replaces it if the browser lost it (lstmviz.livefig)
             from .livefig import LiveFigure
 
             self.widget = LiveFigure(self._empty())
 
     def _empty(self) -> go.Figure:
         fig = go.Figure()
-        for name, color, mode in (("train", COLORS[0], "lines"), ("validation", COLORS[1], "lines+markers")):
-            fig.add_scatter(x=[], y=[], name=name, mode=mode, line=dict(color=color),
-                            hovertemplate="step %{x}<br>%{y:.3f} nats/char<extra>" + name + "</extra>")
+        for name, color, mode in (
+            ("train", COLORS[0], "lines"),
+            ("validation", COLORS[1], "lines+markers"),
+        ):
+            fig.add_scatter(
+                x=[],
+                y=[],
+                name=name,
+                mode=mode,
+                line=dict(color=color),
+                hovertemplate="step %{x}<br>%{y:.3f} nats/char<extra>" + name + "</extra>",
+            )
         # the same curves in bits/char, invisible, on the right axis: it autoscales exactly like
         # the left one (values differ by the constant ln 2), so its ticks read off bits/char
         for name in ("train", "validation"):
-            fig.add_scatter(x=[], y=[], name=name + " (bits)", yaxis="y2", mode="lines",
-                            line=dict(width=0), showlegend=False, hoverinfo="skip", opacity=0)
+            fig.add_scatter(
+                x=[],
+                y=[],
+                name=name + " (bits)",
+                yaxis="y2",
+                mode="lines",
+                line=dict(width=0),
+                showlegend=False,
+                hoverinfo="skip",
+                opacity=0,
+            )
         fig.update_layout(
-            title=self.title, template="plotly_white", height=380,
+            title=self.title,
+            template="plotly_white",
+            height=380,
             xaxis=dict(title="training step"),
             yaxis=dict(title="loss (nats/char)"),
-            yaxis2=dict(title="loss (bits/char)", overlaying="y", side="right", showgrid=False,
-                        tickmode="auto", tickformat=".1f"),
+            yaxis2=dict(
+                title="loss (bits/char)",
+                overlaying="y",
+                side="right",
+                showgrid=False,
+                tickmode="auto",
+                tickformat=".1f",
+            ),
             legend=dict(x=0.99, xanchor="right", y=0.99),
             margin=dict(l=70, r=70, t=60, b=50),
         )
         return fig
 
-    def update(self, step: int, train_loss: float | None = None, val_loss: float | None = None) -> None:
+    def update(
+        self, step: int, train_loss: float | None = None, val_loss: float | None = None
+    ) -> None:
         """Add one point: a train loss and/or a validation loss (nats/char) at ``step``."""
         if train_loss is not None:
             self.train_steps.append(int(step))
@@ -90,7 +120,9 @@ class TrainingCurves:
     def __call__(self, entry: Mapping) -> None:
         """The training callback: one ``lstmviz.train`` history dict."""
         if "step" not in entry:
-            raise LstmvizError("a training-curve entry needs a 'step' (and 'train_loss' / 'val_loss')")
+            raise LstmvizError(
+                "a training-curve entry needs a 'step' (and 'train_loss' / 'val_loss')"
+            )
         if entry.get("kind") == "val":  # a validation entry repeats the last train loss: skip it
             self.update(entry["step"], val_loss=entry.get("val_loss"))
         else:
@@ -101,7 +133,10 @@ class TrainingCurves:
         with fig.batch_update() if isinstance(fig, go.FigureWidget) else _nothing():
             for i, (steps, loss) in enumerate(series):
                 fig.data[i].x, fig.data[i].y = list(steps), round_sig(loss)
-                fig.data[i + 2].x, fig.data[i + 2].y = list(steps), round_sig(np.asarray(loss) / LN2)
+                fig.data[i + 2].x, fig.data[i + 2].y = (
+                    list(steps),
+                    round_sig(np.asarray(loss) / LN2),
+                )
             values = [v for v in self.train_loss + self.val_loss if math.isfinite(v)]
             if values:  # fix both ranges so the right axis reads bits/char exactly, with nice ticks
                 lo, hi = min(values), max(values)
@@ -116,8 +151,10 @@ class TrainingCurves:
         return fig
 
     def __repr__(self) -> str:
-        return (f"TrainingCurves({len(self.train_loss)} train and {len(self.val_loss)} validation "
-                f"points{', live' if self.widget is not None else ''})")
+        return (
+            f"TrainingCurves({len(self.train_loss)} train and {len(self.val_loss)} validation "
+            f"points{', live' if self.widget is not None else ''})"
+        )
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         """Live: the FigureWidget (plain text elsewhere). Static: the figure, via plotly's renderer."""
@@ -151,10 +188,13 @@ def lag_figure(
     if fig is None:
         fig = go.Figure()
         fig.update_layout(
-            title=title, template="plotly_white", height=450,
+            title=title,
+            template="plotly_white",
+            height=450,
             xaxis=dict(title="lag T − t (steps back in time)"),
             yaxis=dict(title=ylabel, type="log", exponentformat="power"),
-            legend=dict(title="run"), margin=dict(l=80, r=30, t=60, b=50),
+            legend=dict(title="run"),
+            margin=dict(l=80, r=30, t=60, b=50),
         )
     start = len(fig.data)
     for k, (label, (lags, norms)) in enumerate(runs.items()):
@@ -162,7 +202,10 @@ def lag_figure(
         # a log axis cannot show 0; underflowed gradients are dropped, not drawn as a cliff
         norms = np.where(norms > 0, norms, np.nan)
         fig.add_scatter(
-            x=list(np.asarray(lags).tolist()), y=round_sig(norms), name=label, mode="lines",
+            x=list(np.asarray(lags).tolist()),
+            y=round_sig(norms),
+            name=label,
+            mode="lines",
             line=dict(color=COLORS[(start + k) % len(COLORS)], dash=dash, width=2.5),
             hovertemplate="lag %{x}<br>%{y:.2e}<extra>" + label + "</extra>",
         )
@@ -177,13 +220,24 @@ def accuracy_figure(
     """Test accuracy vs lag, one line per ``label: (lags, accuracies)``, with the chance level dashed."""
     fig = go.Figure()
     for k, (label, (lags, acc)) in enumerate(runs.items()):
-        fig.add_scatter(x=list(np.asarray(lags).tolist()), y=round_sig(acc), name=label,
-                        mode="lines+markers", line=dict(color=COLORS[k % len(COLORS)], width=2.5),
-                        marker=dict(size=9))
-    fig.add_hline(y=chance, line=dict(dash="dash", color="gray"),
-                  annotation_text=f"chance ({chance:.0%})", annotation_position="bottom right")
+        fig.add_scatter(
+            x=list(np.asarray(lags).tolist()),
+            y=round_sig(acc),
+            name=label,
+            mode="lines+markers",
+            line=dict(color=COLORS[k % len(COLORS)], width=2.5),
+            marker=dict(size=9),
+        )
+    fig.add_hline(
+        y=chance,
+        line=dict(dash="dash", color="gray"),
+        annotation_text=f"chance ({chance:.0%})",
+        annotation_position="bottom right",
+    )
     fig.update_layout(
-        title=title, template="plotly_white", height=420,
+        title=title,
+        template="plotly_white",
+        height=420,
         xaxis=dict(title="lag (distractor steps between the symbol and the question)"),
         yaxis=dict(title="success rate (test accuracy)", range=[0, 1.05], tickformat=".0%"),
         margin=dict(l=80, r=30, t=60, b=50),
@@ -208,24 +262,50 @@ def history_figure(
     for k, (run, history) in enumerate(histories.items()):
         for row, key in enumerate(keys, start=1):
             values = history[key]
-            fig.add_scatter(x=list(range(1, len(values) + 1)), y=round_sig(values), name=run,
-                            legendgroup=run, showlegend=row == 1, mode="lines",
-                            line=dict(color=COLORS[k % len(COLORS)], width=1.5), row=row, col=1)
+            fig.add_scatter(
+                x=list(range(1, len(values) + 1)),
+                y=round_sig(values),
+                name=run,
+                legendgroup=run,
+                showlegend=row == 1,
+                mode="lines",
+                line=dict(color=COLORS[k % len(COLORS)], width=1.5),
+                row=row,
+                col=1,
+            )
     for row, key in enumerate(keys, start=1):
         log = key in log_keys
-        fig.update_yaxes(title_text=labels.get(key, key), row=row, col=1,
-                         type="log" if log else "linear",
-                         exponentformat="power" if log else None, dtick=1 if log else None)
+        fig.update_yaxes(
+            title_text=labels.get(key, key),
+            row=row,
+            col=1,
+            type="log" if log else "linear",
+            exponentformat="power" if log else None,
+            dtick=1 if log else None,
+        )
         if thresholds and key in thresholds:
             y = thresholds[key]
             fig.add_hline(y=y, row=row, col=1, line=dict(dash="dash", color="gray"))
             # annotations on a log axis are placed in log10 units
-            fig.add_annotation(text=f"threshold {y:g}", x=1, xref="x domain", xanchor="right",
-                               y=math.log10(y) if log else y, yanchor="bottom", showarrow=False,
-                               font=dict(color="gray"), row=row, col=1)
+            fig.add_annotation(
+                text=f"threshold {y:g}",
+                x=1,
+                xref="x domain",
+                xanchor="right",
+                y=math.log10(y) if log else y,
+                yanchor="bottom",
+                showarrow=False,
+                font=dict(color="gray"),
+                row=row,
+                col=1,
+            )
     fig.update_xaxes(title_text="training step", row=len(keys), col=1)
-    fig.update_layout(title=title, template="plotly_white", height=220 + 200 * len(keys),
-                      margin=dict(l=80, r=30, t=60, b=50))
+    fig.update_layout(
+        title=title,
+        template="plotly_white",
+        height=220 + 200 * len(keys),
+        margin=dict(l=80, r=30, t=60, b=50),
+    )
     return fig
 
 
@@ -249,17 +329,44 @@ def unrolled_figure(
     on_path = (lambda t: highlight[0] <= t <= highlight[1]) if highlight else (lambda t: False)
 
     def box(x: float, y: float, text: str, color: str, fill: str) -> None:
-        fig.add_shape(type="rect", x0=x - 0.48, x1=x + 0.48, y0=y - 0.3, y1=y + 0.3,
-                      line=dict(color=color, width=2), fillcolor=fill, layer="below")
+        fig.add_shape(
+            type="rect",
+            x0=x - 0.48,
+            x1=x + 0.48,
+            y0=y - 0.3,
+            y1=y + 0.3,
+            line=dict(color=color, width=2),
+            fillcolor=fill,
+            layer="below",
+        )
         fig.add_annotation(x=x, y=y, text=text, showarrow=False, font=dict(size=14))
 
     def arrow(x0: float, y0: float, x1: float, y1: float, label: str, color: str) -> None:
-        fig.add_annotation(x=x1, y=y1, ax=x0, ay=y0, xref="x", yref="y", axref="x", ayref="y",
-                           showarrow=True, arrowhead=3, arrowwidth=2, arrowcolor=color, text="")
+        fig.add_annotation(
+            x=x1,
+            y=y1,
+            ax=x0,
+            ay=y0,
+            xref="x",
+            yref="y",
+            axref="x",
+            ayref="y",
+            showarrow=True,
+            arrowhead=3,
+            arrowwidth=2,
+            arrowcolor=color,
+            text="",
+        )
         if label:
-            fig.add_annotation(x=(x0 + x1) / 2, y=(y0 + y1) / 2, text=label, showarrow=False,
-                               font=dict(size=11, color=color), xshift=18 if x0 == x1 else 0,
-                               yshift=0 if x0 == x1 else 12)
+            fig.add_annotation(
+                x=(x0 + x1) / 2,
+                y=(y0 + y1) / 2,
+                text=label,
+                showarrow=False,
+                font=dict(size=11, color=color),
+                xshift=18 if x0 == x1 else 0,
+                yshift=0 if x0 == x1 else 12,
+            )
 
     box(-dx, 1, "a⟨0⟩=0", "gray", "#f4f4f4")
     for t in range(T):
@@ -277,6 +384,11 @@ def unrolled_figure(
     fig.add_annotation(x=-dx - 0.75, y=2, text="output ŷ⟨t⟩", showarrow=False, xanchor="right")
     fig.update_xaxes(visible=False, range=[-dx - 2.4, (T - 1) * dx + 0.8])
     fig.update_yaxes(visible=False, range=[-0.5, 2.5])
-    fig.update_layout(title=title, template="plotly_white", height=330,
-                      margin=dict(l=10, r=10, t=50, b=10), showlegend=False)
+    fig.update_layout(
+        title=title,
+        template="plotly_white",
+        height=330,
+        margin=dict(l=10, r=10, t=50, b=10),
+        showlegend=False,
+    )
     return fig

@@ -33,9 +33,9 @@ import warnings
 import torch
 from torch import Tensor, nn
 
-from . import cell
-from .cell import NAMES, activate, layer_weights, prepare
-from .errors import LstmvizError
+from ..core import cell
+from ..core.cell import NAMES, activate, layer_weights, prepare
+from ..core.errors import LstmvizError
 
 # ---- settings -------------------------------------------------------------------------------
 #: Default cap on a GateRecorder's storage, all layers and names together (MiB). 400 MiB holds
@@ -47,7 +47,7 @@ FIRST_ALLOC = 256
 #: Every recorded name, with its meaning in Ng's notation (PyTorch's letter first).
 NAME_DOCS = {
     "i": "update gate Γ_u = σ(W_ii x⟨t⟩ + W_hi a⟨t−1⟩ + b_i), in [0, 1]: how much of ĉ is written "
-         "(PyTorch's input gate)",
+    "(PyTorch's input gate)",
     "f": "forget gate Γ_f = σ(W_if x⟨t⟩ + W_hf a⟨t−1⟩ + b_f), in [0, 1]: how much of c⟨t−1⟩ is kept",
     "g": "candidate ĉ⟨t⟩ = tanh(W_ig x⟨t⟩ + W_hg a⟨t−1⟩ + b_g), in [−1, 1]: the new content offered",
     "o": "output gate Γ_o = σ(W_io x⟨t⟩ + W_ho a⟨t−1⟩ + b_o), in [0, 1]: how much of the cell is shown",
@@ -56,8 +56,13 @@ NAME_DOCS = {
 }
 #: Long names from the lessons, accepted wherever a name is.
 ALIASES = {
-    "update": "i", "forget": "f", "candidate": "g", "output": "o", "cell": "c",
-    "activation": "h", "hidden": "h",
+    "update": "i",
+    "forget": "f",
+    "candidate": "g",
+    "output": "o",
+    "cell": "c",
+    "activation": "h",
+    "hidden": "h",
 }
 
 
@@ -139,7 +144,9 @@ class Trace:
         except TypeError:
             index = None
         if index is None or not -L <= index < L:
-            raise LstmvizError(f"layer {layer!r} is out of range: this trace has {L} layer(s), 0..{L - 1}")
+            raise LstmvizError(
+                f"layer {layer!r} is out of range: this trace has {L} layer(s), 0..{L - 1}"
+            )
         return index % L
 
     def _layout(self, t: Tensor) -> Tensor:
@@ -154,8 +161,10 @@ class Trace:
         name, layer = canonical(key[0]), self._layer(key[1])
         data = self._layers[layer]
         if name not in data:
-            raise LstmvizError(f"{name!r} was not recorded for layer {layer}; available: "
-                               f"{' '.join(self.available(layer))}")
+            raise LstmvizError(
+                f"{name!r} was not recorded for layer {layer}; available: "
+                f"{' '.join(self.available(layer))}"
+            )
         return self._layout(data[name])
 
     def __contains__(self, key: tuple[str, int]) -> bool:
@@ -183,11 +192,14 @@ class Trace:
         if not self._layers:
             return "Trace(empty)"
         layout = "(T, H)" if self.unbatched else "(B, T, H)" if self.batch_first else "(T, B, H)"
-        return (f"Trace({self.num_layers} layer(s), {self.steps} steps, batch {self.batch_size}, "
-                f"hidden {self.hidden_size()}, layout {layout}, names {' '.join(self.available())})")
+        return (
+            f"Trace({self.num_layers} layer(s), {self.steps} steps, batch {self.batch_size}, "
+            f"hidden {self.hidden_size()}, layout {layout}, names {' '.join(self.available())})"
+        )
 
 
 # ---- record: one call, exactly --------------------------------------------------------------
+
 
 def _check_dtype(w: Tensor) -> None:
     if w.dtype not in (torch.float32, torch.float64):
@@ -204,8 +216,9 @@ def _fused_layer(lstm: nn.LSTM, layer: int, inp: Tensor, h0: Tensor, c0: Tensor)
     with warnings.catch_warnings():
         # cuDNN warns that one layer's weights are not one contiguous block; it copies them, fine
         warnings.filterwarnings("ignore", message=".*contiguous chunk of memory.*")
-        out, hy, cy = torch._VF.lstm(inp, (h0[None], c0[None]), weights, lstm.bias, 1, 0.0,
-                                     False, False, False)
+        out, hy, cy = torch._VF.lstm(
+            inp, (h0[None], c0[None]), weights, lstm.bias, 1, 0.0, False, False, False
+        )
     return out, hy[0], cy[0]
 
 
@@ -229,9 +242,15 @@ def _onednn_layer(lstm: nn.LSTM, layer: int, inp: Tensor, h0: Tensor, c0: Tensor
     global _ONEDNN_OK
     T, B = inp.shape[:2]
     H = lstm.hidden_size
-    if (_ONEDNN_OK is False or inp.device.type != "cpu" or inp.dtype != torch.float32
-            or not torch.backends.mkldnn.is_available() or not torch.backends.mkldnn.enabled
-            or not hasattr(torch.ops.aten, "mkldnn_rnn_layer") or T * B * H * 64 > MAX_WORKSPACE):
+    if (
+        _ONEDNN_OK is False
+        or inp.device.type != "cpu"
+        or inp.dtype != torch.float32
+        or not torch.backends.mkldnn.is_available()
+        or not torch.backends.mkldnn.enabled
+        or not hasattr(torch.ops.aten, "mkldnn_rnn_layer")
+        or T * B * H * 64 > MAX_WORKSPACE
+    ):
         return None
     w_ih, w_hh, b = (w.detach() for w in layer_weights(lstm, layer))
     if lstm.bias:
@@ -243,7 +262,8 @@ def _onednn_layer(lstm: nn.LSTM, layer: int, inp: Tensor, h0: Tensor, c0: Tensor
     try:
         with torch.enable_grad():  # the workspace is only returned when autograd could want it
             out, hy, cy, ws = torch.ops.aten.mkldnn_rnn_layer(
-                inp, w_ih, w_hh, b_ih, b_hh, h0, c0, False, [], 2, H, 1, True, False, False, True)
+                inp, w_ih, w_hh, b_ih, b_hh, h0, c0, False, [], 2, H, 1, True, False, False, True
+            )
     except (RuntimeError, TypeError):  # another signature, or a configuration oneDNN does not take
         return None
     if ws is None:  # no workspace this time (autograd switched off in a way we did not undo)
@@ -258,7 +278,9 @@ def _onednn_layer(lstm: nn.LSTM, layer: int, inp: Tensor, h0: Tensor, c0: Tensor
     steps = sorted({0, T // 2, T - 1})
     rows = torch.linspace(0, 4 * H - 1, min(64, 4 * H)).round().long().unique()
     prev = torch.stack([h0 if t == 0 else out[t - 1] for t in steps]).flatten(0, 1)
-    pre = torch.addmm(b[rows], inp[steps].flatten(0, 1), w_ih[rows].t()).addmm_(prev, w_hh[rows].t())
+    pre = torch.addmm(b[rows], inp[steps].flatten(0, 1), w_ih[rows].t()).addmm_(
+        prev, w_hh[rows].t()
+    )
     is_g = (rows >= 2 * H) & (rows < 3 * H)
     direct = torch.where(is_g, pre.tanh(), pre.sigmoid()).view(len(steps), B, len(rows))
     ok = torch.allclose(gates[steps][..., rows], direct, rtol=0, atol=1e-4, equal_nan=True)
@@ -355,8 +377,10 @@ def record(lstm: nn.LSTM, x: Tensor, state: tuple[Tensor, Tensor] | None = None)
     equals a step-by-step ``nn.LSTMCell`` loop with the same weights (to float rounding).
     """
     if not isinstance(lstm, nn.LSTM):
-        raise LstmvizError(f"record needs a torch.nn.LSTM, got {type(lstm).__name__}; for a whole "
-                           "model use lstmviz.GateRecorder(model)")
+        raise LstmvizError(
+            f"record needs a torch.nn.LSTM, got {type(lstm).__name__}; for a whole "
+            "model use lstmviz.GateRecorder(model)"
+        )
     xt, h0, c0, batched = prepare(lstm, x, state)
     _check_dtype(lstm.weight_ih_l0)
     layers, (h_n, c_n) = _compute(lstm, xt, h0, c0)
@@ -365,17 +389,29 @@ def record(lstm: nn.LSTM, x: Tensor, state: tuple[Tensor, Tensor] | None = None)
         output, final = top[:, 0], (h_n[:, 0], c_n[:, 0])
     else:
         output, final = (top.transpose(0, 1) if lstm.batch_first else top), (h_n, c_n)
-    return Trace([_as_dict(*lay) for lay in layers], batch_first=lstm.batch_first,
-                 unbatched=not batched, output=output, final_state=final)
+    return Trace(
+        [_as_dict(*lay) for lay in layers],
+        batch_first=lstm.batch_first,
+        unbatched=not batched,
+        output=output,
+        final_state=final,
+    )
 
 
 # ---- GateRecorder: many calls, bounded memory ----------------------------------------------
 
+
 class _Tape:
     """Ring buffers for one hooked module: per layer (steps, B, 6H) holding i f g o c h side by side."""
 
-    def __init__(self, rec: GateRecorder, module: nn.Module, num_layers: int, batch_first: bool,
-                 names: tuple[str, ...] = NAMES):
+    def __init__(
+        self,
+        rec: GateRecorder,
+        module: nn.Module,
+        num_layers: int,
+        batch_first: bool,
+        names: tuple[str, ...] = NAMES,
+    ):
         self.rec, self.module, self.num_layers = rec, module, num_layers
         self.batch_first = batch_first
         self.names = names  # the names this module reports
@@ -398,7 +434,11 @@ class _Tape:
         device = like.device if self.rec.device is None else torch.device(self.rec.device)
         if self.cap == 0:
             step_bytes = self.num_layers * B * 6 * H * torch.empty((), dtype=dtype).element_size()
-            by_mb = int(self.rec.max_mb * 2**20 // step_bytes) if math.isfinite(self.rec.max_mb) else None
+            by_mb = (
+                int(self.rec.max_mb * 2**20 // step_bytes)
+                if math.isfinite(self.rec.max_mb)
+                else None
+            )
             caps = [c for c in (self.rec.max_steps, by_mb) if c is not None]
             self.cap = max(1, min(caps)) if caps else 2**62
         buf = self.bufs[layer]
@@ -426,7 +466,11 @@ class _Tape:
     def push_seq(self, layer: int, gates: Tensor, c: Tensor, h: Tensor) -> None:
         """T steps of one layer: gates (T, B, 4H), c and h (T, B, H)."""
         for t0 in range(0, gates.shape[0], FIRST_ALLOC):  # chunks, so growth and wrap stay simple
-            g, cc, hh = gates[t0 : t0 + FIRST_ALLOC], c[t0 : t0 + FIRST_ALLOC], h[t0 : t0 + FIRST_ALLOC]
+            g, cc, hh = (
+                gates[t0 : t0 + FIRST_ALLOC],
+                c[t0 : t0 + FIRST_ALLOC],
+                h[t0 : t0 + FIRST_ALLOC],
+            )
             T, n = g.shape[0], self.counts[layer]
             buf = self.bufs[layer]
             while buf is None or (n + T > buf.shape[0] and buf.shape[0] < self.cap):
@@ -475,15 +519,22 @@ class _Tape:
             else:  # oldest kept step first
                 rows = buf[torch.arange(total - kept, total, device=buf.device) % size]
             H = rows.shape[-1] // 6
-            layers.append({nm: rows[..., k * H : (k + 1) * H] for k, nm in enumerate(NAMES)
-                           if nm in self.names})
-        return Trace(layers, batch_first=self.batch_first, unbatched=self.unbatched,
-                     start=total - kept)
+            layers.append(
+                {
+                    nm: rows[..., k * H : (k + 1) * H]
+                    for k, nm in enumerate(NAMES)
+                    if nm in self.names
+                }
+            )
+        return Trace(
+            layers, batch_first=self.batch_first, unbatched=self.unbatched, start=total - kept
+        )
 
 
 def _is_hookable(module: nn.Module) -> bool:
     return isinstance(module, (nn.LSTM, nn.LSTMCell)) or isinstance(
-        getattr(module, "hook_points", None), tuple)
+        getattr(module, "hook_points", None), tuple
+    )
 
 
 def hookable_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -521,11 +572,18 @@ class GateRecorder:
         if max_steps is not None and (not isinstance(max_steps, int) or max_steps < 1):
             raise LstmvizError(f"max_steps must be a whole number >= 1 or None, got {max_steps!r}")
         if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
-            raise LstmvizError(f"dtype must be a floating torch dtype such as torch.float16, got {dtype!r}")
+            raise LstmvizError(
+                f"dtype must be a floating torch dtype such as torch.float16, got {dtype!r}"
+            )
         if not max_mb > 0:
             raise LstmvizError(f"max_mb must be > 0 (math.inf for no cap), got {max_mb!r}")
         self.model, self.max_steps, self.dtype, self.device, self.max_mb = (
-            model, max_steps, dtype, device, float(max_mb))
+            model,
+            max_steps,
+            dtype,
+            device,
+            float(max_mb),
+        )
         self.modules = hookable_modules(model)
         self._handles: list = []
         self._tapes: dict[str, _Tape] = {}
@@ -541,8 +599,13 @@ class GateRecorder:
                 tape = _Tape(self, m, 1, False)
             else:
                 points = tuple(n for n in m.hook_points if n in NAMES)
-                tape = _Tape(self, m, int(getattr(m, "num_layers", 1)),
-                             bool(getattr(m, "batch_first", False)), points or NAMES)
+                tape = _Tape(
+                    self,
+                    m,
+                    int(getattr(m, "num_layers", 1)),
+                    bool(getattr(m, "batch_first", False)),
+                    points or NAMES,
+                )
             self._tapes[name] = tape
 
     # ---- hooks
@@ -553,13 +616,19 @@ class GateRecorder:
             for name, m in self.modules:
                 tape = self._tapes[name]
                 if isinstance(m, nn.LSTM):
-                    self._handles.append(m.register_forward_hook(self._lstm_hook(tape), with_kwargs=True))
+                    self._handles.append(
+                        m.register_forward_hook(self._lstm_hook(tape), with_kwargs=True)
+                    )
                     self._handles.append(cell.add_layer_hook(m, self._layer_hook(tape)))
                 elif isinstance(m, nn.LSTMCell):
-                    self._handles.append(m.register_forward_hook(self._cell_hook(tape), with_kwargs=True))
+                    self._handles.append(
+                        m.register_forward_hook(self._cell_hook(tape), with_kwargs=True)
+                    )
                     self._handles.append(cell.add_layer_hook(m, self._layer_hook(tape)))
                 else:
-                    self._handles.append(cell.add_step_hook(m, self._name_hook(tape), observer=True))
+                    self._handles.append(
+                        cell.add_step_hook(m, self._name_hook(tape), observer=True)
+                    )
         except BaseException:
             self.close()
             raise
@@ -578,12 +647,14 @@ class GateRecorder:
         def hook(layer: int, gates: Tensor, c: Tensor, h: Tensor) -> None:
             tape.unbatched = False  # lstm_step and cell_step report (B, H)
             tape.push_step(layer, gates, c, h)
+
         return hook
 
     @staticmethod
     def _name_hook(tape: _Tape):
         def hook(name: str, layer: int, value: Tensor) -> None:
             tape.push_name(layer, name, value)
+
         return hook
 
     @staticmethod
@@ -601,11 +672,14 @@ class GateRecorder:
                     out, h_n, c_n = out[:, None], h_n[:, None], c_n[:, None]
                 elif module.batch_first:
                     out = out.transpose(0, 1)
-                layers, _ = _compute(module, xt, h0, c0, top=(out.detach(), h_n.detach(), c_n.detach()))
+                layers, _ = _compute(
+                    module, xt, h0, c0, top=(out.detach(), h_n.detach(), c_n.detach())
+                )
             if batched:
                 tape.unbatched = False
             for layer, (g, c, h) in enumerate(layers):
                 tape.push_seq(layer, g, c, h)
+
         return hook
 
     @staticmethod
@@ -634,6 +708,7 @@ class GateRecorder:
             if batched:
                 tape.unbatched = False
             tape.push_step(0, gates, c1.detach(), h1.detach())
+
         return hook
 
     # ---- results
@@ -654,11 +729,18 @@ class GateRecorder:
         if len(traces) == 1:
             return next(iter(traces.values()))
         if not traces:
-            raise LstmvizError("nothing recorded yet: run the model inside `with GateRecorder(model):`")
-        raise LstmvizError(f"several LSTMs recorded ({', '.join(traces)}); use recorder.traces[name]")
+            raise LstmvizError(
+                "nothing recorded yet: run the model inside `with GateRecorder(model):`"
+            )
+        raise LstmvizError(
+            f"several LSTMs recorded ({', '.join(traces)}); use recorder.traces[name]"
+        )
 
     def nbytes(self) -> int:
         """Bytes of trace storage allocated now."""
-        return sum(b.numel() * b.element_size() for t in self._tapes.values() for b in t.bufs
-                   if b is not None)
-
+        return sum(
+            b.numel() * b.element_size()
+            for t in self._tapes.values()
+            for b in t.bufs
+            if b is not None
+        )

@@ -20,22 +20,29 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .errors import LstmvizError
+from ..core.errors import LstmvizError
 
 #: slider ranges: gates are sigmoids, the candidate a tanh, the old cell is unbounded
 RANGES = {
-    "gamma_u": (0.0, 1.0), "gamma_f": (0.0, 1.0), "gamma_o": (0.0, 1.0),
-    "c_hat": (-1.0, 1.0), "c_prev": (-3.0, 3.0),
+    "gamma_u": (0.0, 1.0),
+    "gamma_f": (0.0, 1.0),
+    "gamma_o": (0.0, 1.0),
+    "c_hat": (-1.0, 1.0),
+    "c_prev": (-3.0, 3.0),
 }
 LABELS = {
-    "gamma_u": "Γu (update, i)", "gamma_f": "Γf (forget, f)", "gamma_o": "Γo (output, o)",
-    "c_hat": "ĉ⟨t⟩ (candidate, g)", "c_prev": "c⟨t−1⟩ (old cell)",
+    "gamma_u": "Γu (update, i)",
+    "gamma_f": "Γf (forget, f)",
+    "gamma_o": "Γo (output, o)",
+    "c_hat": "ĉ⟨t⟩ (candidate, g)",
+    "c_prev": "c⟨t−1⟩ (old cell)",
 }
 DEFAULTS = {"gamma_u": 0.5, "gamma_f": 0.9, "gamma_o": 0.8, "c_hat": 0.6, "c_prev": 1.0}
 
 
-def cell_update(gamma_u: float, gamma_f: float, gamma_o: float, c_hat: float,
-                c_prev: float) -> tuple[float, float]:
+def cell_update(
+    gamma_u: float, gamma_f: float, gamma_o: float, c_hat: float, c_prev: float
+) -> tuple[float, float]:
     """One LSTM cell update from given gates (scalars or arrays): returns (c⟨t⟩, a⟨t⟩)."""
     c = gamma_u * c_hat + gamma_f * c_prev
     a = gamma_o * np.tanh(c)
@@ -54,41 +61,90 @@ def _logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
-def sandbox_figure(gamma_u: float = DEFAULTS["gamma_u"], gamma_f: float = DEFAULTS["gamma_f"],
-                   gamma_o: float = DEFAULTS["gamma_o"], c_hat: float = DEFAULTS["c_hat"],
-                   c_prev: float = DEFAULTS["c_prev"]) -> go.Figure:
+def sandbox_figure(
+    gamma_u: float = DEFAULTS["gamma_u"],
+    gamma_f: float = DEFAULTS["gamma_f"],
+    gamma_o: float = DEFAULTS["gamma_o"],
+    c_hat: float = DEFAULTS["c_hat"],
+    c_prev: float = DEFAULTS["c_prev"],
+) -> go.Figure:
     """Three panels: gates on the sigmoid; kept + written = c⟨t⟩ as bars; c⟨t⟩ and a⟨t⟩ on the tanh."""
     fig = make_subplots(
-        rows=1, cols=3, horizontal_spacing=0.09,
-        subplot_titles=("gates Γ = σ(z)", "memory cell: kept + written = new",
-                        "output a⟨t⟩ = Γ<sub>o</sub>·tanh(c⟨t⟩)"),
+        rows=1,
+        cols=3,
+        horizontal_spacing=0.09,
+        subplot_titles=(
+            "gates Γ = σ(z)",
+            "memory cell: kept + written = new",
+            "output a⟨t⟩ = Γ<sub>o</sub>·tanh(c⟨t⟩)",
+        ),
     )
     z = np.linspace(-6, 6, 121)
-    fig.add_scatter(x=z.round(2).tolist(), y=(1 / (1 + np.exp(-z))).round(4).tolist(),
-                    mode="lines", line=dict(color="lightgray", width=3), name="σ(z)", row=1, col=1)
+    fig.add_scatter(
+        x=z.round(2).tolist(),
+        y=(1 / (1 + np.exp(-z))).round(4).tolist(),
+        mode="lines",
+        line=dict(color="lightgray", width=3),
+        name="σ(z)",
+        row=1,
+        col=1,
+    )
     for name, color in (("gamma_u", "#636EFA"), ("gamma_f", "#EF553B"), ("gamma_o", "#00CC96")):
-        fig.add_scatter(x=[0], y=[0], mode="markers", marker=dict(size=13, color=color),
-                        name=LABELS[name], row=1, col=1)
-    fig.add_bar(x=["c⟨t−1⟩", "kept<br>Γ<sub>f</sub>·c⟨t−1⟩", "written<br>Γ<sub>u</sub>·ĉ⟨t⟩", "new c⟨t⟩"], y=[0, 0, 0, 0],
-                marker=dict(color=["lightgray", "#EF553B", "#636EFA", "#AB63FA"]),
-                text=["", "", "", ""], textposition="outside", showlegend=False, row=1, col=2)
+        fig.add_scatter(
+            x=[0],
+            y=[0],
+            mode="markers",
+            marker=dict(size=13, color=color),
+            name=LABELS[name],
+            row=1,
+            col=1,
+        )
+    fig.add_bar(
+        x=["c⟨t−1⟩", "kept<br>Γ<sub>f</sub>·c⟨t−1⟩", "written<br>Γ<sub>u</sub>·ĉ⟨t⟩", "new c⟨t⟩"],
+        y=[0, 0, 0, 0],
+        marker=dict(color=["lightgray", "#EF553B", "#636EFA", "#AB63FA"]),
+        text=["", "", "", ""],
+        textposition="outside",
+        showlegend=False,
+        row=1,
+        col=2,
+    )
     cs = np.linspace(-4, 4, 161)
-    fig.add_scatter(x=cs.round(2).tolist(), y=np.tanh(cs).round(4).tolist(), mode="lines",
-                    line=dict(color="lightgray", width=3), name="tanh(c)", row=1, col=3)
-    fig.add_scatter(x=[0, 0], y=[0, 0], mode="lines+markers", name="tanh(c⟨t⟩) ●, a⟨t⟩ ◆",
-                    line=dict(color="#AB63FA", dash="dot"),
-                    marker=dict(size=[11, 13], color=["#AB63FA", "#00CC96"],
-                                symbol=["circle", "diamond"]), row=1, col=3)
+    fig.add_scatter(
+        x=cs.round(2).tolist(),
+        y=np.tanh(cs).round(4).tolist(),
+        mode="lines",
+        line=dict(color="lightgray", width=3),
+        name="tanh(c)",
+        row=1,
+        col=3,
+    )
+    fig.add_scatter(
+        x=[0, 0],
+        y=[0, 0],
+        mode="lines+markers",
+        name="tanh(c⟨t⟩) ●, a⟨t⟩ ◆",
+        line=dict(color="#AB63FA", dash="dot"),
+        marker=dict(size=[11, 13], color=["#AB63FA", "#00CC96"], symbol=["circle", "diamond"]),
+        row=1,
+        col=3,
+    )
     fig.update_xaxes(title_text="pre-activation z", range=[-6.3, 6.3], row=1, col=1)
     fig.update_yaxes(title_text="gate value", range=[-0.05, 1.05], row=1, col=1)
     fig.update_yaxes(title_text="cell value", range=[-4.5, 4.5], row=1, col=2)
     fig.update_xaxes(title_text="c⟨t⟩", range=[-4.2, 4.2], row=1, col=3)
     fig.update_yaxes(title_text="value", range=[-1.1, 1.1], row=1, col=3)
-    fig.update_layout(template="plotly_white", height=430, width=1000, bargap=0.35,
-                      legend=dict(orientation="h", y=-0.22, x=0.5, xanchor="center"),
-                      margin=dict(l=60, r=20, t=120, b=90))
-    update_sandbox_figure(fig, gamma_u=gamma_u, gamma_f=gamma_f, gamma_o=gamma_o, c_hat=c_hat,
-                          c_prev=c_prev)
+    fig.update_layout(
+        template="plotly_white",
+        height=430,
+        width=1000,
+        bargap=0.35,
+        legend=dict(orientation="h", y=-0.22, x=0.5, xanchor="center"),
+        margin=dict(l=60, r=20, t=120, b=90),
+    )
+    update_sandbox_figure(
+        fig, gamma_u=gamma_u, gamma_f=gamma_f, gamma_o=gamma_o, c_hat=c_hat, c_prev=c_prev
+    )
     return fig
 
 
@@ -106,10 +162,16 @@ def update_sandbox_figure(fig: go.Figure, **values: float) -> None:
         fig.data[4].text = [f"{b:+.2f}" for b in bars]
         fig.data[6].x, fig.data[6].y = [round(c, 4)] * 2, [round(math.tanh(c), 4), round(a, 4)]
         fig.layout.title = dict(
-            text=(f"c⟨t⟩ = Γ<sub>u</sub>·ĉ⟨t⟩ + Γ<sub>f</sub>·c⟨t−1⟩ = {v['gamma_u']:.2f}·({v['c_hat']:+.2f}) + "
-                  f"{v['gamma_f']:.2f}·({v['c_prev']:+.2f}) = <b>{c:+.3f}</b>"
-                  f"<br>a⟨t⟩ = Γ<sub>o</sub>·tanh(c⟨t⟩) = {v['gamma_o']:.2f}·({math.tanh(c):+.3f}) = <b>{a:+.3f}</b>"),
-            x=0.5, xanchor="center", y=0.93, yanchor="top", font=dict(size=15),
+            text=(
+                f"c⟨t⟩ = Γ<sub>u</sub>·ĉ⟨t⟩ + Γ<sub>f</sub>·c⟨t−1⟩ = {v['gamma_u']:.2f}·({v['c_hat']:+.2f}) + "
+                f"{v['gamma_f']:.2f}·({v['c_prev']:+.2f}) = <b>{c:+.3f}</b>"
+                f"<br>a⟨t⟩ = Γ<sub>o</sub>·tanh(c⟨t⟩) = {v['gamma_o']:.2f}·({math.tanh(c):+.3f}) = <b>{a:+.3f}</b>"
+            ),
+            x=0.5,
+            xanchor="center",
+            y=0.93,
+            yanchor="top",
+            font=dict(size=15),
         )
 
 
@@ -127,16 +189,22 @@ class GateSandbox:
     def __init__(self, **values: float):
         import ipywidgets as widgets
 
-        from .livefig import LiveFigure
+        from ..viz.livefig import LiveFigure
 
         _check(values)
         self.values = {**DEFAULTS, **values}
         self.live = LiveFigure(sandbox_figure(**self.values))  # replaced if the browser lost it
         self.sliders = {
             name: widgets.FloatSlider(
-                value=self.values[name], min=lo, max=hi, step=0.01, description=LABELS[name],
-                continuous_update=True, readout_format=".2f",
-                style={"description_width": "150px"}, layout=widgets.Layout(width="420px"),
+                value=self.values[name],
+                min=lo,
+                max=hi,
+                step=0.01,
+                description=LABELS[name],
+                continuous_update=True,
+                readout_format=".2f",
+                style={"description_width": "150px"},
+                layout=widgets.Layout(width="420px"),
             )
             for name, (lo, hi) in RANGES.items()
         }
@@ -177,8 +245,10 @@ class GateSandbox:
 
     def __repr__(self) -> str:
         v = self.values
-        return (f"GateSandbox(Γ_u={v['gamma_u']:.2f}, Γ_f={v['gamma_f']:.2f}, Γ_o={v['gamma_o']:.2f}, "
-                f"ĉ={v['c_hat']:+.2f}, c_prev={v['c_prev']:+.2f} -> c={self.c:+.3f}, a={self.a:+.3f})")
+        return (
+            f"GateSandbox(Γ_u={v['gamma_u']:.2f}, Γ_f={v['gamma_f']:.2f}, Γ_o={v['gamma_o']:.2f}, "
+            f"ĉ={v['c_hat']:+.2f}, c_prev={v['c_prev']:+.2f} -> c={self.c:+.3f}, a={self.a:+.3f})"
+        )
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         """The live widget for JupyterLab, plus a PNG of the figure that GitHub and nbconvert show."""

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..core.errors import LstmvizError
 from . import scratch
-from .errors import LstmvizError
 
 
 def spectral_radius(W: Tensor) -> float:
@@ -47,8 +47,9 @@ def rnn_with_radius(
     with torch.no_grad():
         W = torch.randn(hidden_size, hidden_size, generator=g, dtype=torch.float64)
         rnn.W_aa.copy_(scale_spectral_radius(W, radius))
-        rnn.W_ax.copy_(torch.randn(hidden_size, input_size, generator=g, dtype=torch.float64)
-                       / input_size**0.5)
+        rnn.W_ax.copy_(
+            torch.randn(hidden_size, input_size, generator=g, dtype=torch.float64) / input_size**0.5
+        )
         rnn.b_a.zero_()
     return rnn
 
@@ -103,8 +104,9 @@ def hidden_gradients(
         direction[0] = 1.0
     loss = (a * direction.to(x.dtype)).sum()
     grads = torch.autograd.grad(loss, watched, allow_unused=True)
-    return torch.stack([torch.zeros_like(s) if gr is None else gr
-                        for s, gr in zip(watched, grads, strict=True)]).detach()
+    return torch.stack(
+        [torch.zeros_like(s) if gr is None else gr for s, gr in zip(watched, grads, strict=True)]
+    ).detach()
 
 
 def grad_norm_vs_lag(
@@ -126,7 +128,7 @@ def jacobians(rnn: scratch.RNN, x: Tensor, a0: Tensor | None = None) -> Tensor:
             slope = (a_seq > 0).to(a_seq.dtype)
         else:
             slope = torch.ones_like(a_seq)
-        return (slope.transpose(0, 1)[..., :, None] * rnn.W_aa)  # row i scaled by g'(z_i)
+        return slope.transpose(0, 1)[..., :, None] * rnn.W_aa  # row i scaled by g'(z_i)
 
 
 def jacobian_product_gradients(rnn: scratch.RNN, x: Tensor, direction: Tensor) -> Tensor:

@@ -35,7 +35,11 @@ def _json_safe(trace: dict) -> dict:
     update ("Out of range float values are not JSON compliant") and fall back to a deprecated path.
     """
     for key, value in trace.items():
-        if isinstance(value, np.ndarray) and value.dtype.kind == "f" and not np.isfinite(value).all():
+        if (
+            isinstance(value, np.ndarray)
+            and value.dtype.kind == "f"
+            and not np.isfinite(value).all()
+        ):
             trace[key] = np.where(np.isfinite(value), value, None).tolist()
     return trace
 
@@ -47,7 +51,9 @@ class LiveFigure(W.VBox):
     edit ``.fw`` in place. Display it, or put it in other ipywidgets, like any widget.
     """
 
-    def __init__(self, figure: go.Figure | None = None, *, config: dict | None = None, **kwargs: Any):
+    def __init__(
+        self, figure: go.Figure | None = None, *, config: dict | None = None, **kwargs: Any
+    ):
         super().__init__(**kwargs)
         self._config = dict(config or {})
         self._lock = threading.RLock()  # generation threads draw while the kernel thread may swap
@@ -68,7 +74,9 @@ class LiveFigure(W.VBox):
         traces = [_json_safe(t.to_plotly_json()) for t in fig.data]
         with self._lock:
             fw = self.fw
-            if len(fw.data) == len(fig.data) and all(a.type == b.type for a, b in zip(fw.data, fig.data, strict=True)):
+            if len(fw.data) == len(fig.data) and all(
+                a.type == b.type for a, b in zip(fw.data, fig.data, strict=True)
+            ):
                 with fw.batch_update():
                     for old, new in zip(fw.data, traces, strict=True):
                         old.update(new, overwrite=True)
@@ -103,7 +111,9 @@ class LiveFigure(W.VBox):
         msg = change["new"]
         if not msg or msg.get("trace_edit_id", self._stamp) >= self._stamp:
             return
-        with self._lock:  # the owner check inside: a report from a FigureWidget already replaced is old news
+        with (
+            self._lock
+        ):  # the owner check inside: a report from a FigureWidget already replaced is old news
             if change["owner"] is not self.fw or self.heals >= HEALS:
                 return
             self.heals += 1

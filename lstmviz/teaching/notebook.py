@@ -58,4 +58,6 @@ def _start_kaleido() -> None:
     try:
         kaleido.start_sync_server(silence_warnings=True)
     except Exception as error:  # a missing or broken browser: PNGs then start one each time
-        warnings.warn(f"kaleido could not start a browser ({error}); static PNGs will be slow", stacklevel=3)
+        warnings.warn(
+            f"kaleido could not start a browser ({error}); static PNGs will be slow", stacklevel=3
+        )

@@ -27,8 +27,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .cell import run_hooks
-from .errors import LstmvizError
+from ..core.cell import run_hooks
+from ..core.errors import LstmvizError
 
 # the activation a vanilla RNN may use; "linear" is for analysis (lesson 02's exact Jacobians)
 _NONLINEARITIES = {"tanh": torch.tanh, "relu": torch.relu, "linear": lambda z: z}
@@ -93,8 +93,9 @@ class RNN(nn.Module):
         """An ``nn.RNN(batch_first=True)`` computing the same function (PyTorch's second bias zero)."""
         if self.nonlinearity == "linear":
             raise LstmvizError("nn.RNN has no linear nonlinearity; use 'tanh' or 'relu'")
-        rnn = nn.RNN(self.input_size, self.hidden_size, nonlinearity=self.nonlinearity,
-                     batch_first=True).to(self.W_aa.dtype)
+        rnn = nn.RNN(
+            self.input_size, self.hidden_size, nonlinearity=self.nonlinearity, batch_first=True
+        ).to(self.W_aa.dtype)
         with torch.no_grad():
             rnn.weight_hh_l0.copy_(self.W_aa)
             rnn.weight_ih_l0.copy_(self.W_ax)
@@ -165,17 +166,21 @@ class LSTMCell(nn.Module):
         a = run_hooks(hooks, "h", layer, gamma_o * torch.tanh(c))
         return a, c
 
-    def load_torch_weights(self, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None,
-                           b_hh: Tensor | None) -> None:
+    def load_torch_weights(
+        self, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None, b_hh: Tensor | None
+    ) -> None:
         """Copy PyTorch's packed (i, f, g, o) W_ih (4n_a, n_x), W_hh (4n_a, n_a), biases (4n_a,)."""
         with torch.no_grad():
             bias = torch.zeros_like(w_ih[:, 0])
             for b in (b_ih, b_hh):  # PyTorch adds both biases; Ng has one
                 if b is not None:
                     bias = bias + b
-            for W, b, rows in zip((self.W_u, self.W_f, self.W_c, self.W_o),
-                                  (self.b_u, self.b_f, self.b_c, self.b_o),
-                                  range(4), strict=True):
+            for W, b, rows in zip(
+                (self.W_u, self.W_f, self.W_c, self.W_o),
+                (self.b_u, self.b_f, self.b_c, self.b_o),
+                range(4),
+                strict=True,
+            ):
                 s = slice(rows * self.hidden_size, (rows + 1) * self.hidden_size)
                 W.copy_(torch.cat([w_hh[s], w_ih[s]], dim=1))  # columns: a first, then x
                 b.copy_(bias[s])
@@ -184,7 +189,7 @@ class LSTMCell(nn.Module):
         """PyTorch's packed (W_ih (4n_a, n_x), W_hh (4n_a, n_a), b (4n_a,)) in gate order i, f, g, o."""
         W = torch.cat([self.W_u, self.W_f, self.W_c, self.W_o])  # (4n_a, n_a + n_x)
         b = torch.cat([self.b_u, self.b_f, self.b_c, self.b_o])
-        return W[:, self.hidden_size:], W[:, :self.hidden_size], b
+        return W[:, self.hidden_size :], W[:, : self.hidden_size], b
 
     @classmethod
     def from_torch(cls, cell: nn.LSTMCell) -> LSTMCell:
@@ -259,14 +264,16 @@ class LSTM(nn.Module):
         new = cls(lstm.input_size, lstm.hidden_size, lstm.num_layers).to(dtype)
         for layer, cell in enumerate(new.cells):
             get = lambda name: getattr(lstm, f"{name}_l{layer}", None)  # noqa: E731, B023
-            cell.load_torch_weights(get("weight_ih"), get("weight_hh"), get("bias_ih"),
-                                    get("bias_hh"))
+            cell.load_torch_weights(
+                get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
+            )
         return new
 
     def to_torch(self) -> nn.LSTM:
         """An ``nn.LSTM(batch_first=True)`` computing the same function (PyTorch's second bias zero)."""
-        lstm = nn.LSTM(self.input_size, self.hidden_size, self.num_layers,
-                       batch_first=True).to(self.cells[0].W_u.dtype)
+        lstm = nn.LSTM(self.input_size, self.hidden_size, self.num_layers, batch_first=True).to(
+            self.cells[0].W_u.dtype
+        )
         with torch.no_grad():
             for layer, cell in enumerate(self.cells):
                 w_ih, w_hh, b = cell.torch_weights()

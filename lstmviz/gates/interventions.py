@@ -18,13 +18,19 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
-from . import cell
-from .errors import LstmvizError
+from ..core import cell
+from ..core.errors import LstmvizError
 from .recorder import canonical, hookable_modules
 
 #: The range a value set at each name can take (a gate is a fraction; c is unbounded).
-RANGES = {"i": (0.0, 1.0), "f": (0.0, 1.0), "o": (0.0, 1.0), "g": (-1.0, 1.0), "h": (-1.0, 1.0),
-          "c": (-math.inf, math.inf)}
+RANGES = {
+    "i": (0.0, 1.0),
+    "f": (0.0, 1.0),
+    "o": (0.0, 1.0),
+    "g": (-1.0, 1.0),
+    "h": (-1.0, 1.0),
+    "c": (-math.inf, math.inf),
+}
 
 Key = tuple[str, int, "int | None"]
 
@@ -38,15 +44,19 @@ def _sizes(module: nn.Module) -> tuple[int, int]:
         return 1, module.hidden_size
     hidden = getattr(module, "hidden_size", None)
     if not isinstance(hidden, int):
-        raise LstmvizError(f"{type(module).__name__} has hook_points but no hidden_size; cannot "
-                           "check the units to clamp")
+        raise LstmvizError(
+            f"{type(module).__name__} has hook_points but no hidden_size; cannot "
+            "check the units to clamp"
+        )
     return int(getattr(module, "num_layers", 1)), hidden
 
 
 class Intervention:
     """The context manager ``intervene`` returns; ``clamps`` maps (name, layer) -> [(units, value)]."""
 
-    def __init__(self, module: nn.Module, clamps: dict[tuple[str, int], list[tuple[Tensor | slice, float]]]):
+    def __init__(
+        self, module: nn.Module, clamps: dict[tuple[str, int], list[tuple[Tensor | slice, float]]]
+    ):
         self.module, self.clamps = module, clamps
         self._stack: contextlib.ExitStack | None = None
 
@@ -78,9 +88,7 @@ class Intervention:
             stack.close()
 
 
-def intervene(
-    model: nn.Module, clamps: Mapping[Key, float]
-) -> Intervention:
+def intervene(model: nn.Module, clamps: Mapping[Key, float]) -> Intervention:
     """Clamp units while ``model`` runs: ``{(name, layer, unit): value}`` -> context manager.
 
     ``name`` is one of ``i f g o c h`` (or an alias such as ``"cell"``, ``"forget"``), ``layer``
@@ -91,44 +99,67 @@ def intervene(
     """
     found = hookable_modules(model)
     # a from-scratch LSTM reports on itself; its inner cells (also with hook_points) stay silent
-    top = [m for _, m in found if not any(m is not o and any(m is c for c in o.modules())
-                                           for _, o in found)]
+    top = [
+        m
+        for _, m in found
+        if not any(m is not o and any(m is c for c in o.modules()) for _, o in found)
+    ]
     if len(top) != 1:
         names = ", ".join(n for n, _ in found)
-        raise LstmvizError(f"{type(model).__name__} holds several LSTMs ({names}); pass the one to "
-                           "clamp, e.g. intervene(model.lstm, ...)")
+        raise LstmvizError(
+            f"{type(model).__name__} holds several LSTMs ({names}); pass the one to "
+            "clamp, e.g. intervene(model.lstm, ...)"
+        )
     module = top[0]
     if not isinstance(clamps, Mapping) or not clamps:
-        raise LstmvizError('clamps must be a non-empty dict {(name, layer, unit): value}, e.g. '
-                           '{("c", 1, 42): 1.0}')
+        raise LstmvizError(
+            'clamps must be a non-empty dict {(name, layer, unit): value}, e.g. {("c", 1, 42): 1.0}'
+        )
     num_layers, hidden = _sizes(module)
     table: dict[tuple[str, int], list] = {}
     for key, value in clamps.items():
         if not (isinstance(key, tuple) and len(key) == 3):
-            raise LstmvizError(f"each clamp key is (name, layer, unit), e.g. ('c', 1, 42); got {key!r}")
+            raise LstmvizError(
+                f"each clamp key is (name, layer, unit), e.g. ('c', 1, 42); got {key!r}"
+            )
         name, layer, unit = key
         name = canonical(name)
-        if isinstance(layer, bool) or not isinstance(layer, int) or not -num_layers <= layer < num_layers:
-            raise LstmvizError(f"layer {layer!r} is out of range: the LSTM has {num_layers} layer(s), "
-                               f"0..{num_layers - 1}")
+        if (
+            isinstance(layer, bool)
+            or not isinstance(layer, int)
+            or not -num_layers <= layer < num_layers
+        ):
+            raise LstmvizError(
+                f"layer {layer!r} is out of range: the LSTM has {num_layers} layer(s), "
+                f"0..{num_layers - 1}"
+            )
         layer %= num_layers
         if unit is None:
             units: Tensor | slice = slice(None)
         else:
             seq = [unit] if isinstance(unit, int) and not isinstance(unit, bool) else unit
             try:
-                ok = all(isinstance(u, int) and not isinstance(u, bool) for u in seq) and len(seq) > 0
+                ok = (
+                    all(isinstance(u, int) and not isinstance(u, bool) for u in seq)
+                    and len(seq) > 0
+                )
             except TypeError:
                 ok = False
             if not ok:
-                raise LstmvizError(f"unit must be an int, a tuple of ints or None (all units); got {unit!r}")
+                raise LstmvizError(
+                    f"unit must be an int, a tuple of ints or None (all units); got {unit!r}"
+                )
             bad = [u for u in seq if not -hidden <= u < hidden]
             if bad:
-                raise LstmvizError(f"unit {bad[0]} is out of range: layer {layer} has {hidden} units, "
-                                   f"0..{hidden - 1}")
+                raise LstmvizError(
+                    f"unit {bad[0]} is out of range: layer {layer} has {hidden} units, "
+                    f"0..{hidden - 1}"
+                )
             units = torch.tensor([u % hidden for u in seq])
         lo, hi = RANGES[name]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
-            raise LstmvizError(f"the value for {name!r} must be a number in [{lo}, {hi}]; got {value!r}")
+            raise LstmvizError(
+                f"the value for {name!r} must be a number in [{lo}, {hi}]; got {value!r}"
+            )
         table.setdefault((name, layer), []).append((units, float(value)))
     return Intervention(module, table)

@@ -28,11 +28,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .cell import set_forget_bias
-from .corpus import split
-from .errors import LstmvizError
-from .training import evaluate, streams
-from .vocab import Vocab
+from ..core.cell import set_forget_bias
+from ..core.corpus import split
+from ..core.errors import LstmvizError
+from ..core.training import evaluate, streams
+from ..core.vocab import Vocab
 
 # ---- settings of the lesson's experiments: tiny, so three runs take seconds on a 2-core CPU ----
 KINDS = ("rnn", "gru", "lstm")
@@ -43,21 +43,29 @@ BATCH_SIZE = 16
 SEQ_LEN = 64
 LR = 3e-3
 GRAD_CLIP = 5.0
-VAL_CHARS = 20_000  # validate on the first characters of the validation part (fast, and the same for all)
+VAL_CHARS = (
+    20_000  # validate on the first characters of the validation part (fast, and the same for all)
+)
 LN2 = math.log(2)
 NAMES = {"rnn": "vanilla RNN (tanh)", "gru": "GRU", "lstm": "LSTM"}
 
 
-def best_cell(trace, text: str, feature: str | np.ndarray, name: str = "c") -> tuple[int, int, float]:
+def best_cell(
+    trace, text: str, feature: str | np.ndarray, name: str = "c"
+) -> tuple[int, int, float]:
     """(layer, unit, r): the unit of ``name`` (default the memory cell) most correlated with a feature.
 
     ``trace`` is a recorded Trace over ``text`` (one step per character); ``feature`` is the name of a
     built-in feature (``lstmviz.features.FEATURES``) or a (T,) array. r keeps its sign.
     """
-    from . import features as feats
-    from .plots import activations
+    from ..gates import features as feats
+    from ..viz.plots import activations
 
-    values = feats.features(text, [feature])[feature] if isinstance(feature, str) else np.asarray(feature)
+    values = (
+        feats.features(text, [feature])[feature]
+        if isinstance(feature, str)
+        else np.asarray(feature)
+    )
     best = None
     for layer in range(trace.num_layers):
         _, r = feats.correlations(activations(trace, name, layer), {"feature": values})
@@ -70,8 +78,14 @@ def best_cell(trace, text: str, feature: str | np.ndarray, name: str = "c") -> t
 class CharNet(nn.Module):
     """Next-character model with a chosen recurrent layer: ids (B, T) -> logits (B, T, V)."""
 
-    def __init__(self, kind: str, vocab_size: int, hidden_size: int = HIDDEN_SIZE, num_layers: int = 1,
-                 embedding_dim: int = EMBEDDING_DIM):
+    def __init__(
+        self,
+        kind: str,
+        vocab_size: int,
+        hidden_size: int = HIDDEN_SIZE,
+        num_layers: int = 1,
+        embedding_dim: int = EMBEDDING_DIM,
+    ):
         super().__init__()
         if kind not in KINDS:
             raise LstmvizError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
@@ -144,14 +158,18 @@ def run(
     if steps < 1:
         raise LstmvizError(f"steps must be >= 1, got {steps}")
     if forget_bias is not None and kind != "lstm":
-        raise LstmvizError(f"only an LSTM has a forget gate; forget_bias was given for kind {kind!r}")
+        raise LstmvizError(
+            f"only an LSTM has a forget gate; forget_bias was given for kind {kind!r}"
+        )
     train_text, val_text = split(text)
     vocab = vocab or Vocab.from_text(text)
     x, y = streams(vocab.encode(train_text, what="corpus"), batch_size)
     chunks = x.shape[1] // seq_len
     if chunks < 1:
-        raise LstmvizError(f"the text is too short for {batch_size} streams of {seq_len} characters; "
-                           "use a longer text or a smaller batch_size / seq_len")
+        raise LstmvizError(
+            f"the text is too short for {batch_size} streams of {seq_len} characters; "
+            "use a longer text or a smaller batch_size / seq_len"
+        )
     val_ids = vocab.encode(val_text[: val_chars + 1], what="corpus")
     val_batch = max(1, min(batch_size, (len(val_ids) - 1) // seq_len))
     vx, vy = streams(val_ids, val_batch)
@@ -181,7 +199,9 @@ def run(
         state = _detach(state)  # truncated BPTT: gradients stop at the batch boundary
         losses.append(loss.item())
         if not math.isfinite(losses[-1]):
-            raise LstmvizError(f"{kind} diverged at step {step + 1} (loss {losses[-1]}); try a lower lr")
+            raise LstmvizError(
+                f"{kind} diverged at step {step + 1} (loss {losses[-1]}); try a lower lr"
+            )
         if (eval_every and (step + 1) % eval_every == 0) or step + 1 == steps:
             val_steps.append(step + 1)
             val_losses.append(evaluate(model, vx, vy, seq_len))
@@ -189,13 +209,23 @@ def run(
     model.eval()
     if label is None:
         label = NAMES[kind] + ("" if forget_bias is None else f", forget bias {forget_bias:g}")
-    settings = dict(hidden_size=hidden_size, num_layers=num_layers, steps=steps, batch_size=batch_size,
-                    seq_len=seq_len, lr=lr, forget_bias=forget_bias, seed=seed)
+    settings = dict(
+        hidden_size=hidden_size,
+        num_layers=num_layers,
+        steps=steps,
+        batch_size=batch_size,
+        seq_len=seq_len,
+        lr=lr,
+        forget_bias=forget_bias,
+        seed=seed,
+    )
     params = sum(p.numel() for p in model.parameters())
     return Run(label, kind, losses, val_steps, val_losses, params, seconds, settings, model)
 
 
-def compare(text: str, settings: Mapping[str, Mapping] | Sequence[str] = KINDS, **common) -> list[Run]:
+def compare(
+    text: str, settings: Mapping[str, Mapping] | Sequence[str] = KINDS, **common
+) -> list[Run]:
     """One ``run`` per setting on the same text and budget: ``compare(text, ["rnn", "gru", "lstm"])``, or
     ``compare(text, {"bias 0": dict(kind="lstm", forget_bias=0.0), ...})``. ``common`` goes to every run."""
     if isinstance(settings, Mapping):
@@ -215,8 +245,10 @@ def table(runs: Sequence[Run], baseline: str | None = None) -> str:
     head = f"{'model':<34} {'params':>8} {'val nats/char':>14} {'bits/char':>10} {'perplexity':>11} {'time':>7}"
     lines = [head, "-" * len(head)]
     for r in runs:
-        lines.append(f"{r.label:<34} {r.params:>8,} {r.final_val:>14.3f} {r.bits_per_char:>10.3f} "
-                     f"{math.exp(r.final_val):>11.2f} {r.seconds:>6.1f}s")
+        lines.append(
+            f"{r.label:<34} {r.params:>8,} {r.final_val:>14.3f} {r.bits_per_char:>10.3f} "
+            f"{math.exp(r.final_val):>11.2f} {r.seconds:>6.1f}s"
+        )
     return "\n".join(lines)
 
 
@@ -229,28 +261,50 @@ def smooth(values: Sequence[float], window: int = 20) -> np.ndarray:
     return (c[end] - c[end - n]) / n
 
 
-def loss_figure(runs: Sequence[Run], title: str = "Training loss, same text and budget",
-                window: int = 20, first: int | None = None) -> go.Figure:
+def loss_figure(
+    runs: Sequence[Run],
+    title: str = "Training loss, same text and budget",
+    window: int = 20,
+    first: int | None = None,
+) -> go.Figure:
     """Training loss (running mean over ``window`` steps) vs step, one line per run; bits/char on the right.
 
     ``first``: show only the first ``first`` steps (early training).
     """
-    from .curves import COLORS, round_sig
+    from ..viz.curves import COLORS, round_sig
 
     fig = go.Figure()
     for k, r in enumerate(runs):
         y = smooth(r.train_loss, window)[:first]
-        fig.add_scatter(x=list(range(1, len(y) + 1)), y=round_sig(y), name=r.label, mode="lines",
-                        line=dict(color=COLORS[k % len(COLORS)], width=2),
-                        hovertemplate="step %{x}<br>%{y:.3f} nats/char<extra>" + r.label + "</extra>")
+        fig.add_scatter(
+            x=list(range(1, len(y) + 1)),
+            y=round_sig(y),
+            name=r.label,
+            mode="lines",
+            line=dict(color=COLORS[k % len(COLORS)], width=2),
+            hovertemplate="step %{x}<br>%{y:.3f} nats/char<extra>" + r.label + "</extra>",
+        )
         # invisible twin in bits/char so the right axis reads off bits (it autoscales like the left)
-        fig.add_scatter(x=list(range(1, len(y) + 1)), y=round_sig(y / LN2), yaxis="y2", mode="lines",
-                        line=dict(width=0), opacity=0, showlegend=False, hoverinfo="skip")
+        fig.add_scatter(
+            x=list(range(1, len(y) + 1)),
+            y=round_sig(y / LN2),
+            yaxis="y2",
+            mode="lines",
+            line=dict(width=0),
+            opacity=0,
+            showlegend=False,
+            hoverinfo="skip",
+        )
     fig.update_layout(
-        title=title, template="plotly_white", height=400,
+        title=title,
+        template="plotly_white",
+        height=400,
         xaxis=dict(title="training step"),
         yaxis=dict(title=f"training loss, nats/char (mean of {window} steps)"),
-        yaxis2=dict(title="bits/char", overlaying="y", side="right", showgrid=False, tickmode="auto"),
-        legend=dict(x=0.99, xanchor="right", y=0.99), margin=dict(l=70, r=70, t=60, b=50),
+        yaxis2=dict(
+            title="bits/char", overlaying="y", side="right", showgrid=False, tickmode="auto"
+        ),
+        legend=dict(x=0.99, xanchor="right", y=0.99),
+        margin=dict(l=70, r=70, t=60, b=50),
     )
     return fig

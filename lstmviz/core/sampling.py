@@ -29,7 +29,9 @@ def _check(model: CharLSTM, vocab: Vocab, prime: str, length: int, top_k, temper
     if not isinstance(length, int) or length < 0:
         raise LstmvizError(f"length must be a whole number >= 0, got {length!r}")
     if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
-        raise LstmvizError(f"top_k must be a whole number >= 1 (or None for all characters), got {top_k!r}")
+        raise LstmvizError(
+            f"top_k must be a whole number >= 1 (or None for all characters), got {top_k!r}"
+        )
     if not temperature >= 0:
         raise LstmvizError(f"temperature must be >= 0 (0 means greedy), got {temperature!r}")
     if len(vocab) != model.vocab_size:
@@ -124,4 +126,6 @@ def generate(
     seed: int | None = None,
 ) -> str:
     """``length`` new characters continuing ``prime`` (the returned string excludes the prime)."""
-    return "".join(stream(model, vocab, prime, length, top_k=top_k, temperature=temperature, seed=seed))
+    return "".join(
+        stream(model, vocab, prime, length, top_k=top_k, temperature=temperature, seed=seed)
+    )

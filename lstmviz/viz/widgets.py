@@ -30,9 +30,9 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import torch
 
-from . import features as feats
+from ..core.errors import LstmvizError
+from ..gates import features as feats
 from . import plots
-from .errors import LstmvizError
 from .livefig import LiveFigure
 
 # ----------------------------------------------------------------------------- settings
@@ -71,7 +71,9 @@ def _layer_options(num_layers: int) -> list[tuple[str, int]]:
 
 def _shown(attr: str, what: str) -> property:
     """The FigureWidget a ``LiveFigure`` attribute shows now (it may have replaced one the browser lost)."""
-    return property(lambda self: getattr(self, attr).fw, doc=f"The {what} FigureWidget, as shown now.")
+    return property(
+        lambda self: getattr(self, attr).fw, doc=f"The {what} FigureWidget, as shown now."
+    )
 
 
 class Explorer:
@@ -84,8 +86,11 @@ class Explorer:
         raise NotImplementedError
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{k[2:]}={w.value!r}" for k, w in vars(self).items()
-                          if k in ("w_layer", "w_name", "w_unit") and hasattr(w, "value"))
+        shown = ", ".join(
+            f"{k[2:]}={w.value!r}"
+            for k, w in vars(self).items()
+            if k in ("w_layer", "w_name", "w_unit") and hasattr(w, "value")
+        )
         return f"<lstmviz {type(self).__name__}: {shown}>"
 
     def snapshot(self) -> go.Figure:
@@ -113,8 +118,11 @@ class LiveGeneration(Explorer):
     gates character by character; 0 writes as fast as the model can.
     """
 
-    fig_text, fig_probs, fig_heat = (_shown("_text", "coloured text"), _shown("_probs", "next-character bars"),
-                                     _shown("_heat", "heatmap"))
+    fig_text, fig_probs, fig_heat = (
+        _shown("_text", "coloured text"),
+        _shown("_probs", "next-character bars"),
+        _shown("_heat", "heatmap"),
+    )
 
     def __init__(
         self,
@@ -137,23 +145,42 @@ class LiveGeneration(Explorer):
         self.window, self.refresh = window, refresh
         L, H = model.num_layers, model.hidden_size
         style = {"description_width": "90px"}
-        self.w_prime = W.Textarea(value=prime, description="prime", rows=2, style=style,
-                                  layout=W.Layout(width="330px"))
-        self.w_temperature = W.FloatSlider(value=temperature, min=0.0, max=2.0, step=0.05,
-                                           description="temperature", style=style)
-        self.w_top_k = W.IntSlider(value=top_k or 0, min=0, max=len(vocab), description="top-k (0: all)",
-                                   style=style)
-        self.w_length = W.IntSlider(value=length, min=1, max=5000, step=10, description="length", style=style)
+        self.w_prime = W.Textarea(
+            value=prime, description="prime", rows=2, style=style, layout=W.Layout(width="330px")
+        )
+        self.w_temperature = W.FloatSlider(
+            value=temperature, min=0.0, max=2.0, step=0.05, description="temperature", style=style
+        )
+        self.w_top_k = W.IntSlider(
+            value=top_k or 0, min=0, max=len(vocab), description="top-k (0: all)", style=style
+        )
+        self.w_length = W.IntSlider(
+            value=length, min=1, max=5000, step=10, description="length", style=style
+        )
         # 0: as fast as the model can; at up to 1/refresh characters a second every one is drawn
-        self.w_pace = W.IntSlider(value=pace, min=0, max=PACE_MAX, step=5, description="chars/s",
-                                  tooltip="characters per second; 0: as fast as the model can", style=style)
-        self.w_seed = W.IntText(value=seed, description="seed", style=style, layout=W.Layout(width="200px"))
-        self.w_layer = W.Dropdown(options=_layer_options(L), value=layer % L, description="layer", style=style)
-        self.w_name = W.Dropdown(options=NAME_OPTIONS, value=plots.canonical(name), description="show",
-                                 style=style)
+        self.w_pace = W.IntSlider(
+            value=pace,
+            min=0,
+            max=PACE_MAX,
+            step=5,
+            description="chars/s",
+            tooltip="characters per second; 0: as fast as the model can",
+            style=style,
+        )
+        self.w_seed = W.IntText(
+            value=seed, description="seed", style=style, layout=W.Layout(width="200px")
+        )
+        self.w_layer = W.Dropdown(
+            options=_layer_options(L), value=layer % L, description="layer", style=style
+        )
+        self.w_name = W.Dropdown(
+            options=NAME_OPTIONS, value=plots.canonical(name), description="show", style=style
+        )
         self.w_unit = W.IntSlider(value=unit, min=0, max=H - 1, description="unit", style=style)
         self.w_go = W.Button(description="Generate", button_style="success", icon="play")
-        self.w_stop = W.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
+        self.w_stop = W.Button(
+            description="Stop", button_style="danger", icon="stop", disabled=True
+        )
         self.w_status = W.Label(value="")
         self.w_text = W.HTML()
         self._heat = LiveFigure()
@@ -174,21 +201,24 @@ class LiveGeneration(Explorer):
             w.observe(self._on_view, names="value")
         self.w_unit.observe(self._on_unit, names="value")
 
-        controls = W.HBox([
-            W.VBox([self.w_prime, self.w_seed, W.HBox([self.w_go, self.w_stop])]),
-            W.VBox([self.w_temperature, self.w_top_k, self.w_length, self.w_pace]),
-            W.VBox([self.w_layer, self.w_name, self.w_unit]),
-        ])
-        self.widget = W.VBox([controls, self.w_status, self.w_text,
-                              W.HBox([self._text, self._probs]), self._heat])
+        controls = W.HBox(
+            [
+                W.VBox([self.w_prime, self.w_seed, W.HBox([self.w_go, self.w_stop])]),
+                W.VBox([self.w_temperature, self.w_top_k, self.w_length, self.w_pace]),
+                W.VBox([self.w_layer, self.w_name, self.w_unit]),
+            ]
+        )
+        self.widget = W.VBox(
+            [controls, self.w_status, self.w_text, W.HBox([self._text, self._probs]), self._heat]
+        )
         self.widget.add_class("lstmviz-live")
         self.draw()
 
     # --- generation -----------------------------------------------------------------------
     def run(self) -> str:
         """Generate with the current settings, blocking; returns the generated text (no prime)."""
-        from .recorder import GateRecorder
-        from .sampling import stream
+        from ..core.sampling import stream
+        from ..gates.recorder import GateRecorder
 
         self._stop.clear()
         prime, n = self.w_prime.value or "\n", int(self.w_length.value)
@@ -204,9 +234,16 @@ class LiveGeneration(Explorer):
         try:
             # max_steps: the recorder keeps a ring buffer, so memory stays flat however long we write
             with GateRecorder(self.model, max_steps=max(self.window, TEXT_WINDOW) + 1) as rec:
-                chars = stream(self.model, self.vocab, prime, n, top_k=top_k,
-                               temperature=float(self.w_temperature.value), seed=int(self.w_seed.value),
-                               with_probs=True)
+                chars = stream(
+                    self.model,
+                    self.vocab,
+                    prime,
+                    n,
+                    top_k=top_k,
+                    temperature=float(self.w_temperature.value),
+                    seed=int(self.w_seed.value),
+                    with_probs=True,
+                )
                 try:
                     for ch, probs in chars:
                         out.append(ch)
@@ -221,8 +258,12 @@ class LiveGeneration(Explorer):
                             self.trace = rec.trace
                             self.draw()
                             last = time.monotonic()
-                        if pace > 0:  # wait for the next character's turn; Stop ends the wait at once
-                            if self._stop.wait(max(0.0, begun + len(out) / pace - time.monotonic())):
+                        if (
+                            pace > 0
+                        ):  # wait for the next character's turn; Stop ends the wait at once
+                            if self._stop.wait(
+                                max(0.0, begun + len(out) / pace - time.monotonic())
+                            ):
                                 break
                 finally:
                     chars.close()
@@ -286,26 +327,53 @@ class LiveGeneration(Explorer):
         name, layer, unit = self.w_name.value, self.w_layer.value, int(self.w_unit.value)
         where = f"{plots.LABELS[name]}, layer {layer}"
         if values is None or not text:
-            empty = go.Figure(layout=dict(height=200, template="plotly_white", title=dict(
-                text="Press Generate: the model writes one character at a time", x=0.01)))
+            empty = go.Figure(
+                layout=dict(
+                    height=200,
+                    template="plotly_white",
+                    title=dict(
+                        text="Press Generate: the model writes one character at a time", x=0.01
+                    ),
+                )
+            )
             return [empty, self._probs_figure(), empty]
         n = min(len(text), TEXT_WINDOW)
         end = first + len(text)  # labels count positions in the whole text
-        ctext = plots.coloured_text(values[-n:], text[-n:], name=name, units=[unit], wrap=TEXT_WRAP,
-                                    offset=end - n, title=f"unit {unit} of {where}: last {n} characters")
+        ctext = plots.coloured_text(
+            values[-n:],
+            text[-n:],
+            name=name,
+            units=[unit],
+            wrap=TEXT_WRAP,
+            offset=end - n,
+            title=f"unit {unit} of {where}: last {n} characters",
+        )
         ctext.update_layout(width=TEXT_WIDTH, margin=dict(t=40, r=10))
         m = min(len(text), self.window)
         if self._rows is None:
             self._rows = _unit_rows(values, unit)
-        heat = plots.heatmap(values[-m:], text[-m:], name=name, units=self._rows, offset=end - m,
-                             title=f"{where}: the last {m} characters (unit {unit} on top)")
+        heat = plots.heatmap(
+            values[-m:],
+            text[-m:],
+            name=name,
+            units=self._rows,
+            offset=end - m,
+            title=f"{where}: the last {m} characters (unit {unit} on top)",
+        )
         return [ctext, self._probs_figure(), heat]
 
     def _probs_figure(self) -> go.Figure:
         with self._lock:
             probs, text = self.probs, self.text
-        fig = go.Figure(layout=dict(template="plotly_white", height=300, width=290,
-                                    margin=dict(l=50, r=10, t=40, b=40), showlegend=False))
+        fig = go.Figure(
+            layout=dict(
+                template="plotly_white",
+                height=300,
+                width=290,
+                margin=dict(l=50, r=10, t=40, b=40),
+                showlegend=False,
+            )
+        )
         if probs is None:
             fig.update_layout(title=dict(text="next-character probabilities", x=0.02, font_size=13))
             return fig
@@ -313,13 +381,22 @@ class LiveGeneration(Explorer):
         p, idx = torch.topk(probs, k)
         chars = [plots.shown(self.vocab.chars[i]) for i in idx.tolist()]
         drawn = plots.shown(text[-1]) if text else ""
-        fig.add_trace(go.Bar(
-            x=plots.round_sig(p.numpy()), y=[f"'{c}'" for c in chars], orientation="h",
-            marker_color=["#d62728" if c == drawn else "#7f7f7f" for c in chars],
-            hovertemplate="%{y}: %{x:.1%}<extra></extra>"))
-        fig.update_yaxes(autorange="reversed", type="category", tickfont=dict(family=plots.FONT, size=13))
+        fig.add_trace(
+            go.Bar(
+                x=plots.round_sig(p.numpy()),
+                y=[f"'{c}'" for c in chars],
+                orientation="h",
+                marker_color=["#d62728" if c == drawn else "#7f7f7f" for c in chars],
+                hovertemplate="%{y}: %{x:.1%}<extra></extra>",
+            )
+        )
+        fig.update_yaxes(
+            autorange="reversed", type="category", tickfont=dict(family=plots.FONT, size=13)
+        )
         fig.update_xaxes(range=[0, 1], tickformat=".0%", title_text="probability")
-        fig.update_layout(title=dict(text=f"next character: drew '{drawn}' (red)", x=0.02, font_size=13))
+        fig.update_layout(
+            title=dict(text=f"next character: drew '{drawn}' (red)", x=0.02, font_size=13)
+        )
         return fig
 
     def draw(self) -> None:
@@ -328,8 +405,10 @@ class LiveGeneration(Explorer):
         with self._lock:
             text = self.text
         prime = self.w_prime.value or "\n"
-        shown = (f"<span style='color:#888'>{html.escape(text[: len(prime)])}</span>"
-                 f"<b>{html.escape(text[len(prime):])}</b>")
+        shown = (
+            f"<span style='color:#888'>{html.escape(text[: len(prime)])}</span>"
+            f"<b>{html.escape(text[len(prime) :])}</b>"
+        )
         self.w_text.value = (
             "<pre style='white-space:pre-wrap;max-height:160px;overflow:auto;font-size:13px;"
             f"margin:4px 0'>{shown}</pre>"
@@ -368,24 +447,47 @@ class CellExplorer(Explorer):
         self.found: list[feats.Match] = []
         self._features: dict[str, np.ndarray] | None = None
         style = {"description_width": "70px"}
-        self.w_layer = W.Dropdown(options=_layer_options(L), value=layer % L, description="layer", style=style)
-        self.w_name = W.Dropdown(options=NAME_OPTIONS, value=plots.canonical(name), description="show",
-                                 style=style)
+        self.w_layer = W.Dropdown(
+            options=_layer_options(L), value=layer % L, description="layer", style=style
+        )
+        self.w_name = W.Dropdown(
+            options=NAME_OPTIONS, value=plots.canonical(name), description="show", style=style
+        )
         unit = int(plots.top_units(values, 1)[0]) if unit is None else unit
-        self.w_unit = W.IntSlider(value=unit, min=0, max=H - 1, description="unit", style=style,
-                                  continuous_update=False)
-        self.w_start = W.IntSlider(value=start, min=0, max=max(0, len(text) - self.window), description="from",
-                                   style=style, continuous_update=False)
+        self.w_unit = W.IntSlider(
+            value=unit, min=0, max=H - 1, description="unit", style=style, continuous_update=False
+        )
+        self.w_start = W.IntSlider(
+            value=start,
+            min=0,
+            max=max(0, len(text) - self.window),
+            description="from",
+            style=style,
+            continuous_update=False,
+        )
         mid = start + self.window // 2
-        self.w_span = W.IntRangeSlider(value=(mid, min(mid + 10, start + self.window)), min=start,
-                                       max=start + self.window, description="span", style=style,
-                                       continuous_update=False, layout=W.Layout(width="420px"))
-        self.w_match = W.Button(description="Units on in span", icon="search",
-                                tooltip="units that are on inside the span and off around it")
-        self.w_rank = W.Button(description="Rank by features", icon="sort-amount-desc",
-                               tooltip="units most correlated with quotes, brackets, line position, ...")
-        self.w_found = W.Select(options=[], rows=6, description="found", style=style,
-                                layout=W.Layout(width="420px"))
+        self.w_span = W.IntRangeSlider(
+            value=(mid, min(mid + 10, start + self.window)),
+            min=start,
+            max=start + self.window,
+            description="span",
+            style=style,
+            continuous_update=False,
+            layout=W.Layout(width="420px"),
+        )
+        self.w_match = W.Button(
+            description="Units on in span",
+            icon="search",
+            tooltip="units that are on inside the span and off around it",
+        )
+        self.w_rank = W.Button(
+            description="Rank by features",
+            icon="sort-amount-desc",
+            tooltip="units most correlated with quotes, brackets, line position, ...",
+        )
+        self.w_found = W.Select(
+            options=[], rows=6, description="found", style=style, layout=W.Layout(width="420px")
+        )
         self.w_span_text = W.HTML()
         self._text, self._heat = LiveFigure(), LiveFigure()
 
@@ -399,18 +501,32 @@ class CellExplorer(Explorer):
         self.w_rank.on_click(lambda _: self.rank())
         self.w_found.observe(self._on_found, names="value")
 
-        self.widget = W.VBox([
-            W.HBox([W.VBox([self.w_layer, self.w_name, self.w_unit, self.w_start]),
-                    W.VBox([self.w_span, self.w_span_text, W.HBox([self.w_match, self.w_rank]), self.w_found])]),
-            self._text, self._heat,
-        ])
+        self.widget = W.VBox(
+            [
+                W.HBox(
+                    [
+                        W.VBox([self.w_layer, self.w_name, self.w_unit, self.w_start]),
+                        W.VBox(
+                            [
+                                self.w_span,
+                                self.w_span_text,
+                                W.HBox([self.w_match, self.w_rank]),
+                                self.w_found,
+                            ]
+                        ),
+                    ]
+                ),
+                self._text,
+                self._heat,
+            ]
+        )
         self.widget.add_class("lstmviz-cells")
         self.draw()
 
     @classmethod
     def from_model(cls, model: Any, vocab: Any, text: str, **kwargs: Any) -> CellExplorer:
         """Record ``model`` (a CharLSTM) reading ``text`` in one fused pass, then explore it."""
-        from .recorder import record
+        from ..gates.recorder import record
 
         ids = vocab.encode(text)
         with torch.no_grad():
@@ -432,7 +548,9 @@ class CellExplorer(Explorer):
         """Units most correlated with the built-in character features; fills the 'found' list."""
         if self._features is None:  # the text does not change: compute its features once
             self._features = feats.features(self.text)
-        self.found = feats.rank_units(self.values(), self.text, top=HEAT_UNITS, feats=self._features)
+        self.found = feats.rank_units(
+            self.values(), self.text, top=HEAT_UNITS, feats=self._features
+        )
         self._show_found([f"unit {m.unit}: {m.feature} r = {m.score:+.2f}" for m in self.found])
         return self.found
 
@@ -469,7 +587,10 @@ class CellExplorer(Explorer):
         width = max(1, min(hi - lo, self.window))
         self._quiet = True
         try:
-            self.w_span.min, self.w_span.max = 0, len(self.text)  # widen first so the new value is valid
+            self.w_span.min, self.w_span.max = (
+                0,
+                len(self.text),
+            )  # widen first so the new value is valid
             mid = a + (self.window - width) // 2
             self.w_span.value = (mid, mid + width)
             self.w_span.min, self.w_span.max = a, a + self.window
@@ -484,23 +605,46 @@ class CellExplorer(Explorer):
         rows = [m.unit for m in self.found] if self.found else _unit_rows(values[a:b], unit)
         if unit not in rows:
             rows = [unit] + rows[:-1]
-        ctext = plots.coloured_text(values, self.text, name=name, layer=None, units=[unit], start=a, stop=b,
-                                    title=f"unit {unit} of {plots.LABELS[name]}, layer {layer}")
+        ctext = plots.coloured_text(
+            values,
+            self.text,
+            name=name,
+            layer=None,
+            units=[unit],
+            start=a,
+            stop=b,
+            title=f"unit {unit} of {plots.LABELS[name]}, layer {layer}",
+        )
         ctext.update_layout(width=None)
-        heat = plots.heatmap(values, self.text, name=name, layer=None, units=rows, start=a, stop=b,
-                             max_cols=self.window, per_unit=name == "c",  # cells differ in range a lot
-                             title=f"{plots.LABELS[name]}, layer {layer}: "
-                                   + ("found units" if self.found else f"unit {unit} and the most variable"))
+        heat = plots.heatmap(
+            values,
+            self.text,
+            name=name,
+            layer=None,
+            units=rows,
+            start=a,
+            stop=b,
+            max_cols=self.window,
+            per_unit=name == "c",  # cells differ in range a lot
+            title=f"{plots.LABELS[name]}, layer {layer}: "
+            + ("found units" if self.found else f"unit {unit} and the most variable"),
+        )
         s0, s1 = self.w_span.value
-        heat.add_vrect(x0=s0 - a - 0.5, x1=s1 - a - 0.5, line=dict(color="black", width=1.5),
-                       fillcolor="rgba(0,0,0,0)")
+        heat.add_vrect(
+            x0=s0 - a - 0.5,
+            x1=s1 - a - 0.5,
+            line=dict(color="black", width=1.5),
+            fillcolor="rgba(0,0,0,0)",
+        )
         return [ctext, heat]
 
     def draw(self) -> None:
         """Redraw the coloured text and heatmap from the controls."""
         s0, s1 = self.w_span.value
-        self.w_span_text.value = (f"<code style='font-size:13px'>{html.escape(repr(self.text[s0:s1]))}</code>"
-                                  f" ({s1 - s0} characters)")
+        self.w_span_text.value = (
+            f"<code style='font-size:13px'>{html.escape(repr(self.text[s0:s1]))}</code>"
+            f" ({s1 - s0} characters)"
+        )
         ctext, heat = self.figures()
         self._text.show(ctext)
         self._heat.show(heat)
@@ -530,16 +674,25 @@ class InterventionExplorer(Explorer):
         L, H = model.num_layers, model.hidden_size
         style = {"description_width": "80px"}
         self.w_prime = W.Textarea(value=prime, description="prime", rows=2, style=style)
-        self.w_layer = W.Dropdown(options=_layer_options(L), value=layer % L, description="layer", style=style)
-        self.w_name = W.Dropdown(options=NAME_OPTIONS, value=plots.canonical(name), description="clamp",
-                                 style=style)
+        self.w_layer = W.Dropdown(
+            options=_layer_options(L), value=layer % L, description="layer", style=style
+        )
+        self.w_name = W.Dropdown(
+            options=NAME_OPTIONS, value=plots.canonical(name), description="clamp", style=style
+        )
         self.w_unit = W.IntSlider(value=unit, min=0, max=H - 1, description="unit", style=style)
-        self.w_value = W.FloatSlider(value=value, min=-20.0, max=20.0, step=0.05, description="to value",
-                                     style=style)
-        self.w_length = W.IntSlider(value=length, min=10, max=1000, step=10, description="length", style=style)
-        self.w_temperature = W.FloatSlider(value=temperature, min=0.0, max=2.0, step=0.05,
-                                           description="temperature", style=style)
-        self.w_seed = W.IntText(value=seed, description="seed", style=style, layout=W.Layout(width="200px"))
+        self.w_value = W.FloatSlider(
+            value=value, min=-20.0, max=20.0, step=0.05, description="to value", style=style
+        )
+        self.w_length = W.IntSlider(
+            value=length, min=10, max=1000, step=10, description="length", style=style
+        )
+        self.w_temperature = W.FloatSlider(
+            value=temperature, min=0.0, max=2.0, step=0.05, description="temperature", style=style
+        )
+        self.w_seed = W.IntText(
+            value=seed, description="seed", style=style, layout=W.Layout(width="200px")
+        )
         self.w_run = W.Button(description="Compare", button_style="success", icon="play")
         self.w_out = W.HTML()
         self._fig = LiveFigure()
@@ -547,18 +700,27 @@ class InterventionExplorer(Explorer):
         self.w_run.on_click(lambda _: self.run())
         self.w_name.observe(self._on_name, names="value")
         self._on_name({"new": self.w_name.value})
-        self.widget = W.VBox([
-            W.HBox([W.VBox([self.w_prime, self.w_seed, self.w_run]),
-                    W.VBox([self.w_layer, self.w_name, self.w_unit, self.w_value]),
-                    W.VBox([self.w_length, self.w_temperature])]),
-            self.w_out, self._fig,
-        ])
+        self.widget = W.VBox(
+            [
+                W.HBox(
+                    [
+                        W.VBox([self.w_prime, self.w_seed, self.w_run]),
+                        W.VBox([self.w_layer, self.w_name, self.w_unit, self.w_value]),
+                        W.VBox([self.w_length, self.w_temperature]),
+                    ]
+                ),
+                self.w_out,
+                self._fig,
+            ]
+        )
         self.widget.add_class("lstmviz-intervene")
         self.draw()
 
     def _on_name(self, change: Any) -> None:
         """Gates live in [0, 1], ĉ and a in [-1, 1]; a memory cell can go far beyond."""
-        lo, hi = {"c": (-20.0, 20.0), "g": (-1.0, 1.0), "h": (-1.0, 1.0)}.get(change["new"], (0.0, 1.0))
+        lo, hi = {"c": (-20.0, 20.0), "g": (-1.0, 1.0), "h": (-1.0, 1.0)}.get(
+            change["new"], (0.0, 1.0)
+        )
         self.w_value.min, self.w_value.max = min(lo, self.w_value.min), max(hi, self.w_value.max)
         self.w_value.value = float(np.clip(self.w_value.value, lo, hi))
         self.w_value.min, self.w_value.max = lo, hi
@@ -567,17 +729,29 @@ class InterventionExplorer(Explorer):
         """One continuation (with or without the clamp) and the unit's values while writing it: (T,)."""
         from contextlib import nullcontext
 
-        from .interventions import intervene
-        from .recorder import GateRecorder
-        from .sampling import stream
+        from ..core.sampling import stream
+        from ..gates.interventions import intervene
+        from ..gates.recorder import GateRecorder
 
         name, layer, unit = self.w_name.value, self.w_layer.value, int(self.w_unit.value)
-        ctx = intervene(self.model, {(name, layer, unit): float(self.w_value.value)}) if clamp else nullcontext()
+        ctx = (
+            intervene(self.model, {(name, layer, unit): float(self.w_value.value)})
+            if clamp
+            else nullcontext()
+        )
         prime, n = self.w_prime.value or "\n", int(self.w_length.value)
         # same seed for both runs: every difference comes from the clamp
         with ctx, GateRecorder(self.model) as rec:
-            out = "".join(stream(self.model, self.vocab, prime, n, temperature=float(self.w_temperature.value),
-                                 seed=int(self.w_seed.value)))
+            out = "".join(
+                stream(
+                    self.model,
+                    self.vocab,
+                    prime,
+                    n,
+                    temperature=float(self.w_temperature.value),
+                    seed=int(self.w_seed.value),
+                )
+            )
         values = plots.activations(rec.trace, name, layer)[:, unit]
         # The trace holds the prime and then every generated character but the last (never fed
         # back); a character is coloured by the unit's value after reading it, as everywhere.
@@ -593,14 +767,35 @@ class InterventionExplorer(Explorer):
         name, layer, unit = self.w_name.value, self.w_layer.value, int(self.w_unit.value)
         label = f"{plots.SYMBOLS[name]} unit {unit} of layer {layer}"
         if not self.results:
-            return [go.Figure(layout=dict(height=200, template="plotly_white", title=dict(
-                text=f"Press Compare: {label} clamped to {self.w_value.value:+.2f} vs. untouched", x=0.01)))]
+            return [
+                go.Figure(
+                    layout=dict(
+                        height=200,
+                        template="plotly_white",
+                        title=dict(
+                            text=f"Press Compare: {label} clamped to {self.w_value.value:+.2f} vs. untouched",
+                            x=0.01,
+                        ),
+                    )
+                )
+            ]
         figs = []
         for title, (text, values) in self.results.items():
             n = min(len(text), len(values))
-            what = f"{label} clamped to {self.w_value.value:+.2f}" if title == "clamped" else f"untouched, coloured by {label}"
-            fig = plots.coloured_text(values[:n, None], text[:n], name=name, layer=None, units=[0], wrap=80,
-                                      title=f"{title}: {what}")
+            what = (
+                f"{label} clamped to {self.w_value.value:+.2f}"
+                if title == "clamped"
+                else f"untouched, coloured by {label}"
+            )
+            fig = plots.coloured_text(
+                values[:n, None],
+                text[:n],
+                name=name,
+                layer=None,
+                units=[0],
+                wrap=80,
+                title=f"{title}: {what}",
+            )
             fig.update_layout(width=None, annotations=[])  # the title says which unit
             figs.append(fig)
         # one colour range for both, so the same colour means the same value
@@ -614,14 +809,24 @@ class InterventionExplorer(Explorer):
         """Show the two continuations as text (differences marked) and as coloured text."""
         if self.results:
             (a, _), (b, _) = self.results["as trained"], self.results["clamped"]
-            first = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+            first = next(
+                (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y),
+                min(len(a), len(b)),
+            )
             cols = []
             for title, text in (("as trained", a), ("clamped", b)):
-                body = html.escape(text[:first]) + f"<span style='background:#ffe08a'>{html.escape(text[first:])}</span>"
-                cols.append(f"<div style='flex:1;min-width:0'><b>{title}</b><pre style='white-space:pre-wrap;"
-                            f"font-size:13px'>{body}</pre></div>")
-            self.w_out.value = (f"<div style='display:flex;gap:16px'>{''.join(cols)}</div>"
-                                f"<div>they part at character {first} (highlighted from there)</div>")
+                body = (
+                    html.escape(text[:first])
+                    + f"<span style='background:#ffe08a'>{html.escape(text[first:])}</span>"
+                )
+                cols.append(
+                    f"<div style='flex:1;min-width:0'><b>{title}</b><pre style='white-space:pre-wrap;"
+                    f"font-size:13px'>{body}</pre></div>"
+                )
+            self.w_out.value = (
+                f"<div style='display:flex;gap:16px'>{''.join(cols)}</div>"
+                f"<div>they part at character {first} (highlighted from there)</div>"
+            )
         figs = self.figures()
         fig = plots.stack(figs, gap=10) if len(figs) > 1 else figs[0]
         self._fig.show(fig)

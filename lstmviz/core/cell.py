@@ -53,7 +53,9 @@ _stepwise: weakref.WeakKeyDictionary[nn.Module, list] = weakref.WeakKeyDictionar
 class HookHandle:
     """Removes one hook; also a context manager, so a hook cannot outlive its block."""
 
-    def __init__(self, lstm: nn.Module, hook: Callable, registry: weakref.WeakKeyDictionary = _hooks):
+    def __init__(
+        self, lstm: nn.Module, hook: Callable, registry: weakref.WeakKeyDictionary = _hooks
+    ):
         self.lstm, self.hook, self.registry = lstm, hook, registry
 
     def remove(self) -> None:
@@ -124,7 +126,9 @@ def set_forget_bias(lstm: nn.LSTM, value: float) -> None:
     if not isinstance(lstm, nn.LSTM):
         raise LstmvizError(f"set_forget_bias needs an nn.LSTM, got {type(lstm).__name__}")
     if not lstm.bias:
-        raise LstmvizError("this LSTM has no biases (bias=False), so there is no forget-gate bias to set")
+        raise LstmvizError(
+            "this LSTM has no biases (bias=False), so there is no forget-gate bias to set"
+        )
     H = lstm.hidden_size
     with torch.no_grad():
         for layer in range(lstm.num_layers):
@@ -224,8 +228,15 @@ def cell_step(
         state = (zeros, zeros)
     ((w_ih_t, w_hh_t, b),) = _packed_weights(cell)
     gates = torch.addmm(b, x, w_ih_t).addmm_(state[0], w_hh_t)
-    c, h = _layer(_hooks.get(cell), _observers.get(cell), _layer_hooks.get(cell), 0, gates,
-                  state[1], cell.hidden_size)
+    c, h = _layer(
+        _hooks.get(cell),
+        _observers.get(cell),
+        _layer_hooks.get(cell),
+        0,
+        gates,
+        state[1],
+        cell.hidden_size,
+    )
     return (h[0], c[0]) if unbatched else (h, c)
 
 
@@ -268,8 +279,11 @@ def prepare(
     if state is None:
         zeros = xt.new_zeros(L, B, H)
         return xt, zeros, zeros, batched
-    if not (isinstance(state, (tuple, list)) and len(state) == 2
-            and all(isinstance(s, Tensor) for s in state)):
+    if not (
+        isinstance(state, (tuple, list))
+        and len(state) == 2
+        and all(isinstance(s, Tensor) for s in state)
+    ):
         raise LstmvizError("the state must be a pair of tensors (h0, c0), or None for zeros")
     want = (L, B, H) if batched else (L, H)
     h0, c0 = state
@@ -280,8 +294,10 @@ def prepare(
                 "(num_layers, batch, hidden_size)"
             )
         if s.dtype != w.dtype or s.device != w.device:
-            raise LstmvizError(f"{nm} is {s.dtype} on {s.device}; it must match the weights "
-                               f"({w.dtype} on {w.device})")
+            raise LstmvizError(
+                f"{nm} is {s.dtype} on {s.device}; it must match the weights "
+                f"({w.dtype} on {w.device})"
+            )
     if not batched:
         h0, c0 = h0[:, None], c0[:, None]
     return xt, h0, c0, batched

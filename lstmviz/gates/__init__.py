@@ -1,0 +1,11 @@
+"""Gates: record, name and change what happens inside the LSTM cells of a model.
+
+``record`` (one call) and ``GateRecorder`` (a whole model, many calls) give a ``Trace`` indexed by
+name (``i f g o c h`` or Ng's long names) and layer; ``intervene`` clamps or scales units;
+``features`` ranks units against properties of the text.
+"""
+
+from .interventions import Intervention, intervene
+from .recorder import GateRecorder, Trace, record
+
+__all__ = ["GateRecorder", "Intervention", "Trace", "intervene", "record"]
