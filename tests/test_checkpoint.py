@@ -104,10 +104,10 @@ def test_checkpoint_with_code_is_refused(tmp_path, saved):
 def test_damaged_and_foreign_files(tmp_path, saved, tiny_trained):
     data = saved.read_bytes()
     (tmp_path / "trunc.pt").write_bytes(data[: len(data) // 2])
-    with pytest.raises(LstmvizError, match="truncated or corrupted"):
+    with pytest.raises(LstmvizError, match="not an lstmviz checkpoint, or damaged .*truncated"):
         load_checkpoint(tmp_path / "trunc.pt")
     (tmp_path / "notes.pt").write_text("just some text\n")
-    with pytest.raises(LstmvizError, match="not a readable checkpoint"):
+    with pytest.raises(LstmvizError, match="not an lstmviz checkpoint, or damaged"):
         load_checkpoint(tmp_path / "notes.pt")
     torch.save(tiny_trained.model.state_dict(), tmp_path / "plain.pt")
     with pytest.raises(LstmvizError, match="not an lstmviz checkpoint"):

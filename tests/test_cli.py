@@ -154,7 +154,7 @@ def test_sample_bad_inputs(run_dir, tmp_path, capsys):
     )
     data = (run_dir / LATEST).read_bytes()
     (tmp_path / "cut.pt").write_bytes(data[: len(data) // 3])
-    fails(capsys, ["sample", "--checkpoint", str(tmp_path / "cut.pt")], "truncated or corrupted")
+    fails(capsys, ["sample", "--checkpoint", str(tmp_path / "cut.pt")], "not an lstmviz checkpoint, or damaged")
     fails(capsys, ["sample", "--checkpoint", str(tmp_path / "none.pt")], "does not exist")
     fails(capsys, ["sample", "--checkpoint", str(run_dir), "--length", "-3"], "length must be")
     if not torch.cuda.is_available():

@@ -5,13 +5,19 @@
     python -m lstmviz sample --checkpoint runs/full/best.pt --prime "ROMEO" --length 500 --top-k 5
     python -m lstmviz export --checkpoint runs/full/best.pt --out shakespeare.pt   # float16, for shipping
 
-Bad input (a missing corpus, an unknown character in the prime, a damaged checkpoint...) prints one
-line ``error: ...`` on stderr and exits with status 2; nothing is overwritten.
+Bad input (a missing corpus, an unknown character in the prime, a damaged checkpoint, a bad flag,
+an unwritable folder, a full disk...) prints one line ``error: ...`` on stderr and exits with
+status 2; nothing is overwritten. Ctrl-C (SIGINT) or SIGTERM during ``train`` saves a last
+checkpoint, prints the command that resumes it, and exits with 130 (SIGINT) or 143 (SIGTERM).
+An unexpected failure (a bug) prints one line too and exits with 1; LSTMVIZ_DEBUG=1 shows its
+traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 
 from .errors import LstmvizError
@@ -45,11 +51,16 @@ _TRAIN_FLAGS = [
 ]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line ``error: ...`` (exit 2) like every other refusal."""
+
+    def error(self, message: str) -> None:
+        self.exit(2, f"error: {_one_line(message)} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``lstmviz`` argument parser with subcommands train, sample and export."""
-    parser = argparse.ArgumentParser(
-        prog="lstmviz", description="Train and sample character LSTMs."
-    )
+    parser = _Parser(prog="lstmviz", description="Train and sample character LSTMs.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     tr = sub.add_parser(
@@ -162,7 +173,9 @@ def _export(args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from .checkpoint import export_checkpoint
+    from .files import check_write_target
 
+    check_write_target(args.out, "export target")  # a link, device, FIFO, folder: even with --force
     if Path(args.out).exists() and not args.force:
         raise LstmvizError(f"{args.out!r} already exists; pass --force to overwrite it")
     path = export_checkpoint(args.checkpoint, args.out)
@@ -170,17 +183,44 @@ def _export(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (0 ok, 2 bad input, 130 interrupted)."""
+    """Run the CLI; returns the exit status (0 ok, 2 refused, 1 a bug, 130/143 SIGINT/SIGTERM)."""
     args = build_parser().parse_args(argv)
+    from .files import os_error
+    from .training import TrainingInterrupted
+
     try:
         {"train": _train, "sample": _sample, "export": _export}[args.command](args)
-    except LstmvizError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except TrainingInterrupted as e:
+        print(_one_line(str(e)), file=sys.stderr)
+        return 128 + e.signum
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except LstmvizError as e:
+        print(f"error: {_one_line(str(e))}", file=sys.stderr)
+        return 2
+    except OSError as e:  # one not turned into an LstmvizError where it happened (e.g. stdout)
+        print(
+            f"error: {_one_line(str(os_error(e, e.filename or 'input/output failed')))}",
+            file=sys.stderr,
+        )
+        return 2
+    except Exception as e:
+        if os.environ.get("LSTMVIZ_DEBUG"):
+            raise
+        print(
+            f"error: unexpected {type(e).__name__}: {_one_line(str(e))[:300]} -- a bug in lstmviz; "
+            "please report it (LSTMVIZ_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        return 1
     return 0
+
+
+def _one_line(text: str) -> str:
+    """``text`` on one line, with terminal control characters (colour codes...) made visible."""
+    text = " ".join(text.split())
+    return re.sub(r"[\x00-\x1f\x7f-\x9f]", lambda m: repr(m.group())[1:-1], text)
 
 
 if __name__ == "__main__":
