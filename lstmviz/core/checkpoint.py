@@ -198,14 +198,17 @@ def export_checkpoint(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
 def read_raw(path: str | os.PathLike) -> dict:
     """The checkpoint dict at ``path`` (a file, or a run folder holding ``checkpoint.pt``), checked."""
     path = Path(path)
-    if path.is_dir():
-        if not (path / LATEST).is_file():
-            raise LstmvizError(
-                f"{str(path)!r} is a folder without a {LATEST}; give a checkpoint file"
-            )
-        path = path / LATEST
-    if not path.exists():
-        raise LstmvizError(f"checkpoint {str(path)!r} does not exist; check the path")
+    try:
+        if path.is_dir():
+            if not (path / LATEST).is_file():
+                raise LstmvizError(
+                    f"{str(path)!r} is a folder without a {LATEST}; give a checkpoint file"
+                )
+            path = path / LATEST
+        if not path.exists():
+            raise LstmvizError(f"checkpoint {str(path)!r} does not exist; check the path")
+    except OSError as e:  # a name too long, a path through a file...
+        raise os_error(e, f"cannot read checkpoint {str(path)!r}") from None
     with open_regular(path, "checkpoint", CHECKPOINT_CAP) as f:
         _verify_archive(f, path)
         f.seek(0)
@@ -433,11 +436,11 @@ class RunFolder:
 
     def __enter__(self) -> RunFolder:
         out = self.out
-        if out.exists() and not out.is_dir():
-            raise LstmvizError(
-                f"the run folder {str(out)!r} is a file, not a folder; choose another --out"
-            )
         try:
+            if out.exists() and not out.is_dir():
+                raise LstmvizError(
+                    f"the run folder {str(out)!r} is a file, not a folder; choose another --out"
+                )
             self._created = not out.exists()
             out.mkdir(parents=True, exist_ok=True)
         except OSError as e:

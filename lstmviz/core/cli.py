@@ -184,7 +184,10 @@ def _export(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 2 refused, 1 a bug, 130/143 SIGINT/SIGTERM)."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # --help (0) or a bad flag (2, its one line already printed)
+        return e.code if isinstance(e.code, int) else 2
     from .files import os_error
     from .training import TrainingInterrupted
 

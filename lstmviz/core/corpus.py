@@ -177,6 +177,10 @@ def python_stdlib(cap: int = PYTHON_CAP) -> str:
 
 
 def _load_path(path: Path) -> str:
+    try:
+        path.is_dir()  # raises for a name too long; exists() and is_dir() below then cannot
+    except OSError as e:
+        raise os_error(e, f"cannot read corpus {str(path)!r}") from None
     if not path.exists():
         raise LstmvizError(
             f"corpus file {str(path)!r} does not exist; give 'shakespeare', 'python', a URL, "

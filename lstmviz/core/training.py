@@ -713,6 +713,6 @@ def _diverged(what: str, value: float | str, step: int, out: Path | None) -> Non
         except LstmvizError:
             where = repr(str(out / LATEST))
     raise LstmvizError(
-        f"training {what} became {value} at step {step}; stopped, weights not updated. The last good "
-        f"checkpoint is {where}. Try a lower --lr or a smaller --grad-clip"
+        f"training {what} became {value} at step {step}; stopped without saving it. The last "
+        f"good checkpoint is {where}. Try a lower --lr or a smaller --grad-clip"
     )
