@@ -1,4 +1,4 @@
-"""Checkpoints: round trip, float16 export, atomic writes, refusing code, damaged and foreign files."""
+"""Checkpoints: round trip, float16 export, atomic writes, refusing code, damaged, foreign files."""
 
 from __future__ import annotations
 
@@ -158,7 +158,7 @@ def test_save_refuses_wrong_vocab(tmp_path, tiny_trained):
     "name, card, target", [("shakespeare", 1.4223, 1.45), ("python", 1.318, None)]
 )
 def test_shipped_checkpoints_score_what_their_model_cards_say(name, card, target):
-    """The packaged float16 weights, on the whole validation part of their corpus (README model cards)."""
+    """The packaged float16 weights, on the whole validation part of their corpus (model cards)."""
     from lstmviz.core.training import evaluate, streams
 
     ckpt = load_pretrained(name)

@@ -66,7 +66,7 @@ HOLDER = ".lstmviz.lock.holder"
 
 @dataclass
 class Checkpoint:
-    """A loaded checkpoint: ``.model`` (eval mode), ``.vocab``, ``.step``, ``.config``, ``.val_loss``."""
+    """A loaded checkpoint: ``.model`` (eval mode), ``.vocab``, ``.step``, ``.config``, losses."""
 
     model: CharLSTM
     vocab: Vocab
@@ -173,7 +173,8 @@ def save_checkpoint(
         if torch.cuda.is_available():
             ckpt["rng"]["cuda"] = torch.cuda.get_rng_state_all()
         if train_state is not None:
-            # float32 on CPU: a run trained under CUDA autocast (half-precision state) resumes anywhere
+            # float32 on CPU: a run trained under CUDA autocast (half-precision state) resumes
+            # anywhere
             h, c = (t.detach().to("cpu", torch.float32) for t in train_state)
             ckpt["train_state"] = {"h": h, "c": c}
     return atomic_save(ckpt, path)
@@ -196,7 +197,7 @@ def export_checkpoint(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
 
 
 def read_raw(path: str | os.PathLike) -> dict:
-    """The checkpoint dict at ``path`` (a file, or a run folder holding ``checkpoint.pt``), checked."""
+    """The checkpoint dict at ``path`` (a file, or a run folder with ``checkpoint.pt``), checked."""
     path = Path(path)
     try:
         if path.is_dir():
@@ -353,7 +354,8 @@ def model_from_raw(ckpt: dict, device: str | torch.device = "cpu") -> tuple[Char
         cfg = dict(ckpt["model_config"])
         if cfg["vocab_size"] != len(vocab):
             raise LstmvizError(
-                f"{where!r} does not fit together: its vocabulary has {len(vocab)} characters but its "
+                f"{where!r} does not fit together: its vocabulary has {len(vocab)} characters "
+                "but its "
                 f"model expects {cfg['vocab_size']}; the file was edited or mixed from two runs"
             )
         # Shapes first, on the meta device (no memory): a file claiming hidden_size 12000 must
@@ -385,7 +387,7 @@ def model_from_raw(ckpt: dict, device: str | torch.device = "cpu") -> tuple[Char
 
 
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpoint:
-    """Load a checkpoint file (or a run folder's latest) -> Checkpoint with ``.model`` in eval mode."""
+    """Load a checkpoint file (or a run folder's latest) -> Checkpoint, ``.model`` in eval mode."""
     ckpt = read_raw(path)
     model, vocab = model_from_raw(ckpt, device)
     return Checkpoint(
@@ -407,13 +409,14 @@ def available_pretrained() -> list[str]:
 
 
 def load_pretrained(name: str = "shakespeare", device: str | torch.device = "cpu") -> Checkpoint:
-    """The model shipped with lstmviz as ``lstmviz/checkpoints/{name}.pt`` -> Checkpoint (eval mode)."""
+    """The model shipped with lstmviz as ``lstmviz/checkpoints/{name}.pt`` -> Checkpoint (eval)."""
     path = PRETRAINED_DIR / f"{name}.pt"
     if not path.is_file():
         names = available_pretrained()
         raise LstmvizError(
-            f"no pretrained model named {name!r}; available: {', '.join(names) if names else 'none'}. "
-            "Train one with `python -m lstmviz train` and load it with lstmviz.load_checkpoint(path)."
+            f"no pretrained model named {name!r}; available: "
+            f"{', '.join(names) if names else 'none'}. Train one with `python -m lstmviz train` "
+            "and load it with lstmviz.load_checkpoint(path)."
         )
     return load_checkpoint(path, device)
 

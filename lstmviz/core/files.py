@@ -68,7 +68,7 @@ def _refuse_special(st: os.stat_result, path: Path, what: str, cap: int) -> None
 
 
 def open_regular(path: str | os.PathLike, what: str, cap: int) -> BinaryIO:
-    """Open ``path`` for reading if it is a regular file of at most ``cap`` bytes (else LstmvizError).
+    """Open ``path`` for reading if it is a regular file of at most ``cap`` bytes, else refuse.
 
     Checked before opening (``os.stat``) and after (``os.fstat``); opened with O_NONBLOCK so even
     a FIFO swapped in between cannot make the open hang.
@@ -104,7 +104,7 @@ def read_capped(path: str | os.PathLike, what: str, cap: int) -> bytes:
 
 
 def check_write_target(path: str | os.PathLike, what: str) -> None:
-    """LstmvizError unless ``path`` is absent or a regular file: never replace a link or a device."""
+    """LstmvizError unless ``path`` is absent or a regular file: never replace a link or device."""
     path = Path(path)
     try:
         st = os.lstat(path)

@@ -57,7 +57,8 @@ def _check(
     checks.seed("seed", seed, optional=True)
     if len(vocab) != model.vocab_size:
         raise LstmvizError(
-            f"the vocabulary has {len(vocab)} characters but the model was built for {model.vocab_size}; "
+            f"the vocabulary has {len(vocab)} characters but the model was built for "
+            f"{model.vocab_size}; "
             "use the vocab saved with this model (checkpoint.vocab)"
         )
 
@@ -76,7 +77,8 @@ def stream(
     """Yield ``length`` generated characters one at a time (the prime itself is not yielded).
 
     With ``with_probs=True`` yields ``(char, probs)`` instead: probs (V,) is the distribution the
-    character was drawn from, after temperature and top-k (zeros outside the top k; one-hot when greedy).
+    character was drawn from, after temperature and top-k (zeros outside the top k; one-hot when
+    greedy).
     """
     _check(model, vocab, prime, length, top_k, temperature, seed)
     ids = vocab.encode(prime, what="prime")  # raises naming any unknown character
