@@ -689,6 +689,11 @@ def test_training_settings_of_the_wrong_type(field, value, message, tiny_config)
         train({"steps": 3}, text="abc" * 1000, progress=False)
 
 
+def test_training_text_with_a_lone_surrogate(tiny_config, tiny_text):
+    with pytest.raises(LstmvizError, match="lone surrogate"):
+        train(tiny_config, text=tiny_text + "\udcff", progress=False)
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
@@ -831,6 +836,18 @@ def test_model_config_of_the_wrong_type(tmp_path, saved, capsys):
     for key, value in [("hidden_size", "32"), ("num_layers", 0), ("dropout", 1.5)]:
         bad = _edit(saved, tmp_path / "bad.pt", model_config={**raw["model_config"], key: value})
         refused(capsys, ["sample", "--checkpoint", str(bad)], "its 'model_config' should be")
+
+
+def test_resuming_a_checkpoint_with_bad_stored_settings(tmp_path, tiny_config, tiny_text):
+    run = tmp_path / "run"
+    train(tiny_config.replace(out=str(run), steps=3), text=tiny_text, progress=False)
+    raw = torch.load(run / LATEST, weights_only=True)
+    raw["config"]["seq_len"] = -4
+    torch.save(raw, run / LATEST)
+    with pytest.raises(LstmvizError) as info:
+        train(out=str(run), resume=True, text=tiny_text, progress=False, steps=6)
+    assert "is damaged: the training settings stored in it are invalid" in str(info.value)
+    assert "seq_len (--seq-len) must be >= 1, got -4" in str(info.value)
 
 
 def test_random_bytes_are_damaged_not_code(tmp_path, capsys):

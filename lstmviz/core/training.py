@@ -308,7 +308,13 @@ def _resolve(
             )
     changeable = {k: v for k, v in overrides.items() if k not in _FIXED_ON_RESUME}
     changeable["out"] = str(out)
-    return saved.replace(**changeable).validate(), raw
+    try:
+        return saved.replace(**changeable).validate(), raw
+    except LstmvizError as e:  # the overrides were checked already: the file's config is bad
+        raise LstmvizError(
+            f"{str(out / LATEST)!r} is damaged: the training settings stored in it are invalid "
+            f"({e}); use an earlier checkpoint"
+        ) from None
 
 
 def _field_names() -> set[str]:
