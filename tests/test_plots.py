@@ -86,7 +86,7 @@ def test_heatmap_window_and_bins():
 def test_heatmap_rejects_mismatch_and_bad_names():
     with pytest.raises(LstmvizError, match="time steps but the text has"):
         plots.heatmap(acts(5, 3), TEXT)
-    with pytest.raises(LstmvizError, match="unknown activation"):
+    with pytest.raises(LstmvizError, match="unknown name"):
         plots.heatmap(acts(len(TEXT), 3), TEXT, name="x")
     with pytest.raises(LstmvizError, match="units must be"):
         plots.heatmap(acts(len(TEXT), 3), TEXT, units=[3])

@@ -33,9 +33,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
 from .errors import LstmvizError
-
-#: Names of the recorded activations, in PyTorch's gate order, then cell and hidden state.
-NAMES = ("i", "f", "g", "o", "c", "h")
+from .names import NAMES
 
 #: A step hook: called as ``hook(name, layer, value)`` with value (B, H). It may return a
 #: tensor that replaces the value (an intervention) or None to leave it alone (a recorder).
@@ -170,7 +168,7 @@ def _layer(hooks, observers, layer_hooks, layer, gates, c_prev, H):
     activate(gates, H)  # in place on the packed gates
     i, f, g, o = gates.chunk(4, dim=1)
     if hooks or observers:
-        for k, name in enumerate("ifgo"):
+        for k, name in enumerate(NAMES[:4]):
             v = (i, f, g, o)[k]
             new = _run_hooks(hooks, observers, name, layer, v)
             if new is not v:

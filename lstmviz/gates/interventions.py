@@ -12,7 +12,6 @@ the model's outputs are bit-identical to before.
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Mapping
 
 import torch
@@ -20,17 +19,8 @@ from torch import Tensor, nn
 
 from ..core import cell
 from ..core.errors import LstmvizError
-from .recorder import canonical, hookable_modules
-
-#: The range a value set at each name can take (a gate is a fraction; c is unbounded).
-RANGES = {
-    "i": (0.0, 1.0),
-    "f": (0.0, 1.0),
-    "o": (0.0, 1.0),
-    "g": (-1.0, 1.0),
-    "h": (-1.0, 1.0),
-    "c": (-math.inf, math.inf),
-}
+from ..core.names import RANGES, canonical
+from .recorder import hookable_modules
 
 Key = tuple[str, int, "int | None"]
 

@@ -34,8 +34,9 @@ import torch
 from torch import Tensor, nn
 
 from ..core import cell
-from ..core.cell import NAMES, activate, layer_weights, prepare
+from ..core.cell import activate, layer_weights, prepare
 from ..core.errors import LstmvizError
+from ..core.names import ALIASES, MEANINGS, NAMES, canonical
 
 # ---- settings -------------------------------------------------------------------------------
 #: Default cap on a GateRecorder's storage, all layers and names together (MiB). 400 MiB holds
@@ -43,38 +44,6 @@ from ..core.errors import LstmvizError
 MAX_MB = 400.0
 #: Storage grows by doubling from this many steps, so short recordings stay small.
 FIRST_ALLOC = 256
-
-#: Every recorded name, with its meaning in Ng's notation (PyTorch's letter first).
-NAME_DOCS = {
-    "i": "update gate Γ_u = σ(W_ii x⟨t⟩ + W_hi a⟨t−1⟩ + b_i), in [0, 1]: how much of ĉ is written "
-    "(PyTorch's input gate)",
-    "f": "forget gate Γ_f = σ(W_if x⟨t⟩ + W_hf a⟨t−1⟩ + b_f), in [0, 1]: how much of c⟨t−1⟩ is kept",
-    "g": "candidate ĉ⟨t⟩ = tanh(W_ig x⟨t⟩ + W_hg a⟨t−1⟩ + b_g), in [−1, 1]: the new content offered",
-    "o": "output gate Γ_o = σ(W_io x⟨t⟩ + W_ho a⟨t−1⟩ + b_o), in [0, 1]: how much of the cell is shown",
-    "c": "memory cell c⟨t⟩ = Γ_f ∗ c⟨t−1⟩ + Γ_u ∗ ĉ⟨t⟩, unbounded",
-    "h": "activation a⟨t⟩ = Γ_o ∗ tanh(c⟨t⟩), in [−1, 1]: the layer's output (PyTorch's hidden state)",
-}
-#: Long names from the lessons, accepted wherever a name is.
-ALIASES = {
-    "update": "i",
-    "forget": "f",
-    "candidate": "g",
-    "output": "o",
-    "cell": "c",
-    "activation": "h",
-    "hidden": "h",
-}
-
-
-def canonical(name: str) -> str:
-    """``'forget'`` -> ``'f'``; one of ``i f g o c h`` or an alias, else LstmvizError."""
-    key = ALIASES.get(name, name) if isinstance(name, str) else name
-    if key not in NAME_DOCS:
-        raise LstmvizError(
-            f"unknown name {name!r}; use one of i f g o c h or "
-            + ", ".join(f"{a} (={n})" for a, n in ALIASES.items())
-        )
-    return key
 
 
 class Trace:
@@ -89,7 +58,7 @@ class Trace:
     """
 
     #: name -> meaning, in Ng's notation (TransformerLens-style list of hook points)
-    names = NAME_DOCS
+    names = MEANINGS
     aliases = ALIASES
 
     def __init__(

@@ -21,20 +21,20 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..core.errors import LstmvizError
+from ..core.names import GATES, LONG, SYMBOLS
+from ..core.names import RANGES as NAME_RANGES
 
-#: slider ranges: gates are sigmoids, the candidate a tanh, the old cell is unbounded
-RANGES = {
-    "gamma_u": (0.0, 1.0),
-    "gamma_f": (0.0, 1.0),
-    "gamma_o": (0.0, 1.0),
-    "c_hat": (-1.0, 1.0),
-    "c_prev": (-3.0, 3.0),
-}
+#: Each knob and the activation it sets (PyTorch's letter); the old cell is c⟨t−1⟩.
+KNOBS = {"gamma_u": "i", "gamma_f": "f", "gamma_o": "o", "c_hat": "g", "c_prev": "c"}
+#: The old cell is unbounded; its slider stops at ±3 (tanh(3) ≈ 0.995: nothing new beyond).
+C_PREV_RANGE = (-3.0, 3.0)
+#: slider ranges: gates are sigmoids, the candidate a tanh (``lstmviz.core.names.RANGES``)
+RANGES = {k: C_PREV_RANGE if n == "c" else NAME_RANGES[n] for k, n in KNOBS.items()}
 LABELS = {
-    "gamma_u": "Γu (update, i)",
-    "gamma_f": "Γf (forget, f)",
-    "gamma_o": "Γo (output, o)",
-    "c_hat": "ĉ⟨t⟩ (candidate, g)",
+    **{
+        k: f"{SYMBOLS[n].replace('_', '')} ({LONG[n]}, {n})" for k, n in KNOBS.items() if n in GATES
+    },
+    "c_hat": f"ĉ⟨t⟩ ({LONG['g']}, g)",
     "c_prev": "c⟨t−1⟩ (old cell)",
 }
 DEFAULTS = {"gamma_u": 0.5, "gamma_f": 0.9, "gamma_o": 0.8, "c_hat": 0.6, "c_prev": 1.0}

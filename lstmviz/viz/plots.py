@@ -27,6 +27,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..core.errors import LstmvizError
+from ..core.names import GATES, LABELS, RANGES, SYMBOLS, canonical
 
 # ----------------------------------------------------------------------------- settings
 SIG_DIGITS = 4  # significant digits kept in figure data
@@ -36,27 +37,6 @@ MAX_TEXT_CHARS = 3000  # coloured_text shows at most this many characters
 WRAP = 80  # coloured_text line width in characters
 TOP_K = 24  # units shown by default in a heatmap
 FONT = "DejaVu Sans Mono, Menlo, Consolas, monospace"
-
-#: Ng's notation first, PyTorch's letter in brackets: what every axis, title and hover says.
-LABELS = {
-    "i": "update gate Γ_u (i)",
-    "f": "forget gate Γ_f (f)",
-    "g": "candidate ĉ (g)",
-    "o": "output gate Γ_o (o)",
-    "c": "memory cell c",
-    "h": "activation a (h)",
-}
-SYMBOLS = {"i": "Γ_u", "f": "Γ_f", "g": "ĉ", "o": "Γ_o", "c": "c", "h": "a"}
-ALIASES = {
-    "update": "i",
-    "forget": "f",
-    "candidate": "g",
-    "output": "o",
-    "cell": "c",
-    "activation": "h",
-    "hidden": "h",
-}
-GATES = "ifo"  # sigmoid gates, in [0, 1]: a sequential colour scale from 0 to 1
 
 # Sequential (gates) and diverging (g, c, h; blue < 0 < red) scales. The "soft" versions stop short
 # of dark colours so black characters stay readable on top of them in coloured_text.
@@ -99,16 +79,6 @@ def subscripts(fig: go.Figure) -> go.Figure:
     for ax in fig.select_yaxes():
         ax.title.text = fix(ax.title.text)
     return fig
-
-
-def canonical(name: str) -> str:
-    """``"forget"`` -> ``"f"``: one of ``i f g o c h`` (LstmvizError for anything else)."""
-    key = ALIASES.get(name, name)
-    if key not in LABELS:
-        raise LstmvizError(
-            f"unknown activation {name!r}; use one of i f g o c h (or {', '.join(ALIASES)})"
-        )
-    return key
 
 
 def round_sig(a: Any, digits: int = SIG_DIGITS) -> np.ndarray:
@@ -204,10 +174,9 @@ def _units(values: np.ndarray, units: Sequence[int] | int | None, k: int, by: st
 
 def value_range(name: str, values: np.ndarray) -> tuple[float, float]:
     """Colour range for ``name``: (0, 1) for gates, (-1, 1) for ĉ and a, ±max|c| for the cell."""
-    if name in GATES:
-        return 0.0, 1.0
-    if name in "gh":
-        return -1.0, 1.0
+    lo, hi = RANGES[name]
+    if math.isfinite(lo) and math.isfinite(hi):
+        return lo, hi
     m = float(np.nanmax(np.abs(values))) if values.size else 1.0
     m = float(round_sig(max(m, 1e-6), 2))
     return -m, m
@@ -463,7 +432,7 @@ def saturation_fractions(
 def saturation(
     source: Any,
     *,
-    names: str | Sequence[str] = "ifo",
+    names: str | Sequence[str] = GATES,
     layers: Sequence[int] | None = None,
     low: float = 0.1,
     high: float = 0.9,

@@ -31,6 +31,7 @@ import plotly.io as pio
 import torch
 
 from ..core.errors import LstmvizError
+from ..core.names import LABELS, NAMES, RANGES, SYMBOLS, canonical
 from ..gates import features as feats
 from . import plots
 from .livefig import LiveFigure
@@ -45,7 +46,9 @@ HEAT_UNITS = 16  # heatmap rows in the explorers
 PROBS_K = 10  # bars in the next-character chart
 SNAPSHOT_WIDTH = 900  # px, the static PNG
 
-NAME_OPTIONS = [(plots.LABELS[n], n) for n in "ifgoch"]
+NAME_OPTIONS = [(LABELS[n], n) for n in NAMES]
+#: The clamp slider stops at ±CELL_SLIDER for the memory cell, which is unbounded.
+CELL_SLIDER = 20.0
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -174,7 +177,7 @@ class LiveGeneration(Explorer):
             options=_layer_options(L), value=layer % L, description="layer", style=style
         )
         self.w_name = W.Dropdown(
-            options=NAME_OPTIONS, value=plots.canonical(name), description="show", style=style
+            options=NAME_OPTIONS, value=canonical(name), description="show", style=style
         )
         self.w_unit = W.IntSlider(value=unit, min=0, max=H - 1, description="unit", style=style)
         self.w_go = W.Button(description="Generate", button_style="success", icon="play")
@@ -325,7 +328,7 @@ class LiveGeneration(Explorer):
     def figures(self) -> list[go.Figure]:
         values, text, first = self._window()
         name, layer, unit = self.w_name.value, self.w_layer.value, int(self.w_unit.value)
-        where = f"{plots.LABELS[name]}, layer {layer}"
+        where = f"{LABELS[name]}, layer {layer}"
         if values is None or not text:
             empty = go.Figure(
                 layout=dict(
@@ -451,7 +454,7 @@ class CellExplorer(Explorer):
             options=_layer_options(L), value=layer % L, description="layer", style=style
         )
         self.w_name = W.Dropdown(
-            options=NAME_OPTIONS, value=plots.canonical(name), description="show", style=style
+            options=NAME_OPTIONS, value=canonical(name), description="show", style=style
         )
         unit = int(plots.top_units(values, 1)[0]) if unit is None else unit
         self.w_unit = W.IntSlider(
@@ -613,7 +616,7 @@ class CellExplorer(Explorer):
             units=[unit],
             start=a,
             stop=b,
-            title=f"unit {unit} of {plots.LABELS[name]}, layer {layer}",
+            title=f"unit {unit} of {LABELS[name]}, layer {layer}",
         )
         ctext.update_layout(width=None)
         heat = plots.heatmap(
@@ -626,7 +629,7 @@ class CellExplorer(Explorer):
             stop=b,
             max_cols=self.window,
             per_unit=name == "c",  # cells differ in range a lot
-            title=f"{plots.LABELS[name]}, layer {layer}: "
+            title=f"{LABELS[name]}, layer {layer}: "
             + ("found units" if self.found else f"unit {unit} and the most variable"),
         )
         s0, s1 = self.w_span.value
@@ -678,7 +681,7 @@ class InterventionExplorer(Explorer):
             options=_layer_options(L), value=layer % L, description="layer", style=style
         )
         self.w_name = W.Dropdown(
-            options=NAME_OPTIONS, value=plots.canonical(name), description="clamp", style=style
+            options=NAME_OPTIONS, value=canonical(name), description="clamp", style=style
         )
         self.w_unit = W.IntSlider(value=unit, min=0, max=H - 1, description="unit", style=style)
         self.w_value = W.FloatSlider(
@@ -718,9 +721,7 @@ class InterventionExplorer(Explorer):
 
     def _on_name(self, change: Any) -> None:
         """Gates live in [0, 1], ĉ and a in [-1, 1]; a memory cell can go far beyond."""
-        lo, hi = {"c": (-20.0, 20.0), "g": (-1.0, 1.0), "h": (-1.0, 1.0)}.get(
-            change["new"], (0.0, 1.0)
-        )
+        lo, hi = (float(v) for v in np.clip(RANGES[change["new"]], -CELL_SLIDER, CELL_SLIDER))
         self.w_value.min, self.w_value.max = min(lo, self.w_value.min), max(hi, self.w_value.max)
         self.w_value.value = float(np.clip(self.w_value.value, lo, hi))
         self.w_value.min, self.w_value.max = lo, hi
@@ -765,7 +766,7 @@ class InterventionExplorer(Explorer):
 
     def figures(self) -> list[go.Figure]:
         name, layer, unit = self.w_name.value, self.w_layer.value, int(self.w_unit.value)
-        label = f"{plots.SYMBOLS[name]} unit {unit} of layer {layer}"
+        label = f"{SYMBOLS[name]} unit {unit} of layer {layer}"
         if not self.results:
             return [
                 go.Figure(
