@@ -9,6 +9,7 @@ from torch import nn
 
 import lstmviz
 from lstmviz.core.errors import LstmvizError
+from lstmviz.core.model import set_forget_bias
 from lstmviz.gates import features
 from lstmviz.teaching import compare
 
@@ -44,7 +45,7 @@ def test_charnet_rejects_unknown_kind():
 def test_set_forget_bias_sets_only_the_forget_rows_in_every_layer():
     lstm = nn.LSTM(4, 6, num_layers=2)
     before = {n: p.detach().clone() for n, p in lstm.named_parameters()}
-    compare.set_forget_bias(lstm, 1.5)
+    set_forget_bias(lstm, 1.5)
     H = 6
     for layer in range(2):
         total = getattr(lstm, f"bias_ih_l{layer}") + getattr(lstm, f"bias_hh_l{layer}")
@@ -62,9 +63,9 @@ def test_set_forget_bias_sets_only_the_forget_rows_in_every_layer():
 
 def test_set_forget_bias_refusals():
     with pytest.raises(LstmvizError, match="needs an nn.LSTM"):
-        compare.set_forget_bias(nn.GRU(3, 4), 1.0)
+        set_forget_bias(nn.GRU(3, 4), 1.0)
     with pytest.raises(LstmvizError, match="no biases"):
-        compare.set_forget_bias(nn.LSTM(3, 4, bias=False), 1.0)
+        set_forget_bias(nn.LSTM(3, 4, bias=False), 1.0)
 
 
 def test_run_learns_is_deterministic_and_reports_consistently():

@@ -28,9 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..core.cell import set_forget_bias
 from ..core.corpus import split
 from ..core.errors import LstmvizError
+from ..core.model import set_forget_bias
 from ..core.training import evaluate, streams
 from ..core.vocab import Vocab
 
