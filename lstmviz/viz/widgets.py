@@ -22,6 +22,7 @@ import html
 import threading
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from typing import Any
 
 import ipywidgets as W
@@ -32,7 +33,11 @@ import torch
 
 from ..core.errors import LstmvizError
 from ..core.names import LABELS, NAMES, RANGES, SYMBOLS, canonical
+from ..core.sampling import stream
 from ..gates import features as feats
+from ..gates.interventions import intervene
+from ..gates.record import record
+from ..gates.recorder import GateRecorder
 from . import plots
 from .livefig import LiveFigure
 
@@ -220,9 +225,6 @@ class LiveGeneration(Explorer):
     # --- generation -----------------------------------------------------------------------
     def run(self) -> str:
         """Generate with the current settings, blocking; returns the generated text (no prime)."""
-        from ..core.sampling import stream
-        from ..gates.recorder import GateRecorder
-
         self._stop.clear()
         prime, n = self.w_prime.value or "\n", int(self.w_length.value)
         top_k = int(self.w_top_k.value) or None
@@ -529,8 +531,6 @@ class CellExplorer(Explorer):
     @classmethod
     def from_model(cls, model: Any, vocab: Any, text: str, **kwargs: Any) -> CellExplorer:
         """Record ``model`` (a CharLSTM) reading ``text`` in one fused pass, then explore it."""
-        from ..gates.recorder import record
-
         ids = vocab.encode(text)
         with torch.no_grad():
             trace = record(model.lstm, model.embedding(ids[None].to(model.head.weight.device)))
@@ -728,12 +728,6 @@ class InterventionExplorer(Explorer):
 
     def _generate(self, clamp: bool) -> tuple[str, np.ndarray]:
         """One continuation (with or without the clamp) and the unit's values while writing it: (T,)."""
-        from contextlib import nullcontext
-
-        from ..core.sampling import stream
-        from ..gates.interventions import intervene
-        from ..gates.recorder import GateRecorder
-
         name, layer, unit = self.w_name.value, self.w_layer.value, int(self.w_unit.value)
         ctx = (
             intervene(self.model, {(name, layer, unit): float(self.w_value.value)})
