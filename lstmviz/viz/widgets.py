@@ -17,7 +17,6 @@ GitHub, nbviewer and nbconvert show: they cannot run widgets.
 
 from __future__ import annotations
 
-import base64
 import html
 import threading
 import time
@@ -28,18 +27,19 @@ from typing import Any
 import ipywidgets as W
 import numpy as np
 import plotly.graph_objects as go
-import plotly.io as pio
 import torch
 
 from ..core.errors import LstmvizError
 from ..core.names import LABELS, NAMES, RANGES, SYMBOLS, canonical
 from ..core.sampling import stream
 from ..gates import features as feats
+from ..gates.analysis import activations, top_units
 from ..gates.interventions import intervene
 from ..gates.record import record
 from ..gates.recorder import GateRecorder
 from . import plots
 from .livefig import LiveFigure
+from .style import FONT, round_sig, static_png
 
 # ----------------------------------------------------------------------------- settings
 REFRESH = 0.25  # seconds between redraws while generating: the browser keeps up
@@ -57,19 +57,9 @@ CELL_SLIDER = 20.0
 
 
 # ----------------------------------------------------------------------------- helpers
-def _png(fig: go.Figure) -> str | None:
-    """Base64 PNG of ``fig`` when the lesson renderer asks for static images (else None)."""
-    if "png" not in str(pio.renderers.default):
-        return None
-    try:
-        return base64.b64encode(fig.to_image(format="png", width=SNAPSHOT_WIDTH, scale=1)).decode()
-    except Exception:  # no browser for kaleido: the live widget still works
-        return None
-
-
 def _unit_rows(values: np.ndarray, unit: int, k: int = HEAT_UNITS) -> list[int]:
     """The chosen unit first, then the most variable others: (T, H) -> k unit indices."""
-    rest = [int(u) for u in plots.top_units(values, min(k, values.shape[1]) + 1) if u != unit]
+    rest = [int(u) for u in top_units(values, min(k, values.shape[1]) + 1) if u != unit]
     return [unit] + rest[: k - 1]
 
 
@@ -112,7 +102,7 @@ class Explorer:
                 live.stamp()
         data = self.widget._repr_mimebundle_(**kwargs)
         data["text/plain"] = repr(self)  # short and stable (nbval compares it), not the widget tree
-        png = _png(self.snapshot())
+        png = static_png(self.snapshot(), SNAPSHOT_WIDTH)
         if png:
             data["image/png"] = png
         return data
@@ -321,7 +311,7 @@ class LiveGeneration(Explorer):
             text, trace = self.text, self.trace
         if trace is None:
             return None, "", 0
-        values = plots.activations(trace, self.w_name.value, self.w_layer.value)
+        values = activations(trace, self.w_name.value, self.w_layer.value)
         # the newest character has been drawn but not yet read by the model
         consumed = len(text) - 1 if len(text) > len(self.w_prime.value or "\n") else len(text)
         T = min(values.shape[0], consumed)
@@ -388,16 +378,14 @@ class LiveGeneration(Explorer):
         drawn = plots.shown(text[-1]) if text else ""
         fig.add_trace(
             go.Bar(
-                x=plots.round_sig(p.numpy()),
+                x=round_sig(p.numpy()),
                 y=[f"'{c}'" for c in chars],
                 orientation="h",
                 marker_color=["#d62728" if c == drawn else "#7f7f7f" for c in chars],
                 hovertemplate="%{y}: %{x:.1%}<extra></extra>",
             )
         )
-        fig.update_yaxes(
-            autorange="reversed", type="category", tickfont=dict(family=plots.FONT, size=13)
-        )
+        fig.update_yaxes(autorange="reversed", type="category", tickfont=dict(family=FONT, size=13))
         fig.update_xaxes(range=[0, 1], tickformat=".0%", title_text="probability")
         fig.update_layout(
             title=dict(text=f"next character: drew '{drawn}' (red)", x=0.02, font_size=13)
@@ -441,7 +429,7 @@ class CellExplorer(Explorer):
         window: int = 400,
     ):
         self.trace, self.text = trace, text
-        values = plots.activations(trace, name, layer)
+        values = activations(trace, name, layer)
         if values.shape[0] != len(text):
             raise LstmvizError(
                 f"the trace has {values.shape[0]} steps but the text has {len(text)} characters; "
@@ -458,7 +446,7 @@ class CellExplorer(Explorer):
         self.w_name = W.Dropdown(
             options=NAME_OPTIONS, value=canonical(name), description="show", style=style
         )
-        unit = int(plots.top_units(values, 1)[0]) if unit is None else unit
+        unit = int(top_units(values, 1)[0]) if unit is None else unit
         self.w_unit = W.IntSlider(
             value=unit, min=0, max=H - 1, description="unit", style=style, continuous_update=False
         )
@@ -538,7 +526,7 @@ class CellExplorer(Explorer):
 
     def values(self) -> np.ndarray:
         """The chosen activation over the whole text: (T, H)."""
-        return plots.activations(self.trace, self.w_name.value, self.w_layer.value)
+        return activations(self.trace, self.w_name.value, self.w_layer.value)
 
     def match(self, start: int | None = None, stop: int | None = None) -> list[feats.Match]:
         """Units on inside the span (default: the span slider) and off around it; fills the 'found' list."""
@@ -747,7 +735,7 @@ class InterventionExplorer(Explorer):
                     seed=int(self.w_seed.value),
                 )
             )
-        values = plots.activations(rec.trace, name, layer)[:, unit]
+        values = activations(rec.trace, name, layer)[:, unit]
         # The trace holds the prime and then every generated character but the last (never fed
         # back); a character is coloured by the unit's value after reading it, as everywhere.
         return out, values[len(prime) :]
