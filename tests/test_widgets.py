@@ -7,22 +7,18 @@ import numpy as np
 import plotly.io as pio
 import pytest
 import torch
+from conftest import TINY_TEXT
 
 import lstmviz
 from lstmviz.gates import features
 from lstmviz.viz import plots, style, widgets
 
-TEXT = (
-    'OBERON\nDo you "amend" it then; it lies in you:\nWhy should (Titania) cross her Oberon?\n' * 3
-)
+TEXT = TINY_TEXT  # the tiny model's vocabulary is this text's characters
 
 
-@pytest.fixture(scope="module")
-def tiny():
-    torch.manual_seed(0)
-    vocab = lstmviz.Vocab.from_text(TEXT)
-    model = lstmviz.CharLSTM(len(vocab), hidden_size=24, num_layers=2, embedding_dim=8).eval()
-    return model, vocab
+@pytest.fixture
+def tiny(tiny_model):
+    return tiny_model
 
 
 def z_of(fw):

@@ -18,8 +18,9 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..core.errors import LstmvizError
+from . import style
 from .livefig import LiveFigure
-from .style import COLORS, LN2, add_bits_twin, bits, bits_axis, round_sig
+from .style import COLORS, LN2, add_bits_twin, bits, bits_axis
 
 
 class TrainingCurves:
@@ -97,7 +98,7 @@ class TrainingCurves:
         series = ((self.train_steps, self.train_loss), (self.val_steps, self.val_loss))
         with fig.batch_update() if isinstance(fig, go.FigureWidget) else nullcontext():
             for i, (steps, loss) in enumerate(series):
-                fig.data[i].x, fig.data[i].y = list(steps), round_sig(loss, as_list=True)
+                fig.data[i].x, fig.data[i].y = list(steps), style.round_sig(loss, as_list=True)
                 fig.data[i + 2].x, fig.data[i + 2].y = list(steps), bits(loss)
             values = [v for v in self.train_loss + self.val_loss if math.isfinite(v)]
             if values:  # fix both ranges so the right axis reads bits/char exactly, with nice ticks
@@ -157,7 +158,7 @@ def lag_figure(
         norms = np.where(norms > 0, norms, np.nan)
         fig.add_scatter(
             x=list(np.asarray(lags).tolist()),
-            y=round_sig(norms, as_list=True),
+            y=style.round_sig(norms, as_list=True),
             name=label,
             mode="lines",
             line=dict(color=COLORS[(start + k) % len(COLORS)], dash=dash, width=2.5),
@@ -176,7 +177,7 @@ def accuracy_figure(
     for k, (label, (lags, acc)) in enumerate(runs.items()):
         fig.add_scatter(
             x=list(np.asarray(lags).tolist()),
-            y=round_sig(acc, as_list=True),
+            y=style.round_sig(acc, as_list=True),
             name=label,
             mode="lines+markers",
             line=dict(color=COLORS[k % len(COLORS)], width=2.5),
@@ -218,7 +219,7 @@ def history_figure(
             values = history[key]
             fig.add_scatter(
                 x=list(range(1, len(values) + 1)),
-                y=round_sig(values, as_list=True),
+                y=style.round_sig(values, as_list=True),
                 name=run,
                 legendgroup=run,
                 showlegend=row == 1,
@@ -373,7 +374,7 @@ def loss_figure(
         y = smooth(r.train_loss, window)[:first]
         fig.add_scatter(
             x=list(range(1, len(y) + 1)),
-            y=round_sig(y, as_list=True),
+            y=style.round_sig(y, as_list=True),
             name=r.label,
             mode="lines",
             line=dict(color=COLORS[k % len(COLORS)], width=2),

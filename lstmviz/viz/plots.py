@@ -28,14 +28,7 @@ from plotly.subplots import make_subplots
 
 from ..core.errors import LstmvizError
 from ..core.names import GATES, LABELS, RANGES, SYMBOLS, canonical
-from ..gates.analysis import (
-    activations,
-    half_life,
-    is_trace,
-    mean_half_life,
-    saturation_fractions,
-    top_units,
-)
+from ..gates import analysis
 from .style import FONT, NAME_COLORS, colorscale, round_sig
 
 # ----------------------------------------------------------------------------- settings
@@ -84,7 +77,7 @@ def shown(ch: str) -> str:
 def _layer_label(source: Any, layer: int | None) -> str:
     if layer is None:
         return ""
-    if is_trace(source) and layer < 0:
+    if analysis.is_trace(source) and layer < 0:
         layer += source.num_layers
     return f"layer {layer}" if layer >= 0 else ""  # a bare array's "-1" would say nothing
 
@@ -109,7 +102,7 @@ def _window(T: int, start: int, stop: int | None) -> tuple[int, int]:
 def _units(values: np.ndarray, units: Sequence[int] | int | None, k: int, by: str) -> np.ndarray:
     H = values.shape[1]
     if units is None:
-        return top_units(values, min(k, H), by)
+        return analysis.top_units(values, min(k, H), by)
     units = np.atleast_1d(np.asarray(units, dtype=np.int64))
     if units.size == 0 or units.min() < -H or units.max() >= H:
         raise LstmvizError(f"units must be indices in 0..{H - 1}, got {units.tolist()}")
@@ -185,7 +178,7 @@ def heatmap(
     the value), so a memory cell that moves between ±1 shows next to one that reaches ±20.
     """
     name = canonical(name)
-    values = activations(source, name, layer)
+    values = analysis.activations(source, name, layer)
     _check_text(values, text)
     start, stop = _window(len(text), start, stop)
     window = values[start:stop]
@@ -286,7 +279,7 @@ def coloured_text(
     Newlines are drawn as ⏎ and end the line; lines wrap at ``wrap`` characters.
     """
     name = canonical(name)
-    values = activations(source, name, layer)
+    values = analysis.activations(source, name, layer)
     _check_text(values, text)
     start, stop = _window(len(text), start, stop)
     stop = min(stop, start + max_chars)
@@ -377,7 +370,7 @@ def saturation(
     switch hard between the two (Karpathy, Johnson & Fei-Fei 2015, figure 3).
     """
     names = [canonical(n) for n in names]
-    if is_trace(source):
+    if analysis.is_trace(source):
         layers = list(range(source.num_layers)) if layers is None else list(layers)
     elif isinstance(source, Mapping):
         layers = sorted({k[1] for k in source}) if layers is None else list(layers)
@@ -397,11 +390,11 @@ def saturation(
     for r, layer in enumerate(layers):
         for k, n in enumerate(names):
             values = (
-                activations(source, n, layer)
-                if is_trace(source)
-                else activations(source[(n, layer)])
+                analysis.activations(source, n, layer)
+                if analysis.is_trace(source)
+                else analysis.activations(source[(n, layer)])
             )
-            left, right = saturation_fractions(values, low, high)
+            left, right = analysis.saturation_fractions(values, low, high)
             fig.add_trace(
                 go.Scatter(
                     x=round_sig(right),
@@ -469,9 +462,9 @@ def cell_ledger(
     (steps back until ∏Γ_f < ½). ``c0`` is c before the first character (0 for a fresh state).
     """
     get = (
-        (lambda n: activations(source, n, layer))
-        if is_trace(source)
-        else (lambda n: activations(source[n]))
+        (lambda n: analysis.activations(source, n, layer))
+        if analysis.is_trace(source)
+        else (lambda n: analysis.activations(source[n]))
     )
     f, i, g, c = (get(n) for n in "figc")
     _check_text(c, text)
@@ -481,7 +474,7 @@ def cell_ledger(
     f, i, g, c = (a[:, unit].astype(np.float64) for a in (f, i, g, c))
     c_prev = np.concatenate([[c0], c[:-1]])
     kept, written = f * c_prev, i * g
-    life = half_life(f)
+    life = analysis.half_life(f)
     start, stop = _window(len(text), start, stop)
     stop = min(stop, start + max_chars)
     sl = slice(start, stop)
@@ -542,7 +535,7 @@ def cell_ledger(
         row=2,
         col=1,
     )
-    overall = mean_half_life(f[sl])
+    overall = analysis.mean_half_life(f[sl])
     where = _layer_label(source, layer)
     fig.update_layout(
         barmode="relative",
