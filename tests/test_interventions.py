@@ -1,4 +1,4 @@
-"""intervene: clamps exactly the chosen units, in both paths, and leaves the model untouched after."""
+"""intervene: clamps exactly the chosen units, in both paths, and leaves the model untouched."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
 
 
 def cell_loop(lstm: nn.LSTM, x, state):
-    """Reference: every layer as an nn.LSTMCell loop, time-major x (T, B, In) -> {(name, layer): (T, B, H)}."""
+    """Reference: each layer as an nn.LSTMCell loop: x (T, B, In) -> {(name, layer): (T, B, H)}."""
     T, B = x.shape[:2]
     L, H = lstm.num_layers, lstm.hidden_size
     h0, c0 = state if state is not None else (x.new_zeros(L, B, H),) * 2
@@ -289,7 +289,7 @@ def test_ring_buffer_keeps_the_last_steps_and_bounds_memory(tiny_model):
 
 
 def test_default_cap_fits_100k_characters_of_a_2x512_model_in_500_mb():
-    """The storage is allocated up front per step, so the bound follows from its shape (no 100k run)."""
+    """The storage per step is known up front, so the bound follows from it (no 100k run)."""
     lstm = nn.LSTM(64, 512, 2, batch_first=True).eval()
     x = torch.randn(1, 1, 64)
     for kwargs, cap in [
@@ -477,7 +477,7 @@ def test_storage_dtype_and_device_options(tiny_model):
 
 @pytest.mark.skipif(not ONEDNN, reason="torch built without oneDNN: there is no workspace to read")
 def test_a_workspace_layout_that_does_not_check_out_falls_back_to_exact_values(monkeypatch):
-    """Another oneDNN version with another layout: the check catches it and the matrix products run."""
+    """Another oneDNN version, another layout: the check catches it; the matrix products run."""
     torch.manual_seed(3)
     lstm = nn.LSTM(5, 24, 2)
     x = torch.randn(30, 2, 5)
@@ -525,7 +525,7 @@ def test_workspace_gates_equal_the_matrix_product_gates(monkeypatch):
 
 
 def test_the_onednn_switch_in_the_environment_turns_the_workspace_route_off(tmp_path):
-    """``LSTMVIZ_ONEDNN=0``: record never asks oneDNN for its workspace, and gives the same values."""
+    """``LSTMVIZ_ONEDNN=0``: record never asks oneDNN for its workspace; the same values."""
     script = (
         "import torch, lstmviz\n"
         "from lstmviz.gates import _onednn\n"

@@ -59,7 +59,7 @@ def test_live_generation_writes_what_generate_writes_and_shows_its_gates(tiny):
     t = len(read) - 1
     r, c = np.argwhere(pos == t)[0]
     assert z[r, c] == pytest.approx(truth[t, 4], rel=2e-3)
-    # next-character bars: top-5 sampling leaves 5 characters; the drawn one (last of the text) is red
+    # next-character bars: top-5 sampling leaves 5 characters; the drawn one (the last) is red
     bars = ex.fig_probs.data[0]
     assert len([p for p in bars.x if p > 0]) == 5 and sum(bars.x) == pytest.approx(1.0, abs=1e-3)
     red = [y for y, colour in zip(bars.y, bars.marker.color, strict=True) if colour == "#d62728"]
@@ -235,7 +235,7 @@ def test_explorer_widgets_send_json_without_nan(tiny):
 
 
 def test_a_figure_the_browser_lost_is_replaced_and_the_explorer_draws_into_the_new_one(tiny):
-    """A view that reports an edit older than the display's stamp missed messages (see lstmviz.viz.livefig)."""
+    """A view reporting an edit older than the display's stamp missed messages (viz.livefig)."""
     model, vocab = tiny
     ex = widgets.LiveGeneration(model, vocab, prime="ab", length=5)
     ex.run()

@@ -39,7 +39,7 @@ def checked() -> bool | None:
 
 
 def row_stride(n: int) -> int:
-    """oneDNN's row stride for n float32 gates: a whole cache line, never a multiple of 1 KiB (aliasing)."""
+    """oneDNN's row stride for n float32 gates: whole cache lines, never a multiple of 1 KiB."""
     ld = -(-n // 16) * 16
     return ld + 16 if ld % 256 == 0 else ld
 

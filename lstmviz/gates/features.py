@@ -33,7 +33,8 @@ TAB_WIDTH = 4
 #: A speaker's name on its own line: all capitals ("OBERON", "FIRST CITIZEN", "LADY MACBETH"), or
 #: tiny-shakespeare's "First Citizen:". Act and scene headings are not speakers.
 _SPEAKER = re.compile(
-    r"^(?!ACT\b|SCENE\b|EPILOGUE\b|PROLOGUE\b)(?:[A-Z][A-Z' .-]*[A-Z.]|[A-Z][a-z']*(?: [A-Z][a-z']*){0,3}:)$"
+    r"^(?!ACT\b|SCENE\b|EPILOGUE\b|PROLOGUE\b)"
+    r"(?:[A-Z][A-Z' .-]*[A-Z.]|[A-Z][a-z']*(?: [A-Z][a-z']*){0,3}:)$"
 )
 
 
@@ -48,7 +49,7 @@ def _is(text: str, chars: str) -> np.ndarray:
 
 
 def _line_starts(text: str) -> np.ndarray:
-    """(T,) int: index of the first character of the line each character is on (a newline ends its line)."""
+    """(T,) int: where the line of each character starts (a newline belongs to the line it ends)."""
     t = np.arange(len(text))
     newline = _is(text, "\n")
     # a newline belongs to the line it ends, so the next line starts one after it
@@ -179,7 +180,8 @@ def _as_acts(acts, length: int | None = None) -> np.ndarray:
         a = a[:, None]
     if a.ndim != 2:
         raise LstmvizError(
-            f"activations must be (T, H): one row per character, one column per unit; got shape {a.shape}. "
+            "activations must be (T, H): one row per character, one column per unit; got shape "
+            f"{a.shape}. "
             "For a batch-first trace pass trace[name, layer][0]."
         )
     if length is not None and a.shape[0] != length:
@@ -225,7 +227,7 @@ def rank_units(
     names: list[str] | None = None,
     feats: Mapping[str, np.ndarray] | None = None,
 ) -> list[Match]:
-    """Units most correlated with the built-in features of ``text``: acts (T, H) -> best ``top`` matches.
+    """Units most correlated with the built-in features of ``text``: acts (T, H) -> ``top`` matches.
 
     Score is the Pearson correlation r (sign kept; sorted by |r|). Each unit appears once, with
     the feature it follows best, so a list of 10 is 10 different units. ``feats``: features
@@ -271,10 +273,10 @@ def match_span(
 def best_cell(
     trace, text: str, feature: str | np.ndarray, name: str = "c"
 ) -> tuple[int, int, float]:
-    """(layer, unit, r): the unit of ``name`` (default the memory cell) most correlated with a feature.
+    """(layer, unit, r): the unit of ``name`` (the memory cell) most correlated with a feature.
 
-    ``trace`` is a recorded Trace over ``text`` (one step per character); ``feature`` is the name of a
-    built-in feature (``FEATURES``) or a (T,) array. r keeps its sign.
+    ``trace`` is a recorded Trace over ``text`` (one step per character); ``feature`` is the name
+    of a built-in feature (``FEATURES``) or a (T,) array. r keeps its sign.
     """
     values = features(text, [feature])[feature] if isinstance(feature, str) else np.asarray(feature)
     best = None

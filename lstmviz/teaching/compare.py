@@ -1,16 +1,17 @@
-"""Same text, same budget: small character models trained side by side (the experiments of lesson 06).
+"""Same text, same budget: small character models trained side by side (lesson 06's experiments).
 
-* ``CharNet(kind, ...)``       -- embedding -> ``nn.RNN`` (tanh) / ``nn.GRU`` / ``nn.LSTM`` -> linear head;
-  called like ``CharLSTM``: ``net(ids (B, T), state) -> (logits (B, T, V), state)``.
-* ``set_forget_bias(lstm, v)`` -- start every forget gate at Γ_f = σ(v) (PyTorch's default is a random
-  bias near 0, so Γ_f ≈ 0.5: half the memory is lost at every step).
-* ``run(kind, text, ...)``     -- a short stateful truncated-BPTT training run (the same batches, in the
-  same order, for every kind and setting) -> ``Run``: loss after every step, validation loss, size, time.
-* ``compare(text, ...)``       -- one ``Run`` per setting; ``table(runs)`` prints them as a bits/char table
-  (``lstmviz.viz.curves.loss_figure(runs)`` draws their training curves).
+* ``CharNet(kind, ...)`` -- embedding -> ``nn.RNN`` (tanh) / ``nn.GRU`` / ``nn.LSTM`` -> linear
+  head; called like ``CharLSTM``: ``net(ids (B, T), state) -> (logits (B, T, V), state)``.
+* ``run(kind, text, ..., forget_bias=v)`` -- a short stateful truncated-BPTT training run (the
+  same batches, in the same order, for every kind and setting) -> ``Run``: loss after every
+  step, validation loss, size, time.
+* ``compare(text, ...)`` -- one ``Run`` per setting; ``table(runs)`` prints them as a bits/char
+  table (``lstmviz.viz.curves.loss_figure(runs)`` draws their training curves).
 
-A lesson changes one thing at a time (the kind of recurrent layer, or the forget-gate bias) and keeps
-everything else -- text, hidden size, steps, batches, learning rate, seed -- the same.
+A lesson changes one thing at a time (the kind of recurrent layer, or the forget-gate bias) and
+keeps everything else -- text, hidden size, steps, batches, learning rate, seed -- the same.
+
+Used by lesson 06.
 """
 
 from __future__ import annotations
@@ -67,14 +68,14 @@ class CharNet(nn.Module):
         self.head = nn.Linear(hidden_size, vocab_size)
 
     def forward(self, ids: Tensor, state: Tensor | tuple[Tensor, Tensor] | None = None):
-        """ids (B, T), state or None -> (logits (B, T, V), state): (h, c) for an LSTM, h otherwise."""
+        """ids (B, T), state or None -> (logits (B, T, V), state): (h, c) for an LSTM, else h."""
         out, state = self.rnn(self.embedding(ids), state)
         return self.head(out), state
 
 
 @dataclass
 class Run:
-    """One training run: its label, per-step training loss (nats/char), validation loss, size and time."""
+    """One training run: label, per-step training loss (nats/char), validation loss, size, time."""
 
     label: str
     kind: str
@@ -120,7 +121,7 @@ def run(
     seed: int = 0,
     vocab: Vocab | None = None,
 ) -> Run:
-    """Train a ``CharNet(kind)`` on ``text`` for ``steps`` steps (stateful TBPTT, Adam); returns a Run.
+    """Train a ``CharNet(kind)`` on ``text`` for ``steps`` steps (stateful TBPTT, Adam) -> Run.
 
     ``forget_bias`` (LSTM only): start Γ_f at σ(forget_bias) instead of PyTorch's random init.
     The validation loss is measured on the first ``val_chars`` characters of ``split(text)``'s
@@ -197,8 +198,12 @@ def run(
 def compare(
     text: str, settings: Mapping[str, Mapping] | Sequence[str] = KINDS, **common
 ) -> list[Run]:
-    """One ``run`` per setting on the same text and budget: ``compare(text, ["rnn", "gru", "lstm"])``, or
-    ``compare(text, {"bias 0": dict(kind="lstm", forget_bias=0.0), ...})``. ``common`` goes to every run."""
+    """One ``run`` per setting on the same text and budget -> [Run].
+
+    ``compare(text, ["rnn", "gru", "lstm"])``, or
+    ``compare(text, {"bias 0": dict(kind="lstm", forget_bias=0.0), ...})``; ``common`` goes to
+    every run.
+    """
     if isinstance(settings, Mapping):
         jobs = [(label, dict(s)) for label, s in settings.items()]
     else:
@@ -212,8 +217,11 @@ def compare(
 
 
 def table(runs: Sequence[Run], baseline: str | None = None) -> str:
-    """The runs as a plain-text table: parameters, validation loss (nats and bits/char), perplexity, time."""
-    head = f"{'model':<34} {'params':>8} {'val nats/char':>14} {'bits/char':>10} {'perplexity':>11} {'time':>7}"
+    """The runs as a text table: parameters, validation loss (nats, bits/char), perplexity, time."""
+    head = (
+        f"{'model':<34} {'params':>8} {'val nats/char':>14} {'bits/char':>10} "
+        f"{'perplexity':>11} {'time':>7}"
+    )
     lines = [head, "-" * len(head)]
     for r in runs:
         lines.append(

@@ -1,4 +1,4 @@
-"""Line figures: training curves (live), loss curves of several runs, gradient norm and accuracy vs lag.
+"""Line figures: training curves (live), several runs' losses, gradient norm and accuracy vs lag.
 
 Every function returns a plotly figure whose data is exactly what it was given, rounded to
 4 significant digits so notebooks store small, stable JSON. ``TrainingCurves`` is a callback for
@@ -24,7 +24,7 @@ from .style import COLORS, LN2, add_bits_twin, bits, bits_axis
 
 
 class TrainingCurves:
-    """Train/val loss (nats/char, left axis; bits/char, right axis) vs step, fed by a training callback.
+    """Train/val loss (nats/char left, bits/char right) vs step, fed by a training callback.
 
     ``curves(entry)`` takes the dicts ``lstmviz.train`` passes to its callback (keys ``step``,
     ``train_loss``, ``val_loss``; ``kind`` "train" or "val"). ``live=True`` draws into a plotly
@@ -120,7 +120,7 @@ class TrainingCurves:
         )
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
-        """Live: the FigureWidget (plain text elsewhere). Static: the figure, via plotly's renderer."""
+        """Live: the FigureWidget (plain text elsewhere). Static: the figure, via plotly."""
         if self.widget is None:
             return self.figure()._repr_mimebundle_(include, exclude)
         bundle = dict(self.widget._repr_mimebundle_(include=include, exclude=exclude) or {})
@@ -172,7 +172,7 @@ def accuracy_figure(
     chance: float,
     title: str = "Remember the first symbol: success vs lag",
 ) -> go.Figure:
-    """Test accuracy vs lag, one line per ``label: (lags, accuracies)``, with the chance level dashed."""
+    """Test accuracy vs lag, one line per ``label: (lags, accuracies)``; chance level dashed."""
     fig = go.Figure()
     for k, (label, (lags, acc)) in enumerate(runs.items()):
         fig.add_scatter(
@@ -364,7 +364,7 @@ def loss_figure(
     window: int = 20,
     first: int | None = None,
 ) -> go.Figure:
-    """Training loss (running mean over ``window`` steps) vs step, one line per run; bits/char on the right.
+    """Training loss (mean of ``window`` steps) vs step, one line per run; bits/char on the right.
 
     ``runs``: anything with ``label`` and ``train_loss`` (nats/char per step), such as the
     ``lstmviz.teaching.compare.Run`` of lesson 06. ``first``: show only the first ``first`` steps.

@@ -4,15 +4,17 @@ Every function takes the activations either as a recorded ``Trace`` (with ``name
 or as a plain (T, H) array / tensor -- one row per character of ``text``, one column per unit --
 and returns a ``plotly.graph_objects.Figure``:
 
-* ``heatmap``       -- units x characters, any of ``i f g o c h``; top-k most variable units by default.
-* ``coloured_text`` -- the text with each character's background coloured by one unit (Karpathy 2015).
-* ``saturation``    -- per unit, the fraction of steps a gate is < 0.1 vs > 0.9 (Karpathy et al. 2015, fig. 3).
+* ``heatmap``       -- units x characters, any of ``i f g o c h``; the most variable units by
+  default.
+* ``coloured_text`` -- the text, each character's background coloured by one unit (Karpathy 2015).
+* ``saturation``    -- per unit, the fraction of steps a gate is < 0.1 vs > 0.9 (Karpathy et al.
+  2015, fig. 3).
 * ``cell_ledger``   -- per step, what one memory cell kept (Γ_f⊙c⟨t−1⟩) and wrote (Γ_u⊙ĉ⟨t⟩), and
   how long it remembers (half-life from the running product of Γ_f).
 * ``stack``         -- several figures as one (a static snapshot of an explorer).
 
-Data going into a figure is rounded to ``style.SIG_DIGITS`` significant digits and stored as float32,
-so a notebook's saved figure JSON is small and the same on every run.
+Data going into a figure is rounded to ``style.SIG_DIGITS`` significant digits and stored as
+float32, so a notebook's saved figure JSON is small and the same on every run.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ _SUB = re.compile(r"Γ_([ufo])")
 
 
 def subscripts(fig: go.Figure) -> go.Figure:
-    """Draw Γ_f as Γ with a real subscript f (plotly text understands <sub>) in titles, hovers and names."""
+    """Draw Γ_f as Γ with a real subscript f (plotly's <sub>) in titles, hovers and names."""
 
     def fix(text: Any) -> Any:
         return _SUB.sub(r"Γ<sub>\1</sub>", text) if isinstance(text, str) else text
@@ -168,7 +170,7 @@ def heatmap(
     per_unit: bool = False,
     title: str | None = None,
 ) -> go.Figure:
-    """Units x characters heatmap of ``name`` (i f g o c h) on ``text``: source (T, H) or Trace -> Figure.
+    """Units x characters heatmap of ``name`` (i f g o c h): source (T, H) or Trace, text -> Figure.
 
     Rows are ``units`` (default: the ``top_k`` most variable in the window, most variable on top);
     columns are the characters of ``text[start:stop]``, averaged into bins when there are more
@@ -272,7 +274,7 @@ def coloured_text(
     offset: int = 0,
     title: str | None = None,
 ) -> go.Figure:
-    """The text with each character's background coloured by a unit's value: source (T, H) or Trace -> Figure.
+    """The text, each character's background coloured by a unit: source (T, H) or Trace -> Figure.
 
     One block of text per unit in ``units`` (default: the most variable unit), stacked. A diverging
     scale centred at 0 (blue < 0 < red) for ĉ, c and a; a sequential one from 0 to 1 for gates.
@@ -314,7 +316,8 @@ def coloured_text(
                 xgap=0,
                 ygap=2,
                 hoverongaps=False,
-                hovertemplate=f"step %{{customdata}}: '%{{text}}'<br>unit {u}: {SYMBOLS[name]} = %{{z:.3f}}<extra></extra>",
+                hovertemplate=f"step %{{customdata}}: '%{{text}}'<br>unit {u}: "
+                f"{SYMBOLS[name]} = %{{z:.3f}}<extra></extra>",
             ),
             row=k + 1,
             col=1,
@@ -363,9 +366,10 @@ def saturation(
     high: float = 0.9,
     title: str | None = None,
 ) -> go.Figure:
-    """Gate saturation: each unit's fraction of steps < ``low`` (y) vs > ``high`` (x); one panel per gate and layer.
+    """Gate saturation: each unit's fraction of steps < ``low`` (y) vs > ``high`` (x) -> Figure.
 
-    ``source`` is a Trace or a mapping {(name, layer): (T, H) array}. Units near the top-left are
+    One panel per gate and layer. ``source`` is a Trace or a mapping {(name, layer): (T, H)
+    array}. Units near the top-left are
     almost always closed, near the bottom-right almost always open, on the anti-diagonal they
     switch hard between the two (Karpathy, Johnson & Fei-Fei 2015, figure 3).
     """
@@ -404,7 +408,8 @@ def saturation(
                     name=LABELS[n],
                     customdata=np.arange(values.shape[1]),
                     showlegend=False,
-                    hovertemplate=f"unit %{{customdata}}<br>{SYMBOLS[n]} > {high}: %{{x:.0%}} of steps"
+                    hovertemplate=f"unit %{{customdata}}<br>{SYMBOLS[n]} > {high}: "
+                    "%{x:.0%} of steps"
                     f"<br>{SYMBOLS[n]} < {low}: %{{y:.0%}} of steps<extra></extra>",
                 ),
                 row=r + 1,
@@ -455,7 +460,7 @@ def cell_ledger(
     max_chars: int = 400,
     title: str | None = None,
 ) -> go.Figure:
-    """What one memory cell kept and wrote at each step, and how long it remembers: Trace or dict -> Figure.
+    """What one memory cell kept and wrote at each step, and how long it remembers -> Figure.
 
     ``source`` is a Trace or a mapping {"f": (T, H), "i": ..., "g": ..., "c": ...}. Top: bars of
     kept Γ_f⊙c⟨t−1⟩ and written Γ_u⊙ĉ⟨t⟩ (they add up to c⟨t⟩, the line). Bottom: the half-life
@@ -580,7 +585,7 @@ _AXIS_KEYS = ("anchor", "matches", "overlaying", "scaleanchor")
 
 
 def stack(figs: Sequence[go.Figure], gap: int = 30, width: int | None = None) -> go.Figure:
-    """Several figures one above the other as one figure (e.g. an explorer's static PNG snapshot)."""
+    """Several figures one above the other as one (e.g. an explorer's static PNG snapshot)."""
     figs = [f for f in figs if f is not None]
     heights = [int(f.layout.height or 450) for f in figs]
     total = sum(heights) + gap * (len(figs) - 1)
