@@ -172,18 +172,10 @@ def features(text: str, names: list[str] | None = None) -> dict[str, np.ndarray]
 
 
 def _as_acts(acts, length: int | None = None) -> np.ndarray:
-    """Activations as a float64 (T, H) array; tensors are moved to CPU."""
-    if hasattr(acts, "detach"):
+    """Activations as a float64 (T, H) array (``analysis.activations`` of it), ``length`` rows."""
+    if hasattr(acts, "detach"):  # keep a float64 tensor's precision: no detour through float32
         acts = acts.detach().cpu().numpy()
-    a = np.asarray(acts, dtype=np.float64)
-    if a.ndim == 1:
-        a = a[:, None]
-    if a.ndim != 2:
-        raise LstmvizError(
-            "activations must be (T, H): one row per character, one column per unit; got shape "
-            f"{a.shape}. "
-            "For a batch-first trace pass trace[name, layer][0]."
-        )
+    a = activations(np.asarray(acts, dtype=np.float64))
     if length is not None and a.shape[0] != length:
         raise LstmvizError(
             f"the activations have {a.shape[0]} time steps but the text has {length} characters; "
