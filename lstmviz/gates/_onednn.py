@@ -13,6 +13,8 @@ The switch: ``LSTMVIZ_ONEDNN=0`` in the environment (read at import), or
 ``lstmviz.gates._onednn.ENABLED = False`` at run time, turns this path off; ``record`` and
 ``GateRecorder`` then always use the matrix-product route, with the same values (to float
 rounding). Use it to rule this path out when a recording looks wrong, or to time the two routes.
+``checked()`` says whether the path has run here and its layout checked out; ``row_stride`` is
+the layout (a test replaces it to play another oneDNN version).
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from .trace import Trace
 
 
 def check_dtype(w: Tensor) -> None:
+    """Raise LstmvizError unless ``w`` is float32 or float64, the dtypes recorded exactly."""
     if w.dtype not in (torch.float32, torch.float64):
         raise LstmvizError(
             f"recording needs float32 or float64 weights, got {w.dtype}: the fused kernel "
