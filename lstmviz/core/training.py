@@ -209,14 +209,78 @@ def streams(ids: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, torch.Ten
     )
 
 
+State = Any  # what a model carries between batches: (h, c) for an LSTM, h for an RNN/GRU, or None
+
+
+def train_step(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    state: State = None,
+    *,
+    grad_clip: float | None = None,
+    autocast: Any = None,
+    scaler: torch.amp.GradScaler | None = None,
+) -> tuple[float, State, float]:
+    """One optimizer step: x (B, T) ids -> y (B, T) targets, or x (B, T, V) -> y (B,) classes.
+
+    The one training step of the package (``train``, and the lessons' experiments in
+    ``lstmviz.teaching``). ``model(x, state)`` returns ``(logits, state)`` (a language model:
+    ``state`` is carried in and comes back *detached*, so the next step's gradients stop here:
+    truncated BPTT); a model called as ``model(x)`` that returns logits alone is stateless (state
+    None). The loss is cross-entropy in nats, computed in float32 even under ``autocast`` (a
+    ``torch.autocast`` context, or None for plain float32). Gradients are clipped to global norm
+    ``grad_clip`` (None: not clipped); ``scaler`` (an fp16 ``GradScaler``) scales the loss and
+    unscales before clipping. Returns ``(loss, state, grad_norm)``: the loss and the global gradient
+    norm *before* clipping, as floats. A non-finite loss or gradient norm leaves the weights
+    untouched (with a scaler: the scaler skips the step and lowers its scale); the caller decides
+    whether to stop.
+    """
+    with autocast or nullcontext():
+        out = model(x) if state is None else model(x, state)
+        logits, state = out if isinstance(out, tuple) else (out, None)
+        loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
+    optimizer.zero_grad(set_to_none=True)
+    scaling = scaler is not None and scaler.is_enabled()
+    if scaling:
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+    else:
+        loss.backward()
+    params = [p for p in model.parameters() if p.grad is not None]
+    if grad_clip is None:
+        norm = torch.linalg.vector_norm(
+            torch.stack([torch.linalg.vector_norm(p.grad.detach()) for p in params])
+        )
+    else:
+        norm = torch.nn.utils.clip_grad_norm_(params, grad_clip)
+    loss_value, norm_value = loss.item(), norm.item()
+    if scaling:
+        scaler.step(optimizer)  # skips steps whose gradients overflowed: expected with fp16
+        scaler.update()
+    elif math.isfinite(loss_value) and math.isfinite(norm_value):
+        optimizer.step()  # a non-finite step would poison the weights (and the next checkpoint)
+    return loss_value, _detach(state), norm_value
+
+
+def _detach(state: State) -> State:
+    """The carried state without its graph: (h, c), h or None."""
+    if state is None:
+        return None
+    return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+
+
 @torch.no_grad()
-def evaluate(model: CharLSTM, x: torch.Tensor, y: torch.Tensor, seq_len: int, amp=None) -> float:
+def validation_loss(
+    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, seq_len: int, autocast: Any = None
+) -> float:
     """Mean next-character loss (nats/char) over streams x, y (B, n), carrying state like training."""
     was_training = model.training
     model.eval()
     state, total, count = None, 0.0, 0
     for t in range(0, x.shape[1], seq_len):
-        with amp or nullcontext():
+        with autocast or nullcontext():
             logits, state = model(x[:, t : t + seq_len], state)
         target = y[:, t : t + seq_len]
         total += F.cross_entropy(
@@ -365,9 +429,10 @@ def train(
     # Mixed precision on CUDA: bf16 where the GPU has it (no scaler needed), else fp16 + GradScaler.
     amp, scaler = None, None
     if device.type == "cuda":
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        amp = torch.autocast("cuda", dtype=dtype)
-        scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+        if torch.cuda.is_bf16_supported():
+            amp = torch.autocast("cuda", dtype=torch.bfloat16)
+        else:
+            amp, scaler = torch.autocast("cuda", dtype=torch.float16), torch.amp.GradScaler("cuda")
 
     x, y = streams(vocab.encode(train_text, what="corpus").to(device), cfg.batch_size)
     chunks = x.shape[1] // cfg.seq_len  # BPTT windows per epoch
@@ -412,29 +477,20 @@ def train(
             lr = lr_at(cfg, step)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            with amp or nullcontext():
-                logits, state = model(xb, state)
-                loss = F.cross_entropy(logits.float().flatten(0, 1), yb.flatten())
-            loss_value = loss.item()
+            loss_value, state, norm = train_step(
+                model,
+                optimizer,
+                xb,
+                yb,
+                state,
+                grad_clip=cfg.grad_clip,
+                autocast=amp,
+                scaler=scaler,
+            )
             if not math.isfinite(loss_value):
                 _diverged("loss", loss_value, step + 1, out)
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None and scaler.is_enabled():
-                # fp16: the scaler skips steps whose gradients overflow, that is expected
-                scaler.scale(loss).backward()
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                loss.backward()
-                norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                if not math.isfinite(
-                    norm.item()
-                ):  # would poison the weights (and the next checkpoint)
-                    _diverged("gradient norm", norm.item(), step + 1, out)
-                optimizer.step()
-            state = (state[0].detach(), state[1].detach())  # truncate BPTT here
+            if scaler is None and not math.isfinite(norm):
+                _diverged("gradient norm", norm, step + 1, out)
             if cfg.reset_prob > 0:
                 # own generator seeded by (seed, step): the same resets after a resume
                 gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
@@ -462,7 +518,7 @@ def train(
                 bar.set_postfix(train=_fmt(last_train), val=_fmt(val_loss))
                 t_log, loss_sum, loss_n = now, 0.0, 0
             if step % cfg.eval_every == 0 or step == cfg.steps:
-                val_loss = evaluate(model, vx, vy, cfg.seq_len, amp)
+                val_loss = validation_loss(model, vx, vy, cfg.seq_len, amp)
                 model.train()
                 # last_train is None when a resumed run validates before its first log
                 bar.set_postfix(train=_fmt(last_train), val=_fmt(val_loss))
