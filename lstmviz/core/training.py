@@ -34,63 +34,6 @@ from .errors import LstmvizError
 from .model import CharLSTM
 from .vocab import Vocab
 
-
-@dataclass
-class TrainConfig:
-    """Every training setting. Presets in ``PRESETS``; ``TrainConfig.from_preset("quick", steps=100)``."""
-
-    corpus: str = "shakespeare"  # load_corpus source: "shakespeare", "python", a path or URL
-    # model
-    hidden_size: int = 512
-    num_layers: int = 2
-    dropout: float = 0.5
-    embedding_dim: int = 64
-    # data
-    seq_len: int = 100  # characters per BPTT window
-    batch_size: int = 128  # parallel streams
-    val_fraction: float = 0.1  # the last 10% of the text
-    # optimisation
-    steps: int = 6000  # total optimizer steps (a resumed run continues up to this)
-    lr: float = 2e-3
-    min_lr: float = 2e-4  # cosine decay from lr to min_lr over `steps`; min_lr == lr: constant
-    grad_clip: float = 5.0  # max global gradient norm
-    # Chance per stream and batch that its carried state is zeroed. Carried state alone means the
-    # model meets a zero state only once per epoch, so it cannot read a prompt from scratch (the
-    # sampler's start); a few random resets teach it to. 0 = never (checkpoints older than this field).
-    reset_prob: float = 0.0
-    # bookkeeping
-    eval_every: int = 200  # validation every N steps (and at the end)
-    val_chars: int | None = None  # validate on the first N chars of the validation text (None: all)
-    log_every: int = 10  # train-loss log / callback every N steps
-    save_every: int = (
-        200  # write <out>/checkpoint.pt every N steps (and at the end); 0: only at end
-    )
-    seed: int = 0
-    device: str | None = None  # None: cuda -> mps -> cpu
-    out: str | None = None  # run folder for checkpoints; None: keep nothing on disk
-    preset: str | None = None  # the preset this config came from (informational)
-
-    @classmethod
-    def from_preset(cls, name: str | None = None, **overrides: Any) -> TrainConfig:
-        """Config of preset ``name`` (None: $LSTMVIZ_PRESET, else full on CUDA, quick otherwise)."""
-        name = choose_preset(name)
-        return cls(**{**PRESETS[name], "preset": name}).replace(**overrides)
-
-    def replace(self, **overrides: Any) -> TrainConfig:
-        """A copy with some fields changed; unknown names raise LstmvizError."""
-        names = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(overrides) - names)
-        if unknown:
-            raise LstmvizError(
-                f"unknown training setting(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}"
-            )
-        return dataclasses.replace(self, **overrides)
-
-    def to_dict(self) -> dict:
-        """Plain dict (stored in checkpoints)."""
-        return dataclasses.asdict(self)
-
-
 #: ``full``: the seed's model, for a GPU (about 3.3M parameters). ``quick``: a small model that
 #: writes recognisable play-script on a 2-core CPU in about 3 minutes.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -127,6 +70,78 @@ PRESETS: dict[str, dict[str, Any]] = {
         save_every=250,
     ),
 }
+
+
+def _setting(default: Any, help: str, **extra: Any) -> Any:
+    """A TrainConfig field with its help text (the CLI's ``--flag`` help comes from it)."""
+    return field(default=default, metadata={"help": help, **extra})
+
+
+@dataclass
+class TrainConfig:
+    """Every training setting; ``TrainConfig.from_preset("quick", steps=100)``.
+
+    Each field is also a ``python -m lstmviz train`` flag (``hidden_size`` -> ``--hidden-size``),
+    with the help text written next to it here.
+    """
+
+    preset: str | None = _setting(
+        None,
+        "the preset to start from (default: $LSTMVIZ_PRESET, else full on CUDA, quick otherwise)",
+        choices=tuple(PRESETS),
+    )
+    corpus: str = _setting(
+        "shakespeare", "shakespeare, python, a UTF-8 file path or an http(s) URL"
+    )
+    # model
+    hidden_size: int = _setting(512, "LSTM units per layer")
+    num_layers: int = _setting(2, "stacked LSTM layers")
+    dropout: float = _setting(0.5, "dropout between layers and before the output layer")
+    embedding_dim: int = _setting(64, "size of the character embedding")
+    # data
+    seq_len: int = _setting(100, "characters per truncated-BPTT window")
+    batch_size: int = _setting(128, "parallel text streams per batch")
+    val_fraction: float = _setting(0.1, "last fraction of the text kept for validation")
+    # optimisation
+    steps: int = _setting(6000, "total optimizer steps (a resumed run continues up to this)")
+    lr: float = _setting(2e-3, "peak learning rate (Adam)")
+    min_lr: float = _setting(2e-4, "learning rate at the last step (cosine decay; = lr: constant)")
+    grad_clip: float = _setting(5.0, "max global gradient norm")
+    # Carried state alone means the model meets a zero state only once per epoch, so it cannot read
+    # a prompt from scratch (the sampler's start); a few random resets teach it to. 0 = never
+    # (checkpoints older than this field).
+    reset_prob: float = _setting(0.0, "chance per stream and batch of zeroing the carried state")
+    # bookkeeping
+    eval_every: int = _setting(200, "validate every N steps (and at the end)")
+    val_chars: int | None = _setting(
+        None, "validate on the first N validation characters (none: all)"
+    )
+    log_every: int = _setting(10, "log the training loss every N steps")
+    save_every: int = _setting(200, "write OUT/checkpoint.pt every N steps (0: only at the end)")
+    seed: int = _setting(0, "random seed (initial weights, dropout, state resets)")
+    device: str | None = _setting(None, "cpu, cuda, cuda:N or mps (default: cuda, mps, else cpu)")
+    out: str | None = _setting(None, "run folder for checkpoint.pt and best.pt (default: none)")
+
+    @classmethod
+    def from_preset(cls, name: str | None = None, **overrides: Any) -> TrainConfig:
+        """Config of preset ``name`` (None: $LSTMVIZ_PRESET, else full on CUDA, quick otherwise)."""
+        name = choose_preset(name)
+        return cls(**{**PRESETS[name], "preset": name}).replace(**overrides)
+
+    def replace(self, **overrides: Any) -> TrainConfig:
+        """A copy with some fields changed; unknown names raise LstmvizError."""
+        names = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            raise LstmvizError(
+                f"unknown training setting(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}"
+            )
+        return dataclasses.replace(self, **overrides)
+
+    def to_dict(self) -> dict:
+        """Plain dict (stored in checkpoints)."""
+        return dataclasses.asdict(self)
+
 
 #: ``config.corpus`` of a run trained on a string passed as ``train(text=...)``.
 GIVEN_TEXT = "<text>"
