@@ -34,7 +34,7 @@ def _flag_type(hint: typing.Any) -> type:
 
 
 def _defaults(name: str, default: typing.Any) -> str:
-    """' (full: 512, quick: 256)' for a setting the presets differ in, ' (default: 5.0)' otherwise."""
+    """' (full: 512, quick: 256)' where the presets differ, else ' (default: 5.0)'."""
     values = {p: settings.get(name, default) for p, settings in PRESETS.items()}
     if len(set(map(str, values.values()))) > 1:
         return " (" + ", ".join(f"{p}: {_show(v)}" for p, v in values.items()) + ")"
