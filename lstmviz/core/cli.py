@@ -21,7 +21,7 @@ import typing
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from .checkpoint import export_checkpoint, load_checkpoint
+from .checkpoint import available_pretrained, export_checkpoint, load_checkpoint
 from .errors import LstmvizError
 from .sampling import stream
 from .training import PRESETS, TrainConfig, pick_device, train
@@ -82,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     device_help = next(f for f in dataclasses.fields(TrainConfig) if f.name == "device").metadata[
         "help"
     ]
-    checkpoint_help = "checkpoint file, run folder, or a pretrained model's name (shakespeare)"
+    names = ", ".join(available_pretrained())
+    checkpoint_help = f"checkpoint file, run folder, or a pretrained model's name ({names})"
 
     tr = sub.add_parser(
         "train", help="train a character LSTM", description="Train a character LSTM."
