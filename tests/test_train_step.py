@@ -1,4 +1,4 @@
-"""train_step: the one training step (carry + detach state, loss, clip, step) of train and lessons."""
+"""train_step: the one training step (carry + detach state, loss, clip, step) of train, lessons."""
 
 from __future__ import annotations
 
@@ -87,7 +87,7 @@ def test_non_finite_loss_leaves_the_weights_untouched():
 
 
 def test_grad_scaler_path_unscales_before_clipping_and_skips_overflow():
-    """With a GradScaler: the step equals the unscaled one; an overflow skips it, lowers the scale."""
+    """With a GradScaler: the same step as unscaled; an overflow skips it and lowers the scale."""
     torch.manual_seed(0)
     model = CharLSTM(11, 8, num_layers=1, dropout=0.0, embedding_dim=4)
     x, y = _lm_batch()
