@@ -24,3 +24,14 @@ def test_check_compares_arrays_and_predicates():
     # an answer of the wrong kind is feedback, not an exception
     assert E.check("t.2", object(), 3.0) == E.WRONG
     assert E.check("t.2", 3, lambda a: a.missing) == E.WRONG
+
+
+def test_mean_and_standard_error():
+    from lstmviz.teaching import stats
+
+    m, se = stats.mean_se([1.0, 2.0, 3.0, 4.0])
+    assert m == 2.5
+    assert abs(se - (1.6666666666666667 / 4) ** 0.5) < 1e-12  # sample variance 5/3, n = 4
+    assert stats.fmt([1.0, 2.0, 3.0, 4.0], 2) == "2.50 ± 0.65 (n=4)"
+    assert stats.clearly_less([1.0, 1.1, 0.9], [2.0, 2.1, 1.9])
+    assert not stats.clearly_less([1.0, 1.5, 0.5], [1.2, 1.7, 0.7])
