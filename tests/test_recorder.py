@@ -350,7 +350,7 @@ def test_recorder_on_lstmcell_and_unbatched_calls():
 
 
 def test_recorder_hooks_modules_with_hook_points():
-    """Any module that calls cell.run_hooks (the lessons' from-scratch cell) is recorded too."""
+    """Any module that calls hooks.run_hooks (the lessons' from-scratch cell) is recorded too."""
 
     class Scratch(nn.Module):
         hook_points = ("i", "f", "g", "o", "c", "h")
