@@ -460,7 +460,7 @@ def test_recorder_on_the_from_scratch_lstm_matches_record_on_its_torch_twin():
 
 @pytest.mark.parametrize("T", [1, 2, 3, 5, 17, 100, 2000])
 def test_cell_scan_equals_the_step_by_step_recurrence(T):
-    from lstmviz.gates.record import cell_scan
+    from lstmviz.gates.record_call import cell_scan
 
     torch.manual_seed(T)
     f, u = torch.rand(T, 2, 3, dtype=torch.float64), torch.randn(T, 2, 3, dtype=torch.float64)

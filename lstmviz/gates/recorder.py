@@ -18,7 +18,7 @@ from ..core import hooks
 from ..core.cell import activate, packed_weights, prepare
 from ..core.errors import LstmvizError
 from ..core.names import NAMES
-from .record import check_dtype, compute_layers
+from .record_call import check_dtype, compute_layers
 from .stepwise import runs_stepwise
 from .trace import Trace
 

@@ -35,7 +35,7 @@ from ..core.sampling import stream
 from ..gates import features as feats
 from ..gates.analysis import activations, top_units
 from ..gates.interventions import intervene
-from ..gates.record import record
+from ..gates.record_call import record
 from ..gates.recorder import GateRecorder
 from . import plots
 from .livefig import LiveFigure
