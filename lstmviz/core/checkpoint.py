@@ -197,7 +197,8 @@ def export_checkpoint(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
 
 
 def read_raw(path: str | os.PathLike) -> dict:
-    """The checkpoint dict at ``path`` (a file, or a run folder with ``checkpoint.pt``), checked."""
+    """The checkpoint dict at ``path``, checked: a file, a run folder holding ``checkpoint.pt``, or
+    the name of a pretrained model (``"shakespeare"``; an existing file of that name wins)."""
     path = Path(path)
     try:
         if path.is_dir():
@@ -206,8 +207,13 @@ def read_raw(path: str | os.PathLike) -> dict:
                     f"{str(path)!r} is a folder without a {LATEST}; give a checkpoint file"
                 )
             path = path / LATEST
-        if not path.exists():
-            raise LstmvizError(f"checkpoint {str(path)!r} does not exist; check the path")
+        if not path.exists() and not path.is_symlink():
+            if str(path) not in available_pretrained():
+                raise LstmvizError(
+                    f"checkpoint {str(path)!r} does not exist and is not a pretrained model's "
+                    f"name ({', '.join(available_pretrained()) or 'none'}); check the path"
+                )
+            path = PRETRAINED_DIR / f"{path}.pt"  # a pretrained model's name: "shakespeare"
     except OSError as e:  # a name too long, a path through a file...
         raise os_error(e, f"cannot read checkpoint {str(path)!r}") from None
     with open_regular(path, "checkpoint", CHECKPOINT_CAP) as f:

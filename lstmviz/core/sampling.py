@@ -19,8 +19,8 @@ import torch
 from torch import Tensor
 
 from . import checks
-from .cell import has_step_hooks
 from .errors import LstmvizError
+from .hooks import has_step_hooks
 from .model import CharLSTM
 from .vocab import Vocab
 
