@@ -431,6 +431,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 except OSError:
                     return
                 time.sleep(0.2)
+        elif self.path == "/slowheaders":  # the status line, then a header a byte at a time
+            self.wfile.write(b"HTTP/1.0 200 OK\r\nX-Slow: ")
+            for _ in range(1000):
+                try:
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                except OSError:
+                    return
+                time.sleep(0.2)
         elif self.path == "/big":
             self.send_response(200)
             self.send_header("Content-Length", str(10**12))
@@ -483,6 +492,27 @@ def test_trickling_server_is_cut_off_by_the_total_deadline(server, tmp_path, mon
         load_corpus(f"{server}/trickle")
     assert time.monotonic() - start < 5
     assert cache_files(tmp_path) == []
+
+
+def test_trickled_headers_are_cut_off_by_the_total_deadline(server, monkeypatch):
+    monkeypatch.setattr(corpus, "URL_TIMEOUT", 5.0)
+    monkeypatch.setattr(corpus, "URL_DEADLINE", 1.5)
+    res = no_hang(lambda: load_corpus(f"{server}/slowheaders"), timeout=20)
+    assert "not finished after 1.5 s" in str(res.get("error")), res
+    assert res["seconds"] < 5
+
+
+def test_temp_files_of_a_killed_download_are_cleaned(server, tmp_path, caplog):
+    folder = tmp_path / "cache" / "corpora"
+    folder.mkdir(parents=True)
+    old, fresh = folder / ".download-old", folder / ".download-fresh"
+    old.write_bytes(b"half a download")
+    fresh.write_bytes(b"maybe still being written by another process")
+    os.utime(old, (time.time() - 3 * corpus.URL_DEADLINE,) * 2)
+    caplog.set_level(logging.INFO, logger="lstmviz")
+    assert load_corpus(f"{server}/ok") == Handler.body.decode()
+    assert not old.exists() and fresh.exists()
+    assert "left behind by an interrupted download" in caplog.text
 
 
 def test_declared_size_over_the_cap_is_refused_before_reading(server):
@@ -663,6 +693,20 @@ def test_bad_training_settings_are_refused_before_any_work(flag, value, message,
     refused(capsys, ["train", flag, value, "--out", str(out), "--no-progress"], message)
     assert not out.exists()  # refused before the folder was made or the corpus loaded
     assert time.monotonic() - start < 5
+
+
+def test_a_model_too_big_for_memory_is_refused_before_allocating(tiny_config, tiny_text):
+    start = time.monotonic()
+    with pytest.raises(LstmvizError) as info:
+        train(tiny_config.replace(hidden_size=200_000), text=tiny_text, progress=False)
+    assert "a model with hidden_size=200000, num_layers=2, embedding_dim=8 has" in str(info.value)
+    assert "GB of cpu memory here; choose smaller sizes" in str(info.value)
+    assert time.monotonic() - start < 10
+    vocab = len(set(tiny_text))
+    model = training.CharLSTM(vocab, 32, 2, 0.1, 8)  # the check counts what the model has
+    counted = sum(p.numel() for p in model.parameters())
+    h, e = 32, 8
+    assert counted == vocab * e + 4 * h * (e + h + 2) + 4 * h * (2 * h + 2) + vocab * (h + 1)
 
 
 def test_grad_clip_minus_one_never_trains_backwards(tiny_config, tiny_text):
@@ -853,6 +897,30 @@ def test_resuming_a_checkpoint_with_bad_stored_settings(tmp_path, tiny_config, t
     assert "seq_len (--seq-len) must be >= 1, got -4" in str(info.value)
 
 
+@pytest.mark.parametrize("damage", ["optimizer", "train_state", "rng"])
+def test_resuming_a_checkpoint_with_damaged_training_state(
+    tmp_path, tiny_config, tiny_text, damage
+):
+    run = tmp_path / "run"
+    train(tiny_config.replace(out=str(run), steps=3), text=tiny_text, progress=False)
+    raw = torch.load(run / LATEST, weights_only=True)
+    if damage == "optimizer":
+        raw["optimizer"]["param_groups"] = []
+    elif damage == "train_state":
+        raw["train_state"] = {"h": torch.zeros(2, 3, 32), "c": torch.zeros(2, 3, 32)}
+    else:
+        raw["rng"] = {"torch": torch.zeros(3, dtype=torch.uint8)}
+    torch.save(raw, run / LATEST)
+    with pytest.raises(LstmvizError) as info:
+        train(out=str(run), resume=True, text=tiny_text, progress=False, steps=6)
+    assert "is damaged: its training state does not fit its model" in str(info.value)
+    assert read_step(run) == 3  # nothing was overwritten
+
+
+def read_step(run: Path) -> int:
+    return int(torch.load(run / LATEST, weights_only=True)["step"])
+
+
 def test_random_bytes_are_damaged_not_code(tmp_path, capsys):
     (tmp_path / "noise.pt").write_bytes(os.urandom(4096))
     line = refused(
@@ -967,6 +1035,27 @@ def test_interrupt_in_process_raises_training_interrupted(tmp_path, tiny_config,
         train(cfg.replace(out=None), text=tiny_text, callback=ctrl_c, progress=False)
 
 
+def test_a_signal_before_training_starts_stops_at_once(
+    monkeypatch, tmp_path, tiny_config, capsys, corpus_file
+):
+    """Ctrl-C while the corpus loads: no waiting for a first step; nothing to save yet."""
+
+    def slow_corpus(source):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(2)  # the handler interrupts this sleep
+        pytest.fail("the signal did not stop the run")
+
+    monkeypatch.setattr(training, "load_corpus", slow_corpus)
+    with pytest.raises(TrainingInterrupted, match="before training started; nothing saved"):
+        train(tiny_config.replace(out=str(tmp_path / "run")), progress=False)
+    assert not (tmp_path / "run").exists()
+    argv = ["train", "--corpus", str(corpus_file), *TINY_FLAGS, "--out", str(tmp_path / "r2")]
+    assert main(argv) == 130
+    assert capsys.readouterr().err.strip() == (
+        "interrupted by SIGINT before training started; nothing saved"
+    )
+
+
 def test_stale_temp_files_of_a_killed_save_are_cleaned(tmp_path, tiny_trained, caplog):
     """Kill a real process inside a save (at its fsync); the next run removes its temp file."""
     run = tmp_path / "run"
@@ -1024,6 +1113,12 @@ def test_out_in_a_readonly_folder_is_refused_before_training(
     argv = ["train", "--corpus", str(corpus_file), *TINY_FLAGS]
     refused(capsys, [*argv, "--out", str(readonly_dir / "run")], "cannot create the run folder")
     refused(capsys, [*argv, "--out", str(readonly_dir)], "cannot write into the run folder")
+
+
+def test_export_into_a_readonly_folder(readonly_dir, saved, capsys):
+    argv = ["export", "--checkpoint", str(saved), "--out", str(readonly_dir / "model.pt")]
+    refused(capsys, argv, "cannot write checkpoint", str(readonly_dir / "model.pt"))
+    assert list(readonly_dir.iterdir()) == []
 
 
 def test_name_too_long(tmp_path, corpus_file, capsys):

@@ -30,6 +30,7 @@ import os
 import re
 import sysconfig
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -253,7 +254,7 @@ def _download(url: str) -> bytes:
     deadline = time.monotonic() + URL_DEADLINE
     for attempt in range(1 + URL_RETRIES):
         try:
-            return _fetch(url, deadline)
+            return _within(deadline, url, _fetch, url, deadline)
         except _Transient as e:
             if attempt == URL_RETRIES or time.monotonic() + 1 > deadline:
                 raise LstmvizError(
@@ -262,6 +263,30 @@ def _download(url: str) -> bytes:
             log.warning("download of %s failed (%s); retrying", url, e)
             time.sleep(1)
     raise AssertionError("unreachable")
+
+
+def _within(deadline: float, url: str, fn, *args):
+    """``fn(*args)`` in a worker thread, given up at ``deadline``: a server that trickles its
+    headers or stalls between reads cannot hold us past it (the thread ends at its own timeout)."""
+    box: dict = {}
+
+    def work() -> None:
+        try:
+            box["value"] = fn(*args)
+        except BaseException as e:  # noqa: BLE001 -- handed to the calling thread
+            box["error"] = e
+
+    worker = threading.Thread(target=work, name="lstmviz-download", daemon=True)
+    worker.start()
+    worker.join(max(0.0, deadline - time.monotonic()) + 0.5)
+    if worker.is_alive():
+        raise LstmvizError(
+            f"could not download corpus {url}: not finished after {URL_DEADLINE:g} s "
+            "(the server is too slow); download it yourself and pass the path"
+        )
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
 
 
 class _Transient(Exception):
@@ -298,8 +323,7 @@ def _fetch(url: str, deadline: float) -> bytes:
         if e.code >= 500:
             raise _Transient(f"HTTP {e.code} {_one_line(e.reason)}") from None
         raise LstmvizError(
-            f"could not download corpus {url}: HTTP {e.code} {_one_line(e.reason)}"
-            f"{' (a redirect loop)' if 300 <= e.code < 400 else ''}; check the URL"
+            f"could not download corpus {url}: HTTP {e.code} {_one_line(e.reason)}; check the URL"
         ) from None
     except urllib.error.URLError as e:
         raise LstmvizError(
@@ -326,6 +350,11 @@ def _write_cache(target: Path, data: bytes) -> None:
     tmp = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
+        for stale in target.parent.glob(".download-*"):
+            # left by a download killed while writing; any live one is younger than its deadline
+            if time.time() - stale.stat().st_mtime > 2 * URL_DEADLINE:
+                stale.unlink(missing_ok=True)
+                log.info("removed %s, left behind by an interrupted download", stale)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".download-")
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -508,15 +508,17 @@ def _field_names() -> set[str]:
 class TrainingInterrupted(KeyboardInterrupt):
     """``train`` stopped by SIGINT (Ctrl-C) or SIGTERM after a whole step, its checkpoint saved.
 
-    ``.signum`` the signal, ``.step`` steps done, ``.checkpoint`` the file saved (None without
-    ``out``); ``str()`` says how to resume. The CLI exits with status 128 + signum (130, 143).
+    ``.signum`` the signal, ``.step`` steps done (None: stopped before training started),
+    ``.checkpoint`` the file saved (None without ``out``); ``str()`` says how to resume. The CLI exits with status 128 + signum (130, 143).
     """
 
-    def __init__(self, signum: int, step: int, out: Path | None):
+    def __init__(self, signum: int, step: int | None, out: Path | None):
         self.signum, self.step = signum, step
         self.checkpoint = None if out is None else out / LATEST
         name = signal.Signals(signum).name
-        if out is None:
+        if step is None:
+            message = f"interrupted by {name} before training started; nothing saved"
+        elif out is None:
             message = f"interrupted by {name} at step {step}; nothing saved (no --out folder)"
         else:
             message = (
@@ -535,6 +537,7 @@ class _StopOnSignal:
 
     def __init__(self) -> None:
         self.signum: int | None = None
+        self.looping = False  # set when the loop starts: before it there is nothing to save
         self._old: dict = {}
 
     def __enter__(self) -> _StopOnSignal:
@@ -544,6 +547,8 @@ class _StopOnSignal:
         return self
 
     def _handle(self, signum: int, frame: object) -> None:
+        if not self.looping:  # loading the corpus, building the model: stop now
+            raise TrainingInterrupted(signum, None, None)
         if self.signum is not None:
             raise KeyboardInterrupt
         self.signum = signum
@@ -667,6 +672,7 @@ def _train(
         )
     vocab = Vocab.from_text(text)
 
+    _check_model_fits(cfg, len(vocab), device)
     torch.manual_seed(cfg.seed)
     try:
         model = CharLSTM(
@@ -694,14 +700,24 @@ def _train(
         val_loss, history = raw.get("val_loss"), list(raw.get("history") or [])
     model.to(device)
     if raw is not None:
-        optimizer.load_state_dict(raw["optimizer"])
-        rng = raw.get("rng") or {}
-        if "torch" in rng:
-            torch.set_rng_state(rng["torch"])
-        if device.type == "cuda" and rng.get("cuda"):
-            torch.cuda.set_rng_state_all(rng["cuda"])
-        if raw.get("train_state") is not None:
-            state = (raw["train_state"]["h"].to(device), raw["train_state"]["c"].to(device))
+        try:
+            optimizer.load_state_dict(raw["optimizer"])
+            rng = raw.get("rng") or {}
+            if "torch" in rng:
+                torch.set_rng_state(rng["torch"])
+            if device.type == "cuda" and rng.get("cuda"):
+                torch.cuda.set_rng_state_all(rng["cuda"])
+            if raw.get("train_state") is not None:
+                h, c = raw["train_state"]["h"], raw["train_state"]["c"]
+                want = (cfg.num_layers, cfg.batch_size, cfg.hidden_size)
+                if tuple(h.shape) != want or tuple(c.shape) != want:
+                    raise ValueError(f"train_state of shape {tuple(h.shape)}, not {want}")
+                state = (h.to(device), c.to(device))
+        except (ValueError, KeyError, TypeError, RuntimeError, IndexError) as e:
+            raise LstmvizError(
+                f"{raw.get('_path', str(out))!r} is damaged: its training state does not fit its "
+                f"model ({_first_line(e)}); resume from an earlier checkpoint"
+            ) from None
 
     amp, scaler = autocast_for(precision, device)
 
@@ -739,6 +755,7 @@ def _train(
     desc = f"train ({device.type}, {precision})"
     bar = tqdm(total=cfg.steps, initial=step, disable=not progress, desc=desc, unit="step")
     model.train()
+    stop.looping = True
     try:
         while step < cfg.steps:
             k = step % chunks
@@ -876,6 +893,28 @@ def _entry(
         "elapsed": elapsed,
         "precision": precision,
     }
+
+
+def _check_model_fits(cfg: TrainConfig, vocab_size: int, device: torch.device) -> None:
+    """Refuse, before allocating anything, a model whose training state cannot fit in memory."""
+    h, e, n = cfg.hidden_size, cfg.embedding_dim, cfg.num_layers
+    params = (
+        vocab_size * e + 4 * h * (e + h + 2) + (n - 1) * 4 * h * (2 * h + 2) + vocab_size * (h + 1)
+    )
+    need = 16 * params  # float32 weights, gradients and Adam's two moments
+    if device.type == "cuda":
+        have = torch.cuda.mem_get_info(device)[1]
+    else:
+        try:
+            have = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):  # not on this system: let torch try
+            return
+    if need > have:
+        raise LstmvizError(
+            f"a model with hidden_size={h}, num_layers={n}, embedding_dim={e} has {params:,} "
+            f"parameters and needs about {need / 1e9:.1f} GB to train, more than the "
+            f"{have / 1e9:.1f} GB of {device.type} memory here; choose smaller sizes"
+        )
 
 
 def _perplexity(loss: float) -> float:
