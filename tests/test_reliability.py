@@ -921,6 +921,15 @@ def read_step(run: Path) -> int:
     return int(torch.load(run / LATEST, weights_only=True)["step"])
 
 
+def test_a_compressed_archive_is_refused_before_unpacking(tmp_path, capsys):
+    """A zip bomb (50 MB of zeros deflated to ~50 KB) posing as a checkpoint: never unpacked."""
+    bomb = tmp_path / "bomb.pt"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("bomb/data.pkl", b"\0" * 50_000_000)
+    assert bomb.stat().st_size < 200_000
+    refused(capsys, ["sample", "--checkpoint", str(bomb)], "unsafe zip archive: compressed entries")
+
+
 def test_random_bytes_are_damaged_not_code(tmp_path, capsys):
     (tmp_path / "noise.pt").write_bytes(os.urandom(4096))
     line = refused(
@@ -1083,6 +1092,17 @@ def test_stale_temp_files_of_a_killed_save_are_cleaned(tmp_path, tiny_trained, c
 
 
 # ============================================================== 9. OS errors
+
+
+def test_sample_into_a_closed_pipe_is_quiet(saved):
+    """`lstmviz sample ... | head -c 20`: the reader leaves early; no error, no traceback."""
+    proc = lstmviz_process("sample", "--checkpoint", str(saved), "--length", "200000")
+    first = proc.stdout.read(20)
+    proc.stdout.close()
+    err = proc.stderr.read()
+    proc.wait(60)
+    assert len(first) == 20 and proc.returncode == 0, err
+    assert err == ""
 
 
 def test_out_that_is_a_file_is_refused_before_training(tmp_path, corpus_file, capsys):

@@ -259,6 +259,8 @@ def _verify_archive(f, path: Path) -> None:
         is_zip = zipfile.is_zipfile(f)
         f.seek(0)
         bad = _first_bad_entry(f) if is_zip else None
+    except _Unsafe as e:
+        raise _damaged(path, f"unsafe zip archive: {e}") from None
     except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError) as e:
         raise _damaged(path, f"broken zip archive: {type(e).__name__}") from None
     except OSError as e:
@@ -270,9 +272,22 @@ def _verify_archive(f, path: Path) -> None:
 
 
 def _first_bad_entry(f) -> str | None:
-    """The name of the first archive entry whose CRC-32 does not match, else None."""
+    """The name of the first archive entry whose CRC-32 does not match, else None.
+
+    torch.save stores its entries uncompressed; a compressed entry (a zip bomb could unpack to
+    terabytes) or entries larger than the file cap are refused before anything is unpacked.
+    """
     with zipfile.ZipFile(f) as archive:
+        infos = archive.infolist()
+        if any(i.compress_type != zipfile.ZIP_STORED for i in infos):
+            raise _Unsafe("compressed entries, which torch.save never writes")
+        if sum(i.file_size for i in infos) > CHECKPOINT_CAP:
+            raise _Unsafe(f"its entries unpack to more than {CHECKPOINT_CAP:,} bytes")
         return archive.testzip()
+
+
+class _Unsafe(Exception):
+    """An archive that is not what torch.save writes and could be costly to unpack."""
 
 
 def _is_int(v: object, lo: int = 0) -> bool:

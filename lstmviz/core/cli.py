@@ -176,6 +176,8 @@ def _sample(args: argparse.Namespace) -> None:
         seed=args.seed,
     )
     out = sys.stdout
+    if hasattr(out, "reconfigure"):  # a terminal that cannot show a character gets \\uXXXX
+        out.reconfigure(errors="backslashreplace")
     out.write(args.prime)
     for ch in chars:
         out.write(ch)
@@ -205,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     except LstmvizError as e:
         print(f"error: {_one_line(str(e))}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `... sample | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        return 0
     except OSError as e:  # one not turned into an LstmvizError where it happened (e.g. stdout)
         print(
             f"error: {_one_line(str(os_error(e, e.filename or 'input/output failed')))}",
