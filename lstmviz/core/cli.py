@@ -21,14 +21,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import re
 import sys
 import typing
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from .checkpoint import available_pretrained, export_checkpoint, load_checkpoint
-from .errors import LstmvizError
+from .errors import LstmvizError, one_line
 from .files import check_write_target, os_error
 from .sampling import stream
 from .training import PRESETS, TrainConfig, TrainingInterrupted, pick_device, train
@@ -83,7 +82,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a bad flag is one line ``error: ...`` (exit 2) like every other refusal."""
 
     def error(self, message: str) -> None:
-        self.exit(2, f"error: {_one_line(message)} (see {self.prog} --help)\n")
+        self.exit(2, f"error: {one_line(message)} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -199,20 +198,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         {"train": _train, "sample": _sample, "export": _export}[args.command](args)
     except TrainingInterrupted as e:
-        print(_one_line(str(e)), file=sys.stderr)
+        print(one_line(str(e)), file=sys.stderr)
         return 128 + e.signum
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except LstmvizError as e:
-        print(f"error: {_one_line(str(e))}", file=sys.stderr)
+        print(f"error: {one_line(str(e))}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `... sample | head`: the reader has all it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
         return 0
     except OSError as e:  # one not turned into an LstmvizError where it happened (e.g. stdout)
         print(
-            f"error: {_one_line(str(os_error(e, e.filename or 'input/output failed')))}",
+            f"error: {one_line(str(os_error(e, e.filename or 'input/output failed')))}",
             file=sys.stderr,
         )
         return 2
@@ -220,18 +219,12 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("LSTMVIZ_DEBUG"):
             raise
         print(
-            f"error: unexpected {type(e).__name__}: {_one_line(str(e))[:300]} -- a bug in lstmviz; "
+            f"error: unexpected {type(e).__name__}: {one_line(str(e))[:300]} -- a bug in lstmviz; "
             "please report it (LSTMVIZ_DEBUG=1 shows the traceback)",
             file=sys.stderr,
         )
         return 1
     return 0
-
-
-def _one_line(text: str) -> str:
-    """``text`` on one line, with terminal control characters (colour codes...) made visible."""
-    text = " ".join(text.split())
-    return re.sub(r"[\x00-\x1f\x7f-\x9f]", lambda m: repr(m.group())[1:-1], text)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import platformdirs
 
-from .errors import LstmvizError
+from .errors import LstmvizError, one_line
 from .files import os_error, read_capped
 from .log import log
 
@@ -321,19 +321,19 @@ def _fetch(url: str, deadline: float) -> bytes:
         raise
     except urllib.error.HTTPError as e:
         if e.code >= 500:
-            raise _Transient(f"HTTP {e.code} {_one_line(e.reason)}") from None
+            raise _Transient(f"HTTP {e.code} {one_line(e.reason)}") from None
         raise LstmvizError(
-            f"could not download corpus {url}: HTTP {e.code} {_one_line(e.reason)}; check the URL"
+            f"could not download corpus {url}: HTTP {e.code} {one_line(e.reason)}; check the URL"
         ) from None
     except urllib.error.URLError as e:
         raise LstmvizError(
-            f"could not download corpus {url}: {_one_line(e.reason)}; check the URL"
+            f"could not download corpus {url}: {one_line(e.reason)}; check the URL"
         ) from None
     except (TimeoutError, ConnectionError, http.client.HTTPException) as e:
-        raise _Transient(_one_line(e) or type(e).__name__) from None
+        raise _Transient(one_line(e) or type(e).__name__) from None
     except (OSError, ValueError) as e:
         raise LstmvizError(
-            f"could not download corpus {url}: {_one_line(e)}; check the URL"
+            f"could not download corpus {url}: {one_line(e)}; check the URL"
         ) from None
     data = b"".join(chunks)
     if len(data) > cap:
@@ -367,8 +367,3 @@ def _write_cache(target: Path, data: bytes) -> None:
             f"cannot store the download in the cache {str(target.parent)!r} (set LSTMVIZ_CACHE "
             "to another folder)",
         ) from None
-
-
-def _one_line(value: object) -> str:
-    """A message from the network stack as one line (urllib's redirect errors span three)."""
-    return " ".join(str(value).split())
