@@ -21,8 +21,8 @@ like ``generate``.
 On a GPU, cuDNN's fused RNN refuses a backward pass in eval mode. Switching the layer to train mode
 would turn on its dropout between layers (and change a model that a generation may be using, whose
 step-by-step path refuses train mode), so the gradient measures turn cuDNN off for their one
-forward/backward instead: PyTorch's own CUDA LSTM kernels compute the same function and support
-autograd in eval mode. On the CPU nothing changes.
+forward/backward instead (a process-wide switch, restored afterwards): PyTorch's own CUDA LSTM
+kernels compute the same function and support autograd in eval mode. On the CPU nothing changes.
 """
 
 from __future__ import annotations
