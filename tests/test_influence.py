@@ -215,3 +215,14 @@ def test_train_mode_is_measured_as_eval_and_restored(tiny_model):
 def test_bad_inputs_get_one_clear_error(call, match, tiny_model):
     with pytest.raises(lstmviz.LstmvizError, match=match):
         call(*tiny_model)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gradient_on_a_gpu_in_eval_mode_matches_the_cpu(tiny_model):
+    # cuDNN refuses backward in eval mode; influence turns it off for its pass, and leaves it on
+    model, vocab = tiny_model
+    cudnn = torch.backends.cudnn.enabled
+    cpu = lstmviz.influence(model, vocab, TEXT, P)
+    gpu = lstmviz.influence(copy.deepcopy(model).cuda(), vocab, TEXT, P)
+    np.testing.assert_allclose(gpu.scores, cpu.scores, rtol=1e-4, atol=1e-6)
+    assert torch.backends.cudnn.enabled == cudnn
