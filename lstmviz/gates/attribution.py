@@ -251,7 +251,7 @@ def _gradient_scores(
         out, _ = rnn(rows, h0)
         logp = _log_probs(model, out[:, -1])
         chosen = logp.gather(1, targets[:, None]).sum()
-        (grad,) = torch.autograd.grad(chosen, rows)  # only the input's gradient, not the weights'
+        (grad,) = torch.autograd.grad(chosen, rows)  # the weights' .grad stay untouched
     return grad.norm(dim=-1).detach(), logp.detach()
 
 
