@@ -21,9 +21,9 @@ setup-test: setup
 	$(BIN)/pip install --quiet -e ".[test]"
 	bash .ci/install-chromium
 
-# Set up, then open the lessons in JupyterLab.
+# Set up, then open the lessons in JupyterLab (root or not, headless or not, no news prompt).
 lab: setup
-	$(BIN)/jupyter lab --port=$(PORT) lessons/
+	$(BIN)/python tools/lab.py --port=$(PORT)
 
 # Set up, then run the whole suite: unit tests, the browser test, and nbval on every lesson.
 test: setup-test

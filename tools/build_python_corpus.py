@@ -55,14 +55,14 @@ def stdlib_text(root: Path, cap: int = CAP) -> str:
 
 def main() -> None:
     if sys.version_info[:3] != VERSION:
-        sys.exit(f"run this with Python {'.'.join(map(str, VERSION))}, not {sys.version.split()[0]}")
+        sys.exit(
+            f"run this with Python {'.'.join(map(str, VERSION))}, not {sys.version.split()[0]}"
+        )
     root = Path(sysconfig.get_paths()["stdlib"])
     data = stdlib_text(root).encode("utf-8")
     OUT.mkdir(parents=True, exist_ok=True)
     # xz without a timestamp or file name: the same input gives the same bytes
-    (OUT / "python_stdlib.txt.xz").write_bytes(
-        lzma.compress(data, preset=9 | lzma.PRESET_EXTREME)
-    )
+    (OUT / "python_stdlib.txt.xz").write_bytes(lzma.compress(data, preset=9 | lzma.PRESET_EXTREME))
     (OUT / "LICENSE-python-corpus").write_text(NOTICE + (root / "LICENSE.txt").read_text())
     print(f"{len(data):,} characters, sha256 {hashlib.sha256(data).hexdigest()}")
 
