@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_markdown_to_play_script():
     md = (
         "# Hamlet\n\n## ACT I\n\n### SCENE I. Elsinore.\n\n_Enter BERNARDO_\n\n"
-        "**BERNARDO**  \nWho's there?  \nStand,\\--ho!\n\n\n**LYSANDER**  \n__\\[Awaking]_  \nAnd run.\n"
+        "**BERNARDO**  \nWho's there?  \nStand,\\--ho!\n\n\n"
+        "**LYSANDER**  \n__\\[Awaking]_  \nAnd run.\n"
     )
     assert markdown_to_play(md) == (
         "Hamlet\n\nACT I\n\nSCENE I. Elsinore.\n\nEnter BERNARDO\n\n"

@@ -192,3 +192,16 @@ def test_licence_is_mit_and_spdx():
     licence = (ROOT / "LICENSE").read_text()
     assert licence.startswith("MIT License") and "2026 the lstmviz authors" in licence
     assert "Python Software Foundation" in (ROOT / "lstmviz/data/LICENSE-python-corpus").read_text()
+
+
+def test_readme_supported_versions_table_states_pyproject_bounds():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    table = (ROOT / "README.md").read_text().split("## Supported versions", 1)[1].split("\n## ")[0]
+    assert f"| Python | ≥ {project['requires-python'].removeprefix('>=')} |" in table
+    for dep in project["dependencies"]:
+        rows = [line for line in table.splitlines() if line.startswith("| ")]
+        row = next(line for line in rows if _name(dep) in line.split("|")[1])
+        lower = re.search(r">=([\d.]+)", dep).group(1)
+        upper = re.search(r"<([\d.]+)", dep)
+        assert lower in row, (dep, row)
+        assert upper is None or f"< {upper.group(1)}" in row, (dep, row)
