@@ -40,7 +40,7 @@ test: setup-test
 
 # CI's extra jobs, after `make test`: the unit tests against the lowest versions pyproject.toml
 # allows (Python 3.11) and on the newest Python here, each in its own venv (tools/test_compat.sh).
-test-compat:
+test-compat: setup-test
 	bash tools/test_compat.sh
 
 # Re-execute every lesson in place, so the committed outputs match the library.
