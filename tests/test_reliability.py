@@ -1258,3 +1258,31 @@ def test_gate_recorder_records_only_its_own_thread(tiny_trained):
     t.join(30)
     assert box["steps"] == 3
     assert "records only the thread that entered it" in GateRecorder.__doc__
+
+
+def test_gate_recorder_ignores_fused_forward_calls_of_other_threads(tiny_trained):
+    """Whole-sequence calls (the forward hook path) from another thread stay out of the trace."""
+    model, vocab = tiny_trained.model, tiny_trained.vocab
+    ids = vocab.encode("ROMEO and JULIET")[None]
+    stop, calls = threading.Event(), [0]
+
+    def busy() -> None:
+        with torch.no_grad():
+            while not stop.is_set():
+                model(ids[:, :7])
+                calls[0] += 1
+
+    other = threading.Thread(target=busy)
+    other.start()
+    try:
+        while calls[0] < 3:  # the other thread is running the model
+            time.sleep(0.01)
+        with torch.no_grad(), GateRecorder(model) as rec:
+            for _ in range(4):
+                model(ids)
+                time.sleep(0.01)  # give the other thread time to call in between
+    finally:
+        stop.set()
+        other.join(30)
+    assert calls[0] > 3
+    assert rec.trace.steps == 4 * ids.shape[1]  # only this thread's 4 calls of 16 characters
