@@ -345,6 +345,11 @@ def _check_fields(ckpt: dict, path: Path) -> None:
             got = repr(ckpt.get(name))
             got = got if len(got) <= 60 else got[:57] + "..."
             raise _damaged(path, f"its {name!r} should be {want}, but is {got}")
+    for name, t in ckpt["model"].items():
+        # load_state_dict would cast a bool or int tensor to 0/1 or whole-number weights silently
+        if t.layout != torch.strided or not t.is_floating_point():
+            kind = "sparse" if t.layout != torch.strided else str(t.dtype)
+            raise _damaged(path, f"weight {name!r} is a {kind} tensor, not dense floating point")
     tensors = dict(ckpt["model"])
     tensors.update({f"train_state.{k}": v for k, v in (ckpt.get("train_state") or {}).items()})
     for i, st in (ckpt.get("optimizer") or {}).get("state", {}).items():
