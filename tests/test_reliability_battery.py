@@ -16,6 +16,7 @@ from test_reliability import TINY_FLAGS, refused, run_lstmviz, saved  # noqa: F4
 from lstmviz.core.checkpoint import BEST, LATEST, load_checkpoint
 from lstmviz.core.corpus import load_corpus
 from lstmviz.core.errors import LstmvizError
+from lstmviz.core.training import train
 
 
 def edited(src, dst, change):
@@ -56,3 +57,33 @@ def test_float64_weights_still_load(tmp_path, saved):
 
     ck = load_checkpoint(edited(saved, tmp_path / "f64.pt", change))
     assert ck.model.lstm.weight_ih_l0.dtype == torch.float32
+
+
+@pytest.fixture
+def run_dir(tmp_path, tiny_config, tiny_text):
+    """A finished 10-step run folder holding checkpoint.pt with optimizer and stream state."""
+    train(tiny_config.replace(steps=10, out=str(tmp_path / "run")), text=tiny_text, progress=False)
+    return tmp_path / "run"
+
+
+def _exp_avg_cut(c):
+    c["optimizer"]["state"][0]["exp_avg"] = c["optimizer"]["state"][0]["exp_avg"][:1]
+
+
+def _state_float64(c):
+    c["train_state"] = {k: v.double() for k, v in c["train_state"].items()}
+
+
+@pytest.mark.parametrize("change", [_exp_avg_cut, _state_float64])
+def test_resuming_damaged_training_state_is_one_message(run_dir, tiny_text, change):
+    """An optimizer moment of the wrong shape crashed the first step (a "bug" exit 1)."""
+    ck = run_dir / LATEST
+    edited(ck, ck, change)
+    before = ck.read_bytes()
+    again = dict(out=str(run_dir), steps=12, text=tiny_text, resume=True, progress=False)
+    if change is _state_float64:  # float64 carried state is the same state: resumes fine
+        assert train(**again).step == 12
+        return
+    with pytest.raises(LstmvizError, match="damaged.*training state"):
+        train(**again)
+    assert ck.read_bytes() == before

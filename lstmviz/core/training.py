@@ -706,6 +706,10 @@ def _train(
     if raw is not None:
         try:
             optimizer.load_state_dict(raw["optimizer"])
+            for p in model.parameters():  # Adam's moments must match their weights
+                for key, moment in optimizer.state.get(p, {}).items():
+                    if isinstance(moment, torch.Tensor) and moment.dim() and moment.shape != p.shape:
+                        raise ValueError(f"optimizer {key} of shape {tuple(moment.shape)}")
             rng = raw.get("rng") or {}
             if "torch" in rng:
                 torch.set_rng_state(rng["torch"])
@@ -716,7 +720,7 @@ def _train(
                 want = (cfg.num_layers, cfg.batch_size, cfg.hidden_size)
                 if tuple(h.shape) != want or tuple(c.shape) != want:
                     raise ValueError(f"train_state of shape {tuple(h.shape)}, not {want}")
-                state = (h.to(device), c.to(device))
+                state = (h.to(device, torch.float32), c.to(device, torch.float32))
         except (ValueError, KeyError, TypeError, RuntimeError, IndexError) as e:
             raise LstmvizError(
                 f"{raw.get('_path', str(out))!r} is damaged: its training state does not fit its "
