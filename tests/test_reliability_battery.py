@@ -7,16 +7,30 @@ lstmviz"), a silently wrong result or lost data, before its fix. Local servers o
 from __future__ import annotations
 
 import http.server
+import os
 import threading
 
 import pytest
 import torch
-from test_reliability import TINY_FLAGS, refused, run_lstmviz, saved  # noqa: F401 -- fixture
+from test_reliability import refused
 
-from lstmviz.core.checkpoint import BEST, LATEST, load_checkpoint
+from lstmviz.core.checkpoint import BEST, LATEST, load_checkpoint, save_checkpoint
 from lstmviz.core.corpus import load_corpus
 from lstmviz.core.errors import LstmvizError
 from lstmviz.core.training import train
+
+
+@pytest.fixture
+def saved(tmp_path, tiny_trained):
+    """A full training checkpoint of the tiny model (optimizer state included)."""
+    return save_checkpoint(
+        tmp_path / "ck.pt",
+        tiny_trained.model,
+        tiny_trained.vocab,
+        step=60,
+        config=tiny_trained.config.to_dict(),
+        optimizer=torch.optim.Adam(tiny_trained.model.parameters()),
+    )
 
 
 def edited(src, dst, change):
@@ -87,3 +101,22 @@ def test_resuming_damaged_training_state_is_one_message(run_dir, tiny_text, chan
     with pytest.raises(LstmvizError, match="damaged.*training state"):
         train(**again)
     assert ck.read_bytes() == before
+
+
+# ---- class 5: export over anything --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["same path", "via a symlinked folder", "hard link"])
+def test_export_onto_its_own_source_is_refused(tmp_path, saved, capsys, how):
+    """--force replaced the training checkpoint by its float16 export: optimizer state lost."""
+    target = saved
+    if how == "via a symlinked folder":
+        (tmp_path / "alias").symlink_to(tmp_path)
+        target = tmp_path / "alias" / saved.name
+    elif how == "hard link":
+        target = tmp_path / "hard.pt"
+        os.link(saved, target)
+    before = saved.read_bytes()
+    flags = ["export", "--checkpoint", str(saved), "--out", str(target), "--force"]
+    refused(capsys, flags, "the checkpoint itself")
+    assert saved.read_bytes() == before

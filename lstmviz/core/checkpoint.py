@@ -183,6 +183,15 @@ def save_checkpoint(
 def export_checkpoint(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     """Copy checkpoint ``src`` to ``dst`` as a float16 weights-only export (for shipping)."""
     ck = load_checkpoint(src)
+    try:
+        same = os.path.samefile(ck.path, dst)
+    except OSError:  # dst does not exist yet (or cannot be looked at: save_checkpoint will say)
+        same = False
+    if same:
+        raise LstmvizError(
+            f"the export target {str(dst)!r} is the checkpoint itself; exporting over it would "
+            "lose its training state. Choose another --out"
+        )
     return save_checkpoint(
         dst,
         ck.model,
