@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import http.server
 import os
+import signal
 import threading
 
 import pytest
 import torch
-from test_reliability import refused
+from test_reliability import TINY_FLAGS, refused
 
 from lstmviz.core.checkpoint import BEST, LATEST, load_checkpoint, save_checkpoint
 from lstmviz.core.corpus import load_corpus
 from lstmviz.core.errors import LstmvizError
-from lstmviz.core.training import train
+from lstmviz.core.training import TrainingInterrupted, train
 
 
 @pytest.fixture
@@ -120,3 +121,101 @@ def test_export_onto_its_own_source_is_refused(tmp_path, saved, capsys, how):
     flags = ["export", "--checkpoint", str(saved), "--out", str(target), "--force"]
     refused(capsys, flags, "the checkpoint itself")
     assert saved.read_bytes() == before
+
+
+# ---- classes 3, 4 and 9: corpus paths and downloads ---------------------------------------------
+
+
+def test_corpus_path_of_an_unknown_users_home(capsys):
+    """``~nosuchuser/x.txt``: expanduser raised RuntimeError, reported as a bug (exit 1)."""
+    refused(capsys, ["train", "--corpus", "~nosuchuser_lstmviz/x.txt", *TINY_FLAGS], "~nosuchuser")
+
+
+class Redirects(http.server.BaseHTTPRequestHandler):
+    """/to?URL answers 302 to URL; /text answers a small corpus. Records every request path."""
+
+    requests: list[str] = []
+    body = b"Shall I compare thee to a summer's day?\n" * 50
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):  # noqa: N802 -- http.server's name
+        Redirects.requests.append(self.path)
+        if self.path.startswith("/to?"):
+            self.send_response(302)
+            self.send_header("Location", self.path[4:].replace("PORT", str(self.server.port)))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+
+@pytest.fixture
+def redirects(tmp_path, monkeypatch):
+    monkeypatch.setenv("LSTMVIZ_CACHE", str(tmp_path / "cache"))
+    Redirects.requests = []
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirects)
+    httpd.port = httpd.server_address[1]
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.port}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.mark.parametrize(
+    "location, fragment",
+    [
+        # urllib handed "user:s3cret@127.0.0.1" to the resolver as a host name (a DNS query)
+        ("http://user:s3cret@127.0.0.1:PORT/text", "user name or password"),
+        ("http://user@127.0.0.1:PORT/text", "user name or password"),
+        # urllib followed it: a connection to an FTP server the user never named
+        ("ftp://127.0.0.1:PORT/text", "only http and https"),
+        ("http://127.0.0.1:99999/text", "malformed"),
+    ],
+)
+def test_redirects_are_checked_like_the_url_given(redirects, capsys, location, fragment):
+    line = refused(capsys, ["train", "--corpus", f"{redirects}/to?{location}", *TINY_FLAGS])
+    assert fragment in line and "s3cret" not in line
+    assert Redirects.requests == [f"/to?{location}"]  # the redirect was never followed
+
+
+def test_redirect_to_http_is_still_followed(redirects):
+    assert load_corpus(f"{redirects}/to?http://127.0.0.1:PORT/text") == Redirects.body.decode()
+
+
+def test_url_with_a_300_character_file_name(redirects):
+    """The cache file was named after the URL's last part: "name too long" (a raw OSError)."""
+    assert load_corpus(f"{redirects}/text/{'n' * 300}") == Redirects.body.decode()
+    assert load_corpus(f"{redirects}/text/{'n' * 300}") == Redirects.body.decode()  # cached
+    assert len(Redirects.requests) == 1
+
+
+# ---- class 8: signals ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_second_signal_still_says_how_to_resume(tmp_path, tiny_config, tiny_text, sig):
+    """Two Ctrl-C (or SIGTERM) in a row: a bare KeyboardInterrupt ("interrupted", status 130 even
+    for SIGTERM) that named neither the kept checkpoint nor the resume command."""
+    out = tmp_path / "run"
+    seen = []
+
+    def twice(entry):
+        seen.append(entry["step"])
+        if entry["step"] == 6:
+            os.kill(os.getpid(), sig)  # the first asks for a stop after this step...
+            os.kill(os.getpid(), sig)  # ...the second stops at once
+
+    cfg = tiny_config.replace(steps=1000, log_every=1, save_every=2, out=str(out))
+    with pytest.raises(TrainingInterrupted) as caught:
+        train(cfg, text=tiny_text, callback=twice, progress=False)
+    assert caught.value.signum == sig
+    assert f"--out {out} --resume" in str(caught.value)
+    assert load_checkpoint(out / LATEST).step == 4  # the save of step 4 is kept, intact

@@ -516,11 +516,21 @@ class TrainingInterrupted(KeyboardInterrupt):
     ``.checkpoint`` the file saved (None without ``out``); ``str()`` says how to resume. The CLI exits with status 128 + signum (130, 143).
     """
 
-    def __init__(self, signum: int, step: int | None, out: Path | None):
+    def __init__(self, signum: int, step: int | None, out: Path | None, *, again: bool = False):
         self.signum, self.step = signum, step
         self.checkpoint = None if out is None else out / LATEST
         name = signal.Signals(signum).name
-        if step is None:
+        if again:  # a second signal: stopped mid-step (or mid-save: the old file stays whole)
+            if self.checkpoint is None or not self.checkpoint.exists():
+                self.checkpoint = None
+                message = f"stopped at once by a second {name}; nothing saved"
+            else:
+                message = (
+                    f"stopped at once by a second {name}; the last checkpoint saved, "
+                    f"{str(self.checkpoint)!r}, is kept. Resume with: "
+                    f"python -m lstmviz train --out {shlex.quote(str(out))} --resume"
+                )
+        elif step is None:
             message = f"interrupted by {name} before training started; nothing saved"
         elif out is None:
             message = f"interrupted by {name} at step {step}; nothing saved (no --out folder)"
@@ -535,11 +545,12 @@ class TrainingInterrupted(KeyboardInterrupt):
 class _StopOnSignal:
     """While training: SIGINT / SIGTERM ask the loop to stop after the current step and save.
 
-    A second signal stops at once (KeyboardInterrupt). Only in the main thread (Python delivers
-    signals there); the previous handlers come back on exit.
+    A second signal stops at once (TrainingInterrupted naming the last checkpoint kept). Only in
+    the main thread (Python delivers signals there); the previous handlers come back on exit.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, out: Path | None = None) -> None:
+        self.out = out  # the run folder, named in the message of a second signal
         self.signum: int | None = None
         self.looping = False  # set when the loop starts: before it there is nothing to save
         self._old: dict = {}
@@ -554,7 +565,7 @@ class _StopOnSignal:
         if not self.looping:  # loading the corpus, building the model: stop now
             raise TrainingInterrupted(signum, None, None)
         if self.signum is not None:
-            raise KeyboardInterrupt
+            raise TrainingInterrupted(signum, None, self.out, again=True)
         self.signum = signum
 
     def __exit__(self, *exc: object) -> None:
@@ -616,7 +627,7 @@ def train(
     """
     overrides = dict(overrides)
     out = _check_early(config, overrides)
-    with RunFolder(out) if out is not None else nullcontext(), _StopOnSignal() as stop:
+    with RunFolder(out) if out is not None else nullcontext(), _StopOnSignal(out) as stop:
         cfg, raw = _resolve(config, overrides, resume)
         try:
             return _train(cfg, raw, text, callback, progress, stop)
@@ -708,7 +719,7 @@ def _train(
             optimizer.load_state_dict(raw["optimizer"])
             for p in model.parameters():  # Adam's moments must match their weights
                 for key, moment in optimizer.state.get(p, {}).items():
-                    if isinstance(moment, torch.Tensor) and moment.dim() and moment.shape != p.shape:
+                    if torch.is_tensor(moment) and moment.dim() and moment.shape != p.shape:
                         raise ValueError(f"optimizer {key} of shape {tuple(moment.shape)}")
             rng = raw.get("rng") or {}
             if "torch" in rng:
