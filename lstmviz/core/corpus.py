@@ -85,7 +85,13 @@ def load_corpus(source: str | os.PathLike = "shakespeare") -> str:
         return python_stdlib()
     if source.startswith(("http://", "https://")):
         return _load_url(source)
-    return _load_path(Path(source).expanduser())
+    try:
+        path = Path(source).expanduser()
+    except RuntimeError:  # "~name/..." of a user this system does not know
+        raise LstmvizError(
+            f"corpus {source!r}: no home folder for {source.split('/')[0]!r}; check the path"
+        ) from None
+    return _load_path(path)
 
 
 def split(text: str, val_fraction: float = 0.1) -> tuple[str, str]:
@@ -208,6 +214,11 @@ def check_url(url: str) -> urllib.parse.SplitResult:
         parts.port  # noqa: B018 -- parsing the port is what raises for "host:abc"
     except ValueError as e:
         raise LstmvizError(f"corpus URL is malformed ({e}); check it") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise LstmvizError(
+            f"corpus URL {url!r}: only http and https URLs are accepted; download it yourself and "
+            "pass its path"
+        )
     if "@" in parts.netloc:
         raise LstmvizError(
             f"corpus URLs with a user name or password are not accepted ({parts.scheme}://***@"
@@ -220,7 +231,7 @@ def check_url(url: str) -> urllib.parse.SplitResult:
 
 def _load_url(url: str) -> str:
     parts = check_url(url)
-    name = Path(parts.path).name or "index"
+    name = (Path(parts.path).name or "index")[-80:]  # a file name the file system accepts
     digest = hashlib.sha256(url.encode()).hexdigest()[:16]
     target = cache_dir() / "corpora" / f"{digest}-{name}"
     if target.exists():
@@ -276,11 +287,21 @@ class _Transient(Exception):
     """A download failure worth one more try (the connection broke off, the server had a hiccup)."""
 
 
+class _CheckedRedirect(urllib.request.HTTPRedirectHandler):
+    """Follow a redirect only to a URL ``check_url`` accepts: http(s), no user name or password
+    (urllib would hand "user:pw@host" to the resolver as a host name, or follow ftp://)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        check_url(urllib.parse.urljoin(req.full_url, newurl))
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
 def _fetch(url: str, deadline: float) -> bytes:
     cap = URL_CAP
     log.info("downloading corpus %s", url)
     try:
-        with urllib.request.urlopen(url, timeout=min(URL_TIMEOUT, URL_DEADLINE)) as response:
+        opener = urllib.request.build_opener(_CheckedRedirect)
+        with opener.open(url, timeout=min(URL_TIMEOUT, URL_DEADLINE)) as response:
             declared = response.headers.get("Content-Length")
             declared = int(declared) if declared and declared.strip().isdigit() else None
             if declared is not None and declared > cap:
