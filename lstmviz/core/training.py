@@ -259,6 +259,8 @@ def pick_device(name: str | None = None) -> torch.device:
         try:
             device = torch.device(name)
         except RuntimeError:
+            device = None
+        if device is None or device.type not in ("cpu", "cuda", "mps"):  # meta, xla...: unusable
             raise LstmvizError(f"unknown device {name!r}; use cpu, cuda, cuda:0 or mps") from None
         if device.type == "cuda" and not torch.cuda.is_available():
             raise LstmvizError(
