@@ -15,7 +15,7 @@ import pytest
 import torch
 from test_reliability import TINY_FLAGS, refused
 
-from lstmviz.core.checkpoint import BEST, LATEST, load_checkpoint, save_checkpoint
+from lstmviz.core.checkpoint import BEST, HOLDER, LATEST, load_checkpoint, save_checkpoint
 from lstmviz.core.corpus import load_corpus
 from lstmviz.core.errors import LstmvizError
 from lstmviz.core.training import TrainingInterrupted, train
@@ -219,3 +219,55 @@ def test_a_second_signal_still_says_how_to_resume(tmp_path, tiny_config, tiny_te
     assert caught.value.signum == sig
     assert f"--out {out} --resume" in str(caught.value)
     assert load_checkpoint(out / LATEST).step == 4  # the save of step 4 is kept, intact
+
+
+# ---- class 6: settings ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("device", ["meta", "xla", "vulkan", "lazy", "privateuseone"])
+def test_devices_torch_knows_but_lstmviz_cannot_use(saved, capsys, device):
+    """torch.device() accepts these names; training or sampling then failed as "a bug" (exit 1)."""
+    refused(capsys, ["train", *TINY_FLAGS, "--device", device], "unknown device", device)
+    refused(capsys, ["sample", "--checkpoint", str(saved), "--device", device], "unknown device")
+
+
+# ---- class 9: the run folder, checked before training ---------------------------------------
+
+
+@pytest.mark.parametrize("name", [LATEST, BEST])
+@pytest.mark.parametrize("kind", ["folder", "symlink"])
+def test_checkpoint_names_that_cannot_be_written_are_refused_up_front(
+    tmp_path, tiny_config, tiny_text, name, kind
+):
+    """A folder or link named best.pt was found only at the first save, after training."""
+    out = tmp_path / "run"
+    out.mkdir()
+    if kind == "folder":
+        (out / name).mkdir()
+    else:
+        (out / name).symlink_to(tmp_path / "elsewhere.pt")
+    seen = []
+    with pytest.raises(LstmvizError, match=f"{name}.*regular files"):
+        train(tiny_config.replace(out=str(out)), text=tiny_text, callback=seen.append)
+    assert seen == []  # refused before the first step
+
+
+def test_a_holder_file_that_is_a_folder(tmp_path, tiny_config, tiny_text):
+    """Leaving the run folder raised a raw IsADirectoryError (and kept the lock held)."""
+    out = tmp_path / "run"
+    (out / HOLDER).mkdir(parents=True)
+    with pytest.raises(LstmvizError, match="cannot write into the run folder"):
+        train(tiny_config.replace(out=str(out)), text=tiny_text, progress=False)
+    (out / HOLDER).rmdir()
+    assert train(tiny_config.replace(out=str(out), steps=2), text=tiny_text, progress=False)
+
+
+# ---- class 2: the lock ---------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+def test_a_folder_where_no_lock_file_can_be_created_is_not_in_use(capsys):
+    """/proc/self is a folder, but no file can be created in it: filelock reports a timeout,
+    which was shown as "in use by another lstmviz run (holder unknown); wait for it"."""
+    line = refused(capsys, ["train", *TINY_FLAGS, "--out", "/proc/self"], "cannot write into")
+    assert "in use" not in line

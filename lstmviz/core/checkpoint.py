@@ -487,6 +487,12 @@ class RunFolder:
         try:
             lock.acquire()
         except filelock.Timeout:
+            if not (out / LOCK).exists():  # filelock's answer when the file cannot be created
+                self._remove_if_created()
+                raise LstmvizError(
+                    f"cannot write into the run folder {str(out)!r}: no file can be created in "
+                    "it; choose another --out"
+                ) from None
             raise LstmvizError(
                 f"the run folder {str(out)!r} is in use by another lstmviz run ({self.holder()}); "
                 "wait for it to finish, or choose another --out"
@@ -501,6 +507,12 @@ class RunFolder:
         except OSError as e:
             self.__exit__()
             raise os_error(e, f"cannot write into the run folder {str(out)!r}") from None
+        try:  # a folder or link named checkpoint.pt would otherwise be found at the first save
+            for name in (LATEST, BEST):
+                check_write_target(out / name, "checkpoint")
+        except LstmvizError:
+            self.__exit__()
+            raise
         for stale in [*out.glob(f".{LATEST}.*.tmp"), *out.glob(f".{BEST}.*.tmp")]:
             # we hold the lock, so no save is in progress: these are leftovers of a killed save
             stale.unlink(missing_ok=True)
@@ -517,7 +529,10 @@ class RunFolder:
     def __exit__(self, *exc: object) -> None:
         if self._lock is None:
             return
-        (self.out / HOLDER).unlink(missing_ok=True)
+        try:
+            (self.out / HOLDER).unlink(missing_ok=True)
+        except OSError:  # not ours to fix here (e.g. a folder of that name); the lock goes anyway
+            pass
         self._lock.release()
         self._lock = None
         self._remove_if_created()
