@@ -271,3 +271,15 @@ def test_a_folder_where_no_lock_file_can_be_created_is_not_in_use(capsys):
     which was shown as "in use by another lstmviz run (holder unknown); wait for it"."""
     line = refused(capsys, ["train", *TINY_FLAGS, "--out", "/proc/self"], "cannot write into")
     assert "in use" not in line
+
+
+@pytest.mark.parametrize("vocab", ["ba", "aab"])
+def test_a_vocabulary_out_of_order_names_the_file(tmp_path, saved, capsys, vocab):
+    """It said "build it with Vocab.from_text(text)": advice for code, not for a damaged file."""
+
+    def change(c):
+        c["vocab"] = c["vocab"][: -len(vocab)] + vocab
+
+    bad = edited(saved, tmp_path / "bad.pt", change)
+    line = refused(capsys, ["sample", "--checkpoint", str(bad)], str(bad), "damaged")
+    assert "from_text" not in line

@@ -385,7 +385,10 @@ def model_from_raw(ckpt: dict, device: str | torch.device = "cpu") -> tuple[Char
     """Rebuild (model in eval mode, float32, on ``device``, vocab) from a checkpoint dict."""
     where = ckpt.get("_path", "checkpoint")
     try:
-        vocab = Vocab(ckpt["vocab"])
+        chars = ckpt["vocab"]
+        if isinstance(chars, str) and list(chars) != sorted(set(chars)):
+            raise _damaged(Path(where), "its vocabulary's characters are repeated or out of order")
+        vocab = Vocab(chars)
         cfg = dict(ckpt["model_config"])
         if cfg["vocab_size"] != len(vocab):
             raise LstmvizError(
