@@ -12,6 +12,7 @@ line ``error: ...`` on stderr and exits with status 2; nothing is overwritten.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .errors import LstmvizError
@@ -112,6 +113,8 @@ def _train(args: argparse.Namespace) -> None:
         callback=_print_entry if args.no_progress else None,
         **overrides,
     )
+    if os.environ.get("RANK", "0") != "0":
+        return  # under torchrun: rank 0 reports for the run
     val = "-" if result.val_loss is None else f"{result.val_loss:.4f}"
     best = "-" if result.best_val_loss is None else f"{result.best_val_loss:.4f}"
     where = f"; checkpoints in {result.out}" if result.out else " (no --out: nothing saved)"

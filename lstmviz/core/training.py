@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from . import distributed
 from .checkpoint import BEST, LATEST, model_from_raw, read_raw, save_checkpoint
 from .corpus import load_corpus, split
 from .errors import LstmvizError
@@ -305,23 +306,52 @@ def train(
     The same dicts are collected in ``result.history``. A NaN or infinite loss stops training with an
     LstmvizError and leaves the last good checkpoint in place.
     """
-    cfg, raw = _resolve(config, dict(overrides), resume)
-    device = pick_device(cfg.device)
-    out = Path(cfg.out) if cfg.out else None
+    ranks = distributed.from_env()
+    if ranks is None:
+        cfg, raw, text = _prepare(config, overrides, resume, text)
+        return _train(cfg, raw, text, pick_device(cfg.device), callback, progress, None)
+    # Under torchrun: rank 0 alone reads the files (checkpoint, corpus) and sends them to the rest.
+    asked = overrides.get("device") or (config.device if config is not None else None)
+    device = distributed.local_device(ranks, pick_device(asked))
+    with distributed.group(ranks, device):
+        cfg, raw, text = distributed.on_main(
+            ranks, lambda: _prepare(config, overrides, resume, text)
+        )
+        main = ranks.main
+        return _train(cfg, raw, text, device, callback if main else None, progress and main, ranks)
 
+
+def _prepare(
+    config: TrainConfig | None, overrides: dict, resume: bool, text: str | None
+) -> tuple[TrainConfig, dict | None, str]:
+    """The config, the checkpoint to resume (or None) and the text to train on."""
+    cfg, raw = _resolve(config, dict(overrides), resume)
     if text is None:
         if cfg.corpus == GIVEN_TEXT:
             raise LstmvizError(
-                f"the run in {str(out)!r} was trained on a text passed as train(text=...); "
+                f"the run in {cfg.out!r} was trained on a text passed as train(text=...); "
                 "pass the same text again to resume it"
             )
         text = load_corpus(cfg.corpus)
     elif not isinstance(text, str) or not text:
         raise LstmvizError("text must be a non-empty string")
     else:
-        cfg = cfg.replace(
-            corpus=GIVEN_TEXT
-        )  # so a checkpoint never claims a corpus it was not trained on
+        # so a checkpoint never claims a corpus it was not trained on
+        cfg = cfg.replace(corpus=GIVEN_TEXT)
+    return cfg, raw, text
+
+
+def _train(
+    cfg: TrainConfig,
+    raw: dict | None,
+    text: str,
+    device: torch.device,
+    callback: Callable[[dict], None] | None,
+    progress: bool,
+    ranks: distributed.Ranks | None,
+) -> TrainResult:
+    """The training loop of ``train`` (``ranks``: this process's place in a torchrun job, or None)."""
+    out = Path(cfg.out) if cfg.out else None
     train_text, val_text = split(text, cfg.val_fraction)
     need = cfg.batch_size * cfg.seq_len + 1
     if len(train_text) < need:
@@ -361,6 +391,16 @@ def train(
             torch.cuda.set_rng_state_all(rng["cuda"])
         if raw.get("train_state") is not None:
             state = (raw["train_state"]["h"].to(device), raw["train_state"]["c"].to(device))
+    # Under torchrun: this rank's share of the streams (all rows otherwise), DDP around the model.
+    rows = slice(None) if ranks is None else distributed.share(cfg.batch_size, ranks)
+    world = 1 if ranks is None else ranks.world_size
+    main = ranks is None or ranks.main
+    net = model  # the CharLSTM itself: validated, saved and returned
+    if ranks is not None:
+        state = None if state is None else (state[0][:, rows], state[1][:, rows])
+        model = distributed.wrap(net, device)
+        if not main:  # rank 0 carries on the run's RNG; the others draw their own dropout masks
+            torch.manual_seed(cfg.seed + 1_000_003 * ranks.rank + step)
 
     # Mixed precision on CUDA: bf16 where the GPU has it (no scaler needed), else fp16 + GradScaler.
     amp, scaler = None, None
@@ -370,6 +410,7 @@ def train(
         scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
 
     x, y = streams(vocab.encode(train_text, what="corpus").to(device), cfg.batch_size)
+    x, y = x[rows], y[rows]
     chunks = x.shape[1] // cfg.seq_len  # BPTT windows per epoch
     val_ids = vocab.encode(
         val_text[: cfg.val_chars + 1] if cfg.val_chars else val_text, what="corpus"
@@ -377,10 +418,10 @@ def train(
     val_batch = max(1, min(cfg.batch_size, (len(val_ids) - 1) // cfg.seq_len))
     vx, vy = streams(val_ids.to(device), val_batch)
 
-    def save(path_name: str) -> None:
+    def save(path_name: str, train_state) -> None:
         save_checkpoint(
             out / path_name,
-            model,
+            net,
             vocab,
             step=step,
             config=cfg.to_dict(),
@@ -388,7 +429,8 @@ def train(
             best_val_loss=best,
             optimizer=optimizer,
             history=history,
-            train_state=state,
+            train_state=train_state,
+            world_size=world,
         )
 
     def emit(entry: dict) -> None:
@@ -415,7 +457,7 @@ def train(
             with amp or nullcontext():
                 logits, state = model(xb, state)
                 loss = F.cross_entropy(logits.float().flatten(0, 1), yb.flatten())
-            loss_value = loss.item()
+            loss_value = (loss if ranks is None else distributed.mean(loss, ranks)).item()
             if not math.isfinite(loss_value):
                 _diverged("loss", loss_value, step + 1, out)
             optimizer.zero_grad(set_to_none=True)
@@ -438,7 +480,8 @@ def train(
             if cfg.reset_prob > 0:
                 # own generator seeded by (seed, step): the same resets after a resume
                 gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
-                keep = (torch.rand(cfg.batch_size, generator=gen) >= cfg.reset_prob).to(device)
+                keep = torch.rand(cfg.batch_size, generator=gen)[rows] >= cfg.reset_prob
+                keep = keep.to(device)
                 keep = keep.to(state[0].dtype)[None, :, None]
                 state = (state[0] * keep, state[1] * keep)
             step += 1
@@ -455,14 +498,20 @@ def train(
                         last_train,
                         None,
                         lr,
-                        loss_n * xb.numel() / max(now - t_log, 1e-9),
+                        loss_n * xb.numel() * world / max(now - t_log, 1e-9),
                         now - t_start,
                     )
                 )
                 bar.set_postfix(train=_fmt(last_train), val=_fmt(val_loss))
                 t_log, loss_sum, loss_n = now, 0.0, 0
-            if step % cfg.eval_every == 0 or step == cfg.steps:
-                val_loss = evaluate(model, vx, vy, cfg.seq_len, amp)
+            due_eval = step % cfg.eval_every == 0 or step == cfg.steps
+            due_save = out is not None and (
+                (cfg.save_every and step % cfg.save_every == 0) or step == cfg.steps
+            )
+            # every rank's streams, for a checkpoint (a collective: all ranks take part)
+            full = _all_streams(state, ranks) if out is not None and (due_eval or due_save) else None
+            if due_eval and main:  # rank 0 alone validates; the others wait at the next step
+                val_loss = evaluate(net, vx, vy, cfg.seq_len, amp)
                 model.train()
                 # last_train is None when a resumed run validates before its first log
                 bar.set_postfix(train=_fmt(last_train), val=_fmt(val_loss))
@@ -479,19 +528,24 @@ def train(
                 if best is None or val_loss < best:
                     best = val_loss
                     if out is not None:
-                        save(BEST)
-            if out is not None and (
-                (cfg.save_every and step % cfg.save_every == 0) or step == cfg.steps
-            ):
-                save(LATEST)
-        if out is not None and step == start_step and not (out / LATEST).exists():
-            save(LATEST)  # steps <= the resumed step: still leave a checkpoint behind
+                        save(BEST, full)
+            if due_save and main:
+                save(LATEST, full)
+        if out is not None and main and step == start_step and not (out / LATEST).exists():
+            save(LATEST, state)  # steps <= the resumed step: still leave a checkpoint behind
+    except (RuntimeError, distributed.Stopped) as e:
+        if ranks is None or isinstance(e, LstmvizError) or not distributed.lost(e):
+            raise
+        raise LstmvizError(
+            f"{distributed.failure(e, ranks)}; stopped at step {step}. The last checkpoint is "
+            f"{_last_checkpoint(out)}: run the same torchrun command with --resume to continue"
+        ) from None
     finally:
         bar.close()
 
-    model.eval()
+    net.eval()
     return TrainResult(
-        model=model,
+        model=net,
         vocab=vocab,
         config=cfg,
         step=step,
@@ -527,13 +581,25 @@ def _entry(
 
 def _diverged(what: str, value: float, step: int, out: Path | None) -> None:
     """Stop training: raise LstmvizError saying where the last good checkpoint is."""
-    where = "nowhere (no checkpoint yet)"
-    if out is not None and (out / LATEST).exists():
-        try:
-            where = f"{str(out / LATEST)!r} (step {int(read_raw(out / LATEST)['step'])})"
-        except LstmvizError:
-            where = repr(str(out / LATEST))
+    where = _last_checkpoint(out)
     raise LstmvizError(
         f"training {what} became {value} at step {step}; stopped, weights not updated. The last good "
         f"checkpoint is {where}. Try a lower --lr or a smaller --grad-clip"
     )
+
+
+def _last_checkpoint(out: Path | None) -> str:
+    """Where the run's latest checkpoint is and its step, for messages after a failure."""
+    if out is None or not (out / LATEST).exists():
+        return "nowhere (no checkpoint yet)"
+    try:
+        return f"{str(out / LATEST)!r} (step {int(read_raw(out / LATEST)['step'])})"
+    except LstmvizError:
+        return repr(str(out / LATEST))
+
+
+def _all_streams(state, ranks: distributed.Ranks | None):
+    """The carried (h, c) of all batch_size streams: gathered from every rank under torchrun."""
+    if state is None or ranks is None:
+        return state
+    return distributed.gather_state(state, ranks)
