@@ -97,7 +97,11 @@ def local_device(ranks: Ranks, device: torch.device) -> torch.device:
 
 @contextlib.contextmanager
 def group(ranks: Ranks, device: torch.device) -> Iterator[None]:
-    """Join the process group (NCCL on GPUs, gloo otherwise) for the block; always leave it."""
+    """Join the process group (NCCL on GPUs, gloo otherwise) for the block; always leave it.
+
+    SIGTERM (torchrun's way of stopping the survivors when a rank dies) raises ``Stopped``, and a
+    lost peer becomes an LstmvizError with one clear line, instead of a traceback per rank.
+    """
     backend = "nccl" if device.type == "cuda" else "gloo"
     previous = signal.getsignal(signal.SIGTERM)
 
@@ -108,6 +112,14 @@ def group(ranks: Ranks, device: torch.device) -> Iterator[None]:
     try:
         signal.signal(signal.SIGTERM, on_sigterm)
         yield
+    except (RuntimeError, Stopped) as e:
+        if isinstance(e, LstmvizError) or not lost(e):
+            raise
+        # the training loop reports failures with its step; this is one before or after it
+        raise LstmvizError(
+            f"{failure(e, ranks)}, outside the training steps. See the other processes' "
+            "messages above; start again (with --resume if the run folder has a checkpoint)"
+        ) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
         if dist.is_initialized():

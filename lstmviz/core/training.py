@@ -509,7 +509,8 @@ def _train(
                 (cfg.save_every and step % cfg.save_every == 0) or step == cfg.steps
             )
             # every rank's streams, for a checkpoint (a collective: all ranks take part)
-            full = _all_streams(state, ranks) if out is not None and (due_eval or due_save) else None
+            need_state = out is not None and (due_eval or due_save)
+            full = _all_streams(state, ranks) if need_state else None
             if due_eval and main:  # rank 0 alone validates; the others wait at the next step
                 val_loss = evaluate(net, vx, vy, cfg.seq_len, amp)
                 model.train()
@@ -537,7 +538,7 @@ def _train(
         if ranks is None or isinstance(e, LstmvizError) or not distributed.lost(e):
             raise
         raise LstmvizError(
-            f"{distributed.failure(e, ranks)}; stopped at step {step}. The last checkpoint is "
+            f"{distributed.failure(e, ranks)}; stopped after step {step}. The last checkpoint is "
             f"{_last_checkpoint(out)}: run the same torchrun command with --resume to continue"
         ) from None
     finally:
