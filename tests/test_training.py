@@ -20,10 +20,10 @@ from lstmviz.core.training import (
     PRESETS,
     TrainConfig,
     choose_preset,
-    evaluate,
     pick_device,
     streams,
     train,
+    validation_loss,
 )
 from lstmviz.core.vocab import Vocab
 
@@ -161,7 +161,7 @@ def test_random_state_resets(monkeypatch, tiny_config, tiny_text):
 def test_evaluate_carries_state_like_one_long_sequence(tiny_trained, tiny_text):
     model, vocab = tiny_trained.model, tiny_trained.vocab
     x, y = streams(vocab.encode(tiny_text[:2001]), 4)
-    chunked = evaluate(model, x, y, seq_len=7)
+    chunked = validation_loss(model, x, y, seq_len=7)
     with torch.no_grad():
         logits, _ = model(x)
         whole = torch.nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten()).item()

@@ -10,7 +10,17 @@ from .corpus import load_corpus, split
 from .errors import LstmvizError
 from .model import CharLSTM
 from .sampling import generate, stream
-from .training import PRESETS, TrainConfig, TrainResult, choose_preset, pick_device, streams, train
+from .training import (
+    PRESETS,
+    TrainConfig,
+    TrainResult,
+    choose_preset,
+    pick_device,
+    streams,
+    train,
+    train_step,
+    validation_loss,
+)
 from .vocab import Vocab
 
 __all__ = [
@@ -33,4 +43,6 @@ __all__ = [
     "stream",
     "streams",
     "train",
+    "train_step",
+    "validation_loss",
 ]

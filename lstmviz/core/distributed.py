@@ -162,11 +162,11 @@ def wrap(model: nn.Module, device: torch.device) -> nn.Module:
     return nn.parallel.DistributedDataParallel(model, device_ids=ids)
 
 
-def mean(value: Tensor, ranks: Ranks) -> Tensor:
-    """The mean of a scalar tensor over all ranks (every rank gets it)."""
-    value = value.detach().float().clone()
-    dist.all_reduce(value)
-    return value / ranks.world_size
+def mean(value: float, ranks: Ranks, device: torch.device) -> float:
+    """The mean of a number over all ranks (every rank gets it)."""
+    t = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return t.item() / ranks.world_size
 
 
 def gather_state(state: tuple[Tensor, Tensor], ranks: Ranks) -> tuple[Tensor, Tensor]:

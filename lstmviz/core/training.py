@@ -35,63 +35,6 @@ from .errors import LstmvizError
 from .model import CharLSTM
 from .vocab import Vocab
 
-
-@dataclass
-class TrainConfig:
-    """Every training setting. Presets in ``PRESETS``; ``TrainConfig.from_preset("quick", steps=100)``."""
-
-    corpus: str = "shakespeare"  # load_corpus source: "shakespeare", "python", a path or URL
-    # model
-    hidden_size: int = 512
-    num_layers: int = 2
-    dropout: float = 0.5
-    embedding_dim: int = 64
-    # data
-    seq_len: int = 100  # characters per BPTT window
-    batch_size: int = 128  # parallel streams
-    val_fraction: float = 0.1  # the last 10% of the text
-    # optimisation
-    steps: int = 6000  # total optimizer steps (a resumed run continues up to this)
-    lr: float = 2e-3
-    min_lr: float = 2e-4  # cosine decay from lr to min_lr over `steps`; min_lr == lr: constant
-    grad_clip: float = 5.0  # max global gradient norm
-    # Chance per stream and batch that its carried state is zeroed. Carried state alone means the
-    # model meets a zero state only once per epoch, so it cannot read a prompt from scratch (the
-    # sampler's start); a few random resets teach it to. 0 = never (checkpoints older than this field).
-    reset_prob: float = 0.0
-    # bookkeeping
-    eval_every: int = 200  # validation every N steps (and at the end)
-    val_chars: int | None = None  # validate on the first N chars of the validation text (None: all)
-    log_every: int = 10  # train-loss log / callback every N steps
-    save_every: int = (
-        200  # write <out>/checkpoint.pt every N steps (and at the end); 0: only at end
-    )
-    seed: int = 0
-    device: str | None = None  # None: cuda -> mps -> cpu
-    out: str | None = None  # run folder for checkpoints; None: keep nothing on disk
-    preset: str | None = None  # the preset this config came from (informational)
-
-    @classmethod
-    def from_preset(cls, name: str | None = None, **overrides: Any) -> TrainConfig:
-        """Config of preset ``name`` (None: $LSTMVIZ_PRESET, else full on CUDA, quick otherwise)."""
-        name = choose_preset(name)
-        return cls(**{**PRESETS[name], "preset": name}).replace(**overrides)
-
-    def replace(self, **overrides: Any) -> TrainConfig:
-        """A copy with some fields changed; unknown names raise LstmvizError."""
-        names = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(overrides) - names)
-        if unknown:
-            raise LstmvizError(
-                f"unknown training setting(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}"
-            )
-        return dataclasses.replace(self, **overrides)
-
-    def to_dict(self) -> dict:
-        """Plain dict (stored in checkpoints)."""
-        return dataclasses.asdict(self)
-
-
 #: ``full``: the seed's model, for a GPU (about 3.3M parameters). ``quick``: a small model that
 #: writes recognisable play-script on a 2-core CPU in about 3 minutes.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -128,6 +71,78 @@ PRESETS: dict[str, dict[str, Any]] = {
         save_every=250,
     ),
 }
+
+
+def _setting(default: Any, help: str, **extra: Any) -> Any:
+    """A TrainConfig field with its help text (the CLI's ``--flag`` help comes from it)."""
+    return field(default=default, metadata={"help": help, **extra})
+
+
+@dataclass
+class TrainConfig:
+    """Every training setting; ``TrainConfig.from_preset("quick", steps=100)``.
+
+    Each field is also a ``python -m lstmviz train`` flag (``hidden_size`` -> ``--hidden-size``),
+    with the help text written next to it here.
+    """
+
+    preset: str | None = _setting(
+        None,
+        "the preset to start from (default: $LSTMVIZ_PRESET, else full on CUDA, quick otherwise)",
+        choices=tuple(PRESETS),
+    )
+    corpus: str = _setting(
+        "shakespeare", "shakespeare, python, a UTF-8 file path or an http(s) URL"
+    )
+    # model
+    hidden_size: int = _setting(512, "LSTM units per layer")
+    num_layers: int = _setting(2, "stacked LSTM layers")
+    dropout: float = _setting(0.5, "dropout between layers and before the output layer")
+    embedding_dim: int = _setting(64, "size of the character embedding")
+    # data
+    seq_len: int = _setting(100, "characters per truncated-BPTT window")
+    batch_size: int = _setting(128, "parallel text streams per batch")
+    val_fraction: float = _setting(0.1, "last fraction of the text kept for validation")
+    # optimisation
+    steps: int = _setting(6000, "total optimizer steps (a resumed run continues up to this)")
+    lr: float = _setting(2e-3, "peak learning rate (Adam)")
+    min_lr: float = _setting(2e-4, "learning rate at the last step (cosine decay; = lr: constant)")
+    grad_clip: float = _setting(5.0, "max global gradient norm")
+    # Carried state alone means the model meets a zero state only once per epoch, so it cannot read
+    # a prompt from scratch (the sampler's start); a few random resets teach it to. 0 = never
+    # (checkpoints older than this field).
+    reset_prob: float = _setting(0.0, "chance per stream and batch of zeroing the carried state")
+    # bookkeeping
+    eval_every: int = _setting(200, "validate every N steps (and at the end)")
+    val_chars: int | None = _setting(
+        None, "validate on the first N validation characters (none: all)"
+    )
+    log_every: int = _setting(10, "log the training loss every N steps")
+    save_every: int = _setting(200, "write OUT/checkpoint.pt every N steps (0: only at the end)")
+    seed: int = _setting(0, "random seed (initial weights, dropout, state resets)")
+    device: str | None = _setting(None, "cpu, cuda, cuda:N or mps (default: cuda, mps, else cpu)")
+    out: str | None = _setting(None, "run folder for checkpoint.pt and best.pt (default: none)")
+
+    @classmethod
+    def from_preset(cls, name: str | None = None, **overrides: Any) -> TrainConfig:
+        """Config of preset ``name`` (None: $LSTMVIZ_PRESET, else full on CUDA, quick otherwise)."""
+        name = choose_preset(name)
+        return cls(**{**PRESETS[name], "preset": name}).replace(**overrides)
+
+    def replace(self, **overrides: Any) -> TrainConfig:
+        """A copy with some fields changed; unknown names raise LstmvizError."""
+        names = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            raise LstmvizError(
+                f"unknown training setting(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}"
+            )
+        return dataclasses.replace(self, **overrides)
+
+    def to_dict(self) -> dict:
+        """Plain dict (stored in checkpoints)."""
+        return dataclasses.asdict(self)
+
 
 #: ``config.corpus`` of a run trained on a string passed as ``train(text=...)``.
 GIVEN_TEXT = "<text>"
@@ -210,14 +225,78 @@ def streams(ids: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, torch.Ten
     )
 
 
+State = Any  # what a model carries between batches: (h, c) for an LSTM, h for an RNN/GRU, or None
+
+
+def train_step(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    state: State = None,
+    *,
+    grad_clip: float | None = None,
+    autocast: Any = None,
+    scaler: torch.amp.GradScaler | None = None,
+) -> tuple[float, State, float]:
+    """One optimizer step: x (B, T) ids -> y (B, T) targets, or x (B, T, V) -> y (B,) classes.
+
+    The one training step of the package (``train``, and the lessons' experiments in
+    ``lstmviz.teaching``). ``model(x, state)`` returns ``(logits, state)`` (a language model:
+    ``state`` is carried in and comes back *detached*, so the next step's gradients stop here:
+    truncated BPTT); a model called as ``model(x)`` that returns logits alone is stateless (state
+    None). The loss is cross-entropy in nats, computed in float32 even under ``autocast`` (a
+    ``torch.autocast`` context, or None for plain float32). Gradients are clipped to global norm
+    ``grad_clip`` (None: not clipped); ``scaler`` (an fp16 ``GradScaler``) scales the loss and
+    unscales before clipping. Returns ``(loss, state, grad_norm)``: the loss and the global gradient
+    norm *before* clipping, as floats. A non-finite loss or gradient norm leaves the weights
+    untouched (with a scaler: the scaler skips the step and lowers its scale); the caller decides
+    whether to stop.
+    """
+    with autocast or nullcontext():
+        out = model(x) if state is None else model(x, state)
+        logits, state = out if isinstance(out, tuple) else (out, None)
+        loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
+    optimizer.zero_grad(set_to_none=True)
+    scaling = scaler is not None and scaler.is_enabled()
+    if scaling:
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+    else:
+        loss.backward()
+    params = [p for p in model.parameters() if p.grad is not None]
+    if grad_clip is None:
+        norm = torch.linalg.vector_norm(
+            torch.stack([torch.linalg.vector_norm(p.grad.detach()) for p in params])
+        )
+    else:
+        norm = torch.nn.utils.clip_grad_norm_(params, grad_clip)
+    loss_value, norm_value = loss.item(), norm.item()
+    if scaling:
+        scaler.step(optimizer)  # skips steps whose gradients overflowed: expected with fp16
+        scaler.update()
+    elif math.isfinite(loss_value) and math.isfinite(norm_value):
+        optimizer.step()  # a non-finite step would poison the weights (and the next checkpoint)
+    return loss_value, _detach(state), norm_value
+
+
+def _detach(state: State) -> State:
+    """The carried state without its graph: (h, c), h or None."""
+    if state is None:
+        return None
+    return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+
+
 @torch.no_grad()
-def evaluate(model: CharLSTM, x: torch.Tensor, y: torch.Tensor, seq_len: int, amp=None) -> float:
+def validation_loss(
+    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, seq_len: int, autocast: Any = None
+) -> float:
     """Mean next-character loss (nats/char) over streams x, y (B, n), carrying state like training."""
     was_training = model.training
     model.eval()
     state, total, count = None, 0.0, 0
     for t in range(0, x.shape[1], seq_len):
-        with amp or nullcontext():
+        with autocast or nullcontext():
             logits, state = model(x[:, t : t + seq_len], state)
         target = y[:, t : t + seq_len]
         total += F.cross_entropy(
@@ -405,9 +484,10 @@ def _train(
     # Mixed precision on CUDA: bf16 where the GPU has it (no scaler needed), else fp16 + GradScaler.
     amp, scaler = None, None
     if device.type == "cuda":
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        amp = torch.autocast("cuda", dtype=dtype)
-        scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+        if torch.cuda.is_bf16_supported():
+            amp = torch.autocast("cuda", dtype=torch.bfloat16)
+        else:
+            amp, scaler = torch.autocast("cuda", dtype=torch.float16), torch.amp.GradScaler("cuda")
 
     x, y = streams(vocab.encode(train_text, what="corpus").to(device), cfg.batch_size)
     x, y = x[rows], y[rows]
@@ -454,29 +534,22 @@ def _train(
             lr = lr_at(cfg, step)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            with amp or nullcontext():
-                logits, state = model(xb, state)
-                loss = F.cross_entropy(logits.float().flatten(0, 1), yb.flatten())
-            loss_value = (loss if ranks is None else distributed.mean(loss, ranks)).item()
+            loss_value, state, norm = train_step(
+                model,
+                optimizer,
+                xb,
+                yb,
+                state,
+                grad_clip=cfg.grad_clip,
+                autocast=amp,
+                scaler=scaler,
+            )
+            if ranks is not None:  # the whole batch's loss: the mean of the ranks' equal shares
+                loss_value = distributed.mean(loss_value, ranks, device)
             if not math.isfinite(loss_value):
                 _diverged("loss", loss_value, step + 1, out)
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None and scaler.is_enabled():
-                # fp16: the scaler skips steps whose gradients overflow, that is expected
-                scaler.scale(loss).backward()
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                loss.backward()
-                norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                if not math.isfinite(
-                    norm.item()
-                ):  # would poison the weights (and the next checkpoint)
-                    _diverged("gradient norm", norm.item(), step + 1, out)
-                optimizer.step()
-            state = (state[0].detach(), state[1].detach())  # truncate BPTT here
+            if scaler is None and not math.isfinite(norm):
+                _diverged("gradient norm", norm, step + 1, out)
             if cfg.reset_prob > 0:
                 # own generator seeded by (seed, step): the same resets after a resume
                 gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
@@ -512,7 +585,7 @@ def _train(
             need_state = out is not None and (due_eval or due_save)
             full = _all_streams(state, ranks) if need_state else None
             if due_eval and main:  # rank 0 alone validates; the others wait at the next step
-                val_loss = evaluate(net, vx, vy, cfg.seq_len, amp)
+                val_loss = validation_loss(net, vx, vy, cfg.seq_len, amp)
                 model.train()
                 # last_train is None when a resumed run validates before its first log
                 bar.set_postfix(train=_fmt(last_train), val=_fmt(val_loss))

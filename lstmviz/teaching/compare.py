@@ -25,13 +25,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import plotly.graph_objects as go
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..core.cell import set_forget_bias
 from ..core.corpus import split
 from ..core.errors import LstmvizError
-from ..core.training import evaluate, streams
+from ..core.training import streams, train_step, validation_loss
 from ..core.vocab import Vocab
 
 # ---- settings of the lesson's experiments: tiny, so three runs take seconds on a 2-core CPU ----
@@ -126,10 +125,6 @@ class Run:
         return self.final_val / LN2
 
 
-def _detach(state):
-    return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
-
-
 def run(
     kind: str,
     text: str,
@@ -190,21 +185,15 @@ def run(
         if k == 0:
             state = None  # a new pass over the text starts from a zero state
         xb, yb = x[:, k * seq_len : (k + 1) * seq_len], y[:, k * seq_len : (k + 1) * seq_len]
-        logits, state = model(xb, state)
-        loss = F.cross_entropy(logits.flatten(0, 1), yb.flatten())
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        opt.step()
-        state = _detach(state)  # truncated BPTT: gradients stop at the batch boundary
-        losses.append(loss.item())
+        loss, state, _ = train_step(model, opt, xb, yb, state, grad_clip=grad_clip)
+        losses.append(loss)
         if not math.isfinite(losses[-1]):
             raise LstmvizError(
                 f"{kind} diverged at step {step + 1} (loss {losses[-1]}); try a lower lr"
             )
         if (eval_every and (step + 1) % eval_every == 0) or step + 1 == steps:
             val_steps.append(step + 1)
-            val_losses.append(evaluate(model, vx, vy, seq_len))
+            val_losses.append(validation_loss(model, vx, vy, seq_len))
     seconds = time.perf_counter() - t0
     model.eval()
     if label is None:

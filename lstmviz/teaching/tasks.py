@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from ..core.cell import set_forget_bias
 from ..core.errors import LstmvizError
-from .gradients import grad_norm
+from ..core.training import train_step
 
 # ---- settings the lessons use (small and fast; change them to explore) ----
 N_SIGNALS = 4  # chance accuracy is 1 / N_SIGNALS
@@ -163,30 +163,23 @@ def train_on_task(
     model.train()
     for _ in range(steps):
         x, y = task.batch(batch_size, gen)
-        loss = nn.functional.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        history["loss"].append(loss.item())
-        history["grad_norm"].append(grad_norm(model.parameters()))
-        if not math.isfinite(history["loss"][-1]):
+        loss, _, norm = train_step(model, opt, x, y, grad_clip=clip)
+        history["loss"].append(loss)
+        history["grad_norm"].append(norm)
+        if not math.isfinite(loss):
             break  # diverged (what clipping prevents): report what we have
-        if clip is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), clip)
-        opt.step()
         if (
             stop_when_solved
             and len(history["loss"]) >= 20
             and np.mean(history["loss"][-20:]) < SOLVED_LOSS
         ):
             break
-    accuracy = evaluate(model, task, test_size, seed=seed + 10_000)
-    return TaskResult(
-        kind, lag, accuracy, accuracy >= SUCCESS, len(history["loss"]), history, model
-    )
+    acc = accuracy(model, task, test_size, seed=seed + 10_000)
+    return TaskResult(kind, lag, acc, acc >= SUCCESS, len(history["loss"]), history, model)
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, task: FirstSymbolTask, n: int = 1000, seed: int = 1) -> float:
+def accuracy(model: nn.Module, task: FirstSymbolTask, n: int = 1000, seed: int = 1) -> float:
     """Fraction of ``n`` fresh sequences of ``task`` whose signal ``model`` names correctly."""
     model.eval()
     x, y = task.batch(n, torch.Generator().manual_seed(seed))
