@@ -142,7 +142,7 @@ def _print_entry(e: dict) -> None:
     if e["kind"] == "train":
         print(
             f"step {e['step']}: train {e['train_loss']:.4f} nats/char, lr {e['lr']:.2e}, "
-            f"{e['chars_per_sec']:,.0f} chars/s",
+            f"{e['chars_per_sec']:,.0f} chars/s ({e.get('precision', 'fp32')})",
             flush=True,
         )
     else:

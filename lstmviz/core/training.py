@@ -17,6 +17,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -73,6 +75,11 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+#: ``--precision`` values. Weights, optimizer and checkpoints stay float32 in all of them: bf16
+#: and fp16 run the forward pass under ``torch.autocast`` (fp16 with a GradScaler, CUDA only).
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
 def _setting(default: Any, help: str, **extra: Any) -> Any:
     """A TrainConfig field with its help text (the CLI's ``--flag`` help comes from it)."""
     return field(default=default, metadata={"help": help, **extra})
@@ -121,6 +128,11 @@ class TrainConfig:
     save_every: int = _setting(200, "write OUT/checkpoint.pt every N steps (0: only at the end)")
     seed: int = _setting(0, "random seed (initial weights, dropout, state resets)")
     device: str | None = _setting(None, "cpu, cuda, cuda:N or mps (default: cuda, mps, else cpu)")
+    precision: str = _setting(
+        "auto",
+        "auto: bf16 where the device computes it natively, fp16 on other CUDA GPUs, else fp32",
+        choices=PRECISIONS,
+    )
     out: str | None = _setting(None, "run folder for checkpoint.pt and best.pt (default: none)")
 
     @classmethod
@@ -211,6 +223,85 @@ def pick_device(name: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+def native_bf16(device: str | torch.device) -> bool:
+    """Whether ``device`` computes bfloat16 natively (detected, not guessed).
+
+    CUDA: compute capability 8.0 or newer (Ampere+). CPU: the bf16 instructions the OS reports:
+    x86 ``avx512_bf16`` or ``amx_bf16`` in /proc/cpuinfo's flags, ARM ``bf16`` in its Features, or
+    macOS's ``hw.optional.arm.FEAT_BF16``. Elsewhere (MPS, Windows CPUs): False.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.get_device_capability(device)[0] >= 8
+    if device.type != "cpu":
+        return False
+    for line in _cpuinfo().splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":  # x86
+            return bool({"avx512_bf16", "amx_bf16"} & set(value.split()))
+        if key.strip() == "Features":  # aarch64
+            return "bf16" in value.split()
+    return sys.platform == "darwin" and _sysctl("hw.optional.arm.FEAT_BF16") == "1"
+
+
+def _cpuinfo() -> str:
+    """The text of /proc/cpuinfo ("" where there is none: macOS, Windows)."""
+    try:
+        return Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def _sysctl(name: str) -> str:
+    """macOS ``sysctl -n name`` ("" if it cannot be read)."""
+    try:
+        run = subprocess.run(["sysctl", "-n", name], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return run.stdout.strip()
+
+
+def resolve_precision(precision: str, device: str | torch.device) -> str:
+    """The precision a run on ``device`` uses: "fp32", "bf16" or "fp16" (``precision`` may be "auto").
+
+    ``auto``: bf16 where ``native_bf16(device)``; fp16 on a CUDA GPU without bf16; fp32 elsewhere.
+    bf16 costs nothing measurable in loss: ``benchmarks/bench_training.py`` compares the
+    validation loss of the same quick-preset run in fp32 and bf16 (rule: within 0.03 nats/char).
+    """
+    device = torch.device(device)
+    if precision not in PRECISIONS:
+        raise LstmvizError(
+            f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}"
+        )
+    if precision == "auto":
+        if native_bf16(device):
+            return "bf16"
+        return "fp16" if device.type == "cuda" else "fp32"
+    if precision == "fp16" and device.type != "cuda":
+        raise LstmvizError(
+            f"--precision fp16 needs a CUDA GPU (on {device.type} float16 is slow and needs loss "
+            "scaling); use --precision bf16 or fp32"
+        )
+    if precision == "bf16" and device.type == "mps":
+        raise LstmvizError("--precision bf16 is not supported on mps here; use --precision fp32")
+    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise LstmvizError("this CUDA GPU has no bfloat16; use --precision fp16 or fp32")
+    return precision
+
+
+def autocast_for(
+    precision: str, device: str | torch.device
+) -> tuple[Any, torch.amp.GradScaler | None]:
+    """(autocast context or None, GradScaler or None) for a resolved precision on ``device``."""
+    device = torch.device(device)
+    if precision == "fp32":
+        return None, None
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    amp = torch.autocast(device.type, dtype=dtype)
+    # fp16's range is narrow: small gradients underflow unless the loss is scaled up first
+    return amp, torch.amp.GradScaler(device.type) if precision == "fp16" else None
+
+
 def lr_at(cfg: TrainConfig, step: int) -> float:
     """Learning rate for optimizer step ``step`` (0-based): cosine from lr to min_lr over cfg.steps."""
     progress = min(step / max(cfg.steps, 1), 1.0)
@@ -277,7 +368,13 @@ def train_step(
         scaler.update()
     elif math.isfinite(loss_value) and math.isfinite(norm_value):
         optimizer.step()  # a non-finite step would poison the weights (and the next checkpoint)
-    return loss_value, _detach(state), norm_value
+    state = _detach(state)
+    if autocast is not None and state is not None:
+        # autocast returns a bf16/fp16 state: carry it in the weights' dtype instead, so the next
+        # step, a checkpoint and a resume in another precision all see float32
+        dtype = next(model.parameters()).dtype
+        state = tuple(s.to(dtype) for s in state) if isinstance(state, tuple) else state.to(dtype)
+    return loss_value, state, norm_value
 
 
 def _detach(state: State) -> State:
@@ -379,6 +476,7 @@ def train(
     ``lr``             learning rate of the last step
     ``chars_per_sec``  training characters per second since the previous train log
     ``elapsed``        seconds since this call started
+    ``precision``      what the step ran in: "fp32", "bf16" or "fp16" (``precision="auto"`` resolved)
     =================  ===========================================================================
 
     Seeds torch's global RNG with ``seed`` (initial weights, dropout), so a run is reproducible.
@@ -387,24 +485,32 @@ def train(
     """
     ranks = distributed.from_env()
     if ranks is None:
-        cfg, raw, text = _prepare(config, overrides, resume, text)
-        return _train(cfg, raw, text, pick_device(cfg.device), callback, progress, None)
+        cfg, raw, text, precision, device = _prepare(config, overrides, resume, text, None)
+        return _train(cfg, raw, text, device, precision, callback, progress, None)
     # Under torchrun: rank 0 alone reads the files (checkpoint, corpus) and sends them to the rest.
     asked = overrides.get("device") or (config.device if config is not None else None)
     device = distributed.local_device(ranks, pick_device(asked))
     with distributed.group(ranks, device):
-        cfg, raw, text = distributed.on_main(
-            ranks, lambda: _prepare(config, overrides, resume, text)
+        cfg, raw, text, precision, _ = distributed.on_main(
+            ranks, lambda: _prepare(config, overrides, resume, text, device)
         )
         main = ranks.main
-        return _train(cfg, raw, text, device, callback if main else None, progress and main, ranks)
+        return _train(
+            cfg, raw, text, device, precision, callback if main else None, progress and main, ranks
+        )
 
 
 def _prepare(
-    config: TrainConfig | None, overrides: dict, resume: bool, text: str | None
-) -> tuple[TrainConfig, dict | None, str]:
-    """The config, the checkpoint to resume (or None) and the text to train on."""
+    config: TrainConfig | None,
+    overrides: dict,
+    resume: bool,
+    text: str | None,
+    device: torch.device | None,
+) -> tuple[TrainConfig, dict | None, str, str, torch.device]:
+    """The config, the checkpoint to resume (or None), the text, the precision and the device."""
     cfg, raw = _resolve(config, dict(overrides), resume)
+    device = device or pick_device(cfg.device)
+    precision = resolve_precision(cfg.precision, device)  # before any work: refusals come first
     if text is None:
         if cfg.corpus == GIVEN_TEXT:
             raise LstmvizError(
@@ -417,7 +523,7 @@ def _prepare(
     else:
         # so a checkpoint never claims a corpus it was not trained on
         cfg = cfg.replace(corpus=GIVEN_TEXT)
-    return cfg, raw, text
+    return cfg, raw, text, precision, device
 
 
 def _train(
@@ -425,6 +531,7 @@ def _train(
     raw: dict | None,
     text: str,
     device: torch.device,
+    precision: str,
     callback: Callable[[dict], None] | None,
     progress: bool,
     ranks: distributed.Ranks | None,
@@ -481,13 +588,7 @@ def _train(
         if not main:  # rank 0 carries on the run's RNG; the others draw their own dropout masks
             torch.manual_seed(cfg.seed + 1_000_003 * ranks.rank + step)
 
-    # Mixed precision on CUDA: bf16 where the GPU has it (no scaler needed), else fp16 + GradScaler.
-    amp, scaler = None, None
-    if device.type == "cuda":
-        if torch.cuda.is_bf16_supported():
-            amp = torch.autocast("cuda", dtype=torch.bfloat16)
-        else:
-            amp, scaler = torch.autocast("cuda", dtype=torch.float16), torch.amp.GradScaler("cuda")
+    amp, scaler = autocast_for(precision, device)
 
     x, y = streams(vocab.encode(train_text, what="corpus").to(device), cfg.batch_size)
     x, y = x[rows], y[rows]
@@ -520,7 +621,8 @@ def _train(
 
     start_step, t_start = step, time.perf_counter()
     t_log, loss_sum, loss_n, last_train = t_start, 0.0, 0, None
-    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, desc="train", unit="step")
+    desc = f"train ({device.type}, {precision})"
+    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, desc=desc, unit="step")
     model.train()
     try:
         while step < cfg.steps:
@@ -573,6 +675,7 @@ def _train(
                         lr,
                         loss_n * xb.numel() * world / max(now - t_log, 1e-9),
                         now - t_start,
+                        precision,
                     )
                 )
                 bar.set_postfix(train=_fmt(last_train), val=_fmt(val_loss))
@@ -591,7 +694,14 @@ def _train(
                 bar.set_postfix(train=_fmt(last_train), val=_fmt(val_loss))
                 emit(
                     _entry(
-                        "val", step, last_train, val_loss, lr, None, time.perf_counter() - t_start
+                        "val",
+                        step,
+                        last_train,
+                        val_loss,
+                        lr,
+                        None,
+                        time.perf_counter() - t_start,
+                        precision,
                     )
                 )
                 if progress:
@@ -636,7 +746,14 @@ def _fmt(loss: float | None, digits: int = 3) -> str:
 
 
 def _entry(
-    kind: str, step: int, train_loss, val_loss, lr: float, chars_per_sec, elapsed: float
+    kind: str,
+    step: int,
+    train_loss,
+    val_loss,
+    lr: float,
+    chars_per_sec,
+    elapsed: float,
+    precision: str,
 ) -> dict:
     ln2 = math.log(2)
     return {
@@ -650,6 +767,7 @@ def _entry(
         "lr": lr,
         "chars_per_sec": chars_per_sec,
         "elapsed": elapsed,
+        "precision": precision,
     }
 
 
