@@ -7,7 +7,7 @@ TORCH  ?= torch==2.13.0
 BIN    := $(VENV)/bin
 PORT   ?= 8888
 
-.PHONY: setup setup-test lab test lessons lint bench
+.PHONY: setup setup-test lab test lessons lint bench gpu-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,3 +40,7 @@ lint: setup-test
 
 bench: setup
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+# On a machine with an NVIDIA GPU: a one-shot check (<= 5 minutes), report in benchmarks/results/.
+gpu-check: setup
+	$(BIN)/python benchmarks/gpu_check.py
