@@ -194,6 +194,19 @@ def test_killed_rank_ends_the_run_and_it_resumes(corpus, tmp_path):
         assert torch.allclose(w, ref.model.state_dict()[name], atol=TOL), name
 
 
+def test_a_refusal_is_one_line_from_rank_0(corpus, tmp_path):
+    # 7 streams over 2 processes: refused before training, by rank 0 for both
+    cmd = _torchrun(corpus, tmp_path / "run", "--steps=4", "--batch-size=7")
+    res = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=120, cwd=ROOT)
+    assert res.returncode != 0
+    errors = [ln for ln in (res.stdout + res.stderr).splitlines() if ln.startswith("error:")]
+    assert errors == [
+        "error: --batch-size 7 does not split evenly over 2 processes; use a batch size "
+        "divisible by 2 (each process trains batch_size / processes streams)"
+    ]
+    assert not (tmp_path / "run").exists()  # nothing written
+
+
 def test_ranks_from_env_and_shares(monkeypatch):
     for k in distributed.ENV:
         monkeypatch.delenv(k, raising=False)

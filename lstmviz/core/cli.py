@@ -23,6 +23,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from .checkpoint import export_checkpoint, load_checkpoint
+from .distributed import Echo
 from .errors import LstmvizError
 from .sampling import stream
 from .training import PRESETS, TrainConfig, pick_device, train
@@ -186,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         {"train": _train, "sample": _sample, "export": _export}[args.command](args)
     except LstmvizError as e:
-        print(f"error: {e}", file=sys.stderr)
+        if not isinstance(e, Echo):  # under torchrun, rank 0 prints what all ranks refused
+            print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

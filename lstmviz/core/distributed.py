@@ -54,6 +54,10 @@ class Ranks:
         return self.rank == 0
 
 
+class Echo(LstmvizError):
+    """Rank 0's refusal raised again on another rank; rank 0 reports it, so the CLI stays quiet."""
+
+
 class Stopped(Exception):
     """torchrun (or anyone) sent SIGTERM to this rank: usually because another rank failed."""
 
@@ -129,7 +133,8 @@ def group(ranks: Ranks, device: torch.device) -> Iterator[None]:
 def on_main(ranks: Ranks, fn: Callable[[], T]) -> T:
     """``fn()`` run on rank 0 only (reading files), its result sent to every rank.
 
-    An LstmvizError on rank 0 is raised on every rank, so no rank waits for the others forever.
+    An LstmvizError on rank 0 is raised on every rank (as ``Echo`` on the others), so no rank
+    waits for the others forever.
     """
     box: list = [None]
     if ranks.main:
@@ -140,7 +145,7 @@ def on_main(ranks: Ranks, fn: Callable[[], T]) -> T:
     dist.broadcast_object_list(box, src=0)
     kind, value = box[0]
     if kind == "error":
-        raise LstmvizError(value)
+        raise (LstmvizError if ranks.main else Echo)(value)
     return value
 
 

@@ -492,7 +492,7 @@ def train(
     device = distributed.local_device(ranks, pick_device(asked))
     with distributed.group(ranks, device):
         cfg, raw, text, precision, _ = distributed.on_main(
-            ranks, lambda: _prepare(config, overrides, resume, text, device)
+            ranks, lambda: _prepare(config, overrides, resume, text, device, ranks)
         )
         main = ranks.main
         return _train(
@@ -506,9 +506,12 @@ def _prepare(
     resume: bool,
     text: str | None,
     device: torch.device | None,
+    ranks: distributed.Ranks | None = None,
 ) -> tuple[TrainConfig, dict | None, str, str, torch.device]:
     """The config, the checkpoint to resume (or None), the text, the precision and the device."""
     cfg, raw = _resolve(config, dict(overrides), resume)
+    if ranks is not None:
+        distributed.share(cfg.batch_size, ranks)  # refuse a batch that does not split, up front
     device = device or pick_device(cfg.device)
     precision = resolve_precision(cfg.precision, device)  # before any work: refusals come first
     if text is None:
