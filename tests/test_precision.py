@@ -1,4 +1,4 @@
-"""--precision auto|fp32|bf16|fp16: native-bf16 detection, the choice, float32 checkpoints, resume."""
+"""--precision auto|fp32|bf16|fp16: native-bf16 detection, the choice, checkpoints, resume."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def test_cli_refuses_fp16_on_cpu(capsys):
 
 @pytest.mark.parametrize("first, second", [("fp32", "bf16"), ("bf16", "fp32")])
 def test_resume_across_precisions(tmp_path, tiny_config, tiny_text, first, second):
-    """Checkpoints hold float32 weights and state whatever the precision; a run resumes in another."""
+    """Checkpoints hold float32 weights and state in any precision; a run resumes in another."""
     cfg = tiny_config.replace(steps=10, out=str(tmp_path / "run"), precision=first)
     a = train(cfg, text=tiny_text, progress=False)
     raw = read_raw(tmp_path / "run" / LATEST)

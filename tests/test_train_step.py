@@ -1,4 +1,4 @@
-"""train_step: the one training step (carry + detach state, loss, clip, step) of train and lessons."""
+"""train_step: the one training step (carry + detach state, loss, clip, step) of train, lessons."""
 
 from __future__ import annotations
 
@@ -84,3 +84,27 @@ def test_non_finite_loss_leaves_the_weights_untouched():
     assert math.isnan(loss)
     for b, p in zip(before, model.parameters(), strict=True):
         torch.testing.assert_close(p.detach(), b, equal_nan=True)
+
+
+def test_grad_scaler_path_unscales_before_clipping_and_skips_overflow():
+    """With a GradScaler: the same step as unscaled; an overflow skips it and lowers the scale."""
+    torch.manual_seed(0)
+    model = CharLSTM(11, 8, num_layers=1, dropout=0.0, embedding_dim=4)
+    x, y = _lm_batch()
+    _, g = _grads_of(model, x, y)
+    before = torch.cat([p.detach().flatten() for p in model.parameters()]).clone()
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    clip = 0.5 * g.norm().item()
+    _, _, norm = train_step(model, opt, x, y, grad_clip=clip, scaler=scaler)
+    after = torch.cat([p.detach().flatten() for p in model.parameters()])
+    assert norm == pytest.approx(g.norm().item(), rel=1e-4)  # the true norm, not 1024x
+    torch.testing.assert_close(before - after, g * clip / g.norm(), rtol=1e-4, atol=1e-6)
+
+    with torch.no_grad():
+        model.head.bias[0] = math.inf  # overflowing logits: non-finite loss and gradients
+    kept = [p.detach().clone() for p in model.parameters()]
+    loss, _, _ = train_step(model, opt, x, y, grad_clip=clip, scaler=scaler)
+    assert not math.isfinite(loss) and scaler.get_scale() < 1024.0
+    for k, p in zip(kept, model.parameters(), strict=True):
+        torch.testing.assert_close(p.detach(), k, equal_nan=True)

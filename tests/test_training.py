@@ -1,4 +1,4 @@
-"""Training: stateful truncated BPTT, losses, callback, presets, NaN stop, checkpoints, kill + resume."""
+"""Training: stateful truncated BPTT, losses, callback, presets, NaN stop, checkpoints, resume."""
 
 from __future__ import annotations
 
@@ -379,7 +379,7 @@ def test_kill_during_training_then_resume(tmp_path, corpus_file, tiny_text):
 
 
 def test_resume_that_validates_before_its_first_log(tmp_path, tiny_config, tiny_text):
-    """A resumed run whose first event is a validation has no train loss yet: no crash, no fake value."""
+    """A resumed run whose first event is a validation has no train loss yet: no crash, no fake."""
     cfg = tiny_config.replace(
         out=str(tmp_path / "run"), steps=2, log_every=5, eval_every=3, save_every=0
     )

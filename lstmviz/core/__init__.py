@@ -1,4 +1,6 @@
-"""Core: train and sample a character model. corpus -> vocab -> model -> train -> checkpoint -> sample.
+"""Core: train and sample a character model.
+
+corpus -> vocab -> model -> train -> checkpoint -> sample.
 
 Nothing here draws a figure or knows about widgets; everything above (gates, viz, teaching) builds
 on it. Each module has one job; this package re-exports their public names.

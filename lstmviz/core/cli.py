@@ -22,7 +22,7 @@ import typing
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from .checkpoint import export_checkpoint, load_checkpoint
+from .checkpoint import available_pretrained, export_checkpoint, load_checkpoint
 from .distributed import Echo
 from .errors import LstmvizError
 from .sampling import stream
@@ -36,7 +36,7 @@ def _flag_type(hint: typing.Any) -> type:
 
 
 def _defaults(name: str, default: typing.Any) -> str:
-    """' (full: 512, quick: 256)' for a setting the presets differ in, ' (default: 5.0)' otherwise."""
+    """' (full: 512, quick: 256)' where the presets differ, else ' (default: 5.0)'."""
     values = {p: settings.get(name, default) for p, settings in PRESETS.items()}
     if len(set(map(str, values.values()))) > 1:
         return " (" + ", ".join(f"{p}: {_show(v)}" for p, v in values.items()) + ")"
@@ -84,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     device_help = next(f for f in dataclasses.fields(TrainConfig) if f.name == "device").metadata[
         "help"
     ]
-    checkpoint_help = "checkpoint file, run folder, or a pretrained model's name (shakespeare)"
+    names = ", ".join(available_pretrained())
+    checkpoint_help = f"checkpoint file, run folder, or a pretrained model's name ({names})"
 
     tr = sub.add_parser(
         "train", help="train a character LSTM", description="Train a character LSTM."

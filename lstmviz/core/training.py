@@ -147,7 +147,8 @@ class TrainConfig:
         unknown = sorted(set(overrides) - names)
         if unknown:
             raise LstmvizError(
-                f"unknown training setting(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}"
+                f"unknown training setting(s) {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(names))}"
             )
         return dataclasses.replace(self, **overrides)
 
@@ -175,7 +176,7 @@ _FIXED_ON_RESUME = (
 
 @dataclass
 class TrainResult:
-    """What ``train`` returns: the model (eval mode), its vocab, final losses and the logged history."""
+    """What ``train`` returns: the model (eval mode), its vocab, final losses and the history."""
 
     model: CharLSTM
     vocab: Vocab
@@ -262,7 +263,7 @@ def _sysctl(name: str) -> str:
 
 
 def resolve_precision(precision: str, device: str | torch.device) -> str:
-    """The precision a run on ``device`` uses: "fp32", "bf16" or "fp16" (``precision`` may be "auto").
+    """The precision a run on ``device`` uses: "fp32", "bf16" or "fp16" (``precision``: or "auto").
 
     ``auto``: bf16 where ``native_bf16(device)``; fp16 on a CUDA GPU without bf16; fp32 elsewhere.
     bf16 costs nothing measurable in loss: ``benchmarks/bench_training.py`` compares the
@@ -303,13 +304,13 @@ def autocast_for(
 
 
 def lr_at(cfg: TrainConfig, step: int) -> float:
-    """Learning rate for optimizer step ``step`` (0-based): cosine from lr to min_lr over cfg.steps."""
+    """Learning rate of optimizer step ``step`` (0-based): cosine, lr to min_lr over cfg.steps."""
     progress = min(step / max(cfg.steps, 1), 1.0)
     return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * progress))
 
 
 def streams(ids: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """ids (N,) -> (inputs, targets), each (batch_size, n): contiguous streams, targets shifted by one."""
+    """ids (N,) -> (inputs, targets), each (batch_size, n): contiguous streams, targets shifted."""
     n = (len(ids) - 1) // batch_size
     return ids[: n * batch_size].view(batch_size, n), ids[1 : n * batch_size + 1].view(
         batch_size, n
@@ -388,7 +389,7 @@ def _detach(state: State) -> State:
 def validation_loss(
     model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, seq_len: int, autocast: Any = None
 ) -> float:
-    """Mean next-character loss (nats/char) over streams x, y (B, n), carrying state like training."""
+    """Mean next-character loss (nats/char) over streams x, y (B, n), carrying state as in train."""
     was_training = model.training
     model.eval()
     state, total, count = None, 0.0, 0
@@ -417,8 +418,8 @@ def _resolve(
     if not resume:
         if out is not None and (out / LATEST).exists():
             raise LstmvizError(
-                f"{str(out)!r} already holds a checkpoint; pass --resume (resume=True) to continue it, "
-                "or choose another --out folder"
+                f"{str(out)!r} already holds a checkpoint; pass --resume (resume=True) to continue "
+                "it, or choose another --out folder"
             )
         return config, None
     if out is None:
@@ -430,14 +431,16 @@ def _resolve(
     raw = read_raw(out / LATEST)
     if not isinstance(raw.get("config"), dict) or raw.get("optimizer") is None:
         raise LstmvizError(
-            f"{str(out / LATEST)!r} has no training state (an exported or hand-saved model); it cannot be resumed"
+            f"{str(out / LATEST)!r} has no training state (an exported or hand-saved model); "
+            "it cannot be resumed"
         )
     saved = TrainConfig().replace(**{k: v for k, v in raw["config"].items() if k in _field_names()})
     for key in _FIXED_ON_RESUME:
         if key in overrides and overrides[key] != getattr(saved, key):
             raise LstmvizError(
                 f"the run in {str(out)!r} was trained with {key}={getattr(saved, key)!r}; resuming "
-                f"with {key}={overrides[key]!r} is not possible. Drop that setting or use a new --out"
+                f"with {key}={overrides[key]!r} is not possible. Drop that setting or use a new "
+                "--out"
             )
     changeable = {k: v for k, v in overrides.items() if k not in _FIXED_ON_RESUME}
     changeable["out"] = str(out)
@@ -461,8 +464,8 @@ def train(
 
     ``config``: a TrainConfig; or leave it out and give ``preset="quick"|"full"`` and/or any
     TrainConfig field as a keyword (``train(preset="quick", steps=300)``). ``text``: train on this
-    string instead of loading ``config.corpus``. ``resume=True``: continue from ``<out>/checkpoint.pt``
-    (model, optimizer, step, RNG and carried state), up to ``steps``.
+    string instead of loading ``config.corpus``. ``resume=True``: continue from
+    ``<out>/checkpoint.pt`` (model, optimizer, step, RNG and carried state), up to ``steps``.
 
     ``callback(entry)`` is called after every logged step and every validation with a dict:
 
@@ -476,12 +479,12 @@ def train(
     ``lr``             learning rate of the last step
     ``chars_per_sec``  training characters per second since the previous train log
     ``elapsed``        seconds since this call started
-    ``precision``      what the step ran in: "fp32", "bf16" or "fp16" (``precision="auto"`` resolved)
+    ``precision``      what the steps ran in: "fp32", "bf16" or "fp16" (``"auto"`` resolved)
     =================  ===========================================================================
 
     Seeds torch's global RNG with ``seed`` (initial weights, dropout), so a run is reproducible.
-    The same dicts are collected in ``result.history``. A NaN or infinite loss stops training with an
-    LstmvizError and leaves the last good checkpoint in place.
+    The same dicts are collected in ``result.history``. A NaN or infinite loss stops training with
+    an LstmvizError and leaves the last good checkpoint in place.
     """
     ranks = distributed.from_env()
     if ranks is None:
@@ -545,9 +548,9 @@ def _train(
     need = cfg.batch_size * cfg.seq_len + 1
     if len(train_text) < need:
         raise LstmvizError(
-            f"the corpus is too short: its training part has {len(train_text):,} characters, but one batch "
-            f"of {cfg.batch_size} sequences of {cfg.seq_len} needs {need:,}. Use a longer text or a smaller "
-            "--batch-size / --seq-len"
+            f"the corpus is too short: its training part has {len(train_text):,} characters, but "
+            f"one batch of {cfg.batch_size} sequences of {cfg.seq_len} needs {need:,}. Use a "
+            "longer text or a smaller --batch-size / --seq-len"
         )
     if len(val_text) < 2:
         raise LstmvizError(
@@ -564,8 +567,9 @@ def _train(
         saved_model, saved_vocab = model_from_raw(raw)
         if saved_vocab != vocab:
             raise LstmvizError(
-                f"the checkpoint in {str(out)!r} was trained on another vocabulary ({len(saved_vocab)} "
-                f"characters) than this corpus has ({len(vocab)}); resume with the same corpus or use a new --out"
+                f"the checkpoint in {str(out)!r} was trained on another vocabulary "
+                f"({len(saved_vocab)} characters) than this corpus has ({len(vocab)}); resume with "
+                "the same corpus or use a new --out"
             )
         model.load_state_dict(saved_model.state_dict())
         step, best = int(raw["step"]), raw.get("best_val_loss")
@@ -710,7 +714,8 @@ def _train(
                 if progress:
                     bar.write(
                         f"step {step}: train {_fmt(last_train, 4)}  val {val_loss:.4f} nats/char "
-                        f"({val_loss / math.log(2):.3f} bits/char, perplexity {math.exp(val_loss):.2f})"
+                        f"({val_loss / math.log(2):.3f} bits/char, "
+                        f"perplexity {math.exp(val_loss):.2f})"
                     )
                 if best is None or val_loss < best:
                     best = val_loss
@@ -778,8 +783,8 @@ def _diverged(what: str, value: float, step: int, out: Path | None) -> None:
     """Stop training: raise LstmvizError saying where the last good checkpoint is."""
     where = _last_checkpoint(out)
     raise LstmvizError(
-        f"training {what} became {value} at step {step}; stopped, weights not updated. The last good "
-        f"checkpoint is {where}. Try a lower --lr or a smaller --grad-clip"
+        f"training {what} became {value} at step {step}; stopped, weights not updated. The last "
+        f"good checkpoint is {where}. Try a lower --lr or a smaller --grad-clip"
     )
 
 

@@ -5,13 +5,6 @@ task), ``sandbox`` (the gate sandbox), ``compare`` (the lesson-06 experiments), 
 (``setup()`` at the top of every lesson).
 """
 
-import importlib as _importlib
+from . import compare, gradients, notebook, sandbox, scratch, tasks
 
-
-def __getattr__(name: str):
-    try:
-        return _importlib.import_module(f"{__name__}.{name}")
-    except ModuleNotFoundError as e:
-        if e.name != f"{__name__}.{name}":
-            raise
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+__all__ = ["compare", "gradients", "notebook", "sandbox", "scratch", "tasks"]

@@ -144,8 +144,9 @@ def run(
     seed: int = 0,
     vocab: Vocab | None = None,
 ) -> Run:
-    """Train a ``CharNet(kind)`` on ``text`` for ``steps`` steps (stateful TBPTT, Adam); returns a Run.
+    """Train a ``CharNet(kind)`` on ``text`` for ``steps`` steps; returns a Run.
 
+    Stateful truncated BPTT with Adam, one ``lstmviz.core.training.train_step`` per batch.
     ``forget_bias`` (LSTM only): start Γ_f at σ(forget_bias) instead of PyTorch's random init.
     The validation loss is measured on the first ``val_chars`` characters of ``split(text)``'s
     validation part every ``eval_every`` steps (default: only at the end).

@@ -139,9 +139,10 @@ def train_on_task(
 ) -> TaskResult:
     """Train a ``kind`` ("rnn" | "lstm") network on ``FirstSymbolTask(lag)``; returns a TaskResult.
 
-    Adam (or plain SGD), cross-entropy on the last step, optional gradient-norm clipping (``clip``). The history
-    records the loss and the gradient norm *before* clipping at every step. Accuracy is measured
-    on ``test_size`` fresh sequences. Pass ``model`` to start from given weights.
+    Adam (or plain SGD), cross-entropy on the last step, optional gradient-norm clipping
+    (``clip``), one ``lstmviz.core.training.train_step`` per batch. The history records the loss
+    and the gradient norm *before* clipping at every step. Accuracy is measured on ``test_size``
+    fresh sequences. Pass ``model`` to start from given weights.
     """
     task = FirstSymbolTask(lag)
     torch.manual_seed(seed)
