@@ -50,13 +50,13 @@ LESSON = ROOT / "lessons" / "04_training_char_lstm.ipynb"
 TOTAL_S = 290  # the whole check, all sections (5 minutes with the report and process starts)
 #: Each section's time limit in seconds (GPU run; --smoke uses SMOKE_S each).
 BUDGET_S = {
-    "env": 20,
-    "train": 60,
+    "env": 30,  # includes a cold torch import and CUDA start-up
+    "train": 55,
     "record": 40,
     "sample": 20,
     "gates": 20,
     "ddp": 30,
-    "lesson04": 100,
+    "lesson04": 95,
 }
 SMOKE_S = 60
 TRAIN_STEPS = 30  # full-preset steps per precision; the first WARMUP are not timed
