@@ -485,6 +485,10 @@ def train(
     Seeds torch's global RNG with ``seed`` (initial weights, dropout), so a run is reproducible.
     The same dicts are collected in ``result.history``. A NaN or infinite loss stops training with
     an LstmvizError and leaves the last good checkpoint in place.
+
+    Started by ``torchrun`` (RANK, WORLD_SIZE, LOCAL_RANK set), it trains data-parallel with
+    DistributedDataParallel, each process on its share of the streams; rank 0 alone validates,
+    calls back, shows progress and writes checkpoints (see ``lstmviz.core.distributed``).
     """
     ranks = distributed.from_env()
     if ranks is None:
@@ -725,8 +729,12 @@ def _train(
                 save(LATEST, full)
         if out is not None and main and step == start_step and not (out / LATEST).exists():
             save(LATEST, state)  # steps <= the resumed step: still leave a checkpoint behind
+    except LstmvizError as e:
+        if main or isinstance(e, distributed.Echo):
+            raise
+        raise distributed.Echo(str(e)) from None  # every rank stops alike; rank 0 reports it
     except (RuntimeError, distributed.Stopped) as e:
-        if ranks is None or isinstance(e, LstmvizError) or not distributed.lost(e):
+        if ranks is None or not distributed.lost(e):
             raise
         raise LstmvizError(
             f"{distributed.failure(e, ranks)}; stopped after step {step}. The last checkpoint is "
