@@ -2,9 +2,10 @@
 
 ``scratch`` (from-scratch RNN and LSTM), ``gradients`` (gradient vs lag), ``tasks`` (the memory
 task), ``sandbox`` (the gate sandbox), ``compare`` (the lesson-06 experiments), ``notebook``
-(``setup()`` at the top of every lesson).
+(``setup()`` at the top of every lesson), ``exercises`` (exercise checks),
+``stats`` (mean ± standard error over seeds).
 """
 
-from . import compare, gradients, notebook, sandbox, scratch, tasks
+from . import compare, exercises, gradients, notebook, sandbox, scratch, stats, tasks
 
-__all__ = ["compare", "gradients", "notebook", "sandbox", "scratch", "tasks"]
+__all__ = ["compare", "exercises", "gradients", "notebook", "sandbox", "scratch", "stats", "tasks"]
