@@ -112,7 +112,9 @@ def group(ranks: Ranks, device: torch.device) -> Iterator[None]:
     def on_sigterm(signum, frame):
         raise Stopped("stopped by SIGTERM (torchrun stops every rank when one of them fails)")
 
-    dist.init_process_group(backend, timeout=TIMEOUT)
+    # device_id binds NCCL to this rank's GPU at once (no guessing which GPU a barrier uses)
+    gpu = device if device.type == "cuda" else None
+    dist.init_process_group(backend, timeout=TIMEOUT, device_id=gpu)
     try:
         signal.signal(signal.SIGTERM, on_sigterm)
         yield
