@@ -1,12 +1,12 @@
-"""Sampling: stateful generation equals a from-scratch reference; seeds, greedy, top-k, temperature."""
+"""Sampling: stateful generation equals a from-scratch reference; seeds, greedy, top-k, τ."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from lstmviz.core.cell import add_step_hook
 from lstmviz.core.errors import LstmvizError
+from lstmviz.core.hooks import add_step_hook
 from lstmviz.core.sampling import generate, stream
 
 

@@ -1,18 +1,17 @@
-"""Same text, same budget: small character models trained side by side (the experiments of lesson 06).
+"""Same text, same budget: small character models trained side by side (lesson 06's experiments).
 
-* ``CharNet(kind, ...)``       -- embedding -> ``nn.RNN`` (tanh) / ``nn.GRU`` / ``nn.LSTM`` -> linear head;
-  called like ``CharLSTM``: ``net(ids (B, T), state) -> (logits (B, T, V), state)``.
-* ``set_forget_bias(lstm, v)`` -- start every forget gate at Γ_f = σ(v) (PyTorch's default is a random
-  bias near 0, so Γ_f ≈ 0.5: half the memory is lost at every step).
-* ``run(kind, text, ...)``     -- a short stateful truncated-BPTT training run (the same batches, in the
-  same order, for every kind and setting) -> ``Run``: loss after every step, validation loss, size, time.
-* ``best_cell(trace, text, feature)`` -- the memory cell (layer, unit) that follows a character feature
-  best, over all layers (lessons 05 and 06 clamp and colour it).
-* ``compare(text, ...)``       -- one ``Run`` per setting; ``table(runs)`` prints them as a bits/char table;
-  ``loss_figure(runs)`` draws their training curves.
+* ``CharNet(kind, ...)`` -- embedding -> ``nn.RNN`` (tanh) / ``nn.GRU`` / ``nn.LSTM`` -> linear
+  head; called like ``CharLSTM``: ``net(ids (B, T), state) -> (logits (B, T, V), state)``.
+* ``run(kind, text, ..., forget_bias=v)`` -- a short stateful truncated-BPTT training run (the
+  same batches, in the same order, for every kind and setting) -> ``Run``: loss after every
+  step, validation loss, size, time.
+* ``compare(text, ...)`` -- one ``Run`` per setting; ``table(runs)`` prints them as a bits/char
+  table (``lstmviz.viz.curves.loss_figure(runs)`` draws their training curves).
 
-A lesson changes one thing at a time (the kind of recurrent layer, or the forget-gate bias) and keeps
-everything else -- text, hidden size, steps, batches, learning rate, seed -- the same.
+A lesson changes one thing at a time (the kind of recurrent layer, or the forget-gate bias) and
+keeps everything else -- text, hidden size, steps, batches, learning rate, seed -- the same.
+
+Used by lesson 06.
 """
 
 from __future__ import annotations
@@ -22,14 +21,12 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
-import plotly.graph_objects as go
 import torch
 from torch import Tensor, nn
 
-from ..core.cell import set_forget_bias
 from ..core.corpus import split
 from ..core.errors import LstmvizError
+from ..core.model import set_forget_bias
 from ..core.training import streams, train_step, validation_loss
 from ..core.vocab import Vocab
 
@@ -47,31 +44,6 @@ VAL_CHARS = (
 )
 LN2 = math.log(2)
 NAMES = {"rnn": "vanilla RNN (tanh)", "gru": "GRU", "lstm": "LSTM"}
-
-
-def best_cell(
-    trace, text: str, feature: str | np.ndarray, name: str = "c"
-) -> tuple[int, int, float]:
-    """(layer, unit, r): the unit of ``name`` (default the memory cell) most correlated with a feature.
-
-    ``trace`` is a recorded Trace over ``text`` (one step per character); ``feature`` is the name of a
-    built-in feature (``lstmviz.features.FEATURES``) or a (T,) array. r keeps its sign.
-    """
-    from ..gates import features as feats
-    from ..viz.plots import activations
-
-    values = (
-        feats.features(text, [feature])[feature]
-        if isinstance(feature, str)
-        else np.asarray(feature)
-    )
-    best = None
-    for layer in range(trace.num_layers):
-        _, r = feats.correlations(activations(trace, name, layer), {"feature": values})
-        unit = int(np.abs(r[0]).argmax())
-        if best is None or abs(r[0, unit]) > abs(best[2]):
-            best = (layer, unit, float(r[0, unit]))
-    return best
 
 
 class CharNet(nn.Module):
@@ -95,14 +67,14 @@ class CharNet(nn.Module):
         self.head = nn.Linear(hidden_size, vocab_size)
 
     def forward(self, ids: Tensor, state: Tensor | tuple[Tensor, Tensor] | None = None):
-        """ids (B, T), state or None -> (logits (B, T, V), state): (h, c) for an LSTM, h otherwise."""
+        """ids (B, T), state or None -> (logits (B, T, V), state): (h, c) for an LSTM, else h."""
         out, state = self.rnn(self.embedding(ids), state)
         return self.head(out), state
 
 
 @dataclass
 class Run:
-    """One training run: its label, per-step training loss (nats/char), validation loss, size and time."""
+    """One training run: label, per-step training loss (nats/char), validation loss, size, time."""
 
     label: str
     kind: str
@@ -216,8 +188,12 @@ def run(
 def compare(
     text: str, settings: Mapping[str, Mapping] | Sequence[str] = KINDS, **common
 ) -> list[Run]:
-    """One ``run`` per setting on the same text and budget: ``compare(text, ["rnn", "gru", "lstm"])``, or
-    ``compare(text, {"bias 0": dict(kind="lstm", forget_bias=0.0), ...})``. ``common`` goes to every run."""
+    """One ``run`` per setting on the same text and budget -> [Run].
+
+    ``compare(text, ["rnn", "gru", "lstm"])``, or
+    ``compare(text, {"bias 0": dict(kind="lstm", forget_bias=0.0), ...})``; ``common`` goes to
+    every run.
+    """
     if isinstance(settings, Mapping):
         jobs = [(label, dict(s)) for label, s in settings.items()]
     else:
@@ -231,8 +207,11 @@ def compare(
 
 
 def table(runs: Sequence[Run], baseline: str | None = None) -> str:
-    """The runs as a plain-text table: parameters, validation loss (nats and bits/char), perplexity, time."""
-    head = f"{'model':<34} {'params':>8} {'val nats/char':>14} {'bits/char':>10} {'perplexity':>11} {'time':>7}"
+    """The runs as a text table: parameters, validation loss (nats, bits/char), perplexity, time."""
+    head = (
+        f"{'model':<34} {'params':>8} {'val nats/char':>14} {'bits/char':>10} "
+        f"{'perplexity':>11} {'time':>7}"
+    )
     lines = [head, "-" * len(head)]
     for r in runs:
         lines.append(
@@ -240,61 +219,3 @@ def table(runs: Sequence[Run], baseline: str | None = None) -> str:
             f"{math.exp(r.final_val):>11.2f} {r.seconds:>6.1f}s"
         )
     return "\n".join(lines)
-
-
-def smooth(values: Sequence[float], window: int = 20) -> np.ndarray:
-    """Running mean over the last ``window`` values (shorter at the start): (N,) -> (N,)."""
-    v = np.asarray(values, dtype=np.float64)
-    c = np.concatenate([[0.0], np.cumsum(v)])
-    end = np.arange(1, len(v) + 1)
-    n = np.minimum(end, window)
-    return (c[end] - c[end - n]) / n
-
-
-def loss_figure(
-    runs: Sequence[Run],
-    title: str = "Training loss, same text and budget",
-    window: int = 20,
-    first: int | None = None,
-) -> go.Figure:
-    """Training loss (running mean over ``window`` steps) vs step, one line per run; bits/char on the right.
-
-    ``first``: show only the first ``first`` steps (early training).
-    """
-    from ..viz.curves import COLORS, round_sig
-
-    fig = go.Figure()
-    for k, r in enumerate(runs):
-        y = smooth(r.train_loss, window)[:first]
-        fig.add_scatter(
-            x=list(range(1, len(y) + 1)),
-            y=round_sig(y),
-            name=r.label,
-            mode="lines",
-            line=dict(color=COLORS[k % len(COLORS)], width=2),
-            hovertemplate="step %{x}<br>%{y:.3f} nats/char<extra>" + r.label + "</extra>",
-        )
-        # invisible twin in bits/char so the right axis reads off bits (it autoscales like the left)
-        fig.add_scatter(
-            x=list(range(1, len(y) + 1)),
-            y=round_sig(y / LN2),
-            yaxis="y2",
-            mode="lines",
-            line=dict(width=0),
-            opacity=0,
-            showlegend=False,
-            hoverinfo="skip",
-        )
-    fig.update_layout(
-        title=title,
-        template="plotly_white",
-        height=400,
-        xaxis=dict(title="training step"),
-        yaxis=dict(title=f"training loss, nats/char (mean of {window} steps)"),
-        yaxis2=dict(
-            title="bits/char", overlaying="y", side="right", showgrid=False, tickmode="auto"
-        ),
-        legend=dict(x=0.99, xanchor="right", y=0.99),
-        margin=dict(l=70, r=70, t=60, b=50),
-    )
-    return fig

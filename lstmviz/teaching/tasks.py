@@ -9,6 +9,8 @@ Schmidhuber 1997 used tasks like this to motivate the LSTM).
 
     x = one_hot([s, d₁, d₂, …, d_lag])   (B, lag + 1, n_signals + n_distractors)
     y = s                                  (B,)
+
+Used by lessons 02 and 03 (success vs lag) and 06 (the forget-gate bias experiment).
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..core.cell import set_forget_bias
 from ..core.errors import LstmvizError
+from ..core.model import set_forget_bias
 from ..core.training import train_step
 
 # ---- settings the lessons use (small and fast; change them to explore) ----
@@ -39,7 +41,7 @@ SUCCESS = 0.9  # a run "succeeds" when its test accuracy reaches this
 
 @dataclass(frozen=True)
 class FirstSymbolTask:
-    """Remember the first of ``lag + 1`` symbols; ``batch`` draws (x (B, lag+1, V) one-hot, y (B,))."""
+    """Remember the first of ``lag + 1`` symbols; ``batch`` -> (x (B, lag+1, V) one-hot, y (B,))."""
 
     lag: int
     n_signals: int = N_SIGNALS
@@ -81,7 +83,7 @@ class FirstSymbolTask:
 
 
 class SequenceClassifier(nn.Module):
-    """``nn.RNN`` (tanh) or ``nn.LSTM`` over x (B, T, V), then a linear read-out of the last state -> (B, C)."""
+    """``nn.RNN`` (tanh) or ``nn.LSTM`` over x (B, T, V), then a linear read-out -> (B, C)."""
 
     def __init__(
         self,

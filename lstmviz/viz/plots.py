@@ -4,15 +4,17 @@ Every function takes the activations either as a recorded ``Trace`` (with ``name
 or as a plain (T, H) array / tensor -- one row per character of ``text``, one column per unit --
 and returns a ``plotly.graph_objects.Figure``:
 
-* ``heatmap``       -- units x characters, any of ``i f g o c h``; top-k most variable units by default.
-* ``coloured_text`` -- the text with each character's background coloured by one unit (Karpathy 2015).
-* ``saturation``    -- per unit, the fraction of steps a gate is < 0.1 vs > 0.9 (Karpathy et al. 2015, fig. 3).
+* ``heatmap``       -- units x characters, any of ``i f g o c h``; the most variable units by
+  default.
+* ``coloured_text`` -- the text, each character's background coloured by one unit (Karpathy 2015).
+* ``saturation``    -- per unit, the fraction of steps a gate is < 0.1 vs > 0.9 (Karpathy et al.
+  2015, fig. 3).
 * ``cell_ledger``   -- per step, what one memory cell kept (Γ_f⊙c⟨t−1⟩) and wrote (Γ_u⊙ĉ⟨t⟩), and
   how long it remembers (half-life from the running product of Γ_f).
 * ``stack``         -- several figures as one (a static snapshot of an explorer).
 
-Data going into a figure is rounded to ``SIG_DIGITS`` significant digits and stored as float32,
-so a notebook's saved figure JSON is small and the same on every run.
+Data going into a figure is rounded to ``style.SIG_DIGITS`` significant digits and stored as
+float32, so a notebook's saved figure JSON is small and the same on every run.
 """
 
 from __future__ import annotations
@@ -27,49 +29,17 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..core.errors import LstmvizError
+from ..core.names import GATES, LABELS, RANGES, SYMBOLS, canonical
+from ..gates import analysis
+from .style import FONT, NAME_COLORS, colorscale, round_sig
 
 # ----------------------------------------------------------------------------- settings
-SIG_DIGITS = 4  # significant digits kept in figure data
 MAX_COLS = 1000  # heatmap columns at most; longer windows are averaged into bins of characters
 MAX_TICK_CHARS = 150  # up to this many columns, every character is a tick label
 MAX_TEXT_CHARS = 3000  # coloured_text shows at most this many characters
 WRAP = 80  # coloured_text line width in characters
 TOP_K = 24  # units shown by default in a heatmap
-FONT = "DejaVu Sans Mono, Menlo, Consolas, monospace"
 
-#: Ng's notation first, PyTorch's letter in brackets: what every axis, title and hover says.
-LABELS = {
-    "i": "update gate Γ_u (i)",
-    "f": "forget gate Γ_f (f)",
-    "g": "candidate ĉ (g)",
-    "o": "output gate Γ_o (o)",
-    "c": "memory cell c",
-    "h": "activation a (h)",
-}
-SYMBOLS = {"i": "Γ_u", "f": "Γ_f", "g": "ĉ", "o": "Γ_o", "c": "c", "h": "a"}
-ALIASES = {
-    "update": "i",
-    "forget": "f",
-    "candidate": "g",
-    "output": "o",
-    "cell": "c",
-    "activation": "h",
-    "hidden": "h",
-}
-GATES = "ifo"  # sigmoid gates, in [0, 1]: a sequential colour scale from 0 to 1
-
-# Sequential (gates) and diverging (g, c, h; blue < 0 < red) scales. The "soft" versions stop short
-# of dark colours so black characters stay readable on top of them in coloured_text.
-GATE_SCALE = [[0.0, "#f7fcf5"], [0.5, "#74c476"], [1.0, "#00441b"]]
-GATE_SCALE_SOFT = [[0.0, "#ffffff"], [1.0, "#5cb85c"]]
-DIVERGING_SCALE = [
-    [0.0, "#2166ac"],
-    [0.25, "#67a9cf"],
-    [0.5, "#f7f7f7"],
-    [0.75, "#ef8a62"],
-    [1.0, "#b2182b"],
-]
-DIVERGING_SCALE_SOFT = [[0.0, "#5b9bd5"], [0.5, "#ffffff"], [1.0, "#e8735a"]]
 SHOW = {"\n": "⏎", " ": "␣", "\t": "⇥", "\r": "␍"}  # how invisible characters are drawn
 
 
@@ -78,7 +48,7 @@ _SUB = re.compile(r"Γ_([ufo])")
 
 
 def subscripts(fig: go.Figure) -> go.Figure:
-    """Draw Γ_f as Γ with a real subscript f (plotly text understands <sub>) in titles, hovers and names."""
+    """Draw Γ_f as Γ with a real subscript f (plotly's <sub>) in titles, hovers and names."""
 
     def fix(text: Any) -> Any:
         return _SUB.sub(r"Γ<sub>\1</sub>", text) if isinstance(text, str) else text
@@ -101,67 +71,17 @@ def subscripts(fig: go.Figure) -> go.Figure:
     return fig
 
 
-def canonical(name: str) -> str:
-    """``"forget"`` -> ``"f"``: one of ``i f g o c h`` (LstmvizError for anything else)."""
-    key = ALIASES.get(name, name)
-    if key not in LABELS:
-        raise LstmvizError(
-            f"unknown activation {name!r}; use one of i f g o c h (or {', '.join(ALIASES)})"
-        )
-    return key
-
-
-def round_sig(a: Any, digits: int = SIG_DIGITS) -> np.ndarray:
-    """``a`` rounded to ``digits`` significant digits, as float32 (NaN and 0 stay as they are)."""
-    a = np.asarray(a, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mag = np.where(np.isfinite(a) & (a != 0), np.floor(np.log10(np.abs(a))), 0.0)
-        scale = 10.0 ** (digits - 1 - mag)
-        return (np.round(a * scale) / scale).astype(np.float32)
-
-
 def shown(ch: str) -> str:
     """A character as drawn in a label: spaces and newlines made visible."""
     return SHOW.get(ch, ch)
 
 
-def _is_trace(source: Any) -> bool:
-    return hasattr(source, "names") and hasattr(source, "num_layers")
-
-
 def _layer_label(source: Any, layer: int | None) -> str:
     if layer is None:
         return ""
-    if _is_trace(source) and layer < 0:
+    if analysis.is_trace(source) and layer < 0:
         layer += source.num_layers
     return f"layer {layer}" if layer >= 0 else ""  # a bare array's "-1" would say nothing
-
-
-def activations(source: Any, name: str = "c", layer: int | None = -1, batch: int = 0) -> np.ndarray:
-    """One sequence's values as a float (T, H) NumPy array, from a Trace or a (T, H) array / tensor."""
-    if _is_trace(source):
-        value = source[canonical(name), -1 if layer is None else layer]
-        if hasattr(value, "detach"):
-            value = value.detach().float().cpu().numpy()
-        value = np.asarray(value)
-        if value.ndim == 3:  # (B, T, H) batch-first, else (T, B, H)
-            value = value[batch] if getattr(source, "batch_first", True) else value[:, batch]
-    else:
-        value = (
-            source.detach().float().cpu().numpy()
-            if hasattr(source, "detach")
-            else np.asarray(source)
-        )
-        if value.ndim == 3 and value.shape[0] == 1:
-            value = value[0]
-    if value.ndim == 1:
-        value = value[:, None]
-    if value.ndim != 2:
-        raise LstmvizError(
-            f"expected activations shaped (T, H) -- one row per character, one column per unit -- "
-            f"or a Trace; got shape {tuple(value.shape)}"
-        )
-    return value
 
 
 def _check_text(values: np.ndarray, text: str) -> None:
@@ -181,21 +101,10 @@ def _window(T: int, start: int, stop: int | None) -> tuple[int, int]:
     return start, stop
 
 
-def top_units(values: np.ndarray, k: int = TOP_K, by: str = "variance") -> np.ndarray:
-    """Indices of the ``k`` units with the largest variance (or mean |value| for ``by="activity"``): (T, H) -> (k,)."""
-    if by == "variance":
-        score = values.std(axis=0)
-    elif by == "activity":
-        score = np.abs(values).mean(axis=0)
-    else:
-        raise LstmvizError(f"rank units by 'variance' or 'activity', not {by!r}")
-    return np.argsort(-score, kind="stable")[: max(1, int(k))]
-
-
 def _units(values: np.ndarray, units: Sequence[int] | int | None, k: int, by: str) -> np.ndarray:
     H = values.shape[1]
     if units is None:
-        return top_units(values, min(k, H), by)
+        return analysis.top_units(values, min(k, H), by)
     units = np.atleast_1d(np.asarray(units, dtype=np.int64))
     if units.size == 0 or units.min() < -H or units.max() >= H:
         raise LstmvizError(f"units must be indices in 0..{H - 1}, got {units.tolist()}")
@@ -204,19 +113,12 @@ def _units(values: np.ndarray, units: Sequence[int] | int | None, k: int, by: st
 
 def value_range(name: str, values: np.ndarray) -> tuple[float, float]:
     """Colour range for ``name``: (0, 1) for gates, (-1, 1) for ĉ and a, ±max|c| for the cell."""
-    if name in GATES:
-        return 0.0, 1.0
-    if name in "gh":
-        return -1.0, 1.0
+    lo, hi = RANGES[name]
+    if math.isfinite(lo) and math.isfinite(hi):
+        return lo, hi
     m = float(np.nanmax(np.abs(values))) if values.size else 1.0
     m = float(round_sig(max(m, 1e-6), 2))
     return -m, m
-
-
-def _scale(name: str, soft: bool = False) -> list:
-    if name in GATES:
-        return GATE_SCALE_SOFT if soft else GATE_SCALE
-    return DIVERGING_SCALE_SOFT if soft else DIVERGING_SCALE
 
 
 def _columns(
@@ -268,7 +170,7 @@ def heatmap(
     per_unit: bool = False,
     title: str | None = None,
 ) -> go.Figure:
-    """Units x characters heatmap of ``name`` (i f g o c h) on ``text``: source (T, H) or Trace -> Figure.
+    """Units x characters heatmap of ``name`` (i f g o c h): source (T, H) or Trace, text -> Figure.
 
     Rows are ``units`` (default: the ``top_k`` most variable in the window, most variable on top);
     columns are the characters of ``text[start:stop]``, averaged into bins when there are more
@@ -278,7 +180,7 @@ def heatmap(
     the value), so a memory cell that moves between ±1 shows next to one that reaches ±20.
     """
     name = canonical(name)
-    values = activations(source, name, layer)
+    values = analysis.activations(source, name, layer)
     _check_text(values, text)
     start, stop = _window(len(text), start, stop)
     window = values[start:stop]
@@ -308,7 +210,9 @@ def heatmap(
             hovertemplate=f"%{{y}}<br>step %{{x}}<br>{sym} = %{{z:.3f}}<extra></extra>",
         )
     fig = go.Figure(
-        go.Heatmap(z=colour, x=labels, y=rows, colorscale=_scale(name), hoverongaps=False, **extra)
+        go.Heatmap(
+            z=colour, x=labels, y=rows, colorscale=colorscale(name), hoverongaps=False, **extra
+        )
     )
     binned = f" (mean of {per} characters per column)" if per > 1 else ""
     binned += " (each unit scaled to its largest |value|)" if per_unit else ""
@@ -370,14 +274,14 @@ def coloured_text(
     offset: int = 0,
     title: str | None = None,
 ) -> go.Figure:
-    """The text with each character's background coloured by a unit's value: source (T, H) or Trace -> Figure.
+    """The text, each character's background coloured by a unit: source (T, H) or Trace -> Figure.
 
     One block of text per unit in ``units`` (default: the most variable unit), stacked. A diverging
     scale centred at 0 (blue < 0 < red) for ĉ, c and a; a sequential one from 0 to 1 for gates.
     Newlines are drawn as ⏎ and end the line; lines wrap at ``wrap`` characters.
     """
     name = canonical(name)
-    values = activations(source, name, layer)
+    values = analysis.activations(source, name, layer)
     _check_text(values, text)
     start, stop = _window(len(text), start, stop)
     stop = min(stop, start + max_chars)
@@ -412,7 +316,8 @@ def coloured_text(
                 xgap=0,
                 ygap=2,
                 hoverongaps=False,
-                hovertemplate=f"step %{{customdata}}: '%{{text}}'<br>unit {u}: {SYMBOLS[name]} = %{{z:.3f}}<extra></extra>",
+                hovertemplate=f"step %{{customdata}}: '%{{text}}'<br>unit {u}: "
+                f"{SYMBOLS[name]} = %{{z:.3f}}<extra></extra>",
             ),
             row=k + 1,
             col=1,
@@ -421,7 +326,7 @@ def coloured_text(
     fig.update_yaxes(visible=False, autorange="reversed")
     fig.update_layout(
         coloraxis=dict(
-            colorscale=_scale(name, soft=True),
+            colorscale=colorscale(name, soft=True),
             cmin=zmin,
             cmax=zmax,
             colorbar=dict(
@@ -452,31 +357,24 @@ def coloured_text(
 
 
 # ----------------------------------------------------------------------------- saturation
-def saturation_fractions(
-    values: np.ndarray, low: float = 0.1, high: float = 0.9
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per unit, the fraction of steps below ``low`` and above ``high``: (T, H) -> ((H,), (H,))."""
-    values = np.asarray(values)
-    return (values < low).mean(axis=0), (values > high).mean(axis=0)
-
-
 def saturation(
     source: Any,
     *,
-    names: str | Sequence[str] = "ifo",
+    names: str | Sequence[str] = GATES,
     layers: Sequence[int] | None = None,
     low: float = 0.1,
     high: float = 0.9,
     title: str | None = None,
 ) -> go.Figure:
-    """Gate saturation: each unit's fraction of steps < ``low`` (y) vs > ``high`` (x); one panel per gate and layer.
+    """Gate saturation: each unit's fraction of steps < ``low`` (y) vs > ``high`` (x) -> Figure.
 
-    ``source`` is a Trace or a mapping {(name, layer): (T, H) array}. Units near the top-left are
+    One panel per gate and layer. ``source`` is a Trace or a mapping {(name, layer): (T, H)
+    array}. Units near the top-left are
     almost always closed, near the bottom-right almost always open, on the anti-diagonal they
     switch hard between the two (Karpathy, Johnson & Fei-Fei 2015, figure 3).
     """
     names = [canonical(n) for n in names]
-    if _is_trace(source):
+    if analysis.is_trace(source):
         layers = list(range(source.num_layers)) if layers is None else list(layers)
     elif isinstance(source, Mapping):
         layers = sorted({k[1] for k in source}) if layers is None else list(layers)
@@ -493,32 +391,25 @@ def saturation(
         horizontal_spacing=0.06,
         vertical_spacing=0.12,
     )
-    colours = {
-        "i": "#1f77b4",
-        "f": "#d62728",
-        "g": "#9467bd",
-        "o": "#2ca02c",
-        "c": "#7f7f7f",
-        "h": "#ff7f0e",
-    }
     for r, layer in enumerate(layers):
         for k, n in enumerate(names):
             values = (
-                activations(source, n, layer)
-                if _is_trace(source)
-                else activations(source[(n, layer)])
+                analysis.activations(source, n, layer)
+                if analysis.is_trace(source)
+                else analysis.activations(source[(n, layer)])
             )
-            left, right = saturation_fractions(values, low, high)
+            left, right = analysis.saturation_fractions(values, low, high)
             fig.add_trace(
                 go.Scatter(
                     x=round_sig(right),
                     y=round_sig(left),
                     mode="markers",
-                    marker=dict(size=5, color=colours[n], opacity=0.6),
+                    marker=dict(size=5, color=NAME_COLORS[n], opacity=0.6),
                     name=LABELS[n],
                     customdata=np.arange(values.shape[1]),
                     showlegend=False,
-                    hovertemplate=f"unit %{{customdata}}<br>{SYMBOLS[n]} > {high}: %{{x:.0%}} of steps"
+                    hovertemplate=f"unit %{{customdata}}<br>{SYMBOLS[n]} > {high}: "
+                    "%{x:.0%} of steps"
                     f"<br>{SYMBOLS[n]} < {low}: %{{y:.0%}} of steps<extra></extra>",
                 ),
                 row=r + 1,
@@ -557,28 +448,6 @@ def saturation(
 
 
 # ----------------------------------------------------------------------------- cell ledger
-def half_life(f: np.ndarray) -> np.ndarray:
-    """Memory half-life at each step: (T,) forget gate -> (T,) steps back until ∏ Γ_f < 1/2 (NaN: not yet).
-
-    At step t, something written ``n`` steps ago still holds ∏_{k=t-n+1..t} Γ_f⟨k⟩ of its size;
-    this is the smallest ``n`` for which that product drops below one half.
-    """
-    logf = np.log(np.clip(np.asarray(f, dtype=np.float64), 1e-300, 1.0))
-    prefix = np.concatenate([[0.0], np.cumsum(logf)])  # non-increasing
-    T = len(logf)
-    # largest j with prefix[j] > prefix[t+1] + ln 2, via a search on the non-decreasing -prefix
-    idx = np.searchsorted(-prefix, -prefix[1:] - math.log(2.0), side="left")
-    out = np.arange(T) - (idx - 1) + 1.0
-    out[idx == 0] = np.nan
-    return out
-
-
-def mean_half_life(f: np.ndarray) -> float:
-    """Half-life in steps for a gate that always equals the geometric mean of ``f``: ln ½ / mean ln Γ_f."""
-    mean_log = float(np.mean(np.log(np.clip(np.asarray(f, dtype=np.float64), 1e-300, 1.0))))
-    return math.inf if mean_log >= 0 else math.log(0.5) / mean_log
-
-
 def cell_ledger(
     source: Any,
     text: str,
@@ -591,16 +460,16 @@ def cell_ledger(
     max_chars: int = 400,
     title: str | None = None,
 ) -> go.Figure:
-    """What one memory cell kept and wrote at each step, and how long it remembers: Trace or dict -> Figure.
+    """What one memory cell kept and wrote at each step, and how long it remembers -> Figure.
 
     ``source`` is a Trace or a mapping {"f": (T, H), "i": ..., "g": ..., "c": ...}. Top: bars of
     kept Γ_f⊙c⟨t−1⟩ and written Γ_u⊙ĉ⟨t⟩ (they add up to c⟨t⟩, the line). Bottom: the half-life
     (steps back until ∏Γ_f < ½). ``c0`` is c before the first character (0 for a fresh state).
     """
     get = (
-        (lambda n: activations(source, n, layer))
-        if _is_trace(source)
-        else (lambda n: activations(source[n]))
+        (lambda n: analysis.activations(source, n, layer))
+        if analysis.is_trace(source)
+        else (lambda n: analysis.activations(source[n]))
     )
     f, i, g, c = (get(n) for n in "figc")
     _check_text(c, text)
@@ -610,7 +479,7 @@ def cell_ledger(
     f, i, g, c = (a[:, unit].astype(np.float64) for a in (f, i, g, c))
     c_prev = np.concatenate([[c0], c[:-1]])
     kept, written = f * c_prev, i * g
-    life = half_life(f)
+    life = analysis.half_life(f)
     start, stop = _window(len(text), start, stop)
     stop = min(stop, start + max_chars)
     sl = slice(start, stop)
@@ -671,7 +540,7 @@ def cell_ledger(
         row=2,
         col=1,
     )
-    overall = mean_half_life(f[sl])
+    overall = analysis.mean_half_life(f[sl])
     where = _layer_label(source, layer)
     fig.update_layout(
         barmode="relative",
@@ -716,7 +585,7 @@ _AXIS_KEYS = ("anchor", "matches", "overlaying", "scaleanchor")
 
 
 def stack(figs: Sequence[go.Figure], gap: int = 30, width: int | None = None) -> go.Figure:
-    """Several figures one above the other as one figure (e.g. an explorer's static PNG snapshot)."""
+    """Several figures one above the other as one (e.g. an explorer's static PNG snapshot)."""
     figs = [f for f in figs if f is not None]
     heights = [int(f.layout.height or 450) for f in figs]
     total = sum(heights) + gap * (len(figs) - 1)
