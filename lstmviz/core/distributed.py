@@ -169,11 +169,20 @@ def wrap(model: nn.Module, device: torch.device) -> nn.Module:
     return nn.parallel.DistributedDataParallel(model, device_ids=ids)
 
 
-def mean(value: float, ranks: Ranks, device: torch.device) -> float:
-    """The mean of a number over all ranks (every rank gets it)."""
-    t = torch.tensor([value], dtype=torch.float64, device=device)
+def agree(
+    loss: float, signum: int | None, ranks: Ranks, device: torch.device
+) -> tuple[float, int | None]:
+    """The mean of ``loss`` over all ranks, and the signal any rank received (or None).
+
+    One all-reduce per step: every rank sees the same loss (so all stop alike on a NaN) and the
+    same signal (so all stop after the same step and rank 0 can save their gathered state).
+    """
+    got = 0.0 if signum is None else 1.0
+    t = torch.tensor([loss, got, float(signum or 0)], dtype=torch.float64, device=device)
     dist.all_reduce(t)
-    return t.item() / ranks.world_size
+    total, signalled, signums = t.tolist()
+    agreed = round(signums / signalled) if signalled else None
+    return total / ranks.world_size, agreed
 
 
 def gather_state(state: tuple[Tensor, Tensor], ranks: Ranks) -> tuple[Tensor, Tensor]:
