@@ -485,7 +485,7 @@ class RunFolder:
             raise os_error(e, f"cannot write into the run folder {str(out)!r}") from None
         self._lock = lock
         try:
-            now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+            now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
             (out / HOLDER).write_text(f"pid {os.getpid()} on {socket.gethostname()} since {now}\n")
         except OSError as e:
             self.__exit__()

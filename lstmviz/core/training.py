@@ -173,8 +173,8 @@ class TrainConfig:
             checks.whole(_flag("val_chars"), self.val_chars, 1)
         checks.seed(_flag("seed"), self.seed)
         checks.real(_flag("dropout"), self.dropout, 0, 1, hi_open=True)
-        checks.real(_flag("lr"), self.lr, 0, math.inf, lo_open=True, hi_open=True)
-        checks.real(_flag("min_lr"), self.min_lr, 0, math.inf, hi_open=True)
+        checks.real(_flag("lr"), self.lr, 0, LR_MAX, lo_open=True)
+        checks.real(_flag("min_lr"), self.min_lr, 0, LR_MAX)
         checks.real(_flag("grad_clip"), self.grad_clip, 0, lo_open=True, note=" (inf: no clipping)")
         checks.real(_flag("reset_prob"), self.reset_prob, 0, 1)
         checks.real(_flag("val_fraction"), self.val_fraction, 0, 1, lo_open=True, hi_open=True)
@@ -204,6 +204,10 @@ def _flag(name: str) -> str:
     """A setting's name as the API and the CLI spell it: "seq_len (--seq-len)"."""
     return f"{name} (--{name.replace('_', '-')})"
 
+
+#: Largest learning rate accepted: far past any useful value, well before Adam's float32 update
+#: overflows (from about 1e38).
+LR_MAX = 1e6
 
 #: ``config.corpus`` of a run trained on a string passed as ``train(text=...)``.
 GIVEN_TEXT = "<text>"
@@ -995,7 +999,7 @@ def _check_model_fits(cfg: TrainConfig, vocab_size: int, device: torch.device) -
     if need > have:
         raise LstmvizError(
             f"a model with hidden_size={h}, num_layers={n}, embedding_dim={e} has {params:,} "
-            f"parameters and needs about {need / 1e9:.1f} GB to train, more than the "
+            f"parameters and needs about {need / 1e9:,.1f} GB to train, more than the "
             f"{have / 1e9:.1f} GB of {device.type} memory here; choose smaller sizes"
         )
 
