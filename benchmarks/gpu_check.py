@@ -458,7 +458,7 @@ def _child(name: str, device_name: str, smoke: bool, result_file: str) -> None:
 def report(results: dict[str, dict], device_name: str, smoke: bool, total: float) -> str:
     """The markdown report: a summary table, then each section's numbers and notes."""
     env = results.get("env", {}).get("numbers", {})
-    when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         f"# lstmviz GPU check: {env.get('device', device_name)}",
         "",

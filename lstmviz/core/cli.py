@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import signal
 import sys
 import typing
 from importlib.metadata import PackageNotFoundError, version
@@ -203,6 +204,10 @@ def _reports() -> bool:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 2 refused, 1 a bug, 130/143 SIGINT/SIGTERM)."""
     args = build_parser().parse_args(argv)  # a bad flag: one line, SystemExit(2); --help: 0
+    if "RANK" in os.environ:
+        # under torchrun, which SIGTERMs the survivors when a rank dies: finish the one-line
+        # report instead of dying mid-sentence (train() itself stops on SIGTERM between steps)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         {"train": _train, "sample": _sample, "export": _export}[args.command](args)
     except TrainingInterrupted as e:

@@ -58,10 +58,6 @@ class Echo(LstmvizError):
     """Rank 0's refusal raised again on another rank; rank 0 reports it, so the CLI stays quiet."""
 
 
-class Stopped(Exception):
-    """torchrun (or anyone) sent SIGTERM to this rank: usually because another rank failed."""
-
-
 def from_env() -> Ranks | None:
     """The torchrun job this process belongs to (from RANK, WORLD_SIZE, LOCAL_RANK), else None."""
     found = {k: os.environ.get(k) for k in ENV}
@@ -103,23 +99,21 @@ def local_device(ranks: Ranks, device: torch.device) -> torch.device:
 def group(ranks: Ranks, device: torch.device) -> Iterator[None]:
     """Join the process group (NCCL on GPUs, gloo otherwise) for the block; always leave it.
 
-    SIGTERM (torchrun's way of stopping the survivors when a rank dies) raises ``Stopped``, and a
-    lost peer becomes an LstmvizError with one clear line, instead of a traceback per rank.
+    A lost peer becomes an LstmvizError with one clear line, instead of a traceback per rank.
+    SIGTERM is ignored outside ``train``'s own handler (which stops after a whole step): torchrun
+    sends it to the survivors when a rank dies, often while this rank is already on its way out
+    with that one line to print, which the default action (die at once) would swallow.
     """
     backend = "nccl" if device.type == "cuda" else "gloo"
     previous = signal.getsignal(signal.SIGTERM)
-
-    def on_sigterm(signum, frame):
-        raise Stopped("stopped by SIGTERM (torchrun stops every rank when one of them fails)")
-
     # device_id binds NCCL to this rank's GPU at once (no guessing which GPU a barrier uses)
     gpu = device if device.type == "cuda" else None
     dist.init_process_group(backend, timeout=TIMEOUT, device_id=gpu)
     try:
-        signal.signal(signal.SIGTERM, on_sigterm)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         yield
-    except (RuntimeError, Stopped) as e:
-        if isinstance(e, LstmvizError) or not lost(e):
+    except RuntimeError as e:
+        if not lost(e):
             raise
         # the training loop reports failures with its step; this is one before or after it
         raise LstmvizError(
@@ -196,9 +190,9 @@ def gather_state(state: tuple[Tensor, Tensor], ranks: Ranks) -> tuple[Tensor, Te
 
 
 def lost(error: BaseException) -> bool:
-    """True if ``error`` says the other ranks are gone (a dead peer, a timeout, SIGTERM)."""
+    """True if ``error`` says the other ranks are gone (a dead peer, a timeout)."""
     text = str(error).lower()
-    return isinstance(error, (Stopped, dist.DistError)) or any(w in text for w in _LOST_WORDS)
+    return isinstance(error, dist.DistError) or any(w in text for w in _LOST_WORDS)
 
 
 #: Words in the RuntimeError of a collective whose peer died (gloo, NCCL) or timed out.
@@ -206,12 +200,11 @@ _LOST_WORDS = ("gloo", "nccl", "connection reset", "connection closed", "timed o
 
 
 def failure(error: BaseException, ranks: Ranks) -> str:
-    """Why this rank's run ended, in one line (a dead peer, a timeout, a signal)."""
-    if isinstance(error, Stopped):
-        why = "was stopped (SIGTERM): another process of the run probably failed"
-    else:
-        # gloo: "[.../pair.cc:537] Read error [127.0.0.1]:52369: Connection reset by peer. This..."
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        first = re.sub(r"^\[[^\]]*\]\s*", "", first).split(". ")[0]
-        why = f"lost contact with the other processes ({first[:160]})"
-    return f"process {ranks.rank} of {ranks.world_size} {why}"
+    """Why this rank's run ended, in one line: it lost contact with the others (and how)."""
+    # gloo: "[.../pair.cc:537] Read error [127.0.0.1]:52369: Connection reset by peer. This..."
+    first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    first = re.sub(r"^\[[^\]]*\]\s*", "", first).split(". ")[0]
+    return (
+        f"process {ranks.rank} of {ranks.world_size} lost contact with the other processes "
+        f"({first[:160]})"
+    )

@@ -928,7 +928,7 @@ def _train(
         if main or isinstance(e, distributed.Echo):
             raise
         raise distributed.Echo(str(e)) from None  # every rank stops alike; rank 0 reports it
-    except (RuntimeError, distributed.Stopped) as e:
+    except RuntimeError as e:
         if ranks is None or not distributed.lost(e):
             raise
         raise LstmvizError(
