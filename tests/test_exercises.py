@@ -1,4 +1,4 @@
-"""The exercise checker, and every worked solution in lessons/solutions/ against its lesson's check."""
+"""The exercise checker, and every worked solution in lessons/solutions/ against its check."""
 
 from __future__ import annotations
 

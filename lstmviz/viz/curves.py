@@ -216,7 +216,7 @@ def accuracy_bars(
     chance: float,
     title: str = "Remember the first symbol: test accuracy",
 ) -> go.Figure:
-    """Mean test accuracy ± 1 SE per ``label: per-seed accuracies``, each seed a dot; chance dashed."""
+    """Mean test accuracy ± 1 SE per ``label: per-seed accuracies``; seeds dots, chance dashed."""
     fig = go.Figure()
     for k, (label, acc) in enumerate(runs.items()):
         acc = np.asarray(acc, dtype=float)
