@@ -90,3 +90,17 @@ def test_training_curves_as_the_train_callback():
 def test_smooth_is_a_running_mean():
     np.testing.assert_allclose(curves.smooth([1, 2, 3, 4, 5], 2), [1, 1.5, 2.5, 3.5, 4.5])
     np.testing.assert_allclose(curves.smooth([4.0, 0.0, 2.0], 10), [4, 2, 2])
+
+
+def test_reference_lines_are_drawn_and_kept_in_view():
+    refs = {"unigram": 3.29, "trigram": 2.0}
+    c = curves.TrainingCurves(references=refs, live=True)
+    c.update(10, train_loss=2.5, val_loss=2.4)
+    for fig in (c.widget.fw, c.figure()):
+        assert sorted(s.y0 for s in fig.layout.shapes) == [2.0, 3.29]
+        assert {a.text for a in fig.layout.annotations} == {"unigram 3.29", "trigram 2.00"}
+        lo, hi = fig.layout.yaxis.range
+        assert lo < 2.0 and hi > 3.29  # the lines are inside the plotted range
+    runs = [type("Run", (), {"label": "a", "train_loss": [3.0, 2.0]})()]
+    fig = curves.loss_figure(runs, window=1, references={"bigram": 2.47})
+    assert [s.y0 for s in fig.layout.shapes] == [2.47]
