@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from lstmviz.teaching import exercises as E
@@ -35,3 +36,51 @@ def test_mean_and_standard_error():
     assert stats.fmt([1.0, 2.0, 3.0, 4.0], 2) == "2.50 ± 0.65 (n=4)"
     assert stats.clearly_less([1.0, 1.1, 0.9], [2.0, 2.1, 1.9])
     assert not stats.clearly_less([1.0, 1.5, 0.5], [1.2, 1.7, 0.7])
+
+
+# ---- lesson 01: the vanilla RNN -------------------------------------------------------------
+
+
+def _solutions(name: str):
+    """Load lessons/solutions/<name>.py (file names start with a digit: not importable by name)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "lessons" / "solutions" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"solutions_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_lesson01_solutions():
+    from lstmviz.core.ngram import NGram
+    from lstmviz.core.vocab import Vocab
+    from lstmviz.teaching import memory, scratch
+
+    S = _solutions("01_vanilla_rnn")
+    expected = sum(p.numel() for p in scratch.RNN(65, 128).parameters())
+    assert S.exercise_1(65, 128, 100) == S.exercise_1(65, 128, 10_000) == expected == 24_832
+    assert E.check(
+        "1", S.exercise_1(5, 7, 3), sum(p.numel() for p in scratch.RNN(5, 7).parameters())
+    )
+
+    z = torch.tensor([2.0, 1.0, 0.1, 800.0])
+    assert torch.allclose(S.exercise_2(z, 1.0), torch.softmax(z, 0))
+    assert torch.allclose(S.exercise_2(z[:3], 0.5), torch.softmax(z[:3] / 0.5, 0))
+    assert torch.allclose(S.exercise_2(z[:3], 0.01), torch.tensor([1.0, 0, 0]), atol=1e-6)
+
+    torch.manual_seed(0)
+    text = "to be or not to be, that is the question\n" * 8
+    vocab = Vocab.from_text(text)
+    model = scratch.CharRNN(len(vocab), hidden_size=16)
+    ids = vocab.encode(text[:100])[None]
+    full, _ = model(ids)
+    assert E.check("3", S.exercise_3(model, ids), full[:, 50:].detach(), atol=1e-5) == E.CORRECT
+
+    val_ids = vocab.encode(text[100:300])
+    bigram = NGram.fit(text[:100], 2, vocab).loss(text[100:300])
+    prediction, loss = S.exercise_4(model, val_ids, bigram)
+    measured = memory.loss_with_resets(model, val_ids, every=1)
+    assert loss == pytest.approx(measured, rel=1e-5)
+    assert prediction == ("above" if measured > bigram else "below")

@@ -173,6 +173,8 @@ def ngram_losses(
     """``{"unigram": nats/char, ...}``: each order fitted on ``train_text``, scored on ``val_text``."""
     vocab = vocab or Vocab.from_text(train_text + val_text)
     return {
-        ORDER_NAMES.get(n, f"{n}-gram"): NGram.fit(train_text, n, vocab, **fit_options).loss(val_text)
+        ORDER_NAMES.get(n, f"{n}-gram"): NGram.fit(train_text, n, vocab, **fit_options).loss(
+            val_text
+        )
         for n in orders
     }
