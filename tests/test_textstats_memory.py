@@ -39,6 +39,6 @@ def test_text_stats_counts_words_lines_and_names():
     # 10 words; nat, bee and the two names are not in the dictionary
     assert s["real_words"] == pytest.approx(6 / 10)
     assert s["distinct_words"] == pytest.approx(9 / 10)  # "to" twice
-    assert s["name_lines"] == 2.0
+    assert s["names_per_1000"] == pytest.approx(1000 * 2 / len(sample))
     assert s["line_len"] == pytest.approx((5 + 19 + 6 + 12) / 4)
     assert textstats.is_name_line("SIR TOBY BELCH") and not textstats.is_name_line("I am.")

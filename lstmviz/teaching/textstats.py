@@ -31,7 +31,8 @@ def is_name_line(line: str) -> bool:
 def text_stats(text: str, dictionary: Iterable[str]) -> dict[str, float]:
     """Counts of one text: ``real_words`` (fraction found in ``dictionary``), ``distinct_words``
     (distinct / all words: low = repetitive), ``word_len`` (mean letters per word),
-    ``line_len`` (mean characters per non-empty line), ``name_lines`` (speaker-name lines)."""
+    ``line_len`` (mean characters per non-empty line), ``names_per_1000`` (speaker-name lines per
+    1000 characters, so that a short sample and a long text compare)."""
     dictionary = dictionary if isinstance(dictionary, (set, frozenset)) else set(dictionary)
     ws = words(text)
     lines = [s for s in text.split("\n") if s.strip()]
@@ -41,5 +42,5 @@ def text_stats(text: str, dictionary: Iterable[str]) -> dict[str, float]:
         "distinct_words": len(set(ws)) / n,
         "word_len": sum(map(len, ws)) / n,
         "line_len": sum(map(len, lines)) / max(len(lines), 1),
-        "name_lines": float(sum(map(is_name_line, lines))),
+        "names_per_1000": 1000 * sum(map(is_name_line, lines)) / max(len(text), 1),
     }
