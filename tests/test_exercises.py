@@ -84,3 +84,47 @@ def test_lesson01_solutions():
     measured = memory.loss_with_resets(model, val_ids, every=1)
     assert loss == pytest.approx(measured, rel=1e-5)
     assert prediction == ("above" if measured > bigram else "below")
+
+
+# ---- lesson 04: training the character LSTM ---------------------------------------------------
+
+
+def test_lesson04_solutions():
+    import lstmviz
+    from lstmviz.core.training import streams
+
+    S = _solutions("04_training_char_lstm")
+    ids = torch.arange(10_001) % 7
+    assert S.exercise_1(len(ids), 32, 64) == streams(ids, 32)[0].shape[1] // 64 == 4
+    assert S.exercise_1(108_000, 32, 64) == streams(torch.zeros(108_000), 32)[0].shape[1] // 64
+
+    lstm = lstmviz.CharLSTM(11, hidden_size=12, num_layers=2, dropout=0.0, embedding_dim=5)
+    layer0 = sum(p.numel() for n, p in lstm.lstm.named_parameters() if n.endswith("_l0"))
+    assert S.exercise_2(5, 12) == layer0
+    assert S.exercise_2(64, 512) == 1_183_744  # the lesson's layer 0
+
+    z = torch.tensor([0.5, 3.0, -1.0, 2.0, 2.5, 0.0])
+    torch.manual_seed(0)
+    model = lstmviz.CharLSTM(6, hidden_size=8, num_layers=1, dropout=0.0, embedding_dim=4)
+    vocab = lstmviz.Vocab("abcdef")
+    _, lib = next(
+        iter(
+            lstmviz.stream(
+                model, vocab, "abc", 1, top_k=3, temperature=0.7, seed=0, with_probs=True
+            )
+        )
+    )
+    with torch.no_grad():
+        logits, _ = model(vocab.encode("abc")[None])
+    assert E.check("3", S.exercise_3(logits[0, -1], 3, 0.7), lib, atol=1e-5) == E.CORRECT
+    mine = S.exercise_3(z, 2, 0.5)  # the two largest logits: 3.0 (index 1) and 2.5 (index 4)
+    expected = torch.zeros(6)
+    expected[[1, 4]] = torch.softmax(torch.tensor([3.0, 2.5]) / 0.5, 0)
+    assert torch.allclose(mine, expected)
+
+    passage = "ab c\nab d\n"
+    entropy = torch.tensor([0.1, 0.2, 2.0, 0.3, 1.0, 0.1, 0.2, 1.5, 0.3, 1.2])
+    # after a space: 2.0, 1.5 (mean 1.75); after a newline: 1.0, 1.2; other: mean 0.2
+    assert S.exercise_4(entropy, passage) == "space"
+    entropy[[2, 7]] = 0.0  # now the newlines lead: 1.0, 1.2
+    assert S.exercise_4(entropy, passage) == "newline"
