@@ -1,4 +1,4 @@
-"""teaching.memory (loss with the state reset every k steps) and teaching.textstats (lessons 01, 04)."""
+"""teaching.memory (loss with the state reset every k), teaching.textstats (lessons 01, 04)."""
 
 from __future__ import annotations
 

@@ -65,7 +65,7 @@ class NGram:
         k: float = 1.0,
         smoothing: str = "interpolated",
     ) -> NGram:
-        """Count every m-gram (m <= order) of ``text`` (vocab: default ``Vocab.from_text(text)``)."""
+        """Count every m-gram (m <= order) of ``text`` (vocab: by default that of ``text``)."""
         if not isinstance(text, str) or not text:
             raise LstmvizError("an n-gram model needs a non-empty training text")
         vocab = vocab or Vocab.from_text(text)
@@ -170,7 +170,7 @@ def ngram_losses(
     orders: Sequence[int] = (1, 2, 3),
     **fit_options,
 ) -> dict[str, float]:
-    """``{"unigram": nats/char, ...}``: each order fitted on ``train_text``, scored on ``val_text``."""
+    """``{"unigram": nats/char, ...}``: each order fit on ``train_text``, scored on ``val_text``."""
     vocab = vocab or Vocab.from_text(train_text + val_text)
     return {
         ORDER_NAMES.get(n, f"{n}-gram"): NGram.fit(train_text, n, vocab, **fit_options).loss(

@@ -140,7 +140,7 @@ class TrainingCurves:
 
 
 def add_references(fig: go.Figure, references: Mapping[str, float]) -> go.Figure:
-    """Dashed grey horizontal lines at ``{label: y}`` (e.g. n-gram losses), labelled at the right."""
+    """Dashed grey horizontal lines at ``{label: y}`` (e.g. n-gram losses), labelled on the left."""
     for label, y in references.items():
         fig.add_hline(
             y=float(y),
