@@ -182,7 +182,7 @@ def test_logprob_change_is_zero_for_a_no_op_clamp_and_matches_by_hand(tiny_model
     from lstmviz.gates.interventions import logprob_change
 
     model, vocab = tiny_model
-    ids = vocab.encode("OBERON\nI will")
+    ids = vocab.encode("OBERON\nWe hold")
     assert logprob_change(model, ids, {}).abs().max() == 0  # nothing clamped, nothing changes
     clamps = {("c", 0, 2): 3.0}
     delta = logprob_change(model, ids, clamps)
