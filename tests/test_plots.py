@@ -182,3 +182,20 @@ def test_stack_keeps_every_trace_on_its_own_axes_in_its_own_band():
     top = out.layout[out.data[0].yaxis.replace("y", "yaxis")].domain
     bottom = out.layout[out.data[2].yaxis.replace("y", "yaxis")].domain
     assert bottom[1] < top[0]  # the first figure sits above the second
+
+
+def test_measured_draws_means_with_error_bars_and_a_baseline_band():
+    fig = plots.measured(
+        [0.0, 0.5, 1.0],
+        {"one": ([0.2, 0.3, 0.4], [0.01, 0.02, 0.03]), "plain": ([1.0, 2.0, 3.0], None)},
+        baseline=(0.25, 0.05),
+        log_x=False,
+    )
+    one, plain = fig.data
+    np.testing.assert_allclose(one.y, [0.2, 0.3, 0.4], rtol=1e-6)
+    np.testing.assert_allclose(one.error_y.array, [0.01, 0.02, 0.03], rtol=1e-6)
+    assert plain.error_y.array is None
+    band = fig.layout.shapes[0]
+    assert (band.y0, band.y1) == pytest.approx((0.2, 0.3))
+    with pytest.raises(LstmvizError, match="one value per x"):
+        plots.measured([0, 1], {"bad": ([1.0], None)})

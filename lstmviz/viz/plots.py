@@ -11,6 +11,7 @@ and returns a ``plotly.graph_objects.Figure``:
   2015, fig. 3).
 * ``cell_ledger``   -- per step, what one memory cell kept (Γ_f⊙c⟨t−1⟩) and wrote (Γ_u⊙ĉ⟨t⟩), and
   its forget gate, titled with its half-life n½ = ln ½ / mean ln Γ_f (``analysis.half_life``).
+* ``measured``      -- a measurement (mean ± SE over seeds) against a setting, e.g. a clamp's dose.
 * ``stack``         -- several figures as one (a static snapshot of an explorer).
 
 Data going into a figure is rounded to ``style.SIG_DIGITS`` significant digits and stored as
@@ -31,7 +32,7 @@ from plotly.subplots import make_subplots
 from ..core.errors import LstmvizError
 from ..core.names import GATES, LABELS, RANGES, SYMBOLS, canonical
 from ..gates import analysis
-from .style import FONT, NAME_COLORS, colorscale, round_sig
+from .style import COLORS, FONT, NAME_COLORS, colorscale, round_sig
 
 # ----------------------------------------------------------------------------- settings
 MAX_COLS = 1000  # heatmap columns at most; longer windows are averaged into bins of characters
@@ -562,6 +563,55 @@ def cell_ledger(
         )
     fig.update_xaxes(showticklabels=False, row=1, col=1)
     fig.update_annotations(font_size=12)
+    return subscripts(fig)
+
+
+# ----------------------------------------------------------------------------- measured
+def measured(
+    x: Sequence[float],
+    series: Mapping[str, tuple[Sequence[float], Sequence[float] | None]],
+    *,
+    baseline: tuple[float, float] | None = None,
+    baseline_label: str = "untouched",
+    x_title: str = "",
+    y_title: str = "",
+    title: str = "",
+    log_x: bool = False,
+) -> go.Figure:
+    """A measurement against a setting: {label: (means (N,), standard errors (N,) or None)} -> Figure.
+
+    One line per series with ± 1 SE bars; ``baseline`` (mean, SE) is a dashed line with a ± 1 SE
+    band (e.g. the untouched model in a dose-response curve).
+    """
+    fig = go.Figure()
+    if baseline is not None:
+        m, se = baseline
+        fig.add_hrect(y0=m - se, y1=m + se, fillcolor="#bbbbbb", opacity=0.3, line_width=0)
+        fig.add_hline(y=m, line=dict(color="#555555", dash="dash"),
+                      annotation_text=baseline_label, annotation_position="top left")
+    for k, (label, (means, ses)) in enumerate(series.items()):
+        if len(means) != len(x) or (ses is not None and len(ses) != len(x)):
+            raise LstmvizError(f"series {label!r} needs one value per x ({len(x)})")
+        fig.add_trace(
+            go.Scatter(
+                x=list(x),
+                y=round_sig(np.asarray(means, dtype=float)),
+                error_y=None if ses is None else dict(array=round_sig(np.asarray(ses, float))),
+                name=label,
+                mode="lines+markers",
+                line=dict(color=COLORS[k % len(COLORS)]),
+            )
+        )
+    fig.update_layout(
+        title=dict(text=title, x=0.01),
+        xaxis=dict(title=x_title, type="log" if log_x else "linear"),
+        yaxis=dict(title=y_title),
+        height=420,
+        width=800,
+        margin=dict(l=70, r=20, t=60, b=50),
+        template="plotly_white",
+        legend=dict(x=1, xanchor="right", y=1),
+    )
     return subscripts(fig)
 
 
