@@ -59,7 +59,7 @@ def sample_many(
 
 
 def speaker_fraction(text: str) -> float:
-    """Fraction of the complete, non-blank lines of ``text`` that are a speaker's name (NaN: none)."""
+    """Share of the complete, non-blank lines of ``text`` that are a speaker's name (NaN: none)."""
     marks = speaker_line(text)
     flags, pos = [], 0
     for line in text.split("\n")[:-1]:  # the last piece has no newline yet: unfinished

@@ -578,7 +578,7 @@ def measured(
     title: str = "",
     log_x: bool = False,
 ) -> go.Figure:
-    """A measurement against a setting: {label: (means (N,), standard errors (N,) or None)} -> Figure.
+    """A measurement against a setting: {label: (means (N,), SEs (N,) or None)} -> Figure.
 
     One line per series with ± 1 SE bars; ``baseline`` (mean, SE) is a dashed line with a ± 1 SE
     band (e.g. the untouched model in a dose-response curve).
@@ -604,13 +604,15 @@ def measured(
         )
     fig.update_layout(
         title=dict(text=title, x=0.01),
-        xaxis=dict(title=x_title, type="log" if log_x else "linear"),
+        # a log axis labels only the measured x values (plotly's own minor labels crowd it)
+        xaxis=dict(title=x_title, type="log", tickvals=list(x)) if log_x
+        else dict(title=x_title),
         yaxis=dict(title=y_title),
         height=420,
         width=800,
         margin=dict(l=70, r=20, t=60, b=50),
         template="plotly_white",
-        legend=dict(x=1, xanchor="right", y=1),
+        legend=dict(x=1, xanchor="right", y=0.5, yanchor="middle"),
     )
     return subscripts(fig)
 
