@@ -8,23 +8,29 @@
 
 ``train``'s flags are TrainConfig's fields (``--hidden-size`` sets ``hidden_size``; the help text
 is written next to each field in ``training.py``); ``--preset`` chooses among ``PRESETS``.
-Bad input (a missing corpus, an unknown character in the prime, a damaged checkpoint...) prints one
-line ``error: ...`` on stderr and exits with status 2; nothing is overwritten.
+Bad input (a missing corpus, an unknown character in the prime, a damaged checkpoint, a bad flag,
+an unwritable folder, a full disk...) prints one line ``error: ...`` on stderr and exits with
+status 2; nothing is overwritten. Ctrl-C (SIGINT) or SIGTERM during ``train`` saves a last
+checkpoint, prints the command that resumes it, and exits with 130 (SIGINT) or 143 (SIGTERM).
+An unexpected failure (a bug) prints one line too and exits with 1; LSTMVIZ_DEBUG=1 shows its
+traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import typing
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from .checkpoint import available_pretrained, export_checkpoint, load_checkpoint
-from .errors import LstmvizError
+from .errors import LstmvizError, one_line
+from .files import check_write_target, os_error
 from .sampling import stream
-from .training import PRESETS, TrainConfig, pick_device, train
+from .training import PRESETS, TrainConfig, TrainingInterrupted, pick_device, train
 
 
 def _flag_type(hint: typing.Any) -> type:
@@ -72,11 +78,16 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line ``error: ...`` (exit 2) like every other refusal."""
+
+    def error(self, message: str) -> None:
+        self.exit(2, f"error: {one_line(message)} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``lstmviz`` argument parser with subcommands train, sample and export."""
-    parser = argparse.ArgumentParser(
-        prog="lstmviz", description="Train and sample character LSTMs."
-    )
+    parser = _Parser(prog="lstmviz", description="Train and sample character LSTMs.")
     parser.add_argument("--version", action="version", version=f"lstmviz {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     device_help = next(f for f in dataclasses.fields(TrainConfig) if f.name == "device").metadata[
@@ -164,6 +175,8 @@ def _sample(args: argparse.Namespace) -> None:
         seed=args.seed,
     )
     out = sys.stdout
+    if hasattr(out, "reconfigure"):  # a terminal that cannot show a character gets \\uXXXX
+        out.reconfigure(errors="backslashreplace")
     out.write(args.prime)
     for ch in chars:
         out.write(ch)
@@ -172,6 +185,7 @@ def _sample(args: argparse.Namespace) -> None:
 
 
 def _export(args: argparse.Namespace) -> None:
+    check_write_target(args.out, "export target")  # a link, device, FIFO, folder: even with --force
     if Path(args.out).exists() and not args.force:
         raise LstmvizError(f"{args.out!r} already exists; pass --force to overwrite it")
     path = export_checkpoint(args.checkpoint, args.out)
@@ -179,16 +193,37 @@ def _export(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (0 ok, 2 bad input, 130 interrupted)."""
-    args = build_parser().parse_args(argv)
+    """Run the CLI; returns the exit status (0 ok, 2 refused, 1 a bug, 130/143 SIGINT/SIGTERM)."""
+    args = build_parser().parse_args(argv)  # a bad flag: one line, SystemExit(2); --help: 0
     try:
         {"train": _train, "sample": _sample, "export": _export}[args.command](args)
-    except LstmvizError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except TrainingInterrupted as e:
+        print(one_line(str(e)), file=sys.stderr)
+        return 128 + e.signum
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except LstmvizError as e:
+        print(f"error: {one_line(str(e))}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `... sample | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        return 0
+    except OSError as e:  # one not turned into an LstmvizError where it happened (e.g. stdout)
+        print(
+            f"error: {one_line(str(os_error(e, e.filename or 'input/output failed')))}",
+            file=sys.stderr,
+        )
+        return 2
+    except Exception as e:
+        if os.environ.get("LSTMVIZ_DEBUG"):
+            raise
+        print(
+            f"error: unexpected {type(e).__name__}: {one_line(str(e))[:300]} -- a bug in lstmviz; "
+            "please report it (LSTMVIZ_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
