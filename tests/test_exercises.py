@@ -177,8 +177,9 @@ def test_lesson_05_solutions_pass_the_lessons_checks():
     assert (layer, unit) == (1, 2) and r_b > 0.5
     # the lesson's check cell, on these passages
     _l, _u, _ = features.best_cell(tr_a, text_a, "end of line")
-    _, _r = features.correlations(analysis.activations(tr_b, "c", _l)[:, [_u]],
-                                  {"eol": features.is_newline(text_b)})
+    _, _r = features.correlations(
+        analysis.activations(tr_b, "c", _l)[:, [_u]], {"eol": features.is_newline(text_b)}
+    )
     expected = (_l, _u, float(_r[0, 0]))
     assert E.check("05.3", (layer, unit, r_b), expected, atol=0.01) == E.CORRECT
     assert E.check("05.3", (layer, unit + 1, r_b), expected, atol=0.01) == E.WRONG

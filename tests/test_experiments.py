@@ -47,8 +47,14 @@ def test_line_statistics_count_only_complete_non_blank_lines():
 def test_dose_response_gives_one_fraction_per_seed_and_untouched_matches_sampling(tiny_model):
     model, vocab = tiny_model
     out = X.dose_response(
-        model, vocab, lambda d: None if d == 0 else {("c", 1, 0): d}, [0.0, 4.0],
-        prime="OBERON\n", length=60, seeds=3, per_seed=2,
+        model,
+        vocab,
+        lambda d: None if d == 0 else {("c", 1, 0): d},
+        [0.0, 4.0],
+        prime="OBERON\n",
+        length=60,
+        seeds=3,
+        per_seed=2,
     )
     assert list(out) == [0.0, 4.0] and all(len(v) == 3 for v in out.values())
     texts = X.sample_many(model, vocab, "OBERON\n", 60, 6)

@@ -207,8 +207,9 @@ def test_intervention_explorer_compares_untouched_and_clamped(tiny):
     by_hand = (logp["clamped"] - logp["plain"]).numpy()[len("OBERON\n") - 1 :]
     np.testing.assert_allclose(expect, by_hand, atol=1e-6)
     clamped_z = np.asarray(ex.fig.data[1].z, dtype=float)
-    np.testing.assert_allclose(np.sort(clamped_z[~np.isnan(clamped_z)]), np.sort(expect),
-                               rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(
+        np.sort(clamped_z[~np.isnan(clamped_z)]), np.sort(expect), rtol=1e-3, atol=1e-4
+    )
     assert np.abs(expect).max() > 0.01  # the clamp did change some probabilities
     assert ex.fig.layout.coloraxis.cmin == -ex.fig.layout.coloraxis.cmax
     assert "they part at character" in ex.w_out.value

@@ -22,8 +22,9 @@ def exercise_2(blocks: int, n_x: int, n_a: int) -> int:
     return blocks * (n_a * n_x + n_a * n_a + 2 * n_a)
 
 
-def exercise_3(model, vocab, trace, text: str, prime: str = "ROMEO\nI ", length: int = 300,
-               n: int = 40) -> tuple[int, int, float]:
+def exercise_3(
+    model, vocab, trace, text: str, prime: str = "ROMEO\nI ", length: int = 300, n: int = 40
+) -> tuple[int, int, float]:
     """Find the position-in-line cell, clamp it to its late-in-line value, compare line lengths."""
     layer, unit, r = features.best_cell(trace, text, "position in line")
     values = analysis.activations(trace, "c", layer)[:, unit]

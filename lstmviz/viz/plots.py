@@ -502,8 +502,9 @@ def cell_ledger(
         (written, "written Γ_u⊙ĉ⟨t⟩", "#fd8d3c"),
     ):
         fig.add_trace(
-            go.Bar(x=labels, y=round_sig(y[sl]), name=name, marker_color=colour,
-                   hovertemplate=hover),
+            go.Bar(
+                x=labels, y=round_sig(y[sl]), name=name, marker_color=colour, hovertemplate=hover
+            ),
             row=1,
             col=1,
         )
@@ -587,8 +588,12 @@ def measured(
     if baseline is not None:
         m, se = baseline
         fig.add_hrect(y0=m - se, y1=m + se, fillcolor="#bbbbbb", opacity=0.3, line_width=0)
-        fig.add_hline(y=m, line=dict(color="#555555", dash="dash"),
-                      annotation_text=baseline_label, annotation_position="top left")
+        fig.add_hline(
+            y=m,
+            line=dict(color="#555555", dash="dash"),
+            annotation_text=baseline_label,
+            annotation_position="top left",
+        )
     for k, (label, (means, ses)) in enumerate(series.items()):
         if len(means) != len(x) or (ses is not None and len(ses) != len(x)):
             raise LstmvizError(f"series {label!r} needs one value per x ({len(x)})")
@@ -605,8 +610,7 @@ def measured(
     fig.update_layout(
         title=dict(text=title, x=0.01),
         # a log axis labels only the measured x values (plotly's own minor labels crowd it)
-        xaxis=dict(title=x_title, type="log", tickvals=list(x)) if log_x
-        else dict(title=x_title),
+        xaxis=dict(title=x_title, type="log", tickvals=list(x)) if log_x else dict(title=x_title),
         yaxis=dict(title=y_title),
         height=420,
         width=800,
