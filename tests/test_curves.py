@@ -140,3 +140,10 @@ def test_lstm_cell_diagram_labels_and_highlighted_cell_path():
     belt = [s for s in fig.layout.shapes if s.type == "line" and s.line.color == diagrams.BELT]
     assert belt and all(s.y0 == s.y1 == diagrams.BELT_Y for s in belt)  # the c-path, drawn thick
     assert all(s.line.width > 2 for s in belt)
+
+
+def test_live_plain_text_has_no_point_count():
+    """On GitHub the live cell shows text/plain: it must not read as an empty result."""
+    c = curves.TrainingCurves(live=True)
+    text = c._repr_mimebundle_()["text/plain"]
+    assert "0 train" not in text and "points" not in text and "static copy" in text

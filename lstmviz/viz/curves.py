@@ -135,7 +135,11 @@ class TrainingCurves:
         if self.widget is None:
             return self.figure()._repr_mimebundle_(include, exclude)
         bundle = dict(self.widget._repr_mimebundle_(include=include, exclude=exclude) or {})
-        bundle["text/plain"] = repr(self) + " (the plot updates in a live kernel)"
+        # no point counts here: at display time there are none, and "0 points" reads as a bug
+        bundle["text/plain"] = (
+            "(live training plot: it fills in while training runs in a live kernel; "
+            "a static copy is shown after training)"
+        )
         return bundle
 
 
