@@ -354,7 +354,9 @@ class LiveGeneration(Explorer):
             name=name,
             units=self._rows,
             offset=end - m,
-            title=f"{where}: the last {m} characters (unit {unit} on top)",
+            per_unit=name == "c",  # cells differ in range a lot: one scale hides the small ones
+            title=f"{where}: the last {m} characters (unit {unit} on top)"
+            + (", each row scaled by its max |c|" if name == "c" else ""),
         )
         return [ctext, self._probs_figure(), heat]
 
