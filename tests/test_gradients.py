@@ -98,7 +98,8 @@ def test_lstm_and_torch_modules_are_accepted():
 
 
 def test_lstm_forget_bias_keeps_cell_gradient():
-    # the constant error carousel: with Γ_f ≈ 1 the cell gradient hardly decays; with Γ_f ≈ 0.5 it does
+    # the constant error carousel: with Γ_f ≈ 1 the cell gradient hardly decays;
+    # with Γ_f ≈ 0.5 it does
     torch.manual_seed(5)
     x = torch.randn(4, 50, 3, dtype=D)
     norms = {}
