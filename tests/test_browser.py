@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -40,6 +42,8 @@ ARGS = [
     "--no-first-run",
     "--disable-dev-shm-usage",
 ]
+OTHER_HOSTS = re.compile(r"^(?!https?://127\.0\.0\.1[:/]|data:|blob:)")  # URLs we never fetch
+FRONTENDS = ["jupyterlab", "notebook7", "voila"]
 SERVER_START_S = 60  # JupyterLab start-up on a busy 2-core machine
 RUN_ALL_S = 90  # kernel start + every cell (kaleido PNG snapshots included)
 SLOW_FIRST_MODULE = """(() => {
@@ -83,93 +87,135 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def lab(tmp_path):
-    """A running JupyterLab serving a copy of the fixture notebook; yields (base url, tmp dir)."""
+def _get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return r.read()
+
+
+@dataclass
+class Server:
+    """One running front-end: its kind, base url, folder it serves, and log file."""
+
+    kind: str  # "jupyterlab", "notebook7" or "voila"
+    url: str
+    root: Path
+    log: Path
+
+
+def _command(kind: str, port: int, root: Path, tmp: Path) -> list[str]:
+    """The command line that starts ``kind`` on 127.0.0.1:port serving ``root``, no token."""
+    if kind == "voila":
+        # Voila runs the notebook in its own kernel on each page load and shows only the outputs
+        return [
+            sys.executable,
+            "-m",
+            "voila",
+            "--no-browser",
+            "--Voila.ip=127.0.0.1",
+            f"--Voila.port={port}",
+            "--Voila.port_retries=0",
+            "--Voila.token=",
+            f"--Voila.root_dir={root}",
+            "--show_tracebacks=True",
+        ]
+    app = {"jupyterlab": "LabApp", "notebook7": "JupyterNotebookApp"}[kind]
+    return [
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab" if kind == "jupyterlab" else "notebook",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        "--IdentityProvider.token=",
+        "--ServerApp.password=",
+        f"--ServerApp.root_dir={root}",
+        # lets the test call the app's own commands (run all cells) instead of clicking menus
+        f"--{app}.expose_app_in_browser=True",
+        # no workspace or news pop-ups
+        f"--{app}.user_settings_dir={tmp / 'lab-settings'}",
+        f"--{app}.workspaces_dir={tmp / 'lab-workspaces'}",
+        # no extension-manager network traffic
+        *(["--LabApp.extension_manager=readonly"] if kind == "jupyterlab" else []),
+        # containers and CI runners often run as root, which Jupyter refuses without this
+        *(["--ServerApp.allow_root=True"] if os.geteuid() == 0 else []),
+    ]
+
+
+@pytest.fixture(scope="module", params=FRONTENDS)
+def server(request, tmp_path_factory):
+    """One running front-end for all the runs against it; yields a ``Server``."""
     _need_browser()
-    root = tmp_path / "root"
+    kind = request.param
+    tmp = tmp_path_factory.mktemp(kind)
+    root = tmp / "root"
     root.mkdir()
-    shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
     # our own settings folder: no "get Jupyter news?" pop-up over the screenshots
-    settings = tmp_path / "lab-settings" / "@jupyterlab" / "apputils-extension"
+    settings = tmp / "lab-settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
     port = _free_port()
-    log = open(tmp_path / "jupyter.log", "w")
+    log_path = tmp / "server.log"
+    log = open(log_path, "w")
     env = {
         **os.environ,
-        "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"),
-        "JUPYTER_RUNTIME_DIR": str(tmp_path / "jupyter-runtime"),
+        "JUPYTER_CONFIG_DIR": str(tmp / "jupyter-config"),
+        "JUPYTER_RUNTIME_DIR": str(tmp / "jupyter-runtime"),
         "PYTHONUNBUFFERED": "1",
     }
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyter",
-            "lab",
-            "--no-browser",
-            "--ServerApp.ip=127.0.0.1",
-            f"--ServerApp.port={port}",
-            "--ServerApp.port_retries=0",
-            "--IdentityProvider.token=",
-            "--ServerApp.password=",
-            f"--ServerApp.root_dir={root}",
-            # lets the test call JupyterLab's own commands (run all cells) instead of clicking menus
-            "--LabApp.expose_app_in_browser=True",
-            # no workspace or news pop-ups, no extension-manager network traffic
-            f"--LabApp.user_settings_dir={tmp_path / 'lab-settings'}",
-            f"--LabApp.workspaces_dir={tmp_path / 'lab-workspaces'}",
-            "--LabApp.extension_manager=readonly",
-            # containers and CI runners often run as root, which Jupyter refuses without this
-            *(["--ServerApp.allow_root=True"] if os.geteuid() == 0 else []),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=root,
-        env=env,
+    proc = subprocess.Popen(
+        _command(kind, port, root, tmp), stdout=log, stderr=subprocess.STDOUT, cwd=root, env=env
     )
     url = f"http://127.0.0.1:{port}"
+    # Voila has no REST API; its static files answer once it listens
+    probe = "/voila/static/voila.js" if kind == "voila" else "/api/status"
     try:
         deadline = time.monotonic() + SERVER_START_S
         while True:
-            if server.poll() is not None:
+            if proc.poll() is not None:
                 pytest.fail(
-                    f"jupyter lab exited with {server.returncode}:\n{(tmp_path / 'jupyter.log').read_text()[-3000:]}"
+                    f"{kind} exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}"
                 )
             try:
-                with urllib.request.urlopen(f"{url}/api/status", timeout=2) as r:
-                    json.load(r)
+                _get(url + probe)
                 break
             except OSError:
                 if time.monotonic() > deadline:
                     pytest.fail(
-                        f"jupyter lab did not answer in {SERVER_START_S} s:\n"
-                        f"{(tmp_path / 'jupyter.log').read_text()[-3000:]}"
+                        f"{kind} did not answer in {SERVER_START_S} s:\n{log_path.read_text()[-3000:]}"
                     )
                 time.sleep(0.5)
-        yield url, tmp_path
+        yield Server(kind, url, root, log_path)
     finally:
-        server.terminate()
+        proc.terminate()
         try:
-            server.wait(15)
+            proc.wait(15)
         except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(5)
+            proc.kill()
+            proc.wait(5)
         log.close()
 
 
-@pytest.fixture
-def page(lab, request):
-    """A fresh headless Chromium (own profile folder) on the notebook; closed whatever happens.
+@pytest.fixture(params=[0, 2500], ids=["as-is", "slow-first-widget-module"])
+def page(server, request, tmp_path):
+    """A fresh headless Chromium (own profile folder) on a fresh copy of the notebook.
 
     ``request.param``: milliseconds to hold back the first widget module (0: none). The page's
-    console lines are kept in ``pg.console`` for the failure messages.
+    console lines are kept in ``pg.console`` for the failure messages. Yields (page, notebook
+    name, tmp folder for screenshots).
     """
     from playwright.sync_api import sync_playwright
 
-    url, tmp_path = lab
-    hold_ms = getattr(request, "param", 0)
+    hold_ms = request.param
+    # a new file per run: a new kernel, not the one the previous run left behind
+    name = f"explorers-{hold_ms}.ipynb"
+    shutil.copy(NOTEBOOK, server.root / name)
+    path = {
+        "jupyterlab": f"/lab/tree/{name}?reset",
+        "notebook7": f"/notebooks/{name}",
+        "voila": f"/voila/render/{name}",
+    }[server.kind]
     with sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
             str(tmp_path / "chromium-profile"),
@@ -179,17 +225,35 @@ def page(lab, request):
             viewport={"width": 1400, "height": 1000},
         )
         try:
+            # only the local server: Voila's page asks a CDN for icon fonts, which we refuse
             pg = context.pages[0] if context.pages else context.new_page()
-            pg.console, pg.hold_ms = [], hold_ms
+            pg.console, pg.hold_ms, pg.refused = [], hold_ms, []
+            context.route(OTHER_HOSTS, lambda route: _refuse(route, pg.refused))
             pg.on("console", lambda m: pg.console.append(f"{m.type}: {m.text[:500]}"))
             pg.on("pageerror", lambda e: pg.console.append(f"page error: {e}"))
             if hold_ms:
                 pg.add_init_script(SLOW_FIRST_MODULE % (hold_ms, hold_ms))
             pg.set_default_timeout(60_000)  # a busy 2-core CI machine renders slowly
-            pg.goto(f"{url}/lab/tree/{NOTEBOOK.name}?reset")
-            yield pg, tmp_path
+            # Voila answers once it has run every cell
+            pg.goto(server.url + path, timeout=RUN_ALL_S * 1000)
+            yield pg, name, tmp_path
         finally:
             context.close()
+            _stop_kernels(server)
+
+
+def _refuse(route, refused: list[str]) -> None:
+    refused.append(route.request.url)
+    route.abort()
+
+
+def _stop_kernels(server: Server) -> None:
+    """Shut down the run's kernels (and their kaleido browsers): the next run starts afresh."""
+    if server.kind == "voila":
+        return  # Voila ends a page's kernel when the page closes
+    for session in json.loads(_get(server.url + "/api/sessions")):
+        req = urllib.request.Request(f"{server.url}/api/sessions/{session['id']}", method="DELETE")
+        urllib.request.urlopen(req, timeout=10).close()
 
 
 def _shot(target, tmp_path: Path, name: str) -> Path:
@@ -226,17 +290,16 @@ def _plot_state(pg, selector: str, index: int) -> str:
     """What a plotly graph shows: its first trace's data and its title, as JSON."""
     return pg.evaluate(
         """([sel, i]) => { const gd = document.querySelectorAll(sel)[i];
-               const t = gd.data[0];
-               return JSON.stringify([t.z, t.y, gd.layout.title.text]); }""",
+               const t = gd.data[0] || {};
+               return JSON.stringify([t.z, t.x, t.y, gd.layout.title.text]); }""",
         [selector, index],
     )
 
 
-@pytest.mark.parametrize(
-    "page", [0, 2500], indirect=True, ids=["as-is", "slow-first-widget-module"]
-)
-def test_explorers_render_and_respond_in_jupyterlab(page):
-    pg, tmp_path = page
+def _run_all(pg, kind: str) -> None:
+    """Run every cell (Voila already did, on the server, before it sent the page)."""
+    if kind == "voila":
+        return
     pg.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
     pg.wait_for_function(
         "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
@@ -245,33 +308,45 @@ def test_explorers_render_and_respond_in_jupyterlab(page):
         " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel",
         timeout=60_000,
     )
-    pg.evaluate(
-        "() => window.jupyterapp.commands.execute('application:toggle-left-area')"
-    )  # more room
+    if kind == "jupyterlab":  # more room
+        pg.evaluate("() => window.jupyterapp.commands.execute('application:toggle-left-area')")
     pg.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+
+
+def test_explorers_render_and_respond(server, page):
+    """In each front-end the explorers draw, a control change redraws, Generate updates live."""
+    pg, name, tmp_path = page
+    kind = server.kind
+    _run_all(pg, kind)
     pg.wait_for_function(
         "() => document.body.innerText.includes('ALL CELLS DONE')", timeout=RUN_ALL_S * 1000
     )
-    _shot(pg, tmp_path, "notebook-top")
-    if pg.hold_ms:  # the slow first module really happened (else this run tests nothing new)
-        assert any("holding back the first widget module" in line for line in pg.console), (
-            pg.console[-20:]
-        )
+    _shot(pg, tmp_path, f"{kind}-top")
 
     # no failed cell, no widget that could not be shown
     errors = pg.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
     assert errors.count() == 0, "error output: " + "\n".join(errors.all_inner_texts())[:3000]
     assert "Error displaying widget" not in pg.inner_text("body")
+    assert "Traceback" not in pg.inner_text("body")
 
     # every explorer rendered as a widget with its plotly figures
     for cls, n_plots in ((".lstmviz-live", 3), (".lstmviz-cells", 2), (".lstmviz-intervene", 1)):
         box = pg.locator(cls)
+        pg.wait_for_selector(cls, state="attached")  # Voila builds widgets after the page loads
         assert box.count() == 1, f"{cls} did not render"
         _show(pg, cls, n_plots)
         assert pg.locator(f"{cls}.jupyter-widgets, {cls} .jupyter-widgets").count() > 0
-        _shot(box, tmp_path, cls.strip(".").replace("lstmviz-", "explorer-"))
-    # and the plain figure (plotly mimetype) below them; JupyterLab only renders cells near the view
-    figure_cell = pg.locator(".jp-CodeCell").filter(has_text="plots.heatmap(trace")
+        _shot(box, tmp_path, f"{kind}-" + cls.strip(".").replace("lstmviz-", "explorer-"))
+    if pg.hold_ms:  # the slow first module really happened (else this run tests nothing new)
+        assert any("holding back the first widget module" in line for line in pg.console), (
+            pg.console[-20:]
+        )
+    # and the plain figure (plotly mimetype) below them; JupyterLab only renders cells near the
+    # view, Voila shows no code
+    if kind == "voila":
+        figure_cell = pg.locator(".jp-CodeCell").filter(has=pg.locator(".jp-RenderedPlotly"))
+    else:
+        figure_cell = pg.locator(".jp-CodeCell").filter(has_text="plots.heatmap(trace")
     figure_cell.scroll_into_view_if_needed()
     # jupyterlab-plotly first shows the PNG that came with the figure, and swaps in the live plot
     # when the mouse comes over it
@@ -281,39 +356,30 @@ def test_explorers_render_and_respond_in_jupyterlab(page):
     last = figure_cell.locator(".js-plotly-plot")  # plotly turns the renderer itself into the graph
     last.wait_for()
     assert "forget gate" in last.inner_text()
-    _shot(last, tmp_path, "figure-heatmap")
+    _shot(last, tmp_path, f"{kind}-figure-heatmap")
 
     # moving a control redraws: show the forget gate instead of the memory cell in the cell explorer
     cells = ".lstmviz-cells .js-plotly-plot"
     _show(pg, ".lstmviz-cells", 2)
     before = [_plot_state(pg, cells, 0), _plot_state(pg, cells, 1)]
     pg.locator(".lstmviz-cells select").nth(1).select_option(label="forget gate Γ_f (f)")
-    pg.wait_for_function(
-        "([sel, old]) => { const gd = document.querySelectorAll(sel)[1];"
-        " return gd.layout.title.text.includes('forget gate')"
-        " && JSON.stringify([gd.data[0].z, gd.data[0].y, gd.layout.title.text]) !== old; }",
-        arg=[cells, before[1]],
-    )
+    _wait_changed(pg, cells, 1, before[1], "forget gate")
     after = [_plot_state(pg, cells, 0), _plot_state(pg, cells, 1)]
     assert after[0] != before[0] and after[1] != before[1]
-    assert "forget gate" in json.loads(after[1])[2]
-    _shot(pg.locator(".lstmviz-cells"), tmp_path, "explorer-cells-forget")
+    assert "forget gate" in json.loads(after[1])[-1]
+    _shot(pg.locator(".lstmviz-cells"), tmp_path, f"{kind}-explorer-cells-forget")
 
-    # Generate runs in a thread: the heatmap changes while the kernel stays free, and Stop
+    # Generate runs in a thread: every live plot changes while the kernel stays free, and Stop
     # (a message that free kernel handles) ends the 5000-character run early; the fixture paces
     # that run at 50 characters a second, so without Stop it would go on for 100 s
     live = ".lstmviz-live"
     plots = f"{live} .js-plotly-plot"
     _show(pg, live, 3)
-    heat_before = _plot_state(pg, plots, 2)
+    old = [_plot_state(pg, plots, i) for i in range(3)]
     text_before = pg.locator(f"{live} pre").inner_text()
     pg.locator(f"{live} button", has_text="Generate").click()
-    pg.wait_for_function(
-        "([sel, old]) => { const gd = document.querySelectorAll(sel)[2];"
-        " return JSON.stringify([gd.data[0].z, gd.data[0].y, gd.layout.title.text]) !== old; }",
-        arg=[plots, heat_before],
-        timeout=30_000,
-    )
+    for i in range(3):  # coloured text, next-character bars, heatmap
+        _wait_changed(pg, plots, i, old[i])
     pg.locator(f"{live} button", has_text="Stop").click()
     pg.wait_for_function(
         "(sel) => !document.querySelector(sel + ' button.mod-success').disabled",
@@ -323,4 +389,21 @@ def test_explorers_render_and_respond_in_jupyterlab(page):
     text_after = pg.locator(f"{live} pre").inner_text()
     assert text_after != text_before
     assert len(text_after) < 3000, "Stop did not stop the paced 5000-character run"
-    _shot(pg.locator(live), tmp_path, "explorer-live-after-generate")
+    # the plots show the text that stopped: the bars name the last character drawn
+    _shot(pg.locator(live), tmp_path, f"{kind}-explorer-live-after-generate")
+
+
+def _wait_changed(pg, selector: str, index: int, old: str, title: str = "") -> None:
+    """Wait until plot ``index`` of ``selector`` shows something else than ``old`` (JSON)."""
+    try:
+        pg.wait_for_function(
+            "([sel, i, old, title]) => { const gd = document.querySelectorAll(sel)[i];"
+            " const t = gd.data[0] || {};"
+            " return gd.layout.title.text.includes(title)"
+            " && JSON.stringify([t.z, t.x, t.y, gd.layout.title.text]) !== old; }",
+            arg=[selector, index, old, title],
+            timeout=30_000,
+        )
+    except Exception:
+        print("browser console:", *pg.console[-40:], sep="\n  ")
+        raise
