@@ -18,7 +18,7 @@ import time
 import torch
 
 import lstmviz
-from lstmviz.gates import recorder
+from lstmviz.gates import _onednn
 
 # ---- settings
 HIDDEN, LAYERS, EMBED, STEPS, VOCAB = 512, 2, 64, 2000, 65
@@ -50,21 +50,21 @@ def main() -> None:
             "dominated by OpenMP threads waiting on each other; try --threads 1)"
         )
 
-    # 1. record vs plain forward; record's two routes to the gates (see lstmviz/recorder.py)
+    # 1. record vs plain forward; record's two routes to the gates (see lstmviz/gates/record.py)
     lstm = torch.nn.LSTM(EMBED, HIDDEN, LAYERS, batch_first=True).eval()
     x = torch.randn(1, STEPS, EMBED)
 
     def record_matmul():  # the route without oneDNN's workspace (float64, CUDA, other builds)
-        recorder._ONEDNN_OK, saved = False, recorder._ONEDNN_OK
+        _onednn.ENABLED = False  # the documented switch (LSTMVIZ_ONEDNN=0)
         try:
             lstmviz.record(lstm, x)
         finally:
-            recorder._ONEDNN_OK = saved
+            _onednn.ENABLED = True
 
     times = {"forward": [], "record": [], "matmul": []}
     with torch.no_grad():
         lstm(x), lstmviz.record(lstm, x), record_matmul()  # warm-up
-        route = "oneDNN workspace" if recorder._ONEDNN_OK else "matrix products"
+        route = "oneDNN workspace" if _onednn.checked() else "matrix products"
         for _ in range(args.repeats):
             times["forward"].append(timed(lambda: lstm(x)))
             times["record"].append(timed(lambda: lstmviz.record(lstm, x)))

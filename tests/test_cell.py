@@ -9,19 +9,10 @@ import torch
 from torch import nn
 
 from lstmviz import LstmvizError
-from lstmviz.core.cell import (
-    NAMES,
-    add_layer_hook,
-    add_step_hook,
-    cell_step,
-    check_supported,
-    forward_stepwise,
-    has_step_hooks,
-    lstm_step,
-    run_hooks,
-    runs_stepwise,
-    stepwise,
-)
+from lstmviz.core.cell import cell_step, check_supported, lstm_step
+from lstmviz.core.hooks import add_layer_hook, add_step_hook, has_step_hooks, run_hooks
+from lstmviz.core.names import NAMES
+from lstmviz.gates.stepwise import forward_stepwise, runs_stepwise, stepwise
 
 
 @pytest.mark.parametrize("seed", range(12))

@@ -9,8 +9,9 @@ from torch import nn
 
 import lstmviz
 from lstmviz.core.errors import LstmvizError
-from lstmviz.gates import features
+from lstmviz.core.model import set_forget_bias
 from lstmviz.teaching import compare
+from lstmviz.viz import curves
 
 TEXT = ("the cat sat on the mat. " * 40 + "a dog ran in the fog! " * 40) * 3
 
@@ -44,7 +45,7 @@ def test_charnet_rejects_unknown_kind():
 def test_set_forget_bias_sets_only_the_forget_rows_in_every_layer():
     lstm = nn.LSTM(4, 6, num_layers=2)
     before = {n: p.detach().clone() for n, p in lstm.named_parameters()}
-    compare.set_forget_bias(lstm, 1.5)
+    set_forget_bias(lstm, 1.5)
     H = 6
     for layer in range(2):
         total = getattr(lstm, f"bias_ih_l{layer}") + getattr(lstm, f"bias_hh_l{layer}")
@@ -62,9 +63,9 @@ def test_set_forget_bias_sets_only_the_forget_rows_in_every_layer():
 
 def test_set_forget_bias_refusals():
     with pytest.raises(LstmvizError, match="needs an nn.LSTM"):
-        compare.set_forget_bias(nn.GRU(3, 4), 1.0)
+        set_forget_bias(nn.GRU(3, 4), 1.0)
     with pytest.raises(LstmvizError, match="no biases"):
-        compare.set_forget_bias(nn.LSTM(3, 4, bias=False), 1.0)
+        set_forget_bias(nn.LSTM(3, 4, bias=False), 1.0)
 
 
 def test_run_learns_is_deterministic_and_reports_consistently():
@@ -136,9 +137,9 @@ def test_compare_table_and_figure():
     table = compare.table(runs)
     assert "bits/char" in table and len(table.splitlines()) == 2 + 3
     assert f"{runs[2].bits_per_char:.3f}" in table.splitlines()[-1]
-    fig = compare.loss_figure(runs, window=2)
+    fig = curves.loss_figure(runs, window=2)
     assert len(fig.data) == 6  # a visible line and a bits/char twin per run
-    np.testing.assert_allclose(fig.data[0].y, compare.smooth(runs[0].train_loss, 2), rtol=1e-3)
+    np.testing.assert_allclose(fig.data[0].y, curves.smooth(runs[0].train_loss, 2), rtol=1e-3)
     labelled = compare.compare(
         TEXT,
         {"mine": dict(kind="lstm", forget_bias=2.0)},
@@ -152,37 +153,6 @@ def test_compare_table_and_figure():
     assert labelled[0].label == "mine" and labelled[0].settings["forget_bias"] == 2.0
 
 
-def test_smooth_is_a_running_mean():
-    np.testing.assert_allclose(compare.smooth([1, 2, 3, 4, 5], 2), [1, 1.5, 2.5, 3.5, 4.5])
-    np.testing.assert_allclose(compare.smooth([4.0, 0.0, 2.0], 10), [4, 2, 2])
-
-
 def test_run_refuses_a_too_short_text():
     with pytest.raises(LstmvizError, match="too short"):
         compare.run("rnn", "abcdefghij" * 3, batch_size=8, seq_len=64, steps=1)
-
-
-def test_best_cell_finds_a_planted_unit_in_any_layer():
-    text = 'say "hi there" and "bye" now ' * 20
-
-    class FakeTrace:  # stands in for a recorded Trace: (1, T, H) per (name, layer)
-        num_layers = 2
-        names = ("c",)
-        batch_first = True
-
-        def __init__(self, per_layer):
-            self.per_layer = per_layer
-
-        def __getitem__(self, key):
-            return self.per_layer[key[1]]
-
-    rng = np.random.default_rng(0)
-    quotes = features.in_quotes(text)
-    layers = [rng.normal(size=(1, len(text), 6)).astype(np.float32) for _ in range(2)]
-    layers[1][0, :, 4] = -3 * quotes + 0.1 * rng.normal(
-        size=len(text)
-    )  # layer 1, unit 4, anti-correlated
-    layer, unit, r = compare.best_cell(FakeTrace(layers), text, "inside quotes")
-    assert (layer, unit) == (1, 4) and r < -0.9
-    # an array feature works too
-    assert compare.best_cell(FakeTrace(layers), text, quotes)[:2] == (1, 4)

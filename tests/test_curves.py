@@ -7,17 +7,7 @@ import plotly.graph_objects as go
 import pytest
 
 from lstmviz.core.errors import LstmvizError
-from lstmviz.viz import curves
-
-
-def test_round_sig():
-    assert curves.round_sig([123456.0, 0.000123456, -2.5, 0.0, float("nan")]) == [
-        123500.0,
-        0.0001235,
-        -2.5,
-        0.0,
-        None,
-    ]
+from lstmviz.viz import curves, style
 
 
 def test_training_curves_from_train_callback_entries():
@@ -88,6 +78,15 @@ def test_training_curves_as_the_train_callback():
     train = [e for e in result.history if e["kind"] == "train"]
     val = [e for e in result.history if e["kind"] == "val"]
     assert list(c.widget.fw.data[0].x) == [e["step"] for e in train] == [2, 4, 6]
-    assert list(c.widget.fw.data[0].y) == curves.round_sig([e["train_loss"] for e in train])
+    assert list(c.widget.fw.data[0].y) == style.round_sig(
+        [e["train_loss"] for e in train], as_list=True
+    )
     assert list(c.widget.fw.data[1].x) == [3, 6]
-    assert list(c.widget.fw.data[1].y) == curves.round_sig([e["val_loss"] for e in val])
+    assert list(c.widget.fw.data[1].y) == style.round_sig(
+        [e["val_loss"] for e in val], as_list=True
+    )
+
+
+def test_smooth_is_a_running_mean():
+    np.testing.assert_allclose(curves.smooth([1, 2, 3, 4, 5], 2), [1, 1.5, 2.5, 3.5, 4.5])
+    np.testing.assert_allclose(curves.smooth([4.0, 0.0, 2.0], 10), [4, 2, 2])

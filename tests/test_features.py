@@ -111,3 +111,29 @@ def test_match_span_and_rank_units_reject_bad_input():
         F.match_span(acts, 0, 10)
     with pytest.raises(LstmvizError, match="time steps but the text has"):
         F.rank_units(acts, "short")
+
+
+def test_best_cell_finds_a_planted_unit_in_any_layer():
+    text = 'say "hi there" and "bye" now ' * 20
+
+    class FakeTrace:  # stands in for a recorded Trace: (1, T, H) per (name, layer)
+        num_layers = 2
+        names = ("c",)
+        batch_first = True
+
+        def __init__(self, per_layer):
+            self.per_layer = per_layer
+
+        def __getitem__(self, key):
+            return self.per_layer[key[1]]
+
+    rng = np.random.default_rng(0)
+    quotes = F.in_quotes(text)
+    layers = [rng.normal(size=(1, len(text), 6)).astype(np.float32) for _ in range(2)]
+    layers[1][0, :, 4] = -3 * quotes + 0.1 * rng.normal(
+        size=len(text)
+    )  # layer 1, unit 4, anti-correlated
+    layer, unit, r = F.best_cell(FakeTrace(layers), text, "inside quotes")
+    assert (layer, unit) == (1, 4) and r < -0.9
+    # an array feature works too
+    assert F.best_cell(FakeTrace(layers), text, quotes)[:2] == (1, 4)

@@ -77,7 +77,7 @@ def test_forward_path_is_clamped_and_model_is_untouched_after(model):
     with torch.no_grad():
         before, (h0, c0) = model(ids)
     with intervene(model, {("c", 1, (0, 2)): -2.0, ("o", 0, 1): 1.0}), GateRecorder(model) as rec:
-        assert lstmviz.core.cell.runs_stepwise(model.lstm)
+        assert lstmviz.gates.stepwise.runs_stepwise(model.lstm)
         with torch.no_grad():
             during, (h1, c1) = model(ids)
     tr = rec.trace
@@ -87,7 +87,7 @@ def test_forward_path_is_clamped_and_model_is_untouched_after(model):
     assert torch.equal(tr.final_state[1], c1) and torch.equal(tr.final_state[0], h1)
     assert not torch.equal(during, before)
     # outside the context: no override, no hooks, bit-identical outputs
-    assert "forward" not in model.lstm.__dict__ and not lstmviz.core.cell.has_step_hooks(model.lstm)
+    assert "forward" not in model.lstm.__dict__ and not lstmviz.core.hooks.has_step_hooks(model.lstm)
     with torch.no_grad():
         after, (h2, c2) = model(ids)
     assert torch.equal(after, before) and torch.equal(h2, h0) and torch.equal(c2, c0)
@@ -106,14 +106,14 @@ def test_stepwise_forward_with_intervention_matches_steps(model):
 def test_hooks_and_override_removed_when_the_block_raises(model):
     with pytest.raises(RuntimeError, match="boom"), intervene(model, {("c", 0, 0): 1.0}):
         raise RuntimeError("boom")
-    assert "forward" not in model.lstm.__dict__ and not lstmviz.core.cell.runs_stepwise(model.lstm)
-    assert not lstmviz.core.cell.has_step_hooks(model.lstm)
+    assert "forward" not in model.lstm.__dict__ and not lstmviz.gates.stepwise.runs_stepwise(model.lstm)
+    assert not lstmviz.core.hooks.has_step_hooks(model.lstm)
     # nested interventions on one module restore in order
     with intervene(model, {("c", 0, 0): 1.0}):
         with intervene(model, {("c", 0, 1): 1.0}):
             pass
-        assert lstmviz.core.cell.runs_stepwise(model.lstm)
-    assert not lstmviz.core.cell.runs_stepwise(model.lstm)
+        assert lstmviz.gates.stepwise.runs_stepwise(model.lstm)
+    assert not lstmviz.gates.stepwise.runs_stepwise(model.lstm)
 
 
 @pytest.mark.parametrize(

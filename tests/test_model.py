@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from lstmviz.core.cell import add_step_hook
+from lstmviz.core.hooks import add_step_hook
 from lstmviz.core.model import CharLSTM
 
 

@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 import pytest
 
 from lstmviz.core.errors import LstmvizError
+from lstmviz.gates import analysis
 from lstmviz.viz import plots
 
 TEXT = "To be, or not\nto be: that is"
@@ -15,13 +16,6 @@ TEXT = "To be, or not\nto be: that is"
 def acts(T, H, seed=0, gate=False):
     a = np.random.default_rng(seed).normal(size=(T, H))
     return 1 / (1 + np.exp(-a)) if gate else a
-
-
-def test_round_sig_keeps_four_significant_digits():
-    got = plots.round_sig([123456.0, 0.000123456, -1.23456, 0.0, np.nan])
-    assert got.dtype == np.float32
-    np.testing.assert_allclose(got[:4], [123500.0, 0.0001235, -1.235, 0.0], rtol=1e-6)
-    assert np.isnan(got[4])
 
 
 def test_heatmap_cells_hold_trace_values_for_chosen_units():
@@ -86,7 +80,7 @@ def test_heatmap_window_and_bins():
 def test_heatmap_rejects_mismatch_and_bad_names():
     with pytest.raises(LstmvizError, match="time steps but the text has"):
         plots.heatmap(acts(5, 3), TEXT)
-    with pytest.raises(LstmvizError, match="unknown activation"):
+    with pytest.raises(LstmvizError, match="unknown name"):
         plots.heatmap(acts(len(TEXT), 3), TEXT, name="x")
     with pytest.raises(LstmvizError, match="units must be"):
         plots.heatmap(acts(len(TEXT), 3), TEXT, units=[3])
@@ -157,9 +151,9 @@ def brute_half_life(f):
 def test_half_life_matches_brute_force_and_geometric_mean():
     f = np.random.default_rng(4).uniform(0.6, 1.0, size=300)
     f[100:150] = 0.999
-    np.testing.assert_array_equal(plots.half_life(f), brute_half_life(f))
-    assert plots.mean_half_life(np.full(10, 0.5 ** (1 / 20))) == pytest.approx(20.0)
-    assert math.isinf(plots.mean_half_life(np.ones(5)))
+    np.testing.assert_array_equal(analysis.half_life(f), brute_half_life(f))
+    assert analysis.mean_half_life(np.full(10, 0.5 ** (1 / 20))) == pytest.approx(20.0)
+    assert math.isinf(analysis.mean_half_life(np.ones(5)))
 
 
 def test_cell_ledger_kept_plus_written_is_c():
@@ -188,7 +182,7 @@ def test_cell_ledger_half_life_axis_is_log_only_over_a_decade(forget, axis):
     # constant 0.97: half-life ~23 steps throughout; 0.4 then 0.999: from 1 step up to ~25
     f = np.full((T, 1), forget) if forget else np.where(np.arange(T) < 4, 0.4, 0.999)[:, None]
     i, g, c = np.full((T, 1), 0.5), np.full((T, 1), 0.5), np.zeros((T, 1))
-    life = plots.half_life(f[:, 0])
+    life = analysis.half_life(f[:, 0])
     life = life[np.isfinite(life)]
     assert (life.max() >= 10 * life.min()) == (axis == "log")
     fig = plots.cell_ledger({"f": f, "i": i, "g": g, "c": c}, TEXT, unit=0)

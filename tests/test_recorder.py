@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
+import os
 import random
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -11,7 +14,8 @@ from torch import nn
 
 import lstmviz
 from lstmviz import CharLSTM, GateRecorder, LstmvizError, record
-from lstmviz.core.cell import lstm_step
+from lstmviz.core.cell import layer_weights, lstm_step
+from lstmviz.gates import _onednn
 
 TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
 
@@ -95,19 +99,10 @@ ONEDNN = torch.backends.mkldnn.is_available()
 
 @pytest.fixture(params=["onednn", "matmul"])
 def route(request, monkeypatch):
-    """Both ways to the gates: oneDNN's training workspace (where it runs) and the matrix products."""
-    from lstmviz.gates import recorder
-
-    used = []
-    real = recorder._onednn_layer
-
-    def spy(*args):
-        run = real(*args) if request.param == "onednn" else None
-        used.append(run is not None)
-        return run
-
-    monkeypatch.setattr(recorder, "_onednn_layer", spy)
-    return request.param, used
+    """Both ways to the gates: oneDNN's training workspace (where it runs) and the matrix products,
+    chosen with the documented switch ``lstmviz.gates._onednn.ENABLED``."""
+    monkeypatch.setattr(_onednn, "ENABLED", request.param == "onednn")
+    return request.param
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -117,9 +112,8 @@ def test_record_exact_random_configs(seed, route):
     lstm, x, state = random_config(rng)
     tol = TOL[x.dtype]
     trace = record(lstm, x, state)
-    name, used = route
-    # the workspace route runs exactly where it can: float32 on a CPU with oneDNN
-    assert all(used) == (name == "onednn" and ONEDNN and x.dtype == torch.float32)
+    if route == "onednn" and ONEDNN and x.dtype == torch.float32:
+        assert _onednn.checked() is True  # the workspace route ran where it can, and checked out
     with torch.no_grad():
         out, (h_n, c_n) = lstm(x, state)
     # the module's own outputs
@@ -255,16 +249,16 @@ def test_recorder_concatenates_forward_and_steps_exactly():
         for layer in range(2):
             torch.testing.assert_close(trace[name, layer], ref[name, layer], atol=1e-5, rtol=0)
     torch.testing.assert_close(trace.final_state[1], state_on[1], atol=1e-6, rtol=0)
-    assert not lstmviz.core.cell.has_step_hooks(model.lstm)
+    assert not lstmviz.core.hooks.has_step_hooks(model.lstm)
     assert not model.lstm._forward_hooks
 
 
 def test_recorder_removes_hooks_when_the_block_raises():
     model = TinyCharModel()
     with pytest.raises(RuntimeError, match="boom"), GateRecorder(model):
-        assert lstmviz.core.cell.has_step_hooks(model.lstm) and model.lstm._forward_hooks
+        assert lstmviz.core.hooks.has_step_hooks(model.lstm) and model.lstm._forward_hooks
         raise RuntimeError("boom")
-    assert not lstmviz.core.cell.has_step_hooks(model.lstm) and not model.lstm._forward_hooks
+    assert not lstmviz.core.hooks.has_step_hooks(model.lstm) and not model.lstm._forward_hooks
     # an input the module accepts but the recorder cannot reproduce: a clear error, hooks still go
     packed = nn.utils.rnn.pack_padded_sequence(torch.randn(2, 3, 6), [3, 1], batch_first=True)
     with pytest.raises(LstmvizError, match="PackedSequence"), GateRecorder(model.lstm):
@@ -297,21 +291,19 @@ def test_default_cap_fits_100k_characters_of_a_2x512_model_in_500_mb():
     """The storage is allocated up front per step, so the bound follows from its shape (no 100k run)."""
     lstm = nn.LSTM(64, 512, 2, batch_first=True).eval()
     x = torch.randn(1, 1, 64)
-    for kwargs, steps in [
-        ({}, None),
-        ({"dtype": torch.float16}, None),
+    for kwargs, cap in [
+        ({}, 17_066),  # 400 MiB / (2 layers x 6 names x 512 units x 4 bytes)
+        ({"dtype": torch.float16}, 34_133),
         ({"max_steps": 10_000}, 10_000),
     ]:
         with GateRecorder(lstm, **kwargs) as rec:
             state = None
             for _ in range(3):
                 _, state = lstm_step(lstm, x[:, 0], state)
-        tape = rec._tapes[next(iter(rec._tapes))]
-        per_step = 2 * 1 * 6 * 512 * tape.bufs[0].element_size()
-        assert tape.cap * per_step <= 500e6, kwargs  # the most it will ever hold
-        assert 100_000 * per_step > 500e6  # ... which needs a window: 100k steps would not fit
-        if steps:
-            assert tape.cap == steps
+        assert rec.capacity == {"LSTM": cap}, kwargs
+        per_step = 2 * 1 * 6 * 512 * rec.trace["c", 0].element_size()
+        assert rec.capacity["LSTM"] * per_step <= 500e6  # the most it will ever hold
+        assert rec.nbytes() == 256 * per_step  # ... allocated as needed: 256 steps so far
     # and the window really stops growing: a long cheap run keeps memory at the cap
     small = nn.LSTM(4, 16, 2)
     with GateRecorder(small, max_mb=0.05) as rec:
@@ -362,7 +354,7 @@ def test_recorder_hooks_modules_with_hook_points():
         def forward(self, x, state):
             h, c = state
             i, f, g, o = self.lin(torch.cat([x, h], 1)).chunk(4, 1)
-            run = lstmviz.core.cell.run_hooks
+            run = lstmviz.core.hooks.run_hooks
             i, f, g, o = (
                 run(self, n, 0, v)
                 for n, v in zip(
@@ -463,7 +455,7 @@ def test_recorder_on_the_from_scratch_lstm_matches_record_on_its_torch_twin():
 
 @pytest.mark.parametrize("T", [1, 2, 3, 5, 17, 100, 2000])
 def test_cell_scan_equals_the_step_by_step_recurrence(T):
-    from lstmviz.gates.recorder import cell_scan
+    from lstmviz.gates.record import cell_scan
 
     torch.manual_seed(T)
     f, u = torch.rand(T, 2, 3, dtype=torch.float64), torch.randn(T, 2, 3, dtype=torch.float64)
@@ -486,18 +478,17 @@ def test_storage_dtype_and_device_options():
     torch.testing.assert_close(rec.trace["g", 0], ref["g", 0].double(), atol=1e-5, rtol=0)
 
 
+@pytest.mark.skipif(not ONEDNN, reason="torch built without oneDNN: there is no workspace to read")
 def test_a_workspace_layout_that_does_not_check_out_falls_back_to_exact_values(monkeypatch):
     """Another oneDNN version with another layout: the check catches it and the matrix products run."""
-    from lstmviz.gates import recorder
-
     torch.manual_seed(3)
     lstm = nn.LSTM(5, 24, 2)
     x = torch.randn(30, 2, 5)
     want = record(lstm, x)
-    monkeypatch.setattr(recorder, "_ONEDNN_OK", None)
-    monkeypatch.setattr(recorder, "_good_ld", lambda n: n + 16)  # a wrong row stride
+    monkeypatch.setattr(_onednn, "_layout_ok", None)
+    monkeypatch.setattr(_onednn, "row_stride", lambda n: n + 16)  # a wrong row stride
     got = record(lstm, x)
-    assert recorder._ONEDNN_OK is False  # remembered: later calls skip the route at once
+    assert _onednn.checked() is False  # remembered: later calls skip the route at once
     for name in "ifgoch":
         for layer in range(2):
             torch.testing.assert_close(got[name, layer], want[name, layer], atol=1e-5, rtol=0)
@@ -505,22 +496,58 @@ def test_a_workspace_layout_that_does_not_check_out_falls_back_to_exact_values(m
     torch.testing.assert_close(got["f", 1], ref["f", 1], atol=1e-5, rtol=0)
 
 
-@pytest.mark.skipif(not ONEDNN, reason="torch built without oneDNN")
-def test_workspace_gates_equal_the_matrix_product_gates():
-    """Both routes agree on a 2x512 model over 300 steps, to float32 rounding."""
-    from lstmviz.gates import recorder
+def _layer0(lstm, x, h0, c0):
+    """Layer 0 of ``lstm`` alone, as a one-layer nn.LSTM: its hidden sequence a⟨1..T⟩ (B, T, H)."""
+    one = nn.LSTM(lstm.input_size, lstm.hidden_size, 1, batch_first=lstm.batch_first)
+    one.load_state_dict({k: v for k, v in lstm.state_dict().items() if k.endswith("_l0")})
+    return one(x, (h0[:1], c0[:1]))[0]
 
+
+@pytest.mark.skipif(not ONEDNN, reason="torch built without oneDNN: there is no workspace to read")
+def test_workspace_gates_equal_the_matrix_product_gates(monkeypatch):
+    """Both routes agree on a 2x512 model over 300 steps, to float32 rounding."""
     torch.manual_seed(4)
     lstm = nn.LSTM(64, 512, 2, batch_first=True)
     x = torch.randn(1, 300, 64)
     h0, c0 = torch.randn(2, 1, 512), torch.randn(2, 1, 512)
     fast = record(lstm, x, (h0, c0))
-    assert recorder._ONEDNN_OK is True
+    assert _onednn.checked() is True
     with torch.no_grad():
         xt = x.transpose(0, 1)
-        direct = recorder._fused_layer(lstm, 0, xt, h0[0], c0[0])[0]
-        w_ih, w_hh, b = recorder.layer_weights(lstm, 0)
+        direct = _layer0(lstm, x, h0, c0).transpose(0, 1)
+        w_ih, w_hh, b = layer_weights(lstm, 0)
         prev = torch.cat([h0[0][None], direct[:-1]])
         pre = xt @ w_ih.T + prev @ w_hh.T + b
     torch.testing.assert_close(fast["o", 0][0], pre[:, 0, 1536:].sigmoid(), atol=2e-6, rtol=0)
     torch.testing.assert_close(fast["g", 0][0], pre[:, 0, 1024:1536].tanh(), atol=2e-6, rtol=0)
+    monkeypatch.setattr(_onednn, "ENABLED", False)  # the switch: the matrix-product route
+    slow = record(lstm, x, (h0, c0))
+    for name in "ifgoch":
+        for layer in range(2):
+            torch.testing.assert_close(slow[name, layer], fast[name, layer], atol=2e-5, rtol=0)
+
+
+def test_the_onednn_switch_in_the_environment_turns_the_workspace_route_off(tmp_path):
+    """``LSTMVIZ_ONEDNN=0``: record never asks oneDNN for its workspace, and gives the same values."""
+    script = (
+        "import torch, lstmviz\n"
+        "from lstmviz.gates import _onednn\n"
+        "torch.manual_seed(0)\n"
+        "lstm, x = torch.nn.LSTM(5, 24, 2), torch.randn(30, 2, 5)\n"
+        "t = lstmviz.record(lstm, x)\n"
+        "print(_onednn.ENABLED, _onednn.checked())\n"
+        "torch.save({n: t[n, 1] for n in 'ifgoch'}, %r)\n"
+    )
+    runs = {}
+    for flag in ("0", "1"):
+        out = tmp_path / f"{flag}.pt"
+        env = {**os.environ, "LSTMVIZ_ONEDNN": flag}
+        done = subprocess.run(
+            [sys.executable, "-c", script % str(out)], env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        runs[flag] = (done.stdout.split(), torch.load(out))
+    assert runs["0"][0] == ["False", "None"]  # off: the workspace route never ran
+    assert runs["1"][0] == ["True", str(True if ONEDNN else None)]
+    for name in "ifgoch":
+        torch.testing.assert_close(runs["0"][1][name], runs["1"][1][name], atol=1e-5, rtol=0)

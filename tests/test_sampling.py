@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lstmviz.core.cell import add_step_hook
 from lstmviz.core.errors import LstmvizError
+from lstmviz.core.hooks import add_step_hook
 from lstmviz.core.sampling import generate, stream
 
 

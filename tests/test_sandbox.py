@@ -1,12 +1,15 @@
 """The gate sandbox shows the values the LSTM equations give."""
 
+import base64
 import math
 
+import plotly.io as pio
 import pytest
 import torch
 
 from lstmviz.core.errors import LstmvizError
 from lstmviz.teaching import sandbox, scratch
+from lstmviz.viz import style
 
 
 def test_cell_update_is_the_lstm_equation():
@@ -61,13 +64,15 @@ def test_widget_follows_sliders_and_set():
         box.set(gamma_x=0.5)
 
 
-def test_mimebundle_has_widget_and_static_image():
-    bundle = sandbox.GateSandbox(gamma_u=0.9)._repr_mimebundle_()
+def test_mimebundle_has_widget_and_static_image(monkeypatch):
+    box = sandbox.GateSandbox(gamma_u=0.9)
+    monkeypatch.setattr(pio.renderers, "default", "plotly_mimetype")
+    bundle = box._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert bundle["text/plain"].startswith("GateSandbox(Γ_u=0.90")
-    from lstmviz.teaching.notebook import static_images_available
-
-    if static_images_available():
-        import base64
-
-        assert base64.b64decode(bundle["image/png"])[:4] == b"\x89PNG"
+    assert "image/png" not in bundle  # no static image asked for (the one rule: viz.style)
+    if not style.static_images_available():
+        pytest.skip("no Chromium for kaleido here")
+    monkeypatch.setattr(pio.renderers, "default", "plotly_mimetype+png")
+    png = base64.b64decode(box._repr_mimebundle_()["image/png"])
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from lstmviz.core import cell
+from lstmviz.core import hooks
 from lstmviz.core.errors import LstmvizError
 from lstmviz.teaching import scratch
 
@@ -80,7 +80,7 @@ def test_lstm_cell_gates_are_ngs_equations():
     pre = x @ ref.weight_ih.T + a @ ref.weight_hh.T + ref.bias_ih + ref.bias_hh
     i, f, g, o = pre.chunk(4, dim=1)
     seen = {}
-    with cell.add_step_hook(ours, lambda name, layer, v: seen.__setitem__(name, v.clone())):
+    with hooks.add_step_hook(ours, lambda name, layer, v: seen.__setitem__(name, v.clone())):
         a_t, c_t = ours(x, (a, c))
     torch.testing.assert_close(seen["i"], torch.sigmoid(i))  # Γ_u
     torch.testing.assert_close(seen["f"], torch.sigmoid(f))  # Γ_f
@@ -120,17 +120,17 @@ def test_lstm_hooks_report_every_layer_and_can_intervene():
     lstm = scratch.LSTM(3, 4, num_layers=2).to(D)
     x = torch.randn(2, 5, 3, dtype=D)
     calls = []
-    with cell.add_step_hook(lstm, lambda n, layer, v: calls.append((n, layer, tuple(v.shape)))):
+    with hooks.add_step_hook(lstm, lambda n, layer, v: calls.append((n, layer, tuple(v.shape)))):
         lstm(x)
     assert len(calls) == 5 * 2 * 6
     assert calls[:6] == [(n, 0, (2, 4)) for n in "ifgoch"]
     assert calls[6:12] == [(n, 1, (2, 4)) for n in "ifgoch"]
     # clamping layer 1's cell to zero makes its output exactly zero; hooks go away after the block
     clamp = lambda n, layer, v: torch.zeros_like(v) if (n, layer) == ("c", 1) else None  # noqa: E731
-    with cell.add_step_hook(lstm, clamp):
+    with hooks.add_step_hook(lstm, clamp):
         clamped, (_, c_T) = lstm(x)
     assert torch.all(clamped == 0) and torch.all(c_T[1] == 0)
-    assert not cell.has_step_hooks(lstm)
+    assert not hooks.has_step_hooks(lstm)
     assert lstm(x)[0].abs().sum() > 0
 
 

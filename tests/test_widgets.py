@@ -10,7 +10,7 @@ import torch
 
 import lstmviz
 from lstmviz.gates import features
-from lstmviz.viz import plots, widgets
+from lstmviz.viz import plots, style, widgets
 
 TEXT = (
     'OBERON\nDo you "amend" it then; it lies in you:\nWhy should (Titania) cross her Oberon?\n' * 3
@@ -213,7 +213,7 @@ def test_display_carries_widget_view_and_a_png_snapshot(tiny, monkeypatch):
     bundle = ex._repr_mimebundle_()
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == ex.widget.model_id
     assert "image/png" not in bundle  # no static image asked for
-    if not lstmviz.teaching.notebook.static_images_available():
+    if not style.static_images_available():
         pytest.skip("no Chromium for kaleido here")
     monkeypatch.setattr(pio.renderers, "default", "plotly_mimetype+png")
     ex.run()

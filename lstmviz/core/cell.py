@@ -8,86 +8,24 @@ weights, then the elementwise cell update in Ng's notation:
     Γ_u = i = σ(·)   Γ_f = f = σ(·)   ĉ = g = tanh(·)   Γ_o = o = σ(·)
     c⟨t⟩ = Γ_f ∗ c⟨t−1⟩ + Γ_u ∗ ĉ⟨t⟩       a⟨t⟩ = h = Γ_o ∗ tanh(c⟨t⟩)
 
-Every activation passes a hook point named ``i f g o c h`` (per layer), TransformerLens-style.
-Two kinds of hook, both removed by the handle their ``add_*`` function returns:
-
-- step hooks ``hook(name, layer, value (B, H))`` at each hook point, in order; one may return a
-  tensor that replaces the value (an intervention). ``observer=True`` hooks run after all the
-  others and see the final value (a recorder of a module that calls ``run_hooks`` itself).
-- layer hooks ``hook(layer, gates (B, 4H), c (B, H), h (B, H))``, called once per layer and step
-  after the step hooks, with the gates already activated and packed i, f, g, o. This is the
-  recorder's fast path: one call per layer instead of six.
-
-Hooks are global state, so they are only ever added through context managers
-(``lstmviz.GateRecorder``, ``lstmviz.intervene``) that remove them on exit.
+Every activation passes a hook point named ``i f g o c h`` (per layer): the hooks attached
+there (``lstmviz.core.hooks``) may read or replace it. ``prepare`` and ``check_supported`` check
+an ``nn.LSTM`` call's input the way the module would, with one readable error each.
 """
 
 from __future__ import annotations
 
-import contextlib
 import weakref
-from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
 from .errors import LstmvizError
+from .hooks import apply_step_hooks, hooks_of
+from .names import NAMES
 
-#: Names of the recorded activations, in PyTorch's gate order, then cell and hidden state.
-NAMES = ("i", "f", "g", "o", "c", "h")
-
-#: A step hook: called as ``hook(name, layer, value)`` with value (B, H). It may return a
-#: tensor that replaces the value (an intervention) or None to leave it alone (a recorder).
-StepHook = Callable[[str, int, Tensor], "Tensor | None"]
-#: A layer hook: ``hook(layer, gates (B, 4H) activated i f g o, c (B, H), h (B, H))``; returns None.
-LayerHook = Callable[[int, Tensor, Tensor, Tensor], None]
-
-_hooks: weakref.WeakKeyDictionary[nn.Module, list[StepHook]] = weakref.WeakKeyDictionary()
-_observers: weakref.WeakKeyDictionary[nn.Module, list[StepHook]] = weakref.WeakKeyDictionary()
-_layer_hooks: weakref.WeakKeyDictionary[nn.Module, list[LayerHook]] = weakref.WeakKeyDictionary()
 _packed: weakref.WeakKeyDictionary[nn.Module, tuple] = weakref.WeakKeyDictionary()
-_stepwise: weakref.WeakKeyDictionary[nn.Module, list] = weakref.WeakKeyDictionary()
-
-
-class HookHandle:
-    """Removes one hook; also a context manager, so a hook cannot outlive its block."""
-
-    def __init__(
-        self, lstm: nn.Module, hook: Callable, registry: weakref.WeakKeyDictionary = _hooks
-    ):
-        self.lstm, self.hook, self.registry = lstm, hook, registry
-
-    def remove(self) -> None:
-        hooks = self.registry.get(self.lstm, [])
-        if self.hook in hooks:
-            hooks.remove(self.hook)
-        if not hooks:
-            self.registry.pop(self.lstm, None)
-
-    def __enter__(self) -> HookHandle:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.remove()
-
-
-def add_step_hook(lstm: nn.Module, hook: StepHook, observer: bool = False) -> HookHandle:
-    """Call ``hook(name, layer, value (B, H))`` at every hook point of ``lstm_step(lstm, ...)``."""
-    registry = _observers if observer else _hooks
-    registry.setdefault(lstm, []).append(hook)
-    return HookHandle(lstm, hook, registry)
-
-
-def add_layer_hook(lstm: nn.Module, hook: LayerHook) -> HookHandle:
-    """Call ``hook(layer, gates (B, 4H), c (B, H), h (B, H))`` once per layer in ``lstm_step``."""
-    _layer_hooks.setdefault(lstm, []).append(hook)
-    return HookHandle(lstm, hook, _layer_hooks)
-
-
-def has_step_hooks(lstm: nn.Module) -> bool:
-    """True while some recorder or intervention is attached to ``lstm``."""
-    return bool(_hooks.get(lstm) or _observers.get(lstm) or _layer_hooks.get(lstm))
 
 
 def check_supported(lstm: nn.LSTM) -> None:
@@ -121,22 +59,7 @@ def layer_weights(lstm: nn.LSTM, layer: int) -> tuple[Tensor, Tensor, Tensor]:
     return w_ih, w_hh, b
 
 
-def set_forget_bias(lstm: nn.LSTM, value: float) -> None:
-    """Set Γ_f's total bias (b_ih + b_hh, rows H:2H, gate order i f g o) to ``value`` in every layer."""
-    if not isinstance(lstm, nn.LSTM):
-        raise LstmvizError(f"set_forget_bias needs an nn.LSTM, got {type(lstm).__name__}")
-    if not lstm.bias:
-        raise LstmvizError(
-            "this LSTM has no biases (bias=False), so there is no forget-gate bias to set"
-        )
-    H = lstm.hidden_size
-    with torch.no_grad():
-        for layer in range(lstm.num_layers):
-            getattr(lstm, f"bias_ih_l{layer}")[H : 2 * H].fill_(value)
-            getattr(lstm, f"bias_hh_l{layer}")[H : 2 * H].zero_()
-
-
-def _packed_weights(lstm: nn.Module) -> list[tuple[Tensor, Tensor, Tensor]]:
+def packed_weights(lstm: nn.Module) -> list[tuple[Tensor, Tensor, Tensor]]:
     """Per layer (W_ih^T, W_hh^T, b), contiguous, cached until a parameter changes."""
     params = list(lstm.parameters())
     key = [(p.data_ptr(), p._version, p.dtype, p.device) for p in params]
@@ -170,17 +93,17 @@ def _layer(hooks, observers, layer_hooks, layer, gates, c_prev, H):
     activate(gates, H)  # in place on the packed gates
     i, f, g, o = gates.chunk(4, dim=1)
     if hooks or observers:
-        for k, name in enumerate("ifgo"):
+        for k, name in enumerate(NAMES[:4]):
             v = (i, f, g, o)[k]
-            new = _run_hooks(hooks, observers, name, layer, v)
+            new = apply_step_hooks(hooks, observers, name, layer, v)
             if new is not v:
                 gates[:, k * H : (k + 1) * H] = new  # keeps the packed gates what the cell used
     c = torch.addcmul(f * c_prev, i, g)
     if hooks or observers:
-        c = _run_hooks(hooks, observers, "c", layer, c)
+        c = apply_step_hooks(hooks, observers, "c", layer, c)
     h = o * c.tanh()
     if hooks or observers:
-        h = _run_hooks(hooks, observers, "h", layer, h)
+        h = apply_step_hooks(hooks, observers, "h", layer, h)
     if layer_hooks:
         for hook in list(layer_hooks):
             hook(layer, gates, c, h)
@@ -202,10 +125,10 @@ def lstm_step(
         zeros = x.new_zeros(lstm.num_layers, x.shape[0], H)
         state = (zeros, zeros)
     h_prev, c_prev = state
-    hooks, observers, layer_hooks = _hooks.get(lstm), _observers.get(lstm), _layer_hooks.get(lstm)
+    hooks, observers, layer_hooks = hooks_of(lstm)
     hs, cs = [], []
     inp = x
-    for layer, (w_ih_t, w_hh_t, b) in enumerate(_packed_weights(lstm)):
+    for layer, (w_ih_t, w_hh_t, b) in enumerate(packed_weights(lstm)):
         gates = torch.addmm(b, inp, w_ih_t).addmm_(h_prev[layer], w_hh_t)
         c, h = _layer(hooks, observers, layer_hooks, layer, gates, c_prev[layer], H)
         hs.append(h)
@@ -226,17 +149,9 @@ def cell_step(
     if state is None:
         zeros = x.new_zeros(x.shape[0], cell.hidden_size)
         state = (zeros, zeros)
-    ((w_ih_t, w_hh_t, b),) = _packed_weights(cell)
+    ((w_ih_t, w_hh_t, b),) = packed_weights(cell)
     gates = torch.addmm(b, x, w_ih_t).addmm_(state[0], w_hh_t)
-    c, h = _layer(
-        _hooks.get(cell),
-        _observers.get(cell),
-        _layer_hooks.get(cell),
-        0,
-        gates,
-        state[1],
-        cell.hidden_size,
-    )
+    c, h = _layer(*hooks_of(cell), 0, gates, state[1], cell.hidden_size)
     return (h[0], c[0]) if unbatched else (h, c)
 
 
@@ -301,75 +216,3 @@ def prepare(
     if not batched:
         h0, c0 = h0[:, None], c0[:, None]
     return xt, h0, c0, batched
-
-
-@torch.no_grad()
-def forward_stepwise(
-    lstm: nn.LSTM, input: Tensor, hx: tuple[Tensor, Tensor] | None = None
-) -> tuple[Tensor, tuple[Tensor, Tensor]]:
-    """``lstm(input, hx)`` computed one ``lstm_step`` at a time, so every hook point fires. No autograd."""
-    xt, h0, c0, batched = prepare(lstm, input, hx)
-    state = (h0, c0)
-    outs = []
-    for t in range(xt.shape[0]):
-        out, state = lstm_step(lstm, xt[t], state)
-        outs.append(out)
-    output = torch.stack(outs)  # (T, B, H)
-    if not batched:
-        return output[:, 0], (state[0][:, 0], state[1][:, 0])
-    return (output.transpose(0, 1) if lstm.batch_first else output), state
-
-
-def runs_stepwise(module: nn.Module) -> bool:
-    """True while ``module``'s forward is replaced by its step-by-step version (see ``stepwise``)."""
-    return module in _stepwise
-
-
-@contextlib.contextmanager
-def stepwise(module: nn.Module) -> Iterator[None]:
-    """While active, ``module(...)`` (an nn.LSTM or nn.LSTMCell) runs step by step through the hook points."""
-    if isinstance(module, nn.LSTM):
-        impl = forward_stepwise
-    elif isinstance(module, nn.LSTMCell):
-        impl = cell_step
-    else:  # modules that call run_hooks themselves already pass every hook point
-        yield
-        return
-    entry = _stepwise.get(module)
-    if entry is None:
-        # an instance attribute shadows the class's forward; nn.Module.__call__ (and its forward
-        # hooks) still runs around it. The previous instance attribute, if any, is restored on exit.
-        entry = [0, module.__dict__.get("forward")]
-        _stepwise[module] = entry
-        module.forward = lambda *args, **kwargs: impl(module, *args, **kwargs)
-    entry[0] += 1
-    try:
-        yield
-    finally:
-        entry[0] -= 1
-        if entry[0] == 0:
-            del _stepwise[module]
-            if entry[1] is None:
-                module.__dict__.pop("forward", None)
-            else:
-                module.forward = entry[1]
-
-
-def run_hooks(module: nn.Module, name: str, layer: int, value: Tensor) -> Tensor:
-    """Pass ``value`` (B, H) through the hook point ``name`` of ``module``; returns the (maybe replaced) value.
-
-    Any module that computes gates itself (the lessons' from-scratch cell) calls this at each
-    of ``i f g o c h`` so recorders and interventions see it like an ``nn.LSTM``.
-    """
-    hooks, observers = _hooks.get(module), _observers.get(module)
-    return _run_hooks(hooks, observers, name, layer, value) if hooks or observers else value
-
-
-def _run_hooks(hooks, observers, name: str, layer: int, value: Tensor) -> Tensor:
-    for hook in list(hooks or ()):
-        out = hook(name, layer, value)
-        if out is not None:
-            value = out
-    for hook in list(observers or ()):
-        hook(name, layer, value)
-    return value

@@ -1,8 +1,9 @@
 """The character LSTM: embedding -> nn.LSTM (dropout between layers) -> dropout -> linear head.
 
 ``forward`` runs whole sequences through the fused kernel (cuDNN on GPU, oneDNN on CPU) for training
-and for reading a prompt. ``step`` advances one character through ``lstmviz.cell.lstm_step``, the
+and for reading a prompt. ``step`` advances one character through ``lstmviz.core.cell.lstm_step``, the
 gate-by-gate version with hook points, so recorders and interventions see every generated character.
+``set_forget_bias`` is an initialisation: it starts every forget gate at Γ_f = σ(value).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from .cell import lstm_step
+from .errors import LstmvizError
 
 State = tuple[Tensor, Tensor]  # (h, c), each (num_layers, B, hidden_size)
 
@@ -72,3 +74,18 @@ class CharLSTM(nn.Module):
         """
         h_top, state = lstm_step(self.lstm, self.embedding(ids), state)
         return self.head(h_top), state
+
+
+def set_forget_bias(lstm: nn.LSTM, value: float) -> None:
+    """Set Γ_f's total bias (b_ih + b_hh, rows H:2H, gate order i f g o) to ``value`` in every layer."""
+    if not isinstance(lstm, nn.LSTM):
+        raise LstmvizError(f"set_forget_bias needs an nn.LSTM, got {type(lstm).__name__}")
+    if not lstm.bias:
+        raise LstmvizError(
+            "this LSTM has no biases (bias=False), so there is no forget-gate bias to set"
+        )
+    H = lstm.hidden_size
+    with torch.no_grad():
+        for layer in range(lstm.num_layers):
+            getattr(lstm, f"bias_ih_l{layer}")[H : 2 * H].fill_(value)
+            getattr(lstm, f"bias_hh_l{layer}")[H : 2 * H].zero_()

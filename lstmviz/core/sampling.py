@@ -17,8 +17,8 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
-from .cell import has_step_hooks
 from .errors import LstmvizError
+from .hooks import has_step_hooks
 from .model import CharLSTM
 from .vocab import Vocab
 

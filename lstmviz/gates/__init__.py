@@ -6,6 +6,8 @@ name (``i f g o c h`` or Ng's long names) and layer; ``intervene`` clamps or sca
 """
 
 from .interventions import Intervention, intervene
-from .recorder import GateRecorder, Trace, record
+from .record import record
+from .recorder import GateRecorder
+from .trace import Trace
 
 __all__ = ["GateRecorder", "Intervention", "Trace", "intervene", "record"]

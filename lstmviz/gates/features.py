@@ -11,6 +11,8 @@ brackets; LSTMVis (Strobelt et al. 2017) finds units by selecting a span of text
 * ``rank_units(acts, text)`` -> units sorted by |Pearson correlation| with each feature.
 * ``match_span(acts, start, stop)`` -> units that are on inside ``text[start:stop]`` and off
   around it (LSTMVis's select-and-match).
+* ``best_cell(trace, text, feature)`` -> the memory cell (layer, unit) that follows a feature
+  best, over all layers of a recorded trace (lessons 05 and 06 clamp and colour it).
 
 ``acts`` is always a (T, H) array: one row per character, one column per unit.
 """
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.errors import LstmvizError
+from .analysis import activations
 
 OPEN, CLOSE = "([{", ")]}"
 TAB_WIDTH = 4
@@ -263,3 +266,21 @@ def match_span(
     score = (inside - outside) / spread
     order = np.argsort(-score, kind="stable")[:top]
     return [Match(int(u), float(score[u])) for u in order]
+
+
+def best_cell(
+    trace, text: str, feature: str | np.ndarray, name: str = "c"
+) -> tuple[int, int, float]:
+    """(layer, unit, r): the unit of ``name`` (default the memory cell) most correlated with a feature.
+
+    ``trace`` is a recorded Trace over ``text`` (one step per character); ``feature`` is the name of a
+    built-in feature (``FEATURES``) or a (T,) array. r keeps its sign.
+    """
+    values = features(text, [feature])[feature] if isinstance(feature, str) else np.asarray(feature)
+    best = None
+    for layer in range(trace.num_layers):
+        _, r = correlations(activations(trace, name, layer), {"feature": values})
+        unit = int(np.abs(r[0]).argmax())
+        if best is None or abs(r[0, unit]) > abs(best[2]):
+            best = (layer, unit, float(r[0, unit]))
+    return best

@@ -2,7 +2,7 @@
 
 ``with lstmviz.intervene(model, {("c", 1, 42): 1.0}):`` fixes memory cell 42 of layer 1 at 1.0
 at every step run inside the block, in both of the model's paths: single steps (``lstm_step``,
-generation) through the step hooks of ``lstmviz.cell``, and whole sequences, whose fused
+generation) through the step hooks of ``lstmviz.core.hooks``, and whole sequences, whose fused
 ``nn.LSTM`` call is replaced for the duration by the same step-by-step computation (the fused
 kernel has no place to intervene). A clamped gate is used downstream: clamping Γ_f changes c⟨t⟩,
 clamping c⟨t⟩ changes a⟨t⟩, the next layer and every later step. On exit everything is restored:
@@ -12,25 +12,16 @@ the model's outputs are bit-identical to before.
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Mapping
 
 import torch
 from torch import Tensor, nn
 
-from ..core import cell
+from ..core import cell, hooks
 from ..core.errors import LstmvizError
-from .recorder import canonical, hookable_modules
-
-#: The range a value set at each name can take (a gate is a fraction; c is unbounded).
-RANGES = {
-    "i": (0.0, 1.0),
-    "f": (0.0, 1.0),
-    "o": (0.0, 1.0),
-    "g": (-1.0, 1.0),
-    "h": (-1.0, 1.0),
-    "c": (-math.inf, math.inf),
-}
+from ..core.names import RANGES, canonical
+from .recorder import hookable_modules
+from .stepwise import stepwise
 
 Key = tuple[str, int, "int | None"]
 
@@ -74,8 +65,8 @@ class Intervention:
             raise LstmvizError("this intervention is already active")
         stack = contextlib.ExitStack()
         try:
-            stack.enter_context(cell.add_step_hook(self.module, self._hook))
-            stack.enter_context(cell.stepwise(self.module))  # fused calls go step by step
+            stack.enter_context(hooks.add_step_hook(self.module, self._hook))
+            stack.enter_context(stepwise(self.module))  # fused calls go step by step
         except BaseException:
             stack.close()
             raise

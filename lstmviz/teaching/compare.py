@@ -6,10 +6,8 @@
   bias near 0, so Γ_f ≈ 0.5: half the memory is lost at every step).
 * ``run(kind, text, ...)``     -- a short stateful truncated-BPTT training run (the same batches, in the
   same order, for every kind and setting) -> ``Run``: loss after every step, validation loss, size, time.
-* ``best_cell(trace, text, feature)`` -- the memory cell (layer, unit) that follows a character feature
-  best, over all layers (lessons 05 and 06 clamp and colour it).
-* ``compare(text, ...)``       -- one ``Run`` per setting; ``table(runs)`` prints them as a bits/char table;
-  ``loss_figure(runs)`` draws their training curves.
+* ``compare(text, ...)``       -- one ``Run`` per setting; ``table(runs)`` prints them as a bits/char table
+  (``lstmviz.viz.curves.loss_figure(runs)`` draws their training curves).
 
 A lesson changes one thing at a time (the kind of recurrent layer, or the forget-gate bias) and keeps
 everything else -- text, hidden size, steps, batches, learning rate, seed -- the same.
@@ -22,15 +20,13 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
-import plotly.graph_objects as go
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..core.cell import set_forget_bias
 from ..core.corpus import split
 from ..core.errors import LstmvizError
+from ..core.model import set_forget_bias
 from ..core.training import evaluate, streams
 from ..core.vocab import Vocab
 
@@ -48,31 +44,6 @@ VAL_CHARS = (
 )
 LN2 = math.log(2)
 NAMES = {"rnn": "vanilla RNN (tanh)", "gru": "GRU", "lstm": "LSTM"}
-
-
-def best_cell(
-    trace, text: str, feature: str | np.ndarray, name: str = "c"
-) -> tuple[int, int, float]:
-    """(layer, unit, r): the unit of ``name`` (default the memory cell) most correlated with a feature.
-
-    ``trace`` is a recorded Trace over ``text`` (one step per character); ``feature`` is the name of a
-    built-in feature (``lstmviz.features.FEATURES``) or a (T,) array. r keeps its sign.
-    """
-    from ..gates import features as feats
-    from ..viz.plots import activations
-
-    values = (
-        feats.features(text, [feature])[feature]
-        if isinstance(feature, str)
-        else np.asarray(feature)
-    )
-    best = None
-    for layer in range(trace.num_layers):
-        _, r = feats.correlations(activations(trace, name, layer), {"feature": values})
-        unit = int(np.abs(r[0]).argmax())
-        if best is None or abs(r[0, unit]) > abs(best[2]):
-            best = (layer, unit, float(r[0, unit]))
-    return best
 
 
 class CharNet(nn.Module):
@@ -250,61 +221,3 @@ def table(runs: Sequence[Run], baseline: str | None = None) -> str:
             f"{math.exp(r.final_val):>11.2f} {r.seconds:>6.1f}s"
         )
     return "\n".join(lines)
-
-
-def smooth(values: Sequence[float], window: int = 20) -> np.ndarray:
-    """Running mean over the last ``window`` values (shorter at the start): (N,) -> (N,)."""
-    v = np.asarray(values, dtype=np.float64)
-    c = np.concatenate([[0.0], np.cumsum(v)])
-    end = np.arange(1, len(v) + 1)
-    n = np.minimum(end, window)
-    return (c[end] - c[end - n]) / n
-
-
-def loss_figure(
-    runs: Sequence[Run],
-    title: str = "Training loss, same text and budget",
-    window: int = 20,
-    first: int | None = None,
-) -> go.Figure:
-    """Training loss (running mean over ``window`` steps) vs step, one line per run; bits/char on the right.
-
-    ``first``: show only the first ``first`` steps (early training).
-    """
-    from ..viz.curves import COLORS, round_sig
-
-    fig = go.Figure()
-    for k, r in enumerate(runs):
-        y = smooth(r.train_loss, window)[:first]
-        fig.add_scatter(
-            x=list(range(1, len(y) + 1)),
-            y=round_sig(y),
-            name=r.label,
-            mode="lines",
-            line=dict(color=COLORS[k % len(COLORS)], width=2),
-            hovertemplate="step %{x}<br>%{y:.3f} nats/char<extra>" + r.label + "</extra>",
-        )
-        # invisible twin in bits/char so the right axis reads off bits (it autoscales like the left)
-        fig.add_scatter(
-            x=list(range(1, len(y) + 1)),
-            y=round_sig(y / LN2),
-            yaxis="y2",
-            mode="lines",
-            line=dict(width=0),
-            opacity=0,
-            showlegend=False,
-            hoverinfo="skip",
-        )
-    fig.update_layout(
-        title=title,
-        template="plotly_white",
-        height=400,
-        xaxis=dict(title="training step"),
-        yaxis=dict(title=f"training loss, nats/char (mean of {window} steps)"),
-        yaxis2=dict(
-            title="bits/char", overlaying="y", side="right", showgrid=False, tickmode="auto"
-        ),
-        legend=dict(x=0.99, xanchor="right", y=0.99),
-        margin=dict(l=70, r=70, t=60, b=50),
-    )
-    return fig

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import random
-import shutil
 import warnings
 
 import numpy as np
+import plotly.io as pio
 import torch
 
-#: Where kaleido looks for a browser to draw static PNGs (Debian's chromium, Chrome, ...).
-_BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
+from ..viz.style import static_images_available
 
 
 def seed_everything(seed: int = 0) -> None:
@@ -21,13 +19,6 @@ def seed_everything(seed: int = 0) -> None:
     torch.manual_seed(seed)
 
 
-def static_images_available() -> bool:
-    """True when kaleido can find a Chromium-family browser to render figures to PNG."""
-    if os.environ.get("BROWSER_PATH") and os.path.exists(os.environ["BROWSER_PATH"]):
-        return True
-    return any(shutil.which(name) for name in _BROWSERS)
-
-
 def setup(seed: int = 0) -> str:
     """Seed everything and choose plotly's renderer; returns the renderer string.
 
@@ -35,8 +26,6 @@ def setup(seed: int = 0) -> str:
     kaleido we also attach a PNG, which GitHub, nbviewer and nbconvert show, since they drop
     the plotly mimetype (plotly >= 6.1). Without one, figures are interactive only.
     """
-    import plotly.io as pio
-
     seed_everything(seed)
     renderer = "plotly_mimetype+png" if static_images_available() else "plotly_mimetype"
     pio.renderers.default = renderer
@@ -51,7 +40,7 @@ def setup(seed: int = 0) -> str:
 
 def _start_kaleido() -> None:
     """Keep one kaleido browser running, so each static PNG takes ~0.3 s instead of ~4 s."""
-    import kaleido
+    import kaleido  # here, not at the top: only lessons with a browser start it (slow to import)
 
     # plotly passes its own options on every call, which a running server ignores, with a warning
     warnings.filterwarnings("ignore", message="The kopts argument is ignored")

@@ -13,28 +13,31 @@ kernel and carries a PNG of its figure for GitHub and nbconvert.
 
 from __future__ import annotations
 
-import base64
 import math
+from contextlib import nullcontext
 
+import ipywidgets as widgets
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..core.errors import LstmvizError
+from ..core.names import GATES, LONG, SYMBOLS
+from ..core.names import RANGES as NAME_RANGES
+from ..viz.livefig import LiveFigure
+from ..viz.style import COLORS, static_png
 
-#: slider ranges: gates are sigmoids, the candidate a tanh, the old cell is unbounded
-RANGES = {
-    "gamma_u": (0.0, 1.0),
-    "gamma_f": (0.0, 1.0),
-    "gamma_o": (0.0, 1.0),
-    "c_hat": (-1.0, 1.0),
-    "c_prev": (-3.0, 3.0),
-}
+#: Each knob and the activation it sets (PyTorch's letter); the old cell is c⟨t−1⟩.
+KNOBS = {"gamma_u": "i", "gamma_f": "f", "gamma_o": "o", "c_hat": "g", "c_prev": "c"}
+#: The old cell is unbounded; its slider stops at ±3 (tanh(3) ≈ 0.995: nothing new beyond).
+C_PREV_RANGE = (-3.0, 3.0)
+#: slider ranges: gates are sigmoids, the candidate a tanh (``lstmviz.core.names.RANGES``)
+RANGES = {k: C_PREV_RANGE if n == "c" else NAME_RANGES[n] for k, n in KNOBS.items()}
 LABELS = {
-    "gamma_u": "Γu (update, i)",
-    "gamma_f": "Γf (forget, f)",
-    "gamma_o": "Γo (output, o)",
-    "c_hat": "ĉ⟨t⟩ (candidate, g)",
+    **{
+        k: f"{SYMBOLS[n].replace('_', '')} ({LONG[n]}, {n})" for k, n in KNOBS.items() if n in GATES
+    },
+    "c_hat": f"ĉ⟨t⟩ ({LONG['g']}, g)",
     "c_prev": "c⟨t−1⟩ (old cell)",
 }
 DEFAULTS = {"gamma_u": 0.5, "gamma_f": 0.9, "gamma_o": 0.8, "c_hat": 0.6, "c_prev": 1.0}
@@ -89,7 +92,7 @@ def sandbox_figure(
         row=1,
         col=1,
     )
-    for name, color in (("gamma_u", "#636EFA"), ("gamma_f", "#EF553B"), ("gamma_o", "#00CC96")):
+    for name, color in (("gamma_u", COLORS[0]), ("gamma_f", COLORS[1]), ("gamma_o", COLORS[2])):
         fig.add_scatter(
             x=[0],
             y=[0],
@@ -102,7 +105,7 @@ def sandbox_figure(
     fig.add_bar(
         x=["c⟨t−1⟩", "kept<br>Γ<sub>f</sub>·c⟨t−1⟩", "written<br>Γ<sub>u</sub>·ĉ⟨t⟩", "new c⟨t⟩"],
         y=[0, 0, 0, 0],
-        marker=dict(color=["lightgray", "#EF553B", "#636EFA", "#AB63FA"]),
+        marker=dict(color=["lightgray", COLORS[1], COLORS[0], COLORS[3]]),
         text=["", "", "", ""],
         textposition="outside",
         showlegend=False,
@@ -124,8 +127,8 @@ def sandbox_figure(
         y=[0, 0],
         mode="lines+markers",
         name="tanh(c⟨t⟩) ●, a⟨t⟩ ◆",
-        line=dict(color="#AB63FA", dash="dot"),
-        marker=dict(size=[11, 13], color=["#AB63FA", "#00CC96"], symbol=["circle", "diamond"]),
+        line=dict(color=COLORS[3], dash="dot"),
+        marker=dict(size=[11, 13], color=[COLORS[3], COLORS[2]], symbol=["circle", "diamond"]),
         row=1,
         col=3,
     )
@@ -155,7 +158,7 @@ def update_sandbox_figure(fig: go.Figure, **values: float) -> None:
     c, a = cell_update(v["gamma_u"], v["gamma_f"], v["gamma_o"], v["c_hat"], v["c_prev"])
     kept, written = v["gamma_f"] * v["c_prev"], v["gamma_u"] * v["c_hat"]
     bars = [v["c_prev"], kept, written, c]
-    with fig.batch_update() if isinstance(fig, go.FigureWidget) else _Nothing():
+    with fig.batch_update() if isinstance(fig, go.FigureWidget) else nullcontext():
         for k, name in enumerate(("gamma_u", "gamma_f", "gamma_o"), start=1):
             fig.data[k].x, fig.data[k].y = [round(_logit(v[name]), 4)], [round(v[name], 4)]
         fig.data[4].y = [round(b, 4) for b in bars]
@@ -175,22 +178,10 @@ def update_sandbox_figure(fig: go.Figure, **values: float) -> None:
         )
 
 
-class _Nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
 class GateSandbox:
     """Sliders for Γ_u, Γ_f, Γ_o, ĉ⟨t⟩, c⟨t−1⟩ above a live ``sandbox_figure``; displays as widget + PNG."""
 
     def __init__(self, **values: float):
-        import ipywidgets as widgets
-
-        from ..viz.livefig import LiveFigure
-
         _check(values)
         self.values = {**DEFAULTS, **values}
         self.live = LiveFigure(sandbox_figure(**self.values))  # replaced if the browser lost it
@@ -255,9 +246,7 @@ class GateSandbox:
         self.live.stamp()  # inside a box, its own display hook never runs
         bundle = dict(self.widget._repr_mimebundle_(include=include, exclude=exclude) or {})
         bundle["text/plain"] = repr(self)
-        from .notebook import static_images_available
-
-        if static_images_available():
-            png = go.Figure(self.figure).to_image(format="png", width=1000, height=430)
-            bundle["image/png"] = base64.b64encode(png).decode("ascii")
+        png = static_png(go.Figure(self.figure), width=1000, height=430)
+        if png:
+            bundle["image/png"] = png
         return bundle

@@ -18,7 +18,7 @@ PyTorch stores each gate's weight in two pieces, W_ih (acting on x) and W_hh (ac
 two biases, and packs the four gates in the order i, f, g, o. Ng writes one matrix acting on the
 concatenation [a⟨t−1⟩, x⟨t⟩] and one bias; ``from_torch`` / ``to_torch`` translate.
 
-The LSTM modules call ``lstmviz.cell.run_hooks`` at each of ``i f g o c h`` (``hook_points``),
+The LSTM modules call ``lstmviz.core.hooks.run_hooks`` at each of ``i f g o c h`` (``hook_points``),
 so ``lstmviz.GateRecorder`` and ``lstmviz.intervene`` see them like an ``nn.LSTM``.
 """
 
@@ -27,8 +27,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..core.cell import run_hooks
 from ..core.errors import LstmvizError
+from ..core.hooks import run_hooks
+from ..core.names import NAMES
 
 # the activation a vanilla RNN may use; "linear" is for analysis (lesson 02's exact Jacobians)
 _NONLINEARITIES = {"tanh": torch.tanh, "relu": torch.relu, "linear": lambda z: z}
@@ -129,8 +130,8 @@ class LSTMCell(nn.Module):
     forward(x⟨t⟩ (B, n_x), (a⟨t−1⟩, c⟨t−1⟩) each (B, n_a) or None) -> (a⟨t⟩, c⟨t⟩) each (B, n_a).
     """
 
-    #: names at which ``lstmviz.cell.run_hooks`` is called (PyTorch's letters): Γ_u Γ_f ĉ Γ_o c a
-    hook_points = ("i", "f", "g", "o", "c", "h")
+    #: names at which ``lstmviz.core.hooks.run_hooks`` is called: Γ_u Γ_f ĉ Γ_o c a (i f g o c h)
+    hook_points = NAMES
 
     def __init__(self, input_size: int, hidden_size: int):
         super().__init__()
@@ -219,7 +220,7 @@ class LSTM(nn.Module):
         -> (a⟨1..T⟩ of the top layer (B, T, n_a), (a⟨T⟩, c⟨T⟩) each (L, B, n_a)).
     """
 
-    hook_points = ("i", "f", "g", "o", "c", "h")
+    hook_points = NAMES
     batch_first = True  # inputs and outputs are (B, T, ·), like nn.LSTM(batch_first=True)
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1):

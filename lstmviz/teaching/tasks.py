@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..core.cell import set_forget_bias
 from ..core.errors import LstmvizError
+from ..core.model import set_forget_bias
 from .gradients import grad_norm
 
 # ---- settings the lessons use (small and fast; change them to explore) ----

@@ -1,4 +1,4 @@
-"""Line figures for the lessons: training curves (live), gradient norm vs lag, accuracy vs lag.
+"""Line figures: training curves (live), loss curves of several runs, gradient norm and accuracy vs lag.
 
 Every function returns a plotly figure whose data is exactly what it was given, rounded to
 4 significant digits so notebooks store small, stable JSON. ``TrainingCurves`` is a callback for
@@ -10,29 +10,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..core.errors import LstmvizError
-
-LN2 = math.log(2)
-#: one colour per run, in order (plotly's default qualitative palette)
-COLORS = ("#636EFA", "#EF553B", "#00CC96", "#AB63FA", "#FFA15A", "#19D3F3", "#FF6692", "#B6E880")
-
-
-def round_sig(values: Sequence[float] | np.ndarray, digits: int = 4) -> list[float | None]:
-    """Values rounded to ``digits`` significant digits, as a list (None for missing / non-finite)."""
-    out: list[float | None] = []
-    for v in np.asarray(values, dtype=float).ravel():
-        if not math.isfinite(v):
-            out.append(None)
-        elif v == 0:
-            out.append(0.0)
-        else:
-            out.append(round(float(v), digits - 1 - math.floor(math.log10(abs(v)))))
-    return out
+from .livefig import LiveFigure
+from .style import COLORS, LN2, add_bits_twin, bits, bits_axis, round_sig
 
 
 class TrainingCurves:
@@ -50,11 +37,7 @@ class TrainingCurves:
         self.val_steps: list[int] = []
         self.val_loss: list[float] = []
         self.widget = None
-        if (
-            live
-        ):  # a FigureWidget in a box that replaces it if the browser lost it (lstmviz.livefig)
-            from .livefig import LiveFigure
-
+        if live:  # a FigureWidget in a box that replaces it if the browser lost it (livefig)
             self.widget = LiveFigure(self._empty())
 
     def _empty(self) -> go.Figure:
@@ -71,34 +54,16 @@ class TrainingCurves:
                 line=dict(color=color),
                 hovertemplate="step %{x}<br>%{y:.3f} nats/char<extra>" + name + "</extra>",
             )
-        # the same curves in bits/char, invisible, on the right axis: it autoscales exactly like
-        # the left one (values differ by the constant ln 2), so its ticks read off bits/char
+        # the same curves in bits/char, invisible, on the right axis (style.add_bits_twin)
         for name in ("train", "validation"):
-            fig.add_scatter(
-                x=[],
-                y=[],
-                name=name + " (bits)",
-                yaxis="y2",
-                mode="lines",
-                line=dict(width=0),
-                showlegend=False,
-                hoverinfo="skip",
-                opacity=0,
-            )
+            add_bits_twin(fig, [], [], name=name + " (bits)")
         fig.update_layout(
             title=self.title,
             template="plotly_white",
             height=380,
             xaxis=dict(title="training step"),
             yaxis=dict(title="loss (nats/char)"),
-            yaxis2=dict(
-                title="loss (bits/char)",
-                overlaying="y",
-                side="right",
-                showgrid=False,
-                tickmode="auto",
-                tickformat=".1f",
-            ),
+            yaxis2=bits_axis("loss (bits/char)", tickformat=".1f"),
             legend=dict(x=0.99, xanchor="right", y=0.99),
             margin=dict(l=70, r=70, t=60, b=50),
         )
@@ -130,13 +95,10 @@ class TrainingCurves:
 
     def _fill(self, fig: go.Figure) -> None:
         series = ((self.train_steps, self.train_loss), (self.val_steps, self.val_loss))
-        with fig.batch_update() if isinstance(fig, go.FigureWidget) else _nothing():
+        with fig.batch_update() if isinstance(fig, go.FigureWidget) else nullcontext():
             for i, (steps, loss) in enumerate(series):
-                fig.data[i].x, fig.data[i].y = list(steps), round_sig(loss)
-                fig.data[i + 2].x, fig.data[i + 2].y = (
-                    list(steps),
-                    round_sig(np.asarray(loss) / LN2),
-                )
+                fig.data[i].x, fig.data[i].y = list(steps), round_sig(loss, as_list=True)
+                fig.data[i + 2].x, fig.data[i + 2].y = list(steps), bits(loss)
             values = [v for v in self.train_loss + self.val_loss if math.isfinite(v)]
             if values:  # fix both ranges so the right axis reads bits/char exactly, with nice ticks
                 lo, hi = min(values), max(values)
@@ -163,14 +125,6 @@ class TrainingCurves:
         bundle = dict(self.widget._repr_mimebundle_(include=include, exclude=exclude) or {})
         bundle["text/plain"] = repr(self) + " (the plot updates in a live kernel)"
         return bundle
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def lag_figure(
@@ -203,7 +157,7 @@ def lag_figure(
         norms = np.where(norms > 0, norms, np.nan)
         fig.add_scatter(
             x=list(np.asarray(lags).tolist()),
-            y=round_sig(norms),
+            y=round_sig(norms, as_list=True),
             name=label,
             mode="lines",
             line=dict(color=COLORS[(start + k) % len(COLORS)], dash=dash, width=2.5),
@@ -222,7 +176,7 @@ def accuracy_figure(
     for k, (label, (lags, acc)) in enumerate(runs.items()):
         fig.add_scatter(
             x=list(np.asarray(lags).tolist()),
-            y=round_sig(acc),
+            y=round_sig(acc, as_list=True),
             name=label,
             mode="lines+markers",
             line=dict(color=COLORS[k % len(COLORS)], width=2.5),
@@ -264,7 +218,7 @@ def history_figure(
             values = history[key]
             fig.add_scatter(
                 x=list(range(1, len(values) + 1)),
-                y=round_sig(values),
+                y=round_sig(values, as_list=True),
                 name=run,
                 legendgroup=run,
                 showlegend=row == 1,
@@ -390,5 +344,50 @@ def unrolled_figure(
         height=330,
         margin=dict(l=10, r=10, t=50, b=10),
         showlegend=False,
+    )
+    return fig
+
+
+def smooth(values: Sequence[float], window: int = 20) -> np.ndarray:
+    """Running mean over the last ``window`` values (shorter at the start): (N,) -> (N,)."""
+    v = np.asarray(values, dtype=np.float64)
+    c = np.concatenate([[0.0], np.cumsum(v)])
+    end = np.arange(1, len(v) + 1)
+    n = np.minimum(end, window)
+    return (c[end] - c[end - n]) / n
+
+
+def loss_figure(
+    runs: Sequence[Any],
+    title: str = "Training loss, same text and budget",
+    window: int = 20,
+    first: int | None = None,
+) -> go.Figure:
+    """Training loss (running mean over ``window`` steps) vs step, one line per run; bits/char on the right.
+
+    ``runs``: anything with ``label`` and ``train_loss`` (nats/char per step), such as the
+    ``lstmviz.teaching.compare.Run`` of lesson 06. ``first``: show only the first ``first`` steps.
+    """
+    fig = go.Figure()
+    for k, r in enumerate(runs):
+        y = smooth(r.train_loss, window)[:first]
+        fig.add_scatter(
+            x=list(range(1, len(y) + 1)),
+            y=round_sig(y, as_list=True),
+            name=r.label,
+            mode="lines",
+            line=dict(color=COLORS[k % len(COLORS)], width=2),
+            hovertemplate="step %{x}<br>%{y:.3f} nats/char<extra>" + r.label + "</extra>",
+        )
+        add_bits_twin(fig, range(1, len(y) + 1), y)  # the right axis reads off bits/char
+    fig.update_layout(
+        title=title,
+        template="plotly_white",
+        height=400,
+        xaxis=dict(title="training step"),
+        yaxis=dict(title=f"training loss, nats/char (mean of {window} steps)"),
+        yaxis2=bits_axis(),
+        legend=dict(x=0.99, xanchor="right", y=0.99),
+        margin=dict(l=70, r=70, t=60, b=50),
     )
     return fig

@@ -11,7 +11,7 @@ and returns a ``plotly.graph_objects.Figure``:
   how long it remembers (half-life from the running product of Γ_f).
 * ``stack``         -- several figures as one (a static snapshot of an explorer).
 
-Data going into a figure is rounded to ``SIG_DIGITS`` significant digits and stored as float32,
+Data going into a figure is rounded to ``style.SIG_DIGITS`` significant digits and stored as float32,
 so a notebook's saved figure JSON is small and the same on every run.
 """
 
@@ -27,49 +27,24 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..core.errors import LstmvizError
+from ..core.names import GATES, LABELS, RANGES, SYMBOLS, canonical
+from ..gates.analysis import (
+    activations,
+    half_life,
+    is_trace,
+    mean_half_life,
+    saturation_fractions,
+    top_units,
+)
+from .style import FONT, NAME_COLORS, colorscale, round_sig
 
 # ----------------------------------------------------------------------------- settings
-SIG_DIGITS = 4  # significant digits kept in figure data
 MAX_COLS = 1000  # heatmap columns at most; longer windows are averaged into bins of characters
 MAX_TICK_CHARS = 150  # up to this many columns, every character is a tick label
 MAX_TEXT_CHARS = 3000  # coloured_text shows at most this many characters
 WRAP = 80  # coloured_text line width in characters
 TOP_K = 24  # units shown by default in a heatmap
-FONT = "DejaVu Sans Mono, Menlo, Consolas, monospace"
 
-#: Ng's notation first, PyTorch's letter in brackets: what every axis, title and hover says.
-LABELS = {
-    "i": "update gate Γ_u (i)",
-    "f": "forget gate Γ_f (f)",
-    "g": "candidate ĉ (g)",
-    "o": "output gate Γ_o (o)",
-    "c": "memory cell c",
-    "h": "activation a (h)",
-}
-SYMBOLS = {"i": "Γ_u", "f": "Γ_f", "g": "ĉ", "o": "Γ_o", "c": "c", "h": "a"}
-ALIASES = {
-    "update": "i",
-    "forget": "f",
-    "candidate": "g",
-    "output": "o",
-    "cell": "c",
-    "activation": "h",
-    "hidden": "h",
-}
-GATES = "ifo"  # sigmoid gates, in [0, 1]: a sequential colour scale from 0 to 1
-
-# Sequential (gates) and diverging (g, c, h; blue < 0 < red) scales. The "soft" versions stop short
-# of dark colours so black characters stay readable on top of them in coloured_text.
-GATE_SCALE = [[0.0, "#f7fcf5"], [0.5, "#74c476"], [1.0, "#00441b"]]
-GATE_SCALE_SOFT = [[0.0, "#ffffff"], [1.0, "#5cb85c"]]
-DIVERGING_SCALE = [
-    [0.0, "#2166ac"],
-    [0.25, "#67a9cf"],
-    [0.5, "#f7f7f7"],
-    [0.75, "#ef8a62"],
-    [1.0, "#b2182b"],
-]
-DIVERGING_SCALE_SOFT = [[0.0, "#5b9bd5"], [0.5, "#ffffff"], [1.0, "#e8735a"]]
 SHOW = {"\n": "⏎", " ": "␣", "\t": "⇥", "\r": "␍"}  # how invisible characters are drawn
 
 
@@ -101,67 +76,17 @@ def subscripts(fig: go.Figure) -> go.Figure:
     return fig
 
 
-def canonical(name: str) -> str:
-    """``"forget"`` -> ``"f"``: one of ``i f g o c h`` (LstmvizError for anything else)."""
-    key = ALIASES.get(name, name)
-    if key not in LABELS:
-        raise LstmvizError(
-            f"unknown activation {name!r}; use one of i f g o c h (or {', '.join(ALIASES)})"
-        )
-    return key
-
-
-def round_sig(a: Any, digits: int = SIG_DIGITS) -> np.ndarray:
-    """``a`` rounded to ``digits`` significant digits, as float32 (NaN and 0 stay as they are)."""
-    a = np.asarray(a, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mag = np.where(np.isfinite(a) & (a != 0), np.floor(np.log10(np.abs(a))), 0.0)
-        scale = 10.0 ** (digits - 1 - mag)
-        return (np.round(a * scale) / scale).astype(np.float32)
-
-
 def shown(ch: str) -> str:
     """A character as drawn in a label: spaces and newlines made visible."""
     return SHOW.get(ch, ch)
 
 
-def _is_trace(source: Any) -> bool:
-    return hasattr(source, "names") and hasattr(source, "num_layers")
-
-
 def _layer_label(source: Any, layer: int | None) -> str:
     if layer is None:
         return ""
-    if _is_trace(source) and layer < 0:
+    if is_trace(source) and layer < 0:
         layer += source.num_layers
     return f"layer {layer}" if layer >= 0 else ""  # a bare array's "-1" would say nothing
-
-
-def activations(source: Any, name: str = "c", layer: int | None = -1, batch: int = 0) -> np.ndarray:
-    """One sequence's values as a float (T, H) NumPy array, from a Trace or a (T, H) array / tensor."""
-    if _is_trace(source):
-        value = source[canonical(name), -1 if layer is None else layer]
-        if hasattr(value, "detach"):
-            value = value.detach().float().cpu().numpy()
-        value = np.asarray(value)
-        if value.ndim == 3:  # (B, T, H) batch-first, else (T, B, H)
-            value = value[batch] if getattr(source, "batch_first", True) else value[:, batch]
-    else:
-        value = (
-            source.detach().float().cpu().numpy()
-            if hasattr(source, "detach")
-            else np.asarray(source)
-        )
-        if value.ndim == 3 and value.shape[0] == 1:
-            value = value[0]
-    if value.ndim == 1:
-        value = value[:, None]
-    if value.ndim != 2:
-        raise LstmvizError(
-            f"expected activations shaped (T, H) -- one row per character, one column per unit -- "
-            f"or a Trace; got shape {tuple(value.shape)}"
-        )
-    return value
 
 
 def _check_text(values: np.ndarray, text: str) -> None:
@@ -181,17 +106,6 @@ def _window(T: int, start: int, stop: int | None) -> tuple[int, int]:
     return start, stop
 
 
-def top_units(values: np.ndarray, k: int = TOP_K, by: str = "variance") -> np.ndarray:
-    """Indices of the ``k`` units with the largest variance (or mean |value| for ``by="activity"``): (T, H) -> (k,)."""
-    if by == "variance":
-        score = values.std(axis=0)
-    elif by == "activity":
-        score = np.abs(values).mean(axis=0)
-    else:
-        raise LstmvizError(f"rank units by 'variance' or 'activity', not {by!r}")
-    return np.argsort(-score, kind="stable")[: max(1, int(k))]
-
-
 def _units(values: np.ndarray, units: Sequence[int] | int | None, k: int, by: str) -> np.ndarray:
     H = values.shape[1]
     if units is None:
@@ -204,19 +118,12 @@ def _units(values: np.ndarray, units: Sequence[int] | int | None, k: int, by: st
 
 def value_range(name: str, values: np.ndarray) -> tuple[float, float]:
     """Colour range for ``name``: (0, 1) for gates, (-1, 1) for ĉ and a, ±max|c| for the cell."""
-    if name in GATES:
-        return 0.0, 1.0
-    if name in "gh":
-        return -1.0, 1.0
+    lo, hi = RANGES[name]
+    if math.isfinite(lo) and math.isfinite(hi):
+        return lo, hi
     m = float(np.nanmax(np.abs(values))) if values.size else 1.0
     m = float(round_sig(max(m, 1e-6), 2))
     return -m, m
-
-
-def _scale(name: str, soft: bool = False) -> list:
-    if name in GATES:
-        return GATE_SCALE_SOFT if soft else GATE_SCALE
-    return DIVERGING_SCALE_SOFT if soft else DIVERGING_SCALE
 
 
 def _columns(
@@ -308,7 +215,9 @@ def heatmap(
             hovertemplate=f"%{{y}}<br>step %{{x}}<br>{sym} = %{{z:.3f}}<extra></extra>",
         )
     fig = go.Figure(
-        go.Heatmap(z=colour, x=labels, y=rows, colorscale=_scale(name), hoverongaps=False, **extra)
+        go.Heatmap(
+            z=colour, x=labels, y=rows, colorscale=colorscale(name), hoverongaps=False, **extra
+        )
     )
     binned = f" (mean of {per} characters per column)" if per > 1 else ""
     binned += " (each unit scaled to its largest |value|)" if per_unit else ""
@@ -421,7 +330,7 @@ def coloured_text(
     fig.update_yaxes(visible=False, autorange="reversed")
     fig.update_layout(
         coloraxis=dict(
-            colorscale=_scale(name, soft=True),
+            colorscale=colorscale(name, soft=True),
             cmin=zmin,
             cmax=zmax,
             colorbar=dict(
@@ -452,18 +361,10 @@ def coloured_text(
 
 
 # ----------------------------------------------------------------------------- saturation
-def saturation_fractions(
-    values: np.ndarray, low: float = 0.1, high: float = 0.9
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per unit, the fraction of steps below ``low`` and above ``high``: (T, H) -> ((H,), (H,))."""
-    values = np.asarray(values)
-    return (values < low).mean(axis=0), (values > high).mean(axis=0)
-
-
 def saturation(
     source: Any,
     *,
-    names: str | Sequence[str] = "ifo",
+    names: str | Sequence[str] = GATES,
     layers: Sequence[int] | None = None,
     low: float = 0.1,
     high: float = 0.9,
@@ -476,7 +377,7 @@ def saturation(
     switch hard between the two (Karpathy, Johnson & Fei-Fei 2015, figure 3).
     """
     names = [canonical(n) for n in names]
-    if _is_trace(source):
+    if is_trace(source):
         layers = list(range(source.num_layers)) if layers is None else list(layers)
     elif isinstance(source, Mapping):
         layers = sorted({k[1] for k in source}) if layers is None else list(layers)
@@ -493,19 +394,11 @@ def saturation(
         horizontal_spacing=0.06,
         vertical_spacing=0.12,
     )
-    colours = {
-        "i": "#1f77b4",
-        "f": "#d62728",
-        "g": "#9467bd",
-        "o": "#2ca02c",
-        "c": "#7f7f7f",
-        "h": "#ff7f0e",
-    }
     for r, layer in enumerate(layers):
         for k, n in enumerate(names):
             values = (
                 activations(source, n, layer)
-                if _is_trace(source)
+                if is_trace(source)
                 else activations(source[(n, layer)])
             )
             left, right = saturation_fractions(values, low, high)
@@ -514,7 +407,7 @@ def saturation(
                     x=round_sig(right),
                     y=round_sig(left),
                     mode="markers",
-                    marker=dict(size=5, color=colours[n], opacity=0.6),
+                    marker=dict(size=5, color=NAME_COLORS[n], opacity=0.6),
                     name=LABELS[n],
                     customdata=np.arange(values.shape[1]),
                     showlegend=False,
@@ -557,28 +450,6 @@ def saturation(
 
 
 # ----------------------------------------------------------------------------- cell ledger
-def half_life(f: np.ndarray) -> np.ndarray:
-    """Memory half-life at each step: (T,) forget gate -> (T,) steps back until ∏ Γ_f < 1/2 (NaN: not yet).
-
-    At step t, something written ``n`` steps ago still holds ∏_{k=t-n+1..t} Γ_f⟨k⟩ of its size;
-    this is the smallest ``n`` for which that product drops below one half.
-    """
-    logf = np.log(np.clip(np.asarray(f, dtype=np.float64), 1e-300, 1.0))
-    prefix = np.concatenate([[0.0], np.cumsum(logf)])  # non-increasing
-    T = len(logf)
-    # largest j with prefix[j] > prefix[t+1] + ln 2, via a search on the non-decreasing -prefix
-    idx = np.searchsorted(-prefix, -prefix[1:] - math.log(2.0), side="left")
-    out = np.arange(T) - (idx - 1) + 1.0
-    out[idx == 0] = np.nan
-    return out
-
-
-def mean_half_life(f: np.ndarray) -> float:
-    """Half-life in steps for a gate that always equals the geometric mean of ``f``: ln ½ / mean ln Γ_f."""
-    mean_log = float(np.mean(np.log(np.clip(np.asarray(f, dtype=np.float64), 1e-300, 1.0))))
-    return math.inf if mean_log >= 0 else math.log(0.5) / mean_log
-
-
 def cell_ledger(
     source: Any,
     text: str,
@@ -599,7 +470,7 @@ def cell_ledger(
     """
     get = (
         (lambda n: activations(source, n, layer))
-        if _is_trace(source)
+        if is_trace(source)
         else (lambda n: activations(source[n]))
     )
     f, i, g, c = (get(n) for n in "figc")

@@ -17,23 +17,29 @@ GitHub, nbviewer and nbconvert show: they cannot run widgets.
 
 from __future__ import annotations
 
-import base64
 import html
 import threading
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from typing import Any
 
 import ipywidgets as W
 import numpy as np
 import plotly.graph_objects as go
-import plotly.io as pio
 import torch
 
 from ..core.errors import LstmvizError
+from ..core.names import LABELS, NAMES, RANGES, SYMBOLS, canonical
+from ..core.sampling import stream
 from ..gates import features as feats
+from ..gates.analysis import activations, top_units
+from ..gates.interventions import intervene
+from ..gates.record import record
+from ..gates.recorder import GateRecorder
 from . import plots
 from .livefig import LiveFigure
+from .style import FONT, round_sig, static_png
 
 # ----------------------------------------------------------------------------- settings
 REFRESH = 0.25  # seconds between redraws while generating: the browser keeps up
@@ -45,23 +51,15 @@ HEAT_UNITS = 16  # heatmap rows in the explorers
 PROBS_K = 10  # bars in the next-character chart
 SNAPSHOT_WIDTH = 900  # px, the static PNG
 
-NAME_OPTIONS = [(plots.LABELS[n], n) for n in "ifgoch"]
+NAME_OPTIONS = [(LABELS[n], n) for n in NAMES]
+#: The clamp slider stops at ±CELL_SLIDER for the memory cell, which is unbounded.
+CELL_SLIDER = 20.0
 
 
 # ----------------------------------------------------------------------------- helpers
-def _png(fig: go.Figure) -> str | None:
-    """Base64 PNG of ``fig`` when the lesson renderer asks for static images (else None)."""
-    if "png" not in str(pio.renderers.default):
-        return None
-    try:
-        return base64.b64encode(fig.to_image(format="png", width=SNAPSHOT_WIDTH, scale=1)).decode()
-    except Exception:  # no browser for kaleido: the live widget still works
-        return None
-
-
 def _unit_rows(values: np.ndarray, unit: int, k: int = HEAT_UNITS) -> list[int]:
     """The chosen unit first, then the most variable others: (T, H) -> k unit indices."""
-    rest = [int(u) for u in plots.top_units(values, min(k, values.shape[1]) + 1) if u != unit]
+    rest = [int(u) for u in top_units(values, min(k, values.shape[1]) + 1) if u != unit]
     return [unit] + rest[: k - 1]
 
 
@@ -104,7 +102,7 @@ class Explorer:
                 live.stamp()
         data = self.widget._repr_mimebundle_(**kwargs)
         data["text/plain"] = repr(self)  # short and stable (nbval compares it), not the widget tree
-        png = _png(self.snapshot())
+        png = static_png(self.snapshot(), SNAPSHOT_WIDTH)
         if png:
             data["image/png"] = png
         return data
@@ -174,7 +172,7 @@ class LiveGeneration(Explorer):
             options=_layer_options(L), value=layer % L, description="layer", style=style
         )
         self.w_name = W.Dropdown(
-            options=NAME_OPTIONS, value=plots.canonical(name), description="show", style=style
+            options=NAME_OPTIONS, value=canonical(name), description="show", style=style
         )
         self.w_unit = W.IntSlider(value=unit, min=0, max=H - 1, description="unit", style=style)
         self.w_go = W.Button(description="Generate", button_style="success", icon="play")
@@ -217,9 +215,6 @@ class LiveGeneration(Explorer):
     # --- generation -----------------------------------------------------------------------
     def run(self) -> str:
         """Generate with the current settings, blocking; returns the generated text (no prime)."""
-        from ..core.sampling import stream
-        from ..gates.recorder import GateRecorder
-
         self._stop.clear()
         prime, n = self.w_prime.value or "\n", int(self.w_length.value)
         top_k = int(self.w_top_k.value) or None
@@ -316,7 +311,7 @@ class LiveGeneration(Explorer):
             text, trace = self.text, self.trace
         if trace is None:
             return None, "", 0
-        values = plots.activations(trace, self.w_name.value, self.w_layer.value)
+        values = activations(trace, self.w_name.value, self.w_layer.value)
         # the newest character has been drawn but not yet read by the model
         consumed = len(text) - 1 if len(text) > len(self.w_prime.value or "\n") else len(text)
         T = min(values.shape[0], consumed)
@@ -325,7 +320,7 @@ class LiveGeneration(Explorer):
     def figures(self) -> list[go.Figure]:
         values, text, first = self._window()
         name, layer, unit = self.w_name.value, self.w_layer.value, int(self.w_unit.value)
-        where = f"{plots.LABELS[name]}, layer {layer}"
+        where = f"{LABELS[name]}, layer {layer}"
         if values is None or not text:
             empty = go.Figure(
                 layout=dict(
@@ -383,16 +378,14 @@ class LiveGeneration(Explorer):
         drawn = plots.shown(text[-1]) if text else ""
         fig.add_trace(
             go.Bar(
-                x=plots.round_sig(p.numpy()),
+                x=round_sig(p.numpy()),
                 y=[f"'{c}'" for c in chars],
                 orientation="h",
                 marker_color=["#d62728" if c == drawn else "#7f7f7f" for c in chars],
                 hovertemplate="%{y}: %{x:.1%}<extra></extra>",
             )
         )
-        fig.update_yaxes(
-            autorange="reversed", type="category", tickfont=dict(family=plots.FONT, size=13)
-        )
+        fig.update_yaxes(autorange="reversed", type="category", tickfont=dict(family=FONT, size=13))
         fig.update_xaxes(range=[0, 1], tickformat=".0%", title_text="probability")
         fig.update_layout(
             title=dict(text=f"next character: drew '{drawn}' (red)", x=0.02, font_size=13)
@@ -436,7 +429,7 @@ class CellExplorer(Explorer):
         window: int = 400,
     ):
         self.trace, self.text = trace, text
-        values = plots.activations(trace, name, layer)
+        values = activations(trace, name, layer)
         if values.shape[0] != len(text):
             raise LstmvizError(
                 f"the trace has {values.shape[0]} steps but the text has {len(text)} characters; "
@@ -451,9 +444,9 @@ class CellExplorer(Explorer):
             options=_layer_options(L), value=layer % L, description="layer", style=style
         )
         self.w_name = W.Dropdown(
-            options=NAME_OPTIONS, value=plots.canonical(name), description="show", style=style
+            options=NAME_OPTIONS, value=canonical(name), description="show", style=style
         )
-        unit = int(plots.top_units(values, 1)[0]) if unit is None else unit
+        unit = int(top_units(values, 1)[0]) if unit is None else unit
         self.w_unit = W.IntSlider(
             value=unit, min=0, max=H - 1, description="unit", style=style, continuous_update=False
         )
@@ -526,8 +519,6 @@ class CellExplorer(Explorer):
     @classmethod
     def from_model(cls, model: Any, vocab: Any, text: str, **kwargs: Any) -> CellExplorer:
         """Record ``model`` (a CharLSTM) reading ``text`` in one fused pass, then explore it."""
-        from ..gates.recorder import record
-
         ids = vocab.encode(text)
         with torch.no_grad():
             trace = record(model.lstm, model.embedding(ids[None].to(model.head.weight.device)))
@@ -535,7 +526,7 @@ class CellExplorer(Explorer):
 
     def values(self) -> np.ndarray:
         """The chosen activation over the whole text: (T, H)."""
-        return plots.activations(self.trace, self.w_name.value, self.w_layer.value)
+        return activations(self.trace, self.w_name.value, self.w_layer.value)
 
     def match(self, start: int | None = None, stop: int | None = None) -> list[feats.Match]:
         """Units on inside the span (default: the span slider) and off around it; fills the 'found' list."""
@@ -613,7 +604,7 @@ class CellExplorer(Explorer):
             units=[unit],
             start=a,
             stop=b,
-            title=f"unit {unit} of {plots.LABELS[name]}, layer {layer}",
+            title=f"unit {unit} of {LABELS[name]}, layer {layer}",
         )
         ctext.update_layout(width=None)
         heat = plots.heatmap(
@@ -626,7 +617,7 @@ class CellExplorer(Explorer):
             stop=b,
             max_cols=self.window,
             per_unit=name == "c",  # cells differ in range a lot
-            title=f"{plots.LABELS[name]}, layer {layer}: "
+            title=f"{LABELS[name]}, layer {layer}: "
             + ("found units" if self.found else f"unit {unit} and the most variable"),
         )
         s0, s1 = self.w_span.value
@@ -678,7 +669,7 @@ class InterventionExplorer(Explorer):
             options=_layer_options(L), value=layer % L, description="layer", style=style
         )
         self.w_name = W.Dropdown(
-            options=NAME_OPTIONS, value=plots.canonical(name), description="clamp", style=style
+            options=NAME_OPTIONS, value=canonical(name), description="clamp", style=style
         )
         self.w_unit = W.IntSlider(value=unit, min=0, max=H - 1, description="unit", style=style)
         self.w_value = W.FloatSlider(
@@ -718,21 +709,13 @@ class InterventionExplorer(Explorer):
 
     def _on_name(self, change: Any) -> None:
         """Gates live in [0, 1], ĉ and a in [-1, 1]; a memory cell can go far beyond."""
-        lo, hi = {"c": (-20.0, 20.0), "g": (-1.0, 1.0), "h": (-1.0, 1.0)}.get(
-            change["new"], (0.0, 1.0)
-        )
+        lo, hi = (float(v) for v in np.clip(RANGES[change["new"]], -CELL_SLIDER, CELL_SLIDER))
         self.w_value.min, self.w_value.max = min(lo, self.w_value.min), max(hi, self.w_value.max)
         self.w_value.value = float(np.clip(self.w_value.value, lo, hi))
         self.w_value.min, self.w_value.max = lo, hi
 
     def _generate(self, clamp: bool) -> tuple[str, np.ndarray]:
         """One continuation (with or without the clamp) and the unit's values while writing it: (T,)."""
-        from contextlib import nullcontext
-
-        from ..core.sampling import stream
-        from ..gates.interventions import intervene
-        from ..gates.recorder import GateRecorder
-
         name, layer, unit = self.w_name.value, self.w_layer.value, int(self.w_unit.value)
         ctx = (
             intervene(self.model, {(name, layer, unit): float(self.w_value.value)})
@@ -752,7 +735,7 @@ class InterventionExplorer(Explorer):
                     seed=int(self.w_seed.value),
                 )
             )
-        values = plots.activations(rec.trace, name, layer)[:, unit]
+        values = activations(rec.trace, name, layer)[:, unit]
         # The trace holds the prime and then every generated character but the last (never fed
         # back); a character is coloured by the unit's value after reading it, as everywhere.
         return out, values[len(prime) :]
@@ -765,7 +748,7 @@ class InterventionExplorer(Explorer):
 
     def figures(self) -> list[go.Figure]:
         name, layer, unit = self.w_name.value, self.w_layer.value, int(self.w_unit.value)
-        label = f"{plots.SYMBOLS[name]} unit {unit} of layer {layer}"
+        label = f"{SYMBOLS[name]} unit {unit} of layer {layer}"
         if not self.results:
             return [
                 go.Figure(

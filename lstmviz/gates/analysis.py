@@ -1,0 +1,94 @@
+"""Numbers read from a recorded trace: one sequence's values, unit rankings, saturation, memory.
+
+Data access and analysis without any figure: ``activations`` turns a ``Trace`` (or an array) into
+one (T, H) NumPy array, one row per character and one column per unit; the rest compute from such
+arrays. ``lstmviz.viz`` draws them; the lessons print them.
+
+* ``activations(trace, name, layer)`` -- (T, H) values of one of ``i f g o c h``.
+* ``top_units(values, k)``            -- the most variable (or most active) units.
+* ``saturation_fractions(values)``    -- per unit, the fraction of steps a gate is < 0.1 / > 0.9.
+* ``half_life(f)``, ``mean_half_life(f)`` -- how many steps a memory cell keeps half its content.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..core.errors import LstmvizError
+from ..core.names import canonical
+
+
+def is_trace(source: Any) -> bool:
+    """True for a recorded ``Trace`` (or anything indexed like one), False for a plain array."""
+    return hasattr(source, "names") and hasattr(source, "num_layers")
+
+
+def activations(source: Any, name: str = "c", layer: int | None = -1, batch: int = 0) -> np.ndarray:
+    """One sequence's values as a float (T, H) NumPy array, from a Trace or a (T, H) array / tensor."""
+    if is_trace(source):
+        value = source[canonical(name), -1 if layer is None else layer]
+        if hasattr(value, "detach"):
+            value = value.detach().float().cpu().numpy()
+        value = np.asarray(value)
+        if value.ndim == 3:  # (B, T, H) batch-first, else (T, B, H)
+            value = value[batch] if getattr(source, "batch_first", True) else value[:, batch]
+    else:
+        value = (
+            source.detach().float().cpu().numpy()
+            if hasattr(source, "detach")
+            else np.asarray(source)
+        )
+        if value.ndim == 3 and value.shape[0] == 1:
+            value = value[0]
+    if value.ndim == 1:
+        value = value[:, None]
+    if value.ndim != 2:
+        raise LstmvizError(
+            f"expected activations shaped (T, H) -- one row per character, one column per unit -- "
+            f"or a Trace; got shape {tuple(value.shape)}"
+        )
+    return value
+
+
+def top_units(values: np.ndarray, k: int, by: str = "variance") -> np.ndarray:
+    """Indices of the ``k`` units with the largest variance (or mean |value| for ``by="activity"``): (T, H) -> (k,)."""
+    if by == "variance":
+        score = values.std(axis=0)
+    elif by == "activity":
+        score = np.abs(values).mean(axis=0)
+    else:
+        raise LstmvizError(f"rank units by 'variance' or 'activity', not {by!r}")
+    return np.argsort(-score, kind="stable")[: max(1, int(k))]
+
+
+def saturation_fractions(
+    values: np.ndarray, low: float = 0.1, high: float = 0.9
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per unit, the fraction of steps below ``low`` and above ``high``: (T, H) -> ((H,), (H,))."""
+    values = np.asarray(values)
+    return (values < low).mean(axis=0), (values > high).mean(axis=0)
+
+
+def half_life(f: np.ndarray) -> np.ndarray:
+    """Memory half-life at each step: (T,) forget gate -> (T,) steps back until ∏ Γ_f < 1/2 (NaN: not yet).
+
+    At step t, something written ``n`` steps ago still holds ∏_{k=t-n+1..t} Γ_f⟨k⟩ of its size;
+    this is the smallest ``n`` for which that product drops below one half.
+    """
+    logf = np.log(np.clip(np.asarray(f, dtype=np.float64), 1e-300, 1.0))
+    prefix = np.concatenate([[0.0], np.cumsum(logf)])  # non-increasing
+    T = len(logf)
+    # largest j with prefix[j] > prefix[t+1] + ln 2, via a search on the non-decreasing -prefix
+    idx = np.searchsorted(-prefix, -prefix[1:] - math.log(2.0), side="left")
+    out = np.arange(T) - (idx - 1) + 1.0
+    out[idx == 0] = np.nan
+    return out
+
+
+def mean_half_life(f: np.ndarray) -> float:
+    """Half-life in steps for a gate that always equals the geometric mean of ``f``: ln ½ / mean ln Γ_f."""
+    mean_log = float(np.mean(np.log(np.clip(np.asarray(f, dtype=np.float64), 1e-300, 1.0))))
+    return math.inf if mean_log >= 0 else math.log(0.5) / mean_log

@@ -1,0 +1,135 @@
+"""Shared figure helpers, defined once: rounding, colours, fonts, the bits/char axis, static PNGs.
+
+Every figure module (``plots``, ``curves``, ``widgets``, the lessons' sandbox) takes these from
+here, so a figure looks and rounds the same wherever it is drawn. Names of the gates (labels,
+symbols, ranges) are not style: they come from ``lstmviz.core.names``.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import os
+import shutil
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+import plotly.io as pio
+
+from ..core.names import GATES
+
+# ----------------------------------------------------------------------------- settings
+SIG_DIGITS = 4  # significant digits kept in figure data: small, stable notebook JSON
+FONT = "DejaVu Sans Mono, Menlo, Consolas, monospace"  # characters of the text, in every figure
+LN2 = math.log(2)  # nats per bit
+#: One colour per run or line, in order (plotly's default qualitative palette).
+COLORS = ("#636EFA", "#EF553B", "#00CC96", "#AB63FA", "#FFA15A", "#19D3F3", "#FF6692", "#B6E880")
+#: One colour per activation, where several share an axis (e.g. the saturation panels).
+NAME_COLORS = {
+    "i": "#1f77b4",
+    "f": "#d62728",
+    "g": "#9467bd",
+    "o": "#2ca02c",
+    "c": "#7f7f7f",
+    "h": "#ff7f0e",
+}
+# Sequential (gates) and diverging (g, c, h; blue < 0 < red) scales. The "soft" versions stop short
+# of dark colours so black characters stay readable on top of them in coloured text.
+GATE_SCALE = [[0.0, "#f7fcf5"], [0.5, "#74c476"], [1.0, "#00441b"]]
+GATE_SCALE_SOFT = [[0.0, "#ffffff"], [1.0, "#5cb85c"]]
+DIVERGING_SCALE = [
+    [0.0, "#2166ac"],
+    [0.25, "#67a9cf"],
+    [0.5, "#f7f7f7"],
+    [0.75, "#ef8a62"],
+    [1.0, "#b2182b"],
+]
+DIVERGING_SCALE_SOFT = [[0.0, "#5b9bd5"], [0.5, "#ffffff"], [1.0, "#e8735a"]]
+#: Where kaleido looks for a browser to draw static PNGs (Debian's chromium, Chrome, ...).
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
+
+
+# ----------------------------------------------------------------------------- numbers
+def round_sig(values: Any, digits: int = SIG_DIGITS, *, as_list: bool = False) -> Any:
+    """``values`` rounded to ``digits`` significant digits: (...) -> float32 array (N,) or list.
+
+    ``as_list=False``: a float32 NumPy array of the same shape, NaN and ±inf kept (plotly stores
+    it as compact binary). ``as_list=True``: a flat list of Python floats with None for NaN and
+    ±inf (plotly draws a gap), for line data that stays readable JSON.
+    """
+    a = np.asarray(values, dtype=np.float64)
+    nonzero = np.isfinite(a) & (a != 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mag = np.floor(np.log10(np.abs(np.where(nonzero, a, 1.0))))
+        e = digits - 1 - mag  # decimals to keep; negative: round to tens, hundreds, ...
+        p = 10.0 ** np.abs(e)  # exact for the exponents that occur, so 0.1235 stays 0.1235
+        out = np.where(e >= 0, np.round(a * p) / p, np.round(a / p) * p)
+    if as_list:
+        return [float(v) if math.isfinite(v) else None for v in out.ravel().tolist()]
+    return out.astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- colours
+def colorscale(name: str, soft: bool = False) -> list:
+    """The colour scale for activation ``name``: sequential 0..1 for gates, diverging otherwise."""
+    if name in GATES:
+        return GATE_SCALE_SOFT if soft else GATE_SCALE
+    return DIVERGING_SCALE_SOFT if soft else DIVERGING_SCALE
+
+
+# ----------------------------------------------------------------------------- bits/char axis
+def bits_axis(title: str = "bits/char", **extra: Any) -> dict:
+    """Layout of a right-hand y axis (``yaxis2``) reading the left axis's nats/char as bits/char."""
+    return dict(title=title, overlaying="y", side="right", showgrid=False, tickmode="auto", **extra)
+
+
+def bits(nats: Sequence[float] | np.ndarray) -> list[float | None]:
+    """Losses in nats/char -> bits/char, rounded for a figure: (N,) -> list (None: not finite)."""
+    return round_sig(np.asarray(nats, dtype=np.float64) / LN2, as_list=True)
+
+
+def add_bits_twin(
+    fig: go.Figure, x: Sequence[float], nats: Sequence[float], name: str | None = None
+) -> None:
+    """Add an invisible twin of a nats/char line in bits/char on ``yaxis2`` (see ``bits_axis``).
+
+    The twin autoscales exactly like the left axis's line (values differ by the constant ln 2),
+    so the right axis's ticks read off bits/char.
+    """
+    fig.add_scatter(
+        x=list(x),
+        y=bits(nats),
+        yaxis="y2",
+        mode="lines",
+        line=dict(width=0),
+        opacity=0,
+        showlegend=False,
+        hoverinfo="skip",
+        **({} if name is None else {"name": name}),
+    )
+
+
+# ----------------------------------------------------------------------------- static PNG
+def static_images_available() -> bool:
+    """True when kaleido can find a Chromium-family browser to render figures to PNG."""
+    if os.environ.get("BROWSER_PATH") and os.path.exists(os.environ["BROWSER_PATH"]):
+        return True
+    return any(shutil.which(name) for name in BROWSERS)
+
+
+def static_png(fig: go.Figure, width: int, height: int | None = None) -> str | None:
+    """Base64 PNG of ``fig`` when the renderer asks for static images, else None.
+
+    The one rule for every widget's static snapshot: a PNG is drawn when plotly's default
+    renderer includes ``png``, which ``lstmviz.teaching.notebook.setup`` chooses only where
+    ``static_images_available()``. A failing browser leaves the live widget working (None).
+    """
+    if "png" not in str(pio.renderers.default):
+        return None
+    try:
+        png = fig.to_image(format="png", width=width, height=height, scale=1)
+    except Exception:  # no browser for kaleido after all: the live widget still works
+        return None
+    return base64.b64encode(png).decode("ascii")
