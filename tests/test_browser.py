@@ -237,9 +237,9 @@ def page(server, request, tmp_path):
             # Voila answers once it has run every cell
             pg.goto(server.url + path, timeout=RUN_ALL_S * 1000)
             yield pg, name, tmp_path
+            _stop_kernels(pg, server.kind)
         finally:
             context.close()
-            _stop_kernels(server)
 
 
 def _refuse(route, refused: list[str]) -> None:
@@ -247,13 +247,10 @@ def _refuse(route, refused: list[str]) -> None:
     route.abort()
 
 
-def _stop_kernels(server: Server) -> None:
-    """Shut down the run's kernels (and their kaleido browsers): the next run starts afresh."""
-    if server.kind == "voila":
-        return  # Voila ends a page's kernel when the page closes
-    for session in json.loads(_get(server.url + "/api/sessions")):
-        req = urllib.request.Request(f"{server.url}/api/sessions/{session['id']}", method="DELETE")
-        urllib.request.urlopen(req, timeout=10).close()
+def _stop_kernels(pg, kind: str) -> None:
+    """Shut down the run's kernel (and its kaleido browser): the next run starts afresh."""
+    if kind != "voila":  # Voila ends a page's kernel itself when the page goes
+        pg.evaluate("() => window.jupyterapp.serviceManager.sessions.shutdownAll()")
 
 
 def _shot(target, tmp_path: Path, name: str) -> Path:
@@ -317,10 +314,16 @@ def test_explorers_render_and_respond(server, page):
     """In each front-end the explorers draw, a control change redraws, Generate updates live."""
     pg, name, tmp_path = page
     kind = server.kind
+    begun = time.monotonic()
+
+    def step(what: str) -> None:  # where the time goes, printed with a failure (pytest -rP: always)
+        print(f"{kind} {pg.hold_ms} ms: {time.monotonic() - begun:5.1f} s {what}")
+
     _run_all(pg, kind)
     pg.wait_for_function(
         "() => document.body.innerText.includes('ALL CELLS DONE')", timeout=RUN_ALL_S * 1000
     )
+    step("all cells ran")
     _shot(pg, tmp_path, f"{kind}-top")
 
     # no failed cell, no widget that could not be shown
@@ -337,6 +340,7 @@ def test_explorers_render_and_respond(server, page):
         _show(pg, cls, n_plots)
         assert pg.locator(f"{cls}.jupyter-widgets, {cls} .jupyter-widgets").count() > 0
         _shot(box, tmp_path, f"{kind}-" + cls.strip(".").replace("lstmviz-", "explorer-"))
+        step(f"{cls} drawn")
     if pg.hold_ms:  # the slow first module really happened (else this run tests nothing new)
         assert any("holding back the first widget module" in line for line in pg.console), (
             pg.console[-20:]
@@ -357,6 +361,7 @@ def test_explorers_render_and_respond(server, page):
     last.wait_for()
     assert "forget gate" in last.inner_text()
     _shot(last, tmp_path, f"{kind}-figure-heatmap")
+    step("figure drawn")
 
     # moving a control redraws: show the forget gate instead of the memory cell in the cell explorer
     cells = ".lstmviz-cells .js-plotly-plot"
@@ -368,6 +373,7 @@ def test_explorers_render_and_respond(server, page):
     assert after[0] != before[0] and after[1] != before[1]
     assert "forget gate" in json.loads(after[1])[-1]
     _shot(pg.locator(".lstmviz-cells"), tmp_path, f"{kind}-explorer-cells-forget")
+    step("control change redrawn")
 
     # Generate runs in a thread: every live plot changes while the kernel stays free, and Stop
     # (a message that free kernel handles) ends the 5000-character run early; the fixture paces
@@ -380,6 +386,7 @@ def test_explorers_render_and_respond(server, page):
     pg.locator(f"{live} button", has_text="Generate").click()
     for i in range(3):  # coloured text, next-character bars, heatmap
         _wait_changed(pg, plots, i, old[i])
+    step("Generate updated the live plots")
     pg.locator(f"{live} button", has_text="Stop").click()
     pg.wait_for_function(
         "(sel) => !document.querySelector(sel + ' button.mod-success').disabled",
@@ -391,6 +398,7 @@ def test_explorers_render_and_respond(server, page):
     assert len(text_after) < 3000, "Stop did not stop the paced 5000-character run"
     # the plots show the text that stopped: the bars name the last character drawn
     _shot(pg.locator(live), tmp_path, f"{kind}-explorer-live-after-generate")
+    step("stopped")
 
 
 def _wait_changed(pg, selector: str, index: int, old: str, title: str = "") -> None:

@@ -7,12 +7,21 @@ or slow machine (Binder, an old laptop, CI). Later ones are fast because the bro
 compiled code cached. All a FigureWidget's data reach the browser as messages after its creation,
 so that first figure stays an empty plot, whatever the kernel sends.
 
-A view reports back the trace edit it drew (plotly's ``_js2py_traceDeltas`` message). At display
-we stamp the figure with a new edit id. A view that answers with an older id missed messages:
-either its model is dead, or it drew before the queued updates arrived. ``LiveFigure`` then puts a
-fresh FigureWidget with the current figure in its place; by then the module is cached. Interactive
-updates then go to the new one. Tried at most ``HEALS`` times, so a browser that never keeps up
-cannot loop.
+A view reports back the trace edit it drew (plotly's ``_js2py_traceDeltas`` message). Two checks
+use these reports, and either puts a fresh FigureWidget with the current figure in the box's place
+(by then the module is cached); interactive updates then go to the new one:
+
+* At display we stamp the figure with a new edit id. A view that answers with an older id missed
+  messages: either its model is dead, or it drew before the queued updates arrived (JupyterLab,
+  Notebook 7: the figure's model is created while the cell runs, the view draws it later).
+* A view that drew the current id can still belong to a dead model: Voila creates every model at
+  once from the kernel's current state after the notebook ran, so a model that died waiting for
+  the module still draws the newest figure, then ignores every update. So once a view has reported,
+  each edit we send must be echoed within ``ECHO_S`` seconds; a view's first report is answered
+  with a no-op edit (a probe) for the same reason. No echo: the model is dead.
+
+Tried at most ``HEALS`` times, so a browser that never keeps up cannot loop. Without a browser
+view (nbconvert, nbval, a closed tab) nothing is expected and nothing is replaced.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 HEALS = 3  # fresh FigureWidgets a LiveFigure may put in place of ones the browser lost
+ECHO_S = 5.0  # seconds a browser view gets to echo an edit before we call its model dead
 
 
 def _json_safe(trace: dict) -> dict:
@@ -59,6 +69,9 @@ class LiveFigure(W.VBox):
         self._lock = threading.RLock()  # generation threads draw while the kernel thread may swap
         self._stamp = 0  # the trace edit id every view displayed from now on must report back
         self.heals = 0  # how many times a lost FigureWidget was replaced
+        self._seen = False  # a browser view drew the current FigureWidget: edits must be echoed
+        self._echoed = 0  # the newest trace edit id a view of the current FigureWidget echoed
+        self._timer: threading.Timer | None = None  # the pending echo check
         self.fw = self._new(figure if figure is not None else go.Figure())
         self.children = (self.fw,)
 
@@ -87,6 +100,7 @@ class LiveFigure(W.VBox):
                     fw.data = []
                 fw.add_traces(traces)
                 fw.layout = fig.layout
+            self._expect_echo()
 
     def stamp(self) -> None:
         """Before a display: give the browser the current figure and an edit id its views must echo."""
@@ -109,15 +123,61 @@ class LiveFigure(W.VBox):
     def _on_report(self, change: dict) -> None:
         """A view drew the figure and says which edit it drew; an old one means it missed our messages."""
         msg = change["new"]
-        if not msg or msg.get("trace_edit_id", self._stamp) >= self._stamp:
+        if not msg:
             return
-        with (
-            self._lock
-        ):  # the owner check inside: a report from a FigureWidget already replaced is old news
-            if change["owner"] is not self.fw or self.heals >= HEALS:
+        edit = msg.get("trace_edit_id", self._stamp)
+        with self._lock:  # a report from a FigureWidget already replaced is old news
+            if change["owner"] is not self.fw:
                 return
-            self.heals += 1
-            lost = self.fw
-            self.fw = self._new(go.Figure(lost))
-        self.stamp()  # shows the new one in every view of this box
-        lost.close()
+            if edit < self._stamp:
+                lost = self._replace()
+            else:
+                lost = None
+                self._echoed = max(self._echoed, edit)
+                if self._timer is None:  # a view's first report, not an echo we wait for: probe
+                    self._seen = True
+                    self.fw._send_update_msg({}, {}, [])
+                    self._expect_echo()
+        self._finish(lost)
+
+    def _expect_echo(self) -> None:
+        """After an edit (lock held): check in ``ECHO_S`` s that a view echoed it, if one is watching."""
+        if self._seen and self._timer is None:
+            self._timer = threading.Timer(
+                ECHO_S, self._check_echo, args=(self.fw, self.fw._last_trace_edit_id)
+            )
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _check_echo(self, fw: go.FigureWidget, edit: int) -> None:
+        """The echo check: still unanswered means the view's model is dead; answered, watch the next."""
+        with self._lock:
+            if fw is not self.fw:
+                return
+            self._timer = None
+            if self._echoed < edit:
+                lost = self._replace()
+            else:
+                lost = None
+                if fw._last_trace_edit_id > self._echoed:  # later edits not echoed yet
+                    self._expect_echo()
+        self._finish(lost)
+
+    def _replace(self) -> go.FigureWidget | None:
+        """(lock held) Put a fresh FigureWidget in place of the lost one; returns the lost one."""
+        if self.heals >= HEALS:
+            return None
+        self.heals += 1
+        lost = self.fw
+        self.fw = self._new(go.Figure(lost))
+        self._seen, self._echoed = False, 0
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        return lost
+
+    def _finish(self, lost: go.FigureWidget | None) -> None:
+        """After a replacement, outside the lock: show the new FigureWidget, close the lost one."""
+        if lost is not None:
+            self.stamp()  # shows the new one in every view of this box
+            lost.close()
