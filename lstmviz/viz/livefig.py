@@ -35,7 +35,8 @@ import numpy as np
 import plotly.graph_objects as go
 
 HEALS = 3  # fresh FigureWidgets a LiveFigure may put in place of ones the browser lost
-ECHO_S = 5.0  # seconds a browser view gets to echo an edit before we call its model dead
+ECHO_S = 15.0  # seconds a browser view gets to echo an edit before we call its model dead
+# (a busy browser drawing a page of plots took 4.5 s to echo on a loaded 2-core machine)
 
 
 def _json_safe(trace: dict) -> dict:
@@ -136,7 +137,7 @@ class LiveFigure(W.VBox):
                 self._echoed = max(self._echoed, edit)
                 if self._timer is None:  # a view's first report, not an echo we wait for: probe
                     self._seen = True
-                    self.fw._send_update_msg({}, {}, [])
+                    self.fw._send_update_msg({}, {})
                     self._expect_echo()
         self._finish(lost)
 
