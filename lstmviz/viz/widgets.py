@@ -46,6 +46,7 @@ REFRESH = 0.25  # seconds between redraws while generating: the browser keeps up
 WINDOW = 120  # characters in the live heatmap (each one labelled)
 TEXT_WINDOW = 480  # characters in the live coloured text
 TEXT_WRAP, TEXT_WIDTH = 56, 640  # its line length (characters) and width (px), beside the bars
+LENGTH_MAX = 5000  # characters, the top of the length slider
 PACE_MAX = 200  # characters a second, the top of the chars/s slider (0 on it: no limit)
 HEAT_UNITS = 16  # heatmap rows in the explorers
 PROBS_K = 10  # bars in the next-character chart
@@ -152,8 +153,9 @@ class LiveGeneration(Explorer):
         self.w_top_k = W.IntSlider(
             value=top_k or 0, min=0, max=len(vocab), description="top-k (0: all)", style=style
         )
+        # from 0 in steps of 10: every value a round number (from 1 it offered 301, not 300)
         self.w_length = W.IntSlider(
-            value=length, min=1, max=5000, step=10, description="length", style=style
+            value=length, min=0, max=LENGTH_MAX, step=10, description="length", style=style
         )
         # 0: as fast as the model can; at up to 1/refresh characters a second every one is drawn
         self.w_pace = W.IntSlider(
