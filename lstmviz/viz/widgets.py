@@ -50,6 +50,7 @@ LENGTH_MAX = 5000  # characters, the top of the length slider
 PACE_MAX = 200  # characters a second, the top of the chars/s slider (0 on it: no limit)
 HEAT_UNITS = 16  # heatmap rows in the explorers
 PROBS_K = 10  # bars in the next-character chart
+PROBS_WIDTH = 290  # px, that chart
 SNAPSHOT_WIDTH = 900  # px, the static PNG
 
 NAME_OPTIONS = [(LABELS[n], n) for n in NAMES]
@@ -356,6 +357,7 @@ class LiveGeneration(Explorer):
             units=self._rows,
             offset=end - m,
             title=f"{where}: the last {m} characters (unit {unit} on top)",
+            width=TEXT_WIDTH + PROBS_WIDTH,  # as wide as the text and bars above: labels fit
         )
         return [ctext, self._probs_figure(), heat]
 
@@ -366,7 +368,7 @@ class LiveGeneration(Explorer):
             layout=dict(
                 template="plotly_white",
                 height=300,
-                width=290,
+                width=PROBS_WIDTH,
                 margin=dict(l=50, r=10, t=40, b=40),
                 showlegend=False,
             )
