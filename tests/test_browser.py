@@ -1,14 +1,17 @@
-"""Real-browser test: JupyterLab + headless Chromium run the explorers' notebook and we look at the page.
+"""Real-browser test: the explorers notebook in JupyterLab, Notebook 7 and Voila, headless Chromium.
 
-Starts ``jupyter lab`` on 127.0.0.1 (a free port, no token) in a temporary folder holding a copy of
-``tests/browser/explorers.ipynb``, drives Debian's Chromium through Python playwright (never a
-downloaded browser), runs all cells and checks that the plotly figures and the widgets rendered,
-that no cell failed, that moving a control redraws a plot and that Generate / Stop work. Screenshots
-go to the test's tmp folder and to /tmp/lstmviz-screens/.
+Starts each front-end once on 127.0.0.1 (a free port, no token) in a temporary folder, drives
+Debian's Chromium through Python playwright (never a downloaded browser; every host but 127.0.0.1
+refused) on a copy of ``tests/browser/explorers.ipynb``, runs all cells (Voila runs them itself,
+in the server, before it sends the page) and checks that the plotly figures and the widgets
+rendered, that no cell failed, that moving a control redraws a plot and that Generate updates
+every live plot and Stop stops. Screenshots go to the test's tmp folder and /tmp/lstmviz-screens/.
 
-It runs twice: as is, and with the first widget module held back 2.5 s. anywidget drops every
-message to a widget whose module took over 2 s to load, which is what a slow machine does to the
-first (cold, 5 MB) plotly FigureWidget; lstmviz.viz.livefig must notice and replace that figure.
+Each front-end runs twice: as is, and with the first widget module held back 2.5 s. anywidget
+drops every message to a widget whose module took over 2 s to load, which is what a slow machine
+does to the first (cold, 5 MB) plotly FigureWidget; lstmviz.viz.livefig must notice and replace
+that figure. Voila creates all the models at once, so there several can die, on a cold first load
+too. Each step's time is printed (``pytest -rP`` shows it for passing runs).
 """
 
 from __future__ import annotations
@@ -53,7 +56,8 @@ SLOW_FIRST_MODULE = """(() => {
   let held = false;
   URL.createObjectURL = (blob) => {
     const url = create(blob);
-    if (held || !(blob instanceof Blob) || blob.size < 1e6 || !(new Error().stack || '').includes('anywidget')) return url;
+    if (held || !(blob instanceof Blob) || blob.size < 1e6
+        || !(new Error().stack || '').includes('anywidget')) return url;
     held = true;
     console.log('lstmviz-test: holding back the first widget module');
     return create(new Blob([`await new Promise(r => setTimeout(r, %d));
@@ -73,7 +77,8 @@ def _need_browser() -> None:
         import playwright.sync_api  # noqa: F401
     except ImportError:
         problems.append(
-            "Python playwright is not installed (pip install playwright; never `playwright install`)"
+            "Python playwright is not installed"
+            " (pip install playwright; never `playwright install`)"
         )
     if problems:
         if os.environ.get("CI"):
@@ -183,7 +188,8 @@ def server(request, tmp_path_factory):
             except OSError:
                 if time.monotonic() > deadline:
                     pytest.fail(
-                        f"{kind} did not answer in {SERVER_START_S} s:\n{log_path.read_text()[-3000:]}"
+                        f"{kind} did not answer in {SERVER_START_S} s:\n"
+                        f"{log_path.read_text()[-3000:]}"
                     )
                 time.sleep(0.5)
         yield Server(kind, url, root, log_path)
@@ -262,12 +268,13 @@ def _shot(target, tmp_path: Path, name: str) -> Path:
 
 
 def _show(pg, box: str, n_plots: int) -> None:
-    """Scroll an explorer into view and wait until its plots are drawn (JupyterLab renders lazily)."""
+    """Scroll an explorer into view and wait until its plots are drawn (JupyterLab draws lazily)."""
     pg.locator(box).scroll_into_view_if_needed()
     try:
         pg.wait_for_function(
             "([sel, n]) => { const gds = document.querySelectorAll(sel + ' .js-plotly-plot');"
-            " return gds.length === n && [...gds].every(gd => gd.data && gd.data.length && gd.querySelector('.main-svg')); }",
+            " return gds.length === n && [...gds].every("
+            "gd => gd.data && gd.data.length && gd.querySelector('.main-svg')); }",
             arg=[box, n_plots],
         )
     except Exception:
@@ -275,7 +282,8 @@ def _show(pg, box: str, n_plots: int) -> None:
             "plots (class, traces, drawn):",
             pg.evaluate(
                 "(sel) => [...document.querySelectorAll(sel + ' .js-plotly-plot')]"
-                ".map(gd => [gd.className, gd.data && gd.data.length, !!gd.querySelector('.main-svg')])",
+                ".map(gd => [gd.className, gd.data && gd.data.length,"
+                " !!gd.querySelector('.main-svg')])",
                 box,
             ),
         )

@@ -1,4 +1,4 @@
-"""LiveFigure: a FigureWidget that a box replaces when a browser view reports it missed the kernel's messages."""
+"""LiveFigure: a FigureWidget a box replaces when a browser view missed the kernel's messages."""
 
 import time
 
@@ -10,7 +10,7 @@ from lstmviz.viz.livefig import LiveFigure
 
 
 def _report(fw: go.FigureWidget, edit_id: int) -> None:
-    """What plotly's view sends after it drew: the trace edit it drew (here with no trace deltas)."""
+    """What plotly's view sends after it drew: the trace edit it drew (here no trace deltas)."""
     fw._js2py_traceDeltas = {"trace_deltas": [], "trace_edit_id": edit_id}
 
 
@@ -68,7 +68,7 @@ def _wait_for(predicate, timeout: float = 5.0) -> bool:
 
 
 def test_a_view_that_drew_the_current_edit_is_probed_and_replaced_if_it_never_echoes(monkeypatch):
-    """Voila: a dead model still draws the newest state (it was built from it), then hears nothing."""
+    """Voila: a dead model still draws the newest state (built from it), then hears nothing."""
     monkeypatch.setattr(livefig, "ECHO_S", 0.2)
     live = LiveFigure(go.Figure(go.Heatmap(z=[[1.0, 2.0]])))
     live.stamp()

@@ -1,4 +1,4 @@
-"""A plotly FigureWidget that survives a slow browser: it replaces itself when a view missed its updates.
+"""A plotly FigureWidget that survives a slow browser: replaced when a view missed its updates.
 
 Why this exists. anywidget gives each widget's JavaScript 2 s to load; a model whose module took
 longer silently drops every later message from the kernel (anywidget 0.11, ``Runtime.ready``).
@@ -56,7 +56,7 @@ def _json_safe(trace: dict) -> dict:
 
 
 class LiveFigure(W.VBox):
-    """A VBox holding one plotly FigureWidget (``.fw``), swapped for a fresh one if a browser view lost it.
+    """A VBox holding one plotly FigureWidget (``.fw``), swapped for a fresh one if a view lost it.
 
     Use ``show(fig)`` to make it draw a new figure (one batched message when the traces line up), or
     edit ``.fw`` in place. Display it, or put it in other ipywidgets, like any widget.
@@ -84,7 +84,7 @@ class LiveFigure(W.VBox):
         return fw
 
     def show(self, fig: go.Figure) -> None:
-        """Make the browser show ``fig``: traces updated in place when they line up, else replaced."""
+        """Make the browser show ``fig``: traces updated in place when they line up, else new."""
         traces = [_json_safe(t.to_plotly_json()) for t in fig.data]
         with self._lock:
             fw = self.fw
@@ -104,7 +104,7 @@ class LiveFigure(W.VBox):
             self._expect_echo()
 
     def stamp(self) -> None:
-        """Before a display: give the browser the current figure and an edit id its views must echo."""
+        """Before a display: give the browser the current figure and an edit id views must echo."""
         with self._lock:
             fw = self.fw
             # A FigureWidget inside a box is not displayed by itself, so nothing else refreshes the
@@ -122,7 +122,7 @@ class LiveFigure(W.VBox):
         return super()._repr_mimebundle_(**kwargs)
 
     def _on_report(self, change: dict) -> None:
-        """A view drew the figure and says which edit it drew; an old one means it missed our messages."""
+        """A view drew the figure and says which edit it drew; an old one: it missed messages."""
         msg = change["new"]
         if not msg:
             return
@@ -142,7 +142,7 @@ class LiveFigure(W.VBox):
         self._finish(lost)
 
     def _expect_echo(self) -> None:
-        """After an edit (lock held): check in ``ECHO_S`` s that a view echoed it, if one is watching."""
+        """After an edit (lock held): check in ``ECHO_S`` s that a watching view echoed it."""
         if self._seen and self._timer is None:
             self._timer = threading.Timer(
                 ECHO_S, self._check_echo, args=(self.fw, self.fw._last_trace_edit_id)
@@ -151,7 +151,7 @@ class LiveFigure(W.VBox):
             self._timer.start()
 
     def _check_echo(self, fw: go.FigureWidget, edit: int) -> None:
-        """The echo check: still unanswered means the view's model is dead; answered, watch the next."""
+        """The echo check: unanswered means the view's model is dead; answered, watch the next."""
         with self._lock:
             if fw is not self.fw:
                 return
