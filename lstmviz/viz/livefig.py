@@ -35,7 +35,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 HEALS = 3  # fresh FigureWidgets a LiveFigure may put in place of ones the browser lost
-ECHO_S = 15.0  # seconds a browser view gets to echo an edit before we call its model dead
+ECHO_S = 8.0  # seconds a browser view gets to echo an edit before we call its model dead
 # (a busy browser drawing a page of plots took 4.5 s to echo on a loaded 2-core machine)
 
 
