@@ -41,7 +41,8 @@ def main() -> None:
     torch.manual_seed(0)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.repeats} interleaved repeats, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"{args.repeats} interleaved repeats, "
         f"load average {load:.1f} on {os.cpu_count()} cores"
     )
     if load > (os.cpu_count() or 1):
@@ -50,7 +51,7 @@ def main() -> None:
             "dominated by OpenMP threads waiting on each other; try --threads 1)"
         )
 
-    # 1. record vs plain forward; record's two routes to the gates (see lstmviz/gates/record.py)
+    # 1. record vs plain forward; record's two routes to the gates (see lstmviz/gates/record_call.py)
     lstm = torch.nn.LSTM(EMBED, HIDDEN, LAYERS, batch_first=True).eval()
     x = torch.randn(1, STEPS, EMBED)
 
@@ -73,7 +74,8 @@ def main() -> None:
     mm = [r / f for r, f in zip(times["matmul"], times["forward"], strict=True)]
     ms = {k: statistics.median(v) * 1e3 for k, v in times.items()}
     print(
-        f"record {LAYERS}x{HIDDEN}, {STEPS} steps, batch 1 ({route}): forward {ms['forward']:.0f} ms, "
+        f"record {LAYERS}x{HIDDEN}, {STEPS} steps, batch 1 ({route}): "
+        f"forward {ms['forward']:.0f} ms, "
         f"record {ms['record']:.0f} ms, ratio {statistics.median(ratios):.2f}x "
         f"(min {min(ratios):.2f}, max {max(ratios):.2f}; target <= 1.5x)"
     )
@@ -100,7 +102,8 @@ def main() -> None:
         on.append(b)
         ratios.append(b / a)
     print(
-        f"generate {LAYERS}x{HIDDEN}: {statistics.median(off) / GEN_CHARS * 1e6:.0f} us/char without, "
+        f"generate {LAYERS}x{HIDDEN}: "
+        f"{statistics.median(off) / GEN_CHARS * 1e6:.0f} us/char without, "
         f"{statistics.median(on) / GEN_CHARS * 1e6:.0f} us/char with a GateRecorder: "
         f"{(statistics.median(ratios) - 1) * 100:+.1f}% (target <= +25%)"
     )

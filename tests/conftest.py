@@ -1,4 +1,4 @@
-"""Shared fixtures: a small text and a tiny model trained on it (seconds, not minutes)."""
+"""Shared fixtures: a small text, a tiny untrained model, and a tiny model trained in seconds."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import pytest
 import torch
 
 from lstmviz.core.corpus import load_corpus
+from lstmviz.core.model import CharLSTM
 from lstmviz.core.training import TrainConfig, train
+from lstmviz.core.vocab import Vocab
 
 # Tiny models gain nothing from threads, and on a busy 2-core machine OpenMP threads waiting for
 # each other make them 10x slower. Subprocesses started by tests inherit the environment variable.
@@ -33,6 +35,26 @@ TINY = dict(
     device="cpu",
     seed=0,
 )
+
+
+#: A short text with what the explorers and feature finders look for: a speaker line, quotes,
+#: brackets, capitals. The tiny model's vocabulary is its characters.
+TINY_TEXT = (
+    'OBERON\nDo you "amend" it then; it lies in you:\nWhy should (Titania) cross her Oberon?\n' * 3
+)
+
+
+@pytest.fixture
+def tiny_model() -> tuple[CharLSTM, Vocab]:
+    """A fresh untrained CharLSTM (2 layers x 16 units, no dropout, eval mode) and its Vocab.
+
+    Seeded, so every test gets the same weights; fresh, so a test may change them. Two layers,
+    like the real model, so layer-wise code paths (the fused forward, lstm_step) are exercised.
+    """
+    torch.manual_seed(0)
+    vocab = Vocab.from_text(TINY_TEXT)
+    model = CharLSTM(len(vocab), hidden_size=16, num_layers=2, dropout=0.0, embedding_dim=8)
+    return model.eval(), vocab
 
 
 @pytest.fixture(scope="session")

@@ -159,12 +159,12 @@ def test_save_refuses_wrong_vocab(tmp_path, tiny_trained):
 )
 def test_shipped_checkpoints_score_what_their_model_cards_say(name, card, target):
     """The packaged float16 weights, on the whole validation part of their corpus (README model cards)."""
-    from lstmviz.core.training import evaluate, streams
+    from lstmviz.core.training import streams, validation_loss
 
     ckpt = load_pretrained(name)
     _, val = split(load_corpus(ckpt.config["corpus"]))
     x, y = streams(torch.as_tensor(ckpt.vocab.encode(val)), ckpt.config["batch_size"])
-    loss = evaluate(ckpt.model, x, y, ckpt.config["seq_len"])
+    loss = validation_loss(ckpt.model, x, y, ckpt.config["seq_len"])
     assert loss == pytest.approx(card, abs=6e-4)
     if ckpt.config["val_chars"] is None:  # the run validated on the whole part too, in float32
         assert loss == pytest.approx(ckpt.val_loss, abs=6e-4)

@@ -194,3 +194,65 @@ def test_real_process_prints_one_line(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and proc.stderr.startswith("error: corpus")
     assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+def test_version(capsys):
+    import lstmviz
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out.strip() == f"lstmviz {lstmviz.__version__}"
+
+
+def test_train_flags_come_from_train_config(capsys):
+    """Every TrainConfig field is a flag, typed by its annotation; the presets come from PRESETS."""
+    import dataclasses
+
+    from lstmviz.core.cli import build_parser
+    from lstmviz.core.training import PRESETS, TrainConfig
+
+    train_parser = build_parser()._subparsers._group_actions[0].choices["train"]
+    actions = {a.dest: a for a in train_parser._actions}
+    for f in dataclasses.fields(TrainConfig):
+        assert actions[f.name].help.startswith(f.metadata["help"].replace("%", "%%"))
+    assert list(actions["preset"].choices) == list(PRESETS)
+    assert actions["hidden_size"].type is int and actions["val_chars"].type is int
+    assert actions["lr"].type is float and actions["corpus"].type is str
+    args = build_parser().parse_args(["train", "--val-chars", "300", "--min-lr", "1e-4"])
+    assert (args.val_chars, args.min_lr, args.seq_len) == (300, 1e-4, None)
+    with pytest.raises(SystemExit):
+        main(["train", "--hidden-size", "big"])
+    assert "invalid int value: 'big'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        main(["train", "--help"])
+    assert stop.value.code == 0
+    text = capsys.readouterr().out
+    assert "--hidden-size N" in text and "(full: 512, quick: 256)" in text
+    assert max(len(line) for line in text.splitlines()) <= 100
+
+
+def test_pretrained_names_work_where_a_checkpoint_path_does(tmp_path, capsys, monkeypatch):
+    import lstmviz.core.cli as cli
+
+    asked = []
+    monkeypatch.setattr(
+        cli, "pick_device", lambda name=None: asked.append(name) or torch.device("cpu")
+    )
+    argv = ["sample", "--checkpoint", "shakespeare", "--prime", "ROMEO", "--length", "40"]
+    assert main([*argv, "--seed", "1"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("ROMEO") and len(text) == len("ROMEO") + 40 + 1
+    assert asked == [None]  # no --device: the best available device, as in train
+    assert main([*argv, "--seed", "1", "--device", "cpu"]) == 0
+    assert capsys.readouterr().out == text and asked == [None, "cpu"]
+
+    out = tmp_path / "python16.pt"
+    assert main(["export", "--checkpoint", "python", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert load_checkpoint(out).vocab == load_checkpoint("python").vocab
+    fails(
+        capsys,
+        ["sample", "--checkpoint", "hamlet"],
+        "'hamlet' does not exist and is not a pretrained model's name (python, shakespeare)",
+    )

@@ -104,7 +104,7 @@ def test_run_learns_is_deterministic_and_reports_consistently():
     val = lstmviz.split(TEXT)[1][:501]
     vocab = lstmviz.Vocab.from_text(TEXT)
     x, y = lstmviz.core.training.streams(vocab.encode(val), max(1, min(4, 500 // 16)))
-    assert lstmviz.core.training.evaluate(r1.model, x, y, 16) == pytest.approx(
+    assert lstmviz.core.training.validation_loss(r1.model, x, y, 16) == pytest.approx(
         r1.final_val, rel=1e-6
     )
 

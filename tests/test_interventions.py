@@ -1,4 +1,4 @@
-"""intervene: clamps exactly the chosen units, in both paths, and leaves the model untouched after."""
+"""intervene: clamps exactly the chosen units, in both paths, and leaves the model untouched."""
 
 from __future__ import annotations
 
@@ -7,12 +7,7 @@ import torch
 from torch import nn
 
 import lstmviz
-from lstmviz import CharLSTM, GateRecorder, LstmvizError, intervene
-
-
-def Tiny():
-    """A tiny CharLSTM: the fused forward for a prime, step() through lstm_step."""
-    return CharLSTM(9, hidden_size=6, num_layers=2, dropout=0.0, embedding_dim=5)
+from lstmviz import GateRecorder, LstmvizError, generate, intervene
 
 
 def steps(model, ids, state=None, clamps=None, clamp_from=0):
@@ -30,13 +25,12 @@ def steps(model, ids, state=None, clamps=None, clamp_from=0):
 
 
 @pytest.fixture
-def model():
-    torch.manual_seed(0)
-    return Tiny().eval()
+def model(tiny_model):
+    return tiny_model[0]
 
 
 def test_clamping_a_cell_changes_exactly_that_unit_then_flows_downstream(model):
-    ids = torch.randint(0, 9, (1, 12))
+    ids = torch.randint(0, model.vocab_size, (1, 12))
     t0, unit = 5, 3
     base_logits, base = steps(model, ids)
     logits, tr = steps(model, ids, clamps={("c", 0, unit): 0.9}, clamp_from=t0)
@@ -48,7 +42,7 @@ def test_clamping_a_cell_changes_exactly_that_unit_then_flows_downstream(model):
     for name in "ifgo":
         assert torch.equal(tr[name, 0][:, t0], base[name, 0][:, t0])
     assert (tr["c", 0][0, t0:, unit] == 0.9).all()
-    others = [u for u in range(6) if u != unit]
+    others = [u for u in range(model.hidden_size) if u != unit]
     for name in "ch":
         assert torch.equal(tr[name, 0][0, t0, others], base[name, 0][0, t0, others])
         assert tr[name, 0][0, t0, unit] != base[name, 0][0, t0, unit]
@@ -63,7 +57,7 @@ def test_clamping_a_cell_changes_exactly_that_unit_then_flows_downstream(model):
 
 
 def test_zero_forget_gate_means_no_memory(model):
-    ids = torch.randint(0, 9, (1, 8))
+    ids = torch.randint(0, model.vocab_size, (1, 8))
     _, tr = steps(model, ids, clamps={("forget", -1, None): 0.0})
     assert (tr["f", 1] == 0).all()
     torch.testing.assert_close(
@@ -73,7 +67,7 @@ def test_zero_forget_gate_means_no_memory(model):
 
 
 def test_forward_path_is_clamped_and_model_is_untouched_after(model):
-    ids = torch.randint(0, 9, (2, 10))
+    ids = torch.randint(0, model.vocab_size, (2, 10))
     with torch.no_grad():
         before, (h0, c0) = model(ids)
     with intervene(model, {("c", 1, (0, 2)): -2.0, ("o", 0, 1): 1.0}), GateRecorder(model) as rec:
@@ -87,7 +81,9 @@ def test_forward_path_is_clamped_and_model_is_untouched_after(model):
     assert torch.equal(tr.final_state[1], c1) and torch.equal(tr.final_state[0], h1)
     assert not torch.equal(during, before)
     # outside the context: no override, no hooks, bit-identical outputs
-    assert "forward" not in model.lstm.__dict__ and not lstmviz.core.hooks.has_step_hooks(model.lstm)
+    assert "forward" not in model.lstm.__dict__ and not lstmviz.core.hooks.has_step_hooks(
+        model.lstm
+    )
     with torch.no_grad():
         after, (h2, c2) = model(ids)
     assert torch.equal(after, before) and torch.equal(h2, h0) and torch.equal(c2, c0)
@@ -95,7 +91,7 @@ def test_forward_path_is_clamped_and_model_is_untouched_after(model):
 
 def test_stepwise_forward_with_intervention_matches_steps(model):
     """A clamped fused call equals the same clamp applied step by step."""
-    ids = torch.randint(0, 9, (1, 9))
+    ids = torch.randint(0, model.vocab_size, (1, 9))
     clamps = {("g", 1, 4): -0.5}
     with intervene(model, clamps), torch.no_grad():
         fwd, _ = model(ids)
@@ -106,7 +102,9 @@ def test_stepwise_forward_with_intervention_matches_steps(model):
 def test_hooks_and_override_removed_when_the_block_raises(model):
     with pytest.raises(RuntimeError, match="boom"), intervene(model, {("c", 0, 0): 1.0}):
         raise RuntimeError("boom")
-    assert "forward" not in model.lstm.__dict__ and not lstmviz.gates.stepwise.runs_stepwise(model.lstm)
+    assert "forward" not in model.lstm.__dict__ and not lstmviz.gates.stepwise.runs_stepwise(
+        model.lstm
+    )
     assert not lstmviz.core.hooks.has_step_hooks(model.lstm)
     # nested interventions on one module restore in order
     with intervene(model, {("c", 0, 0): 1.0}):
@@ -122,7 +120,7 @@ def test_hooks_and_override_removed_when_the_block_raises(model):
         ({("z", 0, 0): 1.0}, "unknown name"),
         ({("c", 2, 0): 1.0}, "layer 2 is out of range"),
         ({("c", -3, 0): 1.0}, "out of range"),
-        ({("c", 0, 6): 1.0}, "unit 6 is out of range"),
+        ({("c", 0, 16): 1.0}, "unit 16 is out of range"),  # the tiny model has 16 units
         ({("c", 0, "a"): 1.0}, "unit must be"),
         ({("c", 0, ()): 1.0}, "unit must be"),
         ({("f", 0, 0): 1.5}, r"\[0.0, 1.0\]"),
@@ -168,12 +166,8 @@ def test_lstmcell_and_unbatched_inputs():
     assert out.shape == (5, 4) and h_n.shape == (1, 4) and (out[:, 2] == 0.5).all()
 
 
-def test_generation_continuations_differ_and_return(model):
-    from lstmviz import CharLSTM, Vocab, generate
-
-    torch.manual_seed(2)
-    vocab = Vocab.from_text("abcdefgh \n")
-    lm = CharLSTM(len(vocab), hidden_size=16, num_layers=2, embedding_dim=8).eval()
+def test_generation_continuations_differ_and_return(tiny_model):
+    lm, vocab = tiny_model
     with torch.no_grad():
         lm.lstm.weight_hh_l1.mul_(4)  # strong recurrence, so one clamped cell shows in the text
         lm.head.weight.mul_(8)

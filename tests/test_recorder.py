@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 import lstmviz
-from lstmviz import CharLSTM, GateRecorder, LstmvizError, record
+from lstmviz import GateRecorder, LstmvizError, generate, record
 from lstmviz.core.cell import layer_weights, lstm_step
 from lstmviz.gates import _onednn
 
@@ -21,7 +21,7 @@ TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
 
 
 def cell_loop(lstm: nn.LSTM, x, state):
-    """Reference: every layer as an nn.LSTMCell loop, time-major x (T, B, In) -> {(name, layer): (T, B, H)}."""
+    """Reference: each layer as an nn.LSTMCell loop: x (T, B, In) -> {(name, layer): (T, B, H)}."""
     T, B = x.shape[:2]
     L, H = lstm.num_layers, lstm.hidden_size
     h0, c0 = state if state is not None else (x.new_zeros(L, B, H),) * 2
@@ -217,11 +217,6 @@ def test_record_keeps_autograd_and_module_untouched():
 # ---- GateRecorder ----------------------------------------------------------------------------
 
 
-def TinyCharModel():
-    """A tiny CharLSTM: the fused forward for a prime, step() through lstm_step."""
-    return CharLSTM(11, hidden_size=8, num_layers=2, dropout=0.0, embedding_dim=6)
-
-
 def run_mixed(model, ids, prime=5):
     """The prime through forward, then one step per character: -> (logits (T, V), final state)."""
     with torch.no_grad():
@@ -233,10 +228,10 @@ def run_mixed(model, ids, prime=5):
     return torch.cat(outs), state
 
 
-def test_recorder_concatenates_forward_and_steps_exactly():
+def test_recorder_concatenates_forward_and_steps_exactly(tiny_model):
     torch.manual_seed(2)
-    model = TinyCharModel().eval()
-    ids = torch.randint(0, 11, (1, 20))
+    model = tiny_model[0]
+    ids = torch.randint(0, model.vocab_size, (1, 20))
     with GateRecorder(model) as rec:
         logits_on, state_on = run_mixed(model, ids)
     logits_off, state_off = run_mixed(model, ids)
@@ -244,32 +239,46 @@ def test_recorder_concatenates_forward_and_steps_exactly():
     assert torch.equal(state_on[0], state_off[0]) and torch.equal(state_on[1], state_off[1])
     trace = rec.trace
     ref = record(model.lstm, model.embedding(ids).detach())  # whole sequence, one call
-    assert trace.steps == 20 and trace.batch_first and trace["c", 1].shape == (1, 20, 8)
+    assert (
+        trace.steps == 20
+        and trace.batch_first
+        and trace["c", 1].shape == (1, 20, model.hidden_size)
+    )
     for name in "ifgoch":
         for layer in range(2):
             torch.testing.assert_close(trace[name, layer], ref[name, layer], atol=1e-5, rtol=0)
     torch.testing.assert_close(trace.final_state[1], state_on[1], atol=1e-6, rtol=0)
+    # the second run_mixed, after the block, added no steps: every hook went with the block
     assert not lstmviz.core.hooks.has_step_hooks(model.lstm)
-    assert not model.lstm._forward_hooks
 
 
-def test_recorder_removes_hooks_when_the_block_raises():
-    model = TinyCharModel()
-    with pytest.raises(RuntimeError, match="boom"), GateRecorder(model):
-        assert lstmviz.core.hooks.has_step_hooks(model.lstm) and model.lstm._forward_hooks
+def test_recorder_removes_hooks_when_the_block_raises(tiny_model):
+    model = tiny_model[0]
+    ids = torch.zeros(1, 3, dtype=torch.long)
+    rec = GateRecorder(model)
+    with pytest.raises(RuntimeError, match="boom"), rec:
+        assert lstmviz.core.hooks.has_step_hooks(model.lstm)
         raise RuntimeError("boom")
-    assert not lstmviz.core.hooks.has_step_hooks(model.lstm) and not model.lstm._forward_hooks
+    assert not lstmviz.core.hooks.has_step_hooks(model.lstm)
+    with torch.no_grad():
+        model(ids)  # the fused forward: recorded only through a forward hook
+    assert not rec.traces  # ... which went too
     # an input the module accepts but the recorder cannot reproduce: a clear error, hooks still go
-    packed = nn.utils.rnn.pack_padded_sequence(torch.randn(2, 3, 6), [3, 1], batch_first=True)
-    with pytest.raises(LstmvizError, match="PackedSequence"), GateRecorder(model.lstm):
+    packed = nn.utils.rnn.pack_padded_sequence(
+        torch.randn(2, 3, model.lstm.input_size), [3, 1], batch_first=True
+    )
+    rec = GateRecorder(model.lstm)
+    with pytest.raises(LstmvizError, match="PackedSequence"), rec:
         model.lstm(packed)
-    assert not model.lstm._forward_hooks
+    with torch.no_grad():
+        model(ids)
+    assert not rec.traces
 
 
-def test_ring_buffer_keeps_the_last_steps_and_bounds_memory():
+def test_ring_buffer_keeps_the_last_steps_and_bounds_memory(tiny_model):
     torch.manual_seed(3)
-    model = TinyCharModel().eval()
-    ids = torch.randint(0, 11, (1, 700))
+    model = tiny_model[0]
+    ids = torch.randint(0, model.vocab_size, (1, 700))
     ref = record(model.lstm, model.embedding(ids).detach())
     with GateRecorder(model, max_steps=300) as rec:
         run_mixed(model, ids, prime=500)  # 500 through forward (wraps), then 200 single steps
@@ -277,7 +286,7 @@ def test_ring_buffer_keeps_the_last_steps_and_bounds_memory():
     assert trace.steps == 300 and trace.start == 400
     for name in "ifgoch":
         torch.testing.assert_close(trace[name, 0], ref[name, 0][:, 400:], atol=1e-5, rtol=0)
-    assert rec.nbytes() == 2 * 300 * 1 * 6 * 8 * 4
+    assert rec.nbytes() == 2 * 300 * 1 * 6 * model.hidden_size * 4
     # float16 storage halves it
     with GateRecorder(model, max_steps=300, dtype=torch.float16) as rec16:
         run_mixed(model, ids, prime=500)
@@ -288,7 +297,7 @@ def test_ring_buffer_keeps_the_last_steps_and_bounds_memory():
 
 
 def test_default_cap_fits_100k_characters_of_a_2x512_model_in_500_mb():
-    """The storage is allocated up front per step, so the bound follows from its shape (no 100k run)."""
+    """The storage per step is known up front, so the bound follows from it (no 100k run)."""
     lstm = nn.LSTM(64, 512, 2, batch_first=True).eval()
     x = torch.randn(1, 1, 64)
     for kwargs, cap in [
@@ -341,7 +350,7 @@ def test_recorder_on_lstmcell_and_unbatched_calls():
 
 
 def test_recorder_hooks_modules_with_hook_points():
-    """Any module that calls cell.run_hooks (the lessons' from-scratch cell) is recorded too."""
+    """Any module that calls hooks.run_hooks (the lessons' from-scratch cell) is recorded too."""
 
     class Scratch(nn.Module):
         hook_points = ("i", "f", "g", "o", "c", "h")
@@ -377,12 +386,8 @@ def test_recorder_hooks_modules_with_hook_points():
     assert rec.trace["i", 0].shape == (5, 2, 4)
 
 
-def test_recorder_with_charlstm_and_generate():
-    from lstmviz import CharLSTM, Vocab, generate
-
-    torch.manual_seed(6)
-    vocab = Vocab.from_text("abcdefgh \n")
-    model = CharLSTM(len(vocab), hidden_size=16, num_layers=2, embedding_dim=8).eval()
+def test_recorder_with_charlstm_and_generate(tiny_model):
+    model, vocab = tiny_model
     off = generate(model, vocab, "abc", 30, seed=1)
     with GateRecorder(model) as rec:
         on = generate(model, vocab, "abc", 30, seed=1)
@@ -455,7 +460,7 @@ def test_recorder_on_the_from_scratch_lstm_matches_record_on_its_torch_twin():
 
 @pytest.mark.parametrize("T", [1, 2, 3, 5, 17, 100, 2000])
 def test_cell_scan_equals_the_step_by_step_recurrence(T):
-    from lstmviz.gates.record import cell_scan
+    from lstmviz.gates.record_call import cell_scan
 
     torch.manual_seed(T)
     f, u = torch.rand(T, 2, 3, dtype=torch.float64), torch.randn(T, 2, 3, dtype=torch.float64)
@@ -467,10 +472,10 @@ def test_cell_scan_equals_the_step_by_step_recurrence(T):
     torch.testing.assert_close(got, torch.stack(ref), atol=1e-12, rtol=0)
 
 
-def test_storage_dtype_and_device_options():
+def test_storage_dtype_and_device_options(tiny_model):
     torch.manual_seed(9)
-    model = TinyCharModel().eval()
-    ids = torch.randint(0, 11, (1, 12))
+    model = tiny_model[0]
+    ids = torch.randint(0, model.vocab_size, (1, 12))
     with GateRecorder(model, dtype=torch.float64, device="cpu") as rec:
         run_mixed(model, ids, prime=4)
     ref = record(model.lstm, model.embedding(ids).detach())
@@ -480,7 +485,7 @@ def test_storage_dtype_and_device_options():
 
 @pytest.mark.skipif(not ONEDNN, reason="torch built without oneDNN: there is no workspace to read")
 def test_a_workspace_layout_that_does_not_check_out_falls_back_to_exact_values(monkeypatch):
-    """Another oneDNN version with another layout: the check catches it and the matrix products run."""
+    """Another oneDNN version, another layout: the check catches it; the matrix products run."""
     torch.manual_seed(3)
     lstm = nn.LSTM(5, 24, 2)
     x = torch.randn(30, 2, 5)
@@ -528,7 +533,7 @@ def test_workspace_gates_equal_the_matrix_product_gates(monkeypatch):
 
 
 def test_the_onednn_switch_in_the_environment_turns_the_workspace_route_off(tmp_path):
-    """``LSTMVIZ_ONEDNN=0``: record never asks oneDNN for its workspace, and gives the same values."""
+    """``LSTMVIZ_ONEDNN=0``: record never asks oneDNN for its workspace; the same values."""
     script = (
         "import torch, lstmviz\n"
         "from lstmviz.gates import _onednn\n"

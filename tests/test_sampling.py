@@ -1,4 +1,4 @@
-"""Sampling: stateful generation equals a from-scratch reference; seeds, greedy, top-k, temperature."""
+"""Sampling: stateful generation equals a from-scratch reference; seeds, greedy, top-k, τ."""
 
 from __future__ import annotations
 

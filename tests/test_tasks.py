@@ -51,7 +51,7 @@ def test_short_lag_is_learnt(kind):
 def test_untrained_network_is_at_chance_and_success_vs_lag_shape():
     task = tasks.FirstSymbolTask(lag=5)
     model = tasks.SequenceClassifier("rnn", task.vocab_size, 8, task.n_signals)
-    assert abs(tasks.evaluate(model, task, 4000) - task.chance) < 0.1
+    assert abs(tasks.accuracy(model, task, 4000) - task.chance) < 0.1
     lags, acc = tasks.success_vs_lag("lstm", [2, 4], steps=5, stop_when_solved=False)
     assert list(lags) == [2, 4] and acc.shape == (2,) and np.all((acc >= 0) & (acc <= 1))
 

@@ -1,4 +1,4 @@
-"""Training: stateful truncated BPTT, losses, callback, presets, NaN stop, checkpoints, kill + resume."""
+"""Training: stateful truncated BPTT, losses, callback, presets, NaN stop, checkpoints, resume."""
 
 from __future__ import annotations
 
@@ -20,10 +20,10 @@ from lstmviz.core.training import (
     PRESETS,
     TrainConfig,
     choose_preset,
-    evaluate,
     pick_device,
     streams,
     train,
+    validation_loss,
 )
 from lstmviz.core.vocab import Vocab
 
@@ -161,7 +161,7 @@ def test_random_state_resets(monkeypatch, tiny_config, tiny_text):
 def test_evaluate_carries_state_like_one_long_sequence(tiny_trained, tiny_text):
     model, vocab = tiny_trained.model, tiny_trained.vocab
     x, y = streams(vocab.encode(tiny_text[:2001]), 4)
-    chunked = evaluate(model, x, y, seq_len=7)
+    chunked = validation_loss(model, x, y, seq_len=7)
     with torch.no_grad():
         logits, _ = model(x)
         whole = torch.nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten()).item()
@@ -379,7 +379,7 @@ def test_kill_during_training_then_resume(tmp_path, corpus_file, tiny_text):
 
 
 def test_resume_that_validates_before_its_first_log(tmp_path, tiny_config, tiny_text):
-    """A resumed run whose first event is a validation has no train loss yet: no crash, no fake value."""
+    """A resumed run whose first event is a validation has no train loss yet: no crash, no fake."""
     cfg = tiny_config.replace(
         out=str(tmp_path / "run"), steps=2, log_every=5, eval_every=3, save_every=0
     )

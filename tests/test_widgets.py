@@ -7,22 +7,18 @@ import numpy as np
 import plotly.io as pio
 import pytest
 import torch
+from conftest import TINY_TEXT
 
 import lstmviz
 from lstmviz.gates import features
 from lstmviz.viz import plots, style, widgets
 
-TEXT = (
-    'OBERON\nDo you "amend" it then; it lies in you:\nWhy should (Titania) cross her Oberon?\n' * 3
-)
+TEXT = TINY_TEXT  # the tiny model's vocabulary is this text's characters
 
 
-@pytest.fixture(scope="module")
-def tiny():
-    torch.manual_seed(0)
-    vocab = lstmviz.Vocab.from_text(TEXT)
-    model = lstmviz.CharLSTM(len(vocab), hidden_size=24, num_layers=2, embedding_dim=8).eval()
-    return model, vocab
+@pytest.fixture
+def tiny(tiny_model):
+    return tiny_model
 
 
 def z_of(fw):
@@ -63,7 +59,7 @@ def test_live_generation_writes_what_generate_writes_and_shows_its_gates(tiny):
     t = len(read) - 1
     r, c = np.argwhere(pos == t)[0]
     assert z[r, c] == pytest.approx(truth[t, 4], rel=2e-3)
-    # next-character bars: top-5 sampling leaves 5 characters; the drawn one (last of the text) is red
+    # next-character bars: top-5 sampling leaves 5 characters; the drawn one (the last) is red
     bars = ex.fig_probs.data[0]
     assert len([p for p in bars.x if p > 0]) == 5 and sum(bars.x) == pytest.approx(1.0, abs=1e-3)
     red = [y for y, colour in zip(bars.y, bars.marker.color, strict=True) if colour == "#d62728"]
@@ -239,11 +235,12 @@ def test_explorer_widgets_send_json_without_nan(tiny):
 
 
 def test_a_figure_the_browser_lost_is_replaced_and_the_explorer_draws_into_the_new_one(tiny):
-    """A view that reports an edit older than the display's stamp missed messages (see lstmviz.viz.livefig)."""
+    """A view reporting an edit older than the display's stamp missed messages (viz.livefig)."""
     model, vocab = tiny
     ex = widgets.LiveGeneration(model, vocab, prime="ab", length=5)
     ex.run()
-    before = ex.fig_heat._last_trace_edit_id
+    lost = ex.fig_heat
+    before = lost._last_trace_edit_id
     ex._repr_mimebundle_()
     assert ex.fig_heat._last_trace_edit_id == before + 1
     ex.fig_heat._js2py_traceDeltas = {
@@ -251,7 +248,7 @@ def test_a_figure_the_browser_lost_is_replaced_and_the_explorer_draws_into_the_n
         "trace_edit_id": 0,
     }  # the browser lost the heatmap: the explorer now draws into a new one
     healed = ex.fig_heat
-    assert ex._heat.heals == 1 and healed.data[0].z is not None
+    assert healed is not lost and healed.data[0].z is not None
     ex.w_unit.value = 1
     assert ex.fig_heat is healed and healed.data[0].y[0] == "unit 1"
 

@@ -1,4 +1,6 @@
-"""Core: train and sample a character model. corpus -> vocab -> model -> train -> checkpoint -> sample.
+"""Core: train and sample a character model.
+
+corpus -> vocab -> model -> train -> checkpoint -> sample.
 
 Nothing here draws a figure or knows about widgets; everything above (gates, viz, teaching) builds
 on it. Each module has one job; this package re-exports their public names.
@@ -10,7 +12,17 @@ from .corpus import load_corpus, split
 from .errors import LstmvizError
 from .model import CharLSTM
 from .sampling import generate, stream
-from .training import PRESETS, TrainConfig, TrainResult, choose_preset, pick_device, streams, train
+from .training import (
+    PRESETS,
+    TrainConfig,
+    TrainResult,
+    choose_preset,
+    pick_device,
+    streams,
+    train,
+    train_step,
+    validation_loss,
+)
 from .vocab import Vocab
 
 __all__ = [
@@ -33,4 +45,6 @@ __all__ = [
     "stream",
     "streams",
     "train",
+    "train_step",
+    "validation_loss",
 ]

@@ -29,7 +29,7 @@ _packed: weakref.WeakKeyDictionary[nn.Module, tuple] = weakref.WeakKeyDictionary
 
 
 def check_supported(lstm: nn.LSTM) -> None:
-    """Raise LstmvizError for an ``nn.LSTM`` configuration whose gates we cannot reproduce exactly."""
+    """Raise LstmvizError for an ``nn.LSTM`` setting whose gates cannot be reproduced exactly."""
     if not isinstance(lstm, nn.LSTM):
         raise LstmvizError(f"expected a torch.nn.LSTM, got {type(lstm).__name__}")
     if lstm.bidirectional:
@@ -89,7 +89,7 @@ def activate(pre: Tensor, H: int) -> Tensor:
 
 
 def _layer(hooks, observers, layer_hooks, layer, gates, c_prev, H):
-    """The elementwise part of one layer's step: gate pre-activations (B, 4H) -> (c, h), with hooks."""
+    """One layer's elementwise step: gate pre-activations (B, 4H) -> (c, h), through the hooks."""
     activate(gates, H)  # in place on the packed gates
     i, f, g, o = gates.chunk(4, dim=1)
     if hooks or observers:
@@ -114,7 +114,7 @@ def _layer(hooks, observers, layer_hooks, layer, gates, c_prev, H):
 def lstm_step(
     lstm: nn.LSTM, x: Tensor, state: tuple[Tensor, Tensor] | None = None
 ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
-    """One time step through every layer: x (B, In), state (h, c) each (L, B, H) or None -> (h_top (B, H), (h, c)).
+    """One step through every layer: x (B, In), (h, c) each (L, B, H) or None -> (h_top, (h, c)).
 
     Equals ``lstm(x[None], state)`` (up to float rounding) without the fused kernel, and
     calls the hooks attached to ``lstm`` at each of ``i f g o c h``. No autograd.
@@ -141,7 +141,7 @@ def lstm_step(
 def cell_step(
     cell: nn.LSTMCell, x: Tensor, state: tuple[Tensor, Tensor] | None = None
 ) -> tuple[Tensor, Tensor]:
-    """``nn.LSTMCell`` gate by gate with hook points (layer 0): x (B, In) or (In,), state -> (h, c)."""
+    """``nn.LSTMCell`` gate by gate through the hooks (layer 0): x (B, In) / (In,) -> (h, c)."""
     unbatched = x.dim() == 1
     if unbatched:
         x = x[None]
@@ -158,7 +158,7 @@ def cell_step(
 def prepare(
     lstm: nn.LSTM, x: Tensor, state: tuple[Tensor, Tensor] | None
 ) -> tuple[Tensor, Tensor, Tensor, bool]:
-    """Validate an ``nn.LSTM`` call like the module would: -> (x (T, B, In), h0, c0 (L, B, H), batched)."""
+    """Check an ``nn.LSTM`` call like the module: -> (x (T, B, In), h0, c0 (L, B, H), batched)."""
     check_supported(lstm)
     if isinstance(x, PackedSequence):
         raise LstmvizError(

@@ -158,7 +158,8 @@ def export_checkpoint(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
 
 
 def read_raw(path: str | os.PathLike) -> dict:
-    """The checkpoint dict at ``path`` (a file, or a run folder holding ``checkpoint.pt``), checked."""
+    """The checkpoint dict at ``path``, checked: a file, a run folder holding ``checkpoint.pt``, or
+    the name of a pretrained model (``"shakespeare"``; an existing file of that name wins)."""
     path = Path(path)
     if path.is_dir():
         if not (path / LATEST).is_file():
@@ -167,7 +168,12 @@ def read_raw(path: str | os.PathLike) -> dict:
             )
         path = path / LATEST
     if not path.exists():
-        raise LstmvizError(f"checkpoint {str(path)!r} does not exist; check the path")
+        if str(path) not in available_pretrained():
+            raise LstmvizError(
+                f"checkpoint {str(path)!r} does not exist and is not a pretrained model's name "
+                f"({', '.join(available_pretrained()) or 'none'}); check the path"
+            )
+        path = PRETRAINED_DIR / f"{path}.pt"  # a pretrained model's name: "shakespeare"
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:

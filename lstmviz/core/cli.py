@@ -1,10 +1,13 @@
-"""Command line: ``python -m lstmviz train ...``, ``python -m lstmviz sample ...``, ``python -m lstmviz export ...``.
+"""Command line: ``python -m lstmviz train|sample|export ...``.
 
     python -m lstmviz train --preset full --out runs/full --save-every 200
     python -m lstmviz train --out runs/full --resume            # continue after a kill
     python -m lstmviz sample --checkpoint runs/full/best.pt --prime "ROMEO" --length 500 --top-k 5
-    python -m lstmviz export --checkpoint runs/full/best.pt --out shakespeare.pt   # float16, for shipping
+    python -m lstmviz sample --checkpoint shakespeare            # a pretrained model, by name
+    python -m lstmviz export --checkpoint runs/full/best.pt --out shakespeare.pt   # float16
 
+``train``'s flags are TrainConfig's fields (``--hidden-size`` sets ``hidden_size``; the help text
+is written next to each field in ``training.py``); ``--preset`` chooses among ``PRESETS``.
 Bad input (a missing corpus, an unknown character in the prime, a damaged checkpoint...) prints one
 line ``error: ...`` on stderr and exits with status 2; nothing is overwritten.
 """
@@ -12,37 +15,61 @@ line ``error: ...`` on stderr and exits with status 2; nothing is overwritten.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
+import typing
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
+from .checkpoint import available_pretrained, export_checkpoint, load_checkpoint
 from .errors import LstmvizError
+from .sampling import stream
+from .training import PRESETS, TrainConfig, pick_device, train
 
-# CLI flag -> TrainConfig field. Flags default to None so only what the user typed overrides the
-# preset (and a resumed run can tell an explicit change from a default).
-_TRAIN_FLAGS = [
-    (
-        "--corpus",
-        str,
-        "shakespeare, python, a UTF-8 file path or an http(s) URL (default: shakespeare)",
-    ),
-    ("--hidden-size", int, "LSTM units per layer"),
-    ("--num-layers", int, "stacked LSTM layers"),
-    ("--dropout", float, "dropout between layers and before the output layer"),
-    ("--embedding-dim", int, "size of the character embedding"),
-    ("--seq-len", int, "characters per truncated-BPTT window"),
-    ("--batch-size", int, "parallel text streams per batch"),
-    ("--steps", int, "total optimizer steps (a resumed run continues up to this)"),
-    ("--lr", float, "peak learning rate (Adam)"),
-    ("--min-lr", float, "learning rate at the last step (cosine decay)"),
-    ("--grad-clip", float, "max gradient norm"),
-    ("--reset-prob", float, "chance per stream and batch of zeroing the carried state"),
-    ("--val-fraction", float, "last fraction of the text kept for validation"),
-    ("--val-chars", int, "validate on the first N validation characters only"),
-    ("--eval-every", int, "validate every N steps"),
-    ("--log-every", int, "log the training loss every N steps"),
-    ("--save-every", int, "write OUT/checkpoint.pt every N steps (0: only at the end)"),
-    ("--seed", int, "random seed"),
-    ("--device", str, "cpu, cuda, mps (default: the best available)"),
-]
+
+def _flag_type(hint: typing.Any) -> type:
+    """int for ``int`` or ``int | None``: the type a flag's text is converted to."""
+    kinds = [k for k in typing.get_args(hint) if k is not type(None)]
+    return kinds[0] if kinds else hint
+
+
+def _defaults(name: str, default: typing.Any) -> str:
+    """' (full: 512, quick: 256)' where the presets differ, else ' (default: 5.0)'."""
+    values = {p: settings.get(name, default) for p, settings in PRESETS.items()}
+    if len(set(map(str, values.values()))) > 1:
+        return " (" + ", ".join(f"{p}: {_show(v)}" for p, v in values.items()) + ")"
+    default = next(iter(values.values()), default)
+    return "" if default is None else f" (default: {_show(default)})"
+
+
+def _show(value: typing.Any) -> str:
+    return "none" if value is None else str(value)
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One ``--flag`` per TrainConfig field: type from its annotation, help and choices from its
+    metadata, the presets' values appended to the help."""
+    hints = typing.get_type_hints(TrainConfig)
+    for f in dataclasses.fields(TrainConfig):
+        help_text = f.metadata["help"] + _defaults(f.name, f.default)
+        # default None: only what the user typed overrides the preset (and a resumed run can
+        # tell an explicit change from a default)
+        kind = _flag_type(hints[f.name])
+        parser.add_argument(
+            "--" + f.name.replace("_", "-"),
+            type=kind,
+            metavar={int: "N", float: "X"}.get(kind),
+            choices=f.metadata.get("choices"),
+            default=None,
+            help=help_text.replace("%", "%%"),
+        )
+
+
+def _version() -> str:
+    try:
+        return version("lstmviz")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown (not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,20 +77,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lstmviz", description="Train and sample character LSTMs."
     )
+    parser.add_argument("--version", action="version", version=f"lstmviz {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
+    device_help = next(f for f in dataclasses.fields(TrainConfig) if f.name == "device").metadata[
+        "help"
+    ]
+    names = ", ".join(available_pretrained())
+    checkpoint_help = f"checkpoint file, run folder, or a pretrained model's name ({names})"
 
     tr = sub.add_parser(
         "train", help="train a character LSTM", description="Train a character LSTM."
     )
-    tr.add_argument(
-        "--preset",
-        choices=["quick", "full"],
-        default=None,
-        help="starting settings (default: $LSTMVIZ_PRESET, else full on CUDA, quick otherwise)",
-    )
-    for flag, kind, help_text in _TRAIN_FLAGS:
-        tr.add_argument(flag, type=kind, default=None, help=help_text)
-    tr.add_argument("--out", default=None, help="run folder for checkpoint.pt and best.pt")
+    _add_config_flags(tr)
     tr.add_argument(
         "--resume", action="store_true", help="continue the run in --out from its checkpoint.pt"
     )
@@ -72,9 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     sa = sub.add_parser(
         "sample",
         help="generate text from a checkpoint",
-        description="Generate text from a trained checkpoint.",
+        description="Generate text from a trained checkpoint or a pretrained model.",
     )
-    sa.add_argument("--checkpoint", required=True, help="checkpoint file (or a run folder)")
+    sa.add_argument("--checkpoint", required=True, help=checkpoint_help)
     sa.add_argument("--prime", default="\n", help="text to start from (default: a newline)")
     sa.add_argument("--length", type=int, default=500, help="characters to generate")
     sa.add_argument(
@@ -82,31 +107,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sa.add_argument("--temperature", type=float, default=1.0, help="0: greedy; <1 safer; >1 wilder")
     sa.add_argument("--seed", type=int, default=None, help="same seed, same text")
-    sa.add_argument("--device", default="cpu", help="cpu (default), cuda or mps")
+    sa.add_argument("--device", default=None, help=device_help)
 
     ex = sub.add_parser(
         "export",
         help="write a float16 weights-only copy of a checkpoint",
         description="Write a float16 weights-only copy of a checkpoint (for shipping).",
     )
-    ex.add_argument("--checkpoint", required=True, help="checkpoint file (or a run folder)")
+    ex.add_argument("--checkpoint", required=True, help=checkpoint_help)
     ex.add_argument("--out", required=True, help="file to write")
     ex.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     return parser
 
 
 def _train(args: argparse.Namespace) -> None:
-    from .training import train
-
-    overrides = {
-        flag[2:].replace("-", "_"): getattr(args, flag[2:].replace("-", "_"))
-        for flag, _, _ in _TRAIN_FLAGS
-    }
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
     overrides = {k: v for k, v in overrides.items() if v is not None}
-    if args.preset:
-        overrides["preset"] = args.preset
     result = train(
-        out=args.out,
         resume=args.resume,
         progress=not args.no_progress,
         callback=_print_entry if args.no_progress else None,
@@ -123,7 +140,7 @@ def _print_entry(e: dict) -> None:
     if e["kind"] == "train":
         print(
             f"step {e['step']}: train {e['train_loss']:.4f} nats/char, lr {e['lr']:.2e}, "
-            f"{e['chars_per_sec']:,.0f} chars/s",
+            f"{e['chars_per_sec']:,.0f} chars/s ({e.get('precision', 'fp32')})",
             flush=True,
         )
     else:
@@ -135,10 +152,6 @@ def _print_entry(e: dict) -> None:
 
 
 def _sample(args: argparse.Namespace) -> None:
-    from .checkpoint import load_checkpoint
-    from .sampling import stream
-    from .training import pick_device
-
     ckpt = load_checkpoint(args.checkpoint, device=pick_device(args.device))
     # stream() checks the prime before anything is printed
     chars = stream(
@@ -159,10 +172,6 @@ def _sample(args: argparse.Namespace) -> None:
 
 
 def _export(args: argparse.Namespace) -> None:
-    from pathlib import Path
-
-    from .checkpoint import export_checkpoint
-
     if Path(args.out).exists() and not args.force:
         raise LstmvizError(f"{args.out!r} already exists; pass --force to overwrite it")
     path = export_checkpoint(args.checkpoint, args.out)

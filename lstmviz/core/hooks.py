@@ -83,7 +83,7 @@ def hooks_of(module: nn.Module) -> tuple[list | None, list | None, list | None]:
 def apply_step_hooks(
     hooks: list | None, observers: list | None, name: str, layer: int, value: Tensor
 ) -> Tensor:
-    """``value`` (B, H) through the given step hooks, then observers -> the (maybe replaced) value."""
+    """``value`` (B, H) through the given step hooks, then the observers -> the final value."""
     for hook in list(hooks or ()):
         out = hook(name, layer, value)
         if out is not None:
@@ -94,7 +94,7 @@ def apply_step_hooks(
 
 
 def run_hooks(module: nn.Module, name: str, layer: int, value: Tensor) -> Tensor:
-    """Pass ``value`` (B, H) through hook point ``name`` of ``module`` -> the (maybe replaced) value.
+    """``value`` (B, H) through hook point ``name`` of ``module`` -> the (maybe replaced) value.
 
     Any module that computes gates itself (the lessons' from-scratch cell) calls this at each
     of ``i f g o c h`` so recorders and interventions see it like an ``nn.LSTM``.

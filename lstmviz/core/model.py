@@ -1,8 +1,9 @@
 """The character LSTM: embedding -> nn.LSTM (dropout between layers) -> dropout -> linear head.
 
-``forward`` runs whole sequences through the fused kernel (cuDNN on GPU, oneDNN on CPU) for training
-and for reading a prompt. ``step`` advances one character through ``lstmviz.core.cell.lstm_step``, the
-gate-by-gate version with hook points, so recorders and interventions see every generated character.
+``forward`` runs whole sequences through the fused kernel (cuDNN on GPU, oneDNN on CPU) for
+training and for reading a prompt. ``step`` advances one character through
+``lstmviz.core.cell.lstm_step``, the gate-by-gate version with hook points, so recorders and
+interventions see every generated character.
 ``set_forget_bias`` is an initialisation: it starts every forget gate at Γ_f = σ(value).
 """
 
@@ -68,7 +69,7 @@ class CharLSTM(nn.Module):
 
     @torch.no_grad()
     def step(self, ids: Tensor, state: State) -> tuple[Tensor, State]:
-        """One character per sequence: ids (B,), state -> (logits (B, V), state). Eval mode, no autograd.
+        """One character per sequence: ids (B,), state -> (logits (B, V), state). No autograd.
 
         Goes through ``lstm_step`` (hook points ``i f g o c h`` per layer), not the fused kernel.
         """
@@ -77,7 +78,7 @@ class CharLSTM(nn.Module):
 
 
 def set_forget_bias(lstm: nn.LSTM, value: float) -> None:
-    """Set Γ_f's total bias (b_ih + b_hh, rows H:2H, gate order i f g o) to ``value`` in every layer."""
+    """Set Γ_f's total bias (b_ih + b_hh, rows H:2H of i f g o) to ``value`` in every layer."""
     if not isinstance(lstm, nn.LSTM):
         raise LstmvizError(f"set_forget_bias needs an nn.LSTM, got {type(lstm).__name__}")
     if not lstm.bias:

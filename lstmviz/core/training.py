@@ -17,6 +17,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -33,63 +35,6 @@ from .corpus import load_corpus, split
 from .errors import LstmvizError
 from .model import CharLSTM
 from .vocab import Vocab
-
-
-@dataclass
-class TrainConfig:
-    """Every training setting. Presets in ``PRESETS``; ``TrainConfig.from_preset("quick", steps=100)``."""
-
-    corpus: str = "shakespeare"  # load_corpus source: "shakespeare", "python", a path or URL
-    # model
-    hidden_size: int = 512
-    num_layers: int = 2
-    dropout: float = 0.5
-    embedding_dim: int = 64
-    # data
-    seq_len: int = 100  # characters per BPTT window
-    batch_size: int = 128  # parallel streams
-    val_fraction: float = 0.1  # the last 10% of the text
-    # optimisation
-    steps: int = 6000  # total optimizer steps (a resumed run continues up to this)
-    lr: float = 2e-3
-    min_lr: float = 2e-4  # cosine decay from lr to min_lr over `steps`; min_lr == lr: constant
-    grad_clip: float = 5.0  # max global gradient norm
-    # Chance per stream and batch that its carried state is zeroed. Carried state alone means the
-    # model meets a zero state only once per epoch, so it cannot read a prompt from scratch (the
-    # sampler's start); a few random resets teach it to. 0 = never (checkpoints older than this field).
-    reset_prob: float = 0.0
-    # bookkeeping
-    eval_every: int = 200  # validation every N steps (and at the end)
-    val_chars: int | None = None  # validate on the first N chars of the validation text (None: all)
-    log_every: int = 10  # train-loss log / callback every N steps
-    save_every: int = (
-        200  # write <out>/checkpoint.pt every N steps (and at the end); 0: only at end
-    )
-    seed: int = 0
-    device: str | None = None  # None: cuda -> mps -> cpu
-    out: str | None = None  # run folder for checkpoints; None: keep nothing on disk
-    preset: str | None = None  # the preset this config came from (informational)
-
-    @classmethod
-    def from_preset(cls, name: str | None = None, **overrides: Any) -> TrainConfig:
-        """Config of preset ``name`` (None: $LSTMVIZ_PRESET, else full on CUDA, quick otherwise)."""
-        name = choose_preset(name)
-        return cls(**{**PRESETS[name], "preset": name}).replace(**overrides)
-
-    def replace(self, **overrides: Any) -> TrainConfig:
-        """A copy with some fields changed; unknown names raise LstmvizError."""
-        names = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(overrides) - names)
-        if unknown:
-            raise LstmvizError(
-                f"unknown training setting(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}"
-            )
-        return dataclasses.replace(self, **overrides)
-
-    def to_dict(self) -> dict:
-        """Plain dict (stored in checkpoints)."""
-        return dataclasses.asdict(self)
-
 
 #: ``full``: the seed's model, for a GPU (about 3.3M parameters). ``quick``: a small model that
 #: writes recognisable play-script on a 2-core CPU in about 3 minutes.
@@ -128,6 +73,89 @@ PRESETS: dict[str, dict[str, Any]] = {
     ),
 }
 
+
+#: ``--precision`` values. Weights, optimizer and checkpoints stay float32 in all of them: bf16
+#: and fp16 run the forward pass under ``torch.autocast`` (fp16 with a GradScaler, CUDA only).
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def _setting(default: Any, help: str, **extra: Any) -> Any:
+    """A TrainConfig field with its help text (the CLI's ``--flag`` help comes from it)."""
+    return field(default=default, metadata={"help": help, **extra})
+
+
+@dataclass
+class TrainConfig:
+    """Every training setting; ``TrainConfig.from_preset("quick", steps=100)``.
+
+    Each field is also a ``python -m lstmviz train`` flag (``hidden_size`` -> ``--hidden-size``),
+    with the help text written next to it here.
+    """
+
+    preset: str | None = _setting(
+        None,
+        "the preset to start from (default: $LSTMVIZ_PRESET, else full on CUDA, quick otherwise)",
+        choices=tuple(PRESETS),
+    )
+    corpus: str = _setting(
+        "shakespeare", "shakespeare, python, a UTF-8 file path or an http(s) URL"
+    )
+    # model
+    hidden_size: int = _setting(512, "LSTM units per layer")
+    num_layers: int = _setting(2, "stacked LSTM layers")
+    dropout: float = _setting(0.5, "dropout between layers and before the output layer")
+    embedding_dim: int = _setting(64, "size of the character embedding")
+    # data
+    seq_len: int = _setting(100, "characters per truncated-BPTT window")
+    batch_size: int = _setting(128, "parallel text streams per batch")
+    val_fraction: float = _setting(0.1, "last fraction of the text kept for validation")
+    # optimisation
+    steps: int = _setting(6000, "total optimizer steps (a resumed run continues up to this)")
+    lr: float = _setting(2e-3, "peak learning rate (Adam)")
+    min_lr: float = _setting(2e-4, "learning rate at the last step (cosine decay; = lr: constant)")
+    grad_clip: float = _setting(5.0, "max global gradient norm")
+    # Carried state alone means the model meets a zero state only once per epoch, so it cannot read
+    # a prompt from scratch (the sampler's start); a few random resets teach it to. 0 = never
+    # (checkpoints older than this field).
+    reset_prob: float = _setting(0.0, "chance per stream and batch of zeroing the carried state")
+    # bookkeeping
+    eval_every: int = _setting(200, "validate every N steps (and at the end)")
+    val_chars: int | None = _setting(
+        None, "validate on the first N validation characters (none: all)"
+    )
+    log_every: int = _setting(10, "log the training loss every N steps")
+    save_every: int = _setting(200, "write OUT/checkpoint.pt every N steps (0: only at the end)")
+    seed: int = _setting(0, "random seed (initial weights, dropout, state resets)")
+    device: str | None = _setting(None, "cpu, cuda, cuda:N or mps (default: cuda, mps, else cpu)")
+    precision: str = _setting(
+        "auto",
+        "auto: bf16 where the device computes it natively, fp16 on other CUDA GPUs, else fp32",
+        choices=PRECISIONS,
+    )
+    out: str | None = _setting(None, "run folder for checkpoint.pt and best.pt (default: none)")
+
+    @classmethod
+    def from_preset(cls, name: str | None = None, **overrides: Any) -> TrainConfig:
+        """Config of preset ``name`` (None: $LSTMVIZ_PRESET, else full on CUDA, quick otherwise)."""
+        name = choose_preset(name)
+        return cls(**{**PRESETS[name], "preset": name}).replace(**overrides)
+
+    def replace(self, **overrides: Any) -> TrainConfig:
+        """A copy with some fields changed; unknown names raise LstmvizError."""
+        names = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            raise LstmvizError(
+                f"unknown training setting(s) {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(names))}"
+            )
+        return dataclasses.replace(self, **overrides)
+
+    def to_dict(self) -> dict:
+        """Plain dict (stored in checkpoints)."""
+        return dataclasses.asdict(self)
+
+
 #: ``config.corpus`` of a run trained on a string passed as ``train(text=...)``.
 GIVEN_TEXT = "<text>"
 
@@ -147,7 +175,7 @@ _FIXED_ON_RESUME = (
 
 @dataclass
 class TrainResult:
-    """What ``train`` returns: the model (eval mode), its vocab, final losses and the logged history."""
+    """What ``train`` returns: the model (eval mode), its vocab, final losses and the history."""
 
     model: CharLSTM
     vocab: Vocab
@@ -195,28 +223,177 @@ def pick_device(name: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+def native_bf16(device: str | torch.device) -> bool:
+    """Whether ``device`` computes bfloat16 natively (detected, not guessed).
+
+    CUDA: compute capability 8.0 or newer (Ampere+). CPU: the bf16 instructions the OS reports:
+    x86 ``avx512_bf16`` or ``amx_bf16`` in /proc/cpuinfo's flags, ARM ``bf16`` in its Features, or
+    macOS's ``hw.optional.arm.FEAT_BF16``. Elsewhere (MPS, Windows CPUs): False.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.get_device_capability(device)[0] >= 8
+    if device.type != "cpu":
+        return False
+    for line in _cpuinfo().splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":  # x86
+            return bool({"avx512_bf16", "amx_bf16"} & set(value.split()))
+        if key.strip() == "Features":  # aarch64
+            return "bf16" in value.split()
+    return sys.platform == "darwin" and _sysctl("hw.optional.arm.FEAT_BF16") == "1"
+
+
+def _cpuinfo() -> str:
+    """The text of /proc/cpuinfo ("" where there is none: macOS, Windows)."""
+    try:
+        return Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def _sysctl(name: str) -> str:
+    """macOS ``sysctl -n name`` ("" if it cannot be read)."""
+    try:
+        run = subprocess.run(["sysctl", "-n", name], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return run.stdout.strip()
+
+
+def resolve_precision(precision: str, device: str | torch.device) -> str:
+    """The precision a run on ``device`` uses: "fp32", "bf16" or "fp16" (``precision``: or "auto").
+
+    ``auto``: bf16 where ``native_bf16(device)``; fp16 on a CUDA GPU without bf16; fp32 elsewhere.
+    bf16 costs nothing measurable in loss: ``benchmarks/bench_training.py`` compares the
+    validation loss of the same quick-preset run in fp32 and bf16 (rule: within 0.03 nats/char).
+    """
+    device = torch.device(device)
+    if precision not in PRECISIONS:
+        raise LstmvizError(
+            f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}"
+        )
+    if precision == "auto":
+        if native_bf16(device):
+            return "bf16"
+        return "fp16" if device.type == "cuda" else "fp32"
+    if precision == "fp16" and device.type != "cuda":
+        raise LstmvizError(
+            f"--precision fp16 needs a CUDA GPU (on {device.type} float16 is slow and needs loss "
+            "scaling); use --precision bf16 or fp32"
+        )
+    if precision == "bf16" and device.type == "mps":
+        raise LstmvizError("--precision bf16 is not supported on mps here; use --precision fp32")
+    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise LstmvizError("this CUDA GPU has no bfloat16; use --precision fp16 or fp32")
+    return precision
+
+
+def autocast_for(
+    precision: str, device: str | torch.device
+) -> tuple[Any, torch.amp.GradScaler | None]:
+    """(autocast context or None, GradScaler or None) for a resolved precision on ``device``."""
+    device = torch.device(device)
+    if precision == "fp32":
+        return None, None
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    amp = torch.autocast(device.type, dtype=dtype)
+    # fp16's range is narrow: small gradients underflow unless the loss is scaled up first
+    return amp, torch.amp.GradScaler(device.type) if precision == "fp16" else None
+
+
 def lr_at(cfg: TrainConfig, step: int) -> float:
-    """Learning rate for optimizer step ``step`` (0-based): cosine from lr to min_lr over cfg.steps."""
+    """Learning rate of optimizer step ``step`` (0-based): cosine, lr to min_lr over cfg.steps."""
     progress = min(step / max(cfg.steps, 1), 1.0)
     return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * progress))
 
 
 def streams(ids: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """ids (N,) -> (inputs, targets), each (batch_size, n): contiguous streams, targets shifted by one."""
+    """ids (N,) -> (inputs, targets), each (batch_size, n): contiguous streams, targets shifted."""
     n = (len(ids) - 1) // batch_size
     return ids[: n * batch_size].view(batch_size, n), ids[1 : n * batch_size + 1].view(
         batch_size, n
     )
 
 
+State = Any  # what a model carries between batches: (h, c) for an LSTM, h for an RNN/GRU, or None
+
+
+def train_step(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    state: State = None,
+    *,
+    grad_clip: float | None = None,
+    autocast: Any = None,
+    scaler: torch.amp.GradScaler | None = None,
+) -> tuple[float, State, float]:
+    """One optimizer step: x (B, T) ids -> y (B, T) targets, or x (B, T, V) -> y (B,) classes.
+
+    The one training step of the package (``train``, and the lessons' experiments in
+    ``lstmviz.teaching``). ``model(x, state)`` returns ``(logits, state)`` (a language model:
+    ``state`` is carried in and comes back *detached*, so the next step's gradients stop here:
+    truncated BPTT); a model called as ``model(x)`` that returns logits alone is stateless (state
+    None). The loss is cross-entropy in nats, computed in float32 even under ``autocast`` (a
+    ``torch.autocast`` context, or None for plain float32). Gradients are clipped to global norm
+    ``grad_clip`` (None: not clipped); ``scaler`` (an fp16 ``GradScaler``) scales the loss and
+    unscales before clipping. Returns ``(loss, state, grad_norm)``: the loss and the global gradient
+    norm *before* clipping, as floats. A non-finite loss or gradient norm leaves the weights
+    untouched (with a scaler: the scaler skips the step and lowers its scale); the caller decides
+    whether to stop.
+    """
+    with autocast or nullcontext():
+        out = model(x) if state is None else model(x, state)
+        logits, state = out if isinstance(out, tuple) else (out, None)
+        loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
+    optimizer.zero_grad(set_to_none=True)
+    scaling = scaler is not None and scaler.is_enabled()
+    if scaling:
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+    else:
+        loss.backward()
+    params = [p for p in model.parameters() if p.grad is not None]
+    if grad_clip is None:
+        norm = torch.linalg.vector_norm(
+            torch.stack([torch.linalg.vector_norm(p.grad.detach()) for p in params])
+        )
+    else:
+        norm = torch.nn.utils.clip_grad_norm_(params, grad_clip)
+    loss_value, norm_value = loss.item(), norm.item()
+    if scaling:
+        scaler.step(optimizer)  # skips steps whose gradients overflowed: expected with fp16
+        scaler.update()
+    elif math.isfinite(loss_value) and math.isfinite(norm_value):
+        optimizer.step()  # a non-finite step would poison the weights (and the next checkpoint)
+    state = _detach(state)
+    if autocast is not None and state is not None:
+        # autocast returns a bf16/fp16 state: carry it in the weights' dtype instead, so the next
+        # step, a checkpoint and a resume in another precision all see float32
+        dtype = next(model.parameters()).dtype
+        state = tuple(s.to(dtype) for s in state) if isinstance(state, tuple) else state.to(dtype)
+    return loss_value, state, norm_value
+
+
+def _detach(state: State) -> State:
+    """The carried state without its graph: (h, c), h or None."""
+    if state is None:
+        return None
+    return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+
+
 @torch.no_grad()
-def evaluate(model: CharLSTM, x: torch.Tensor, y: torch.Tensor, seq_len: int, amp=None) -> float:
-    """Mean next-character loss (nats/char) over streams x, y (B, n), carrying state like training."""
+def validation_loss(
+    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, seq_len: int, autocast: Any = None
+) -> float:
+    """Mean next-character loss (nats/char) over streams x, y (B, n), carrying state as in train."""
     was_training = model.training
     model.eval()
     state, total, count = None, 0.0, 0
     for t in range(0, x.shape[1], seq_len):
-        with amp or nullcontext():
+        with autocast or nullcontext():
             logits, state = model(x[:, t : t + seq_len], state)
         target = y[:, t : t + seq_len]
         total += F.cross_entropy(
@@ -240,8 +417,8 @@ def _resolve(
     if not resume:
         if out is not None and (out / LATEST).exists():
             raise LstmvizError(
-                f"{str(out)!r} already holds a checkpoint; pass --resume (resume=True) to continue it, "
-                "or choose another --out folder"
+                f"{str(out)!r} already holds a checkpoint; pass --resume (resume=True) to continue "
+                "it, or choose another --out folder"
             )
         return config, None
     if out is None:
@@ -253,14 +430,16 @@ def _resolve(
     raw = read_raw(out / LATEST)
     if not isinstance(raw.get("config"), dict) or raw.get("optimizer") is None:
         raise LstmvizError(
-            f"{str(out / LATEST)!r} has no training state (an exported or hand-saved model); it cannot be resumed"
+            f"{str(out / LATEST)!r} has no training state (an exported or hand-saved model); "
+            "it cannot be resumed"
         )
     saved = TrainConfig().replace(**{k: v for k, v in raw["config"].items() if k in _field_names()})
     for key in _FIXED_ON_RESUME:
         if key in overrides and overrides[key] != getattr(saved, key):
             raise LstmvizError(
                 f"the run in {str(out)!r} was trained with {key}={getattr(saved, key)!r}; resuming "
-                f"with {key}={overrides[key]!r} is not possible. Drop that setting or use a new --out"
+                f"with {key}={overrides[key]!r} is not possible. Drop that setting or use a new "
+                "--out"
             )
     changeable = {k: v for k, v in overrides.items() if k not in _FIXED_ON_RESUME}
     changeable["out"] = str(out)
@@ -284,8 +463,8 @@ def train(
 
     ``config``: a TrainConfig; or leave it out and give ``preset="quick"|"full"`` and/or any
     TrainConfig field as a keyword (``train(preset="quick", steps=300)``). ``text``: train on this
-    string instead of loading ``config.corpus``. ``resume=True``: continue from ``<out>/checkpoint.pt``
-    (model, optimizer, step, RNG and carried state), up to ``steps``.
+    string instead of loading ``config.corpus``. ``resume=True``: continue from
+    ``<out>/checkpoint.pt`` (model, optimizer, step, RNG and carried state), up to ``steps``.
 
     ``callback(entry)`` is called after every logged step and every validation with a dict:
 
@@ -299,14 +478,16 @@ def train(
     ``lr``             learning rate of the last step
     ``chars_per_sec``  training characters per second since the previous train log
     ``elapsed``        seconds since this call started
+    ``precision``      what the steps ran in: "fp32", "bf16" or "fp16" (``"auto"`` resolved)
     =================  ===========================================================================
 
     Seeds torch's global RNG with ``seed`` (initial weights, dropout), so a run is reproducible.
-    The same dicts are collected in ``result.history``. A NaN or infinite loss stops training with an
-    LstmvizError and leaves the last good checkpoint in place.
+    The same dicts are collected in ``result.history``. A NaN or infinite loss stops training with
+    an LstmvizError and leaves the last good checkpoint in place.
     """
     cfg, raw = _resolve(config, dict(overrides), resume)
     device = pick_device(cfg.device)
+    precision = resolve_precision(cfg.precision, device)  # before any work: refusals come first
     out = Path(cfg.out) if cfg.out else None
 
     if text is None:
@@ -326,9 +507,9 @@ def train(
     need = cfg.batch_size * cfg.seq_len + 1
     if len(train_text) < need:
         raise LstmvizError(
-            f"the corpus is too short: its training part has {len(train_text):,} characters, but one batch "
-            f"of {cfg.batch_size} sequences of {cfg.seq_len} needs {need:,}. Use a longer text or a smaller "
-            "--batch-size / --seq-len"
+            f"the corpus is too short: its training part has {len(train_text):,} characters, but "
+            f"one batch of {cfg.batch_size} sequences of {cfg.seq_len} needs {need:,}. Use a "
+            "longer text or a smaller --batch-size / --seq-len"
         )
     if len(val_text) < 2:
         raise LstmvizError(
@@ -345,8 +526,9 @@ def train(
         saved_model, saved_vocab = model_from_raw(raw)
         if saved_vocab != vocab:
             raise LstmvizError(
-                f"the checkpoint in {str(out)!r} was trained on another vocabulary ({len(saved_vocab)} "
-                f"characters) than this corpus has ({len(vocab)}); resume with the same corpus or use a new --out"
+                f"the checkpoint in {str(out)!r} was trained on another vocabulary "
+                f"({len(saved_vocab)} characters) than this corpus has ({len(vocab)}); resume with "
+                "the same corpus or use a new --out"
             )
         model.load_state_dict(saved_model.state_dict())
         step, best = int(raw["step"]), raw.get("best_val_loss")
@@ -362,12 +544,7 @@ def train(
         if raw.get("train_state") is not None:
             state = (raw["train_state"]["h"].to(device), raw["train_state"]["c"].to(device))
 
-    # Mixed precision on CUDA: bf16 where the GPU has it (no scaler needed), else fp16 + GradScaler.
-    amp, scaler = None, None
-    if device.type == "cuda":
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        amp = torch.autocast("cuda", dtype=dtype)
-        scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+    amp, scaler = autocast_for(precision, device)
 
     x, y = streams(vocab.encode(train_text, what="corpus").to(device), cfg.batch_size)
     chunks = x.shape[1] // cfg.seq_len  # BPTT windows per epoch
@@ -398,7 +575,8 @@ def train(
 
     start_step, t_start = step, time.perf_counter()
     t_log, loss_sum, loss_n, last_train = t_start, 0.0, 0, None
-    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, desc="train", unit="step")
+    desc = f"train ({device.type}, {precision})"
+    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, desc=desc, unit="step")
     model.train()
     try:
         while step < cfg.steps:
@@ -412,29 +590,20 @@ def train(
             lr = lr_at(cfg, step)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            with amp or nullcontext():
-                logits, state = model(xb, state)
-                loss = F.cross_entropy(logits.float().flatten(0, 1), yb.flatten())
-            loss_value = loss.item()
+            loss_value, state, norm = train_step(
+                model,
+                optimizer,
+                xb,
+                yb,
+                state,
+                grad_clip=cfg.grad_clip,
+                autocast=amp,
+                scaler=scaler,
+            )
             if not math.isfinite(loss_value):
                 _diverged("loss", loss_value, step + 1, out)
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None and scaler.is_enabled():
-                # fp16: the scaler skips steps whose gradients overflow, that is expected
-                scaler.scale(loss).backward()
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                loss.backward()
-                norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                if not math.isfinite(
-                    norm.item()
-                ):  # would poison the weights (and the next checkpoint)
-                    _diverged("gradient norm", norm.item(), step + 1, out)
-                optimizer.step()
-            state = (state[0].detach(), state[1].detach())  # truncate BPTT here
+            if scaler is None and not math.isfinite(norm):
+                _diverged("gradient norm", norm, step + 1, out)
             if cfg.reset_prob > 0:
                 # own generator seeded by (seed, step): the same resets after a resume
                 gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
@@ -457,24 +626,33 @@ def train(
                         lr,
                         loss_n * xb.numel() / max(now - t_log, 1e-9),
                         now - t_start,
+                        precision,
                     )
                 )
                 bar.set_postfix(train=_fmt(last_train), val=_fmt(val_loss))
                 t_log, loss_sum, loss_n = now, 0.0, 0
             if step % cfg.eval_every == 0 or step == cfg.steps:
-                val_loss = evaluate(model, vx, vy, cfg.seq_len, amp)
+                val_loss = validation_loss(model, vx, vy, cfg.seq_len, amp)
                 model.train()
                 # last_train is None when a resumed run validates before its first log
                 bar.set_postfix(train=_fmt(last_train), val=_fmt(val_loss))
                 emit(
                     _entry(
-                        "val", step, last_train, val_loss, lr, None, time.perf_counter() - t_start
+                        "val",
+                        step,
+                        last_train,
+                        val_loss,
+                        lr,
+                        None,
+                        time.perf_counter() - t_start,
+                        precision,
                     )
                 )
                 if progress:
                     bar.write(
                         f"step {step}: train {_fmt(last_train, 4)}  val {val_loss:.4f} nats/char "
-                        f"({val_loss / math.log(2):.3f} bits/char, perplexity {math.exp(val_loss):.2f})"
+                        f"({val_loss / math.log(2):.3f} bits/char, "
+                        f"perplexity {math.exp(val_loss):.2f})"
                     )
                 if best is None or val_loss < best:
                     best = val_loss
@@ -508,7 +686,14 @@ def _fmt(loss: float | None, digits: int = 3) -> str:
 
 
 def _entry(
-    kind: str, step: int, train_loss, val_loss, lr: float, chars_per_sec, elapsed: float
+    kind: str,
+    step: int,
+    train_loss,
+    val_loss,
+    lr: float,
+    chars_per_sec,
+    elapsed: float,
+    precision: str,
 ) -> dict:
     ln2 = math.log(2)
     return {
@@ -522,6 +707,7 @@ def _entry(
         "lr": lr,
         "chars_per_sec": chars_per_sec,
         "elapsed": elapsed,
+        "precision": precision,
     }
 
 
@@ -534,6 +720,6 @@ def _diverged(what: str, value: float, step: int, out: Path | None) -> None:
         except LstmvizError:
             where = repr(str(out / LATEST))
     raise LstmvizError(
-        f"training {what} became {value} at step {step}; stopped, weights not updated. The last good "
-        f"checkpoint is {where}. Try a lower --lr or a smaller --grad-clip"
+        f"training {what} became {value} at step {step}; stopped, weights not updated. The last "
+        f"good checkpoint is {where}. Try a lower --lr or a smaller --grad-clip"
     )

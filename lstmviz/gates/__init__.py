@@ -1,12 +1,14 @@
 """Gates: record, name and change what happens inside the LSTM cells of a model.
 
-``record`` (one call) and ``GateRecorder`` (a whole model, many calls) give a ``Trace`` indexed by
-name (``i f g o c h`` or Ng's long names) and layer; ``intervene`` clamps or scales units;
-``features`` ranks units against properties of the text.
+``record`` (one call, module ``record_call``) and ``GateRecorder`` (a whole model, many calls,
+module ``recorder``) give a ``Trace`` (module ``trace``) indexed by name (``i f g o c h`` or Ng's
+long names) and layer; ``intervene`` clamps units (``interventions``, running fused calls step by step
+with ``stepwise``); ``analysis`` turns a trace into (T, H) arrays and statistics; ``features``
+finds the units that follow properties of the text.
 """
 
 from .interventions import Intervention, intervene
-from .record import record
+from .record_call import record
 from .recorder import GateRecorder
 from .trace import Trace
 

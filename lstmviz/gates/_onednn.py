@@ -13,6 +13,8 @@ The switch: ``LSTMVIZ_ONEDNN=0`` in the environment (read at import), or
 ``lstmviz.gates._onednn.ENABLED = False`` at run time, turns this path off; ``record`` and
 ``GateRecorder`` then always use the matrix-product route, with the same values (to float
 rounding). Use it to rule this path out when a recording looks wrong, or to time the two routes.
+``checked()`` says whether the path has run here and its layout checked out; ``row_stride`` is
+the layout (a test replaces it to play another oneDNN version).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ def checked() -> bool | None:
 
 
 def row_stride(n: int) -> int:
-    """oneDNN's row stride for n float32 gates: a whole cache line, never a multiple of 1 KiB (aliasing)."""
+    """oneDNN's row stride for n float32 gates: whole cache lines, never a multiple of 1 KiB."""
     ld = -(-n // 16) * 16
     return ld + 16 if ld % 256 == 0 else ld
 

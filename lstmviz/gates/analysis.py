@@ -27,7 +27,7 @@ def is_trace(source: Any) -> bool:
 
 
 def activations(source: Any, name: str = "c", layer: int | None = -1, batch: int = 0) -> np.ndarray:
-    """One sequence's values as a float (T, H) NumPy array, from a Trace or a (T, H) array / tensor."""
+    """One sequence's values as a (T, H) NumPy array, from a Trace or a (T, H) array / tensor."""
     if is_trace(source):
         value = source[canonical(name), -1 if layer is None else layer]
         if hasattr(value, "detach"):
@@ -54,7 +54,7 @@ def activations(source: Any, name: str = "c", layer: int | None = -1, batch: int
 
 
 def top_units(values: np.ndarray, k: int, by: str = "variance") -> np.ndarray:
-    """Indices of the ``k`` units with the largest variance (or mean |value| for ``by="activity"``): (T, H) -> (k,)."""
+    """The ``k`` units of largest variance (``by="activity"``: mean |value|): (T, H) -> (k,)."""
     if by == "variance":
         score = values.std(axis=0)
     elif by == "activity":
@@ -73,7 +73,7 @@ def saturation_fractions(
 
 
 def half_life(f: np.ndarray) -> np.ndarray:
-    """Memory half-life at each step: (T,) forget gate -> (T,) steps back until ∏ Γ_f < 1/2 (NaN: not yet).
+    """Memory half-life at each step: Γ_f (T,) -> (T,) steps back until ∏ Γ_f < 1/2 (NaN: not yet).
 
     At step t, something written ``n`` steps ago still holds ∏_{k=t-n+1..t} Γ_f⟨k⟩ of its size;
     this is the smallest ``n`` for which that product drops below one half.
@@ -89,6 +89,6 @@ def half_life(f: np.ndarray) -> np.ndarray:
 
 
 def mean_half_life(f: np.ndarray) -> float:
-    """Half-life in steps for a gate that always equals the geometric mean of ``f``: ln ½ / mean ln Γ_f."""
+    """Half-life (steps) of a gate fixed at the geometric mean of ``f`` (T,): ln ½ / mean ln Γ_f."""
     mean_log = float(np.mean(np.log(np.clip(np.asarray(f, dtype=np.float64), 1e-300, 1.0))))
     return math.inf if mean_log >= 0 else math.log(0.5) / mean_log

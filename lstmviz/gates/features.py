@@ -33,7 +33,8 @@ TAB_WIDTH = 4
 #: A speaker's name on its own line: all capitals ("OBERON", "FIRST CITIZEN", "LADY MACBETH"), or
 #: tiny-shakespeare's "First Citizen:". Act and scene headings are not speakers.
 _SPEAKER = re.compile(
-    r"^(?!ACT\b|SCENE\b|EPILOGUE\b|PROLOGUE\b)(?:[A-Z][A-Z' .-]*[A-Z.]|[A-Z][a-z']*(?: [A-Z][a-z']*){0,3}:)$"
+    r"^(?!ACT\b|SCENE\b|EPILOGUE\b|PROLOGUE\b)"
+    r"(?:[A-Z][A-Z' .-]*[A-Z.]|[A-Z][a-z']*(?: [A-Z][a-z']*){0,3}:)$"
 )
 
 
@@ -48,7 +49,7 @@ def _is(text: str, chars: str) -> np.ndarray:
 
 
 def _line_starts(text: str) -> np.ndarray:
-    """(T,) int: index of the first character of the line each character is on (a newline ends its line)."""
+    """(T,) int: where the line of each character starts (a newline belongs to the line it ends)."""
     t = np.arange(len(text))
     newline = _is(text, "\n")
     # a newline belongs to the line it ends, so the next line starts one after it
@@ -171,17 +172,10 @@ def features(text: str, names: list[str] | None = None) -> dict[str, np.ndarray]
 
 
 def _as_acts(acts, length: int | None = None) -> np.ndarray:
-    """Activations as a float64 (T, H) array; tensors are moved to CPU."""
-    if hasattr(acts, "detach"):
+    """Activations as a float64 (T, H) array (``analysis.activations`` of it), ``length`` rows."""
+    if hasattr(acts, "detach"):  # keep a float64 tensor's precision: no detour through float32
         acts = acts.detach().cpu().numpy()
-    a = np.asarray(acts, dtype=np.float64)
-    if a.ndim == 1:
-        a = a[:, None]
-    if a.ndim != 2:
-        raise LstmvizError(
-            f"activations must be (T, H): one row per character, one column per unit; got shape {a.shape}. "
-            "For a batch-first trace pass trace[name, layer][0]."
-        )
+    a = activations(np.asarray(acts, dtype=np.float64))
     if length is not None and a.shape[0] != length:
         raise LstmvizError(
             f"the activations have {a.shape[0]} time steps but the text has {length} characters; "
@@ -225,7 +219,7 @@ def rank_units(
     names: list[str] | None = None,
     feats: Mapping[str, np.ndarray] | None = None,
 ) -> list[Match]:
-    """Units most correlated with the built-in features of ``text``: acts (T, H) -> best ``top`` matches.
+    """Units most correlated with the built-in features of ``text``: acts (T, H) -> ``top`` matches.
 
     Score is the Pearson correlation r (sign kept; sorted by |r|). Each unit appears once, with
     the feature it follows best, so a list of 10 is 10 different units. ``feats``: features
@@ -271,10 +265,10 @@ def match_span(
 def best_cell(
     trace, text: str, feature: str | np.ndarray, name: str = "c"
 ) -> tuple[int, int, float]:
-    """(layer, unit, r): the unit of ``name`` (default the memory cell) most correlated with a feature.
+    """(layer, unit, r): the unit of ``name`` (the memory cell) most correlated with a feature.
 
-    ``trace`` is a recorded Trace over ``text`` (one step per character); ``feature`` is the name of a
-    built-in feature (``FEATURES``) or a (T,) array. r keeps its sign.
+    ``trace`` is a recorded Trace over ``text`` (one step per character); ``feature`` is the name
+    of a built-in feature (``FEATURES``) or a (T,) array. r keeps its sign.
     """
     values = features(text, [feature])[feature] if isinstance(feature, str) else np.asarray(feature)
     best = None

@@ -43,7 +43,7 @@ def _sizes(module: nn.Module) -> tuple[int, int]:
 
 
 class Intervention:
-    """The context manager ``intervene`` returns; ``clamps`` maps (name, layer) -> [(units, value)]."""
+    """What ``intervene`` returns (a context manager); ``clamps``: (name, layer) -> [(units, v)]."""
 
     def __init__(
         self, module: nn.Module, clamps: dict[tuple[str, int], list[tuple[Tensor | slice, float]]]

@@ -18,7 +18,7 @@ from ..core import hooks
 from ..core.cell import activate, packed_weights, prepare
 from ..core.errors import LstmvizError
 from ..core.names import NAMES
-from .record import check_dtype, compute_layers
+from .record_call import check_dtype, compute_layers
 from .stepwise import runs_stepwise
 from .trace import Trace
 
@@ -34,7 +34,7 @@ FIRST_ALLOC = 256
 
 
 class _Tape:
-    """Ring buffers for one hooked module: per layer (steps, B, 6H) holding i f g o c h side by side."""
+    """Ring buffers for one hooked module: per layer (steps, B, 6H), i f g o c h side by side."""
 
     def __init__(
         self,
@@ -121,7 +121,7 @@ class _Tape:
             self.counts[layer] = n + T
 
     def push_name(self, layer: int, name: str, value: Tensor) -> None:
-        """One hook point of a module that calls ``run_hooks`` itself; the step ends at its last name."""
+        """One hook point of a module that calls ``run_hooks``; the step ends at its last name."""
         value = value.detach()  # a recording must not hold on to the autograd graph
         if value.dim() == 1:
             value = value[None]
@@ -170,7 +170,7 @@ def _is_hookable(module: nn.Module) -> bool:
 
 
 def hookable_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """(qualified name, module) of every nn.LSTM, nn.LSTMCell and ``hook_points`` module in ``model``."""
+    """(qualified name, module) of each nn.LSTM, nn.LSTMCell and ``hook_points`` module."""
     if not isinstance(model, nn.Module):
         raise LstmvizError(f"expected a torch.nn.Module, got {type(model).__name__}")
     found = [(name or type(m).__name__, m) for name, m in model.named_modules() if _is_hookable(m)]

@@ -25,7 +25,7 @@ _stepwise: weakref.WeakKeyDictionary[nn.Module, list] = weakref.WeakKeyDictionar
 def forward_stepwise(
     lstm: nn.LSTM, input: Tensor, hx: tuple[Tensor, Tensor] | None = None
 ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
-    """``lstm(input, hx)`` computed one ``lstm_step`` at a time, so every hook point fires. No autograd."""
+    """``lstm(input, hx)`` one ``lstm_step`` at a time, so every hook point fires. No autograd."""
     xt, h0, c0, batched = prepare(lstm, input, hx)
     state = (h0, c0)
     outs = []
@@ -39,13 +39,13 @@ def forward_stepwise(
 
 
 def runs_stepwise(module: nn.Module) -> bool:
-    """True while ``module``'s forward is replaced by its step-by-step version (see ``stepwise``)."""
+    """True while ``module``'s forward is its step-by-step version (see ``stepwise``)."""
     return module in _stepwise
 
 
 @contextlib.contextmanager
 def stepwise(module: nn.Module) -> Iterator[None]:
-    """While active, ``module(...)`` (an nn.LSTM or nn.LSTMCell) runs step by step through the hook points."""
+    """While active, ``module(...)`` (nn.LSTM, nn.LSTMCell) runs step by step through the hooks."""
     if isinstance(module, nn.LSTM):
         impl = forward_stepwise
     elif isinstance(module, nn.LSTMCell):

@@ -16,7 +16,7 @@ from ..core.names import ALIASES, MEANINGS, NAMES, canonical
 
 
 class Trace:
-    """Recorded activations of an LSTM: ``trace[name, layer]`` -> tensor shaped like the layer's output.
+    """Recorded activations of an LSTM: ``trace[name, layer]`` -> a tensor like the layer's output.
 
     (B, T, H) when batch-first, (T, B, H) otherwise, (T, H) unbatched. ``name`` is one of
     ``i f g o c h`` (see ``Trace.names``) or an alias: update=i, forget=f, candidate=g, output=o,
@@ -40,7 +40,7 @@ class Trace:
         final_state: tuple[Tensor, Tensor] | None = None,
         start: int = 0,
     ):
-        """layers: per layer {name: (T, B, H) time-major}; output/final_state already in the module's layout."""
+        """layers: per layer {name: (T, B, H)}; output, final_state in the module's layout."""
         self._layers = layers
         self.batch_first = batch_first and not unbatched
         self.unbatched = unbatched

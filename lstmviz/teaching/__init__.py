@@ -2,16 +2,10 @@
 
 ``scratch`` (from-scratch RNN and LSTM), ``gradients`` (gradient vs lag), ``tasks`` (the memory
 task), ``sandbox`` (the gate sandbox), ``compare`` (the lesson-06 experiments), ``notebook``
-(``setup()`` at the top of every lesson).
+(``setup()`` at the top of every lesson), ``exercises`` (exercise checks),
+``stats`` (mean ± standard error over seeds).
 """
 
-import importlib as _importlib
+from . import compare, exercises, gradients, notebook, sandbox, scratch, stats, tasks
 
-
-def __getattr__(name: str):
-    try:
-        return _importlib.import_module(f"{__name__}.{name}")
-    except ModuleNotFoundError as e:
-        if e.name != f"{__name__}.{name}":
-            raise
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+__all__ = ["compare", "exercises", "gradients", "notebook", "sandbox", "scratch", "stats", "tasks"]

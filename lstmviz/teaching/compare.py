@@ -1,16 +1,17 @@
-"""Same text, same budget: small character models trained side by side (the experiments of lesson 06).
+"""Same text, same budget: small character models trained side by side (lesson 06's experiments).
 
-* ``CharNet(kind, ...)``       -- embedding -> ``nn.RNN`` (tanh) / ``nn.GRU`` / ``nn.LSTM`` -> linear head;
-  called like ``CharLSTM``: ``net(ids (B, T), state) -> (logits (B, T, V), state)``.
-* ``set_forget_bias(lstm, v)`` -- start every forget gate at Γ_f = σ(v) (PyTorch's default is a random
-  bias near 0, so Γ_f ≈ 0.5: half the memory is lost at every step).
-* ``run(kind, text, ...)``     -- a short stateful truncated-BPTT training run (the same batches, in the
-  same order, for every kind and setting) -> ``Run``: loss after every step, validation loss, size, time.
-* ``compare(text, ...)``       -- one ``Run`` per setting; ``table(runs)`` prints them as a bits/char table
-  (``lstmviz.viz.curves.loss_figure(runs)`` draws their training curves).
+* ``CharNet(kind, ...)`` -- embedding -> ``nn.RNN`` (tanh) / ``nn.GRU`` / ``nn.LSTM`` -> linear
+  head; called like ``CharLSTM``: ``net(ids (B, T), state) -> (logits (B, T, V), state)``.
+* ``run(kind, text, ..., forget_bias=v)`` -- a short stateful truncated-BPTT training run (the
+  same batches, in the same order, for every kind and setting) -> ``Run``: loss after every
+  step, validation loss, size, time.
+* ``compare(text, ...)`` -- one ``Run`` per setting; ``table(runs)`` prints them as a bits/char
+  table (``lstmviz.viz.curves.loss_figure(runs)`` draws their training curves).
 
-A lesson changes one thing at a time (the kind of recurrent layer, or the forget-gate bias) and keeps
-everything else -- text, hidden size, steps, batches, learning rate, seed -- the same.
+A lesson changes one thing at a time (the kind of recurrent layer, or the forget-gate bias) and
+keeps everything else -- text, hidden size, steps, batches, learning rate, seed -- the same.
+
+Used by lesson 06.
 """
 
 from __future__ import annotations
@@ -21,13 +22,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..core.corpus import split
 from ..core.errors import LstmvizError
 from ..core.model import set_forget_bias
-from ..core.training import evaluate, streams
+from ..core.training import streams, train_step, validation_loss
 from ..core.vocab import Vocab
 
 # ---- settings of the lesson's experiments: tiny, so three runs take seconds on a 2-core CPU ----
@@ -67,14 +67,14 @@ class CharNet(nn.Module):
         self.head = nn.Linear(hidden_size, vocab_size)
 
     def forward(self, ids: Tensor, state: Tensor | tuple[Tensor, Tensor] | None = None):
-        """ids (B, T), state or None -> (logits (B, T, V), state): (h, c) for an LSTM, h otherwise."""
+        """ids (B, T), state or None -> (logits (B, T, V), state): (h, c) for an LSTM, else h."""
         out, state = self.rnn(self.embedding(ids), state)
         return self.head(out), state
 
 
 @dataclass
 class Run:
-    """One training run: its label, per-step training loss (nats/char), validation loss, size and time."""
+    """One training run: label, per-step training loss (nats/char), validation loss, size, time."""
 
     label: str
     kind: str
@@ -97,10 +97,6 @@ class Run:
         return self.final_val / LN2
 
 
-def _detach(state):
-    return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
-
-
 def run(
     kind: str,
     text: str,
@@ -120,8 +116,9 @@ def run(
     seed: int = 0,
     vocab: Vocab | None = None,
 ) -> Run:
-    """Train a ``CharNet(kind)`` on ``text`` for ``steps`` steps (stateful TBPTT, Adam); returns a Run.
+    """Train a ``CharNet(kind)`` on ``text`` for ``steps`` steps; returns a Run.
 
+    Stateful truncated BPTT with Adam, one ``lstmviz.core.training.train_step`` per batch.
     ``forget_bias`` (LSTM only): start Γ_f at σ(forget_bias) instead of PyTorch's random init.
     The validation loss is measured on the first ``val_chars`` characters of ``split(text)``'s
     validation part every ``eval_every`` steps (default: only at the end).
@@ -161,21 +158,15 @@ def run(
         if k == 0:
             state = None  # a new pass over the text starts from a zero state
         xb, yb = x[:, k * seq_len : (k + 1) * seq_len], y[:, k * seq_len : (k + 1) * seq_len]
-        logits, state = model(xb, state)
-        loss = F.cross_entropy(logits.flatten(0, 1), yb.flatten())
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        opt.step()
-        state = _detach(state)  # truncated BPTT: gradients stop at the batch boundary
-        losses.append(loss.item())
+        loss, state, _ = train_step(model, opt, xb, yb, state, grad_clip=grad_clip)
+        losses.append(loss)
         if not math.isfinite(losses[-1]):
             raise LstmvizError(
                 f"{kind} diverged at step {step + 1} (loss {losses[-1]}); try a lower lr"
             )
         if (eval_every and (step + 1) % eval_every == 0) or step + 1 == steps:
             val_steps.append(step + 1)
-            val_losses.append(evaluate(model, vx, vy, seq_len))
+            val_losses.append(validation_loss(model, vx, vy, seq_len))
     seconds = time.perf_counter() - t0
     model.eval()
     if label is None:
@@ -197,8 +188,12 @@ def run(
 def compare(
     text: str, settings: Mapping[str, Mapping] | Sequence[str] = KINDS, **common
 ) -> list[Run]:
-    """One ``run`` per setting on the same text and budget: ``compare(text, ["rnn", "gru", "lstm"])``, or
-    ``compare(text, {"bias 0": dict(kind="lstm", forget_bias=0.0), ...})``. ``common`` goes to every run."""
+    """One ``run`` per setting on the same text and budget -> [Run].
+
+    ``compare(text, ["rnn", "gru", "lstm"])``, or
+    ``compare(text, {"bias 0": dict(kind="lstm", forget_bias=0.0), ...})``; ``common`` goes to
+    every run.
+    """
     if isinstance(settings, Mapping):
         jobs = [(label, dict(s)) for label, s in settings.items()]
     else:
@@ -212,8 +207,11 @@ def compare(
 
 
 def table(runs: Sequence[Run], baseline: str | None = None) -> str:
-    """The runs as a plain-text table: parameters, validation loss (nats and bits/char), perplexity, time."""
-    head = f"{'model':<34} {'params':>8} {'val nats/char':>14} {'bits/char':>10} {'perplexity':>11} {'time':>7}"
+    """The runs as a text table: parameters, validation loss (nats, bits/char), perplexity, time."""
+    head = (
+        f"{'model':<34} {'params':>8} {'val nats/char':>14} {'bits/char':>10} "
+        f"{'perplexity':>11} {'time':>7}"
+    )
     lines = [head, "-" * len(head)]
     for r in runs:
         lines.append(

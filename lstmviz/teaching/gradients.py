@@ -9,6 +9,8 @@ spectral radius of W_aa is below 1 the gradient shrinks exponentially with the l
 is above 1 it can grow exponentially (Pascanu, Mikolov & Bengio 2013, "On the difficulty of
 training recurrent neural networks"). Here we measure it with autograd, compute it as that
 explicit product, rescale W_aa to a chosen spectral radius, and clip gradients by their norm.
+
+Used by lessons 02 (the vanishing and exploding gradient) and 03 (the LSTM's cell path).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def spectral_radius(W: Tensor) -> float:
 
 
 def scale_spectral_radius(W: Tensor, radius: float) -> Tensor:
-    """W (n, n) rescaled so that its spectral radius is exactly ``radius`` (eigenvectors unchanged)."""
+    """W (n, n) rescaled to spectral radius exactly ``radius`` (eigenvectors unchanged)."""
     current = spectral_radius(W)
     if current == 0:
         raise LstmvizError("this matrix is nilpotent (spectral radius 0): it cannot be rescaled")
@@ -41,7 +43,7 @@ def scale_spectral_radius(W: Tensor, radius: float) -> Tensor:
 def rnn_with_radius(
     input_size: int, hidden_size: int, radius: float, seed: int = 0, nonlinearity: str = "tanh"
 ) -> scratch.RNN:
-    """A ``scratch.RNN`` with Gaussian W_aa rescaled to spectral radius ``radius`` and b_a = 0, in float64."""
+    """A float64 ``scratch.RNN``, Gaussian W_aa rescaled to spectral radius ``radius``, b_a = 0."""
     g = torch.Generator().manual_seed(seed)
     rnn = scratch.RNN(input_size, hidden_size, nonlinearity=nonlinearity).double()
     with torch.no_grad():
@@ -112,14 +114,14 @@ def hidden_gradients(
 def grad_norm_vs_lag(
     model: nn.Module, x: Tensor, direction: Tensor | None = None, wrt: str = "a"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(lags k = 0..T−1, ‖∂L_T/∂a⟨T−k⟩‖ averaged over the batch) for x (B, T, n_x); see hidden_gradients."""
+    """(lags k = 0..T−1, batch mean of ‖∂L_T/∂a⟨T−k⟩‖) for x (B, T, n_x); see hidden_gradients."""
     grads = hidden_gradients(model, x, direction, wrt)  # (T, B, n_a), time ascending
     norms = grads.norm(dim=-1).mean(dim=1).flip(0)  # lag 0 is the last step
     return np.arange(len(norms)), norms.double().numpy()
 
 
 def jacobians(rnn: scratch.RNN, x: Tensor, a0: Tensor | None = None) -> Tensor:
-    """J⟨t⟩ = ∂a⟨t⟩/∂a⟨t−1⟩ = diag(g'(z⟨t⟩)) W_aa for t = 1..T, as (T, B, n_a, n_a); x is (B, T, n_x)."""
+    """J⟨t⟩ = ∂a⟨t⟩/∂a⟨t−1⟩ = diag(g'(z⟨t⟩)) W_aa, t = 1..T: x (B, T, n_x) -> (T, B, n_a, n_a)."""
     with torch.no_grad():
         a_seq, _ = rnn(x.to(rnn.W_aa.dtype), a0)
         if rnn.nonlinearity == "tanh":
@@ -144,13 +146,13 @@ def jacobian_product_gradients(rnn: scratch.RNN, x: Tensor, direction: Tensor) -
 
 
 def grad_norm(parameters: Iterable[nn.Parameter]) -> float:
-    """The global L2 norm of all ``.grad`` of ``parameters`` (what clipping compares to its threshold)."""
+    """The global L2 norm of all ``.grad`` of ``parameters`` (what clipping compares)."""
     grads = [p.grad.detach().flatten() for p in parameters if p.grad is not None]
     return torch.cat(grads).norm().item() if grads else 0.0
 
 
 def clip_by_norm(grad: Tensor, max_norm: float) -> Tensor:
-    """Pascanu et al.'s rule: if ‖g‖ > max_norm, rescale g to norm max_norm (direction kept); g any shape."""
+    """Pascanu et al.'s rule: if ‖g‖ > max_norm, rescale g (any shape) to norm max_norm."""
     if max_norm <= 0:
         raise LstmvizError(f"max_norm must be positive, got {max_norm}")
     norm = grad.norm()

@@ -1,4 +1,7 @@
-"""Lesson set-up: seeds, and plotly renderers that are interactive live and static on GitHub."""
+"""Lesson set-up: seeds, and plotly renderers that are interactive live and static on GitHub.
+
+Used by every lesson: ``lstmviz.teaching.notebook.setup()`` is its first code cell.
+"""
 
 from __future__ import annotations
 

@@ -9,6 +9,8 @@ The figure draws the sigmoid every gate comes out of (each gate at its pre-activ
 σ⁻¹(Γ)), the cell update as bars (kept + written = new cell), and the tanh that squashes the
 cell before the output gate scales it. ``GateSandbox`` adds sliders (ipywidgets) in a live
 kernel and carries a PNG of its figure for GitHub and nbconvert.
+
+Used by lesson 03 (the gate sandbox).
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ def sandbox_figure(
     c_hat: float = DEFAULTS["c_hat"],
     c_prev: float = DEFAULTS["c_prev"],
 ) -> go.Figure:
-    """Three panels: gates on the sigmoid; kept + written = c⟨t⟩ as bars; c⟨t⟩ and a⟨t⟩ on the tanh."""
+    """Three panels: gates on the sigmoid; kept + written = c⟨t⟩ as bars; c⟨t⟩, a⟨t⟩ on the tanh."""
     fig = make_subplots(
         rows=1,
         cols=3,
@@ -166,9 +168,11 @@ def update_sandbox_figure(fig: go.Figure, **values: float) -> None:
         fig.data[6].x, fig.data[6].y = [round(c, 4)] * 2, [round(math.tanh(c), 4), round(a, 4)]
         fig.layout.title = dict(
             text=(
-                f"c⟨t⟩ = Γ<sub>u</sub>·ĉ⟨t⟩ + Γ<sub>f</sub>·c⟨t−1⟩ = {v['gamma_u']:.2f}·({v['c_hat']:+.2f}) + "
+                "c⟨t⟩ = Γ<sub>u</sub>·ĉ⟨t⟩ + Γ<sub>f</sub>·c⟨t−1⟩ = "
+                f"{v['gamma_u']:.2f}·({v['c_hat']:+.2f}) + "
                 f"{v['gamma_f']:.2f}·({v['c_prev']:+.2f}) = <b>{c:+.3f}</b>"
-                f"<br>a⟨t⟩ = Γ<sub>o</sub>·tanh(c⟨t⟩) = {v['gamma_o']:.2f}·({math.tanh(c):+.3f}) = <b>{a:+.3f}</b>"
+                "<br>a⟨t⟩ = Γ<sub>o</sub>·tanh(c⟨t⟩) = "
+                f"{v['gamma_o']:.2f}·({math.tanh(c):+.3f}) = <b>{a:+.3f}</b>"
             ),
             x=0.5,
             xanchor="center",
@@ -179,7 +183,7 @@ def update_sandbox_figure(fig: go.Figure, **values: float) -> None:
 
 
 class GateSandbox:
-    """Sliders for Γ_u, Γ_f, Γ_o, ĉ⟨t⟩, c⟨t−1⟩ above a live ``sandbox_figure``; displays as widget + PNG."""
+    """Sliders for Γ_u, Γ_f, Γ_o, ĉ⟨t⟩, c⟨t−1⟩ over a live ``sandbox_figure``; widget + PNG."""
 
     def __init__(self, **values: float):
         _check(values)
@@ -242,7 +246,7 @@ class GateSandbox:
         )
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
-        """The live widget for JupyterLab, plus a PNG of the figure that GitHub and nbconvert show."""
+        """The live widget for JupyterLab, plus a PNG of the figure for GitHub and nbconvert."""
         self.live.stamp()  # inside a box, its own display hook never runs
         bundle = dict(self.widget._repr_mimebundle_(include=include, exclude=exclude) or {})
         bundle["text/plain"] = repr(self)

@@ -20,6 +20,9 @@ concatenation [a⟨t−1⟩, x⟨t⟩] and one bias; ``from_torch`` / ``to_torch
 
 The LSTM modules call ``lstmviz.core.hooks.run_hooks`` at each of ``i f g o c h`` (``hook_points``),
 so ``lstmviz.GateRecorder`` and ``lstmviz.intervene`` see them like an ``nn.LSTM``.
+
+Used by lessons 01 (``RNN``, ``CharRNN``), 02 (``RNN`` for the gradients) and 03
+(``LSTMCell``, ``LSTM``).
 """
 
 from __future__ import annotations
@@ -91,7 +94,7 @@ class RNN(nn.Module):
         return new
 
     def to_torch(self) -> nn.RNN:
-        """An ``nn.RNN(batch_first=True)`` computing the same function (PyTorch's second bias zero)."""
+        """An ``nn.RNN(batch_first=True)`` computing the same (PyTorch's second bias zero)."""
         if self.nonlinearity == "linear":
             raise LstmvizError("nn.RNN has no linear nonlinearity; use 'tanh' or 'relu'")
         rnn = nn.RNN(
@@ -187,7 +190,7 @@ class LSTMCell(nn.Module):
                 b.copy_(bias[s])
 
     def torch_weights(self) -> tuple[Tensor, Tensor, Tensor]:
-        """PyTorch's packed (W_ih (4n_a, n_x), W_hh (4n_a, n_a), b (4n_a,)) in gate order i, f, g, o."""
+        """PyTorch's packed (W_ih (4n_a, n_x), W_hh (4n_a, n_a), b (4n_a,)), gate order i f g o."""
         W = torch.cat([self.W_u, self.W_f, self.W_c, self.W_o])  # (4n_a, n_a + n_x)
         b = torch.cat([self.b_u, self.b_f, self.b_c, self.b_o])
         return W[:, self.hidden_size :], W[:, : self.hidden_size], b
@@ -214,7 +217,7 @@ class LSTMCell(nn.Module):
 
 
 class LSTM(nn.Module):
-    """Stacked ``LSTMCell``s run over a sequence, batch first; equal to ``nn.LSTM`` with the same weights.
+    """Stacked ``LSTMCell``s over a sequence, batch first; equal to ``nn.LSTM`` with its weights.
 
     forward(x (B, T, n_x), (a⟨0⟩, c⟨0⟩) each (L, B, n_a) or None)
         -> (a⟨1..T⟩ of the top layer (B, T, n_a), (a⟨T⟩, c⟨T⟩) each (L, B, n_a)).
@@ -234,7 +237,7 @@ class LSTM(nn.Module):
     def forward(
         self, x: Tensor, state: tuple[Tensor, Tensor] | None = None
     ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
-        """x (B, T, n_x), state (L, B, n_a) x2 or None -> (top a (B, T, n_a), (a_T, c_T) (L, B, n_a))."""
+        """x (B, T, n_x), state (L, B, n_a) x2 or None -> (top a (B, T, n_a), (a_T, c_T))."""
         B, T = x.shape[:2]
         if state is None:
             zeros = x.new_zeros(self.num_layers, B, self.hidden_size)
@@ -271,7 +274,7 @@ class LSTM(nn.Module):
         return new
 
     def to_torch(self) -> nn.LSTM:
-        """An ``nn.LSTM(batch_first=True)`` computing the same function (PyTorch's second bias zero)."""
+        """An ``nn.LSTM(batch_first=True)`` computing the same (PyTorch's second bias zero)."""
         lstm = nn.LSTM(self.input_size, self.hidden_size, self.num_layers, batch_first=True).to(
             self.cells[0].W_u.dtype
         )

@@ -9,6 +9,8 @@ Schmidhuber 1997 used tasks like this to motivate the LSTM).
 
     x = one_hot([s, d₁, d₂, …, d_lag])   (B, lag + 1, n_signals + n_distractors)
     y = s                                  (B,)
+
+Used by lessons 02 and 03 (success vs lag) and 06 (the forget-gate bias experiment).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from torch import Tensor, nn
 
 from ..core.errors import LstmvizError
 from ..core.model import set_forget_bias
-from .gradients import grad_norm
+from ..core.training import train_step
 
 # ---- settings the lessons use (small and fast; change them to explore) ----
 N_SIGNALS = 4  # chance accuracy is 1 / N_SIGNALS
@@ -39,7 +41,7 @@ SUCCESS = 0.9  # a run "succeeds" when its test accuracy reaches this
 
 @dataclass(frozen=True)
 class FirstSymbolTask:
-    """Remember the first of ``lag + 1`` symbols; ``batch`` draws (x (B, lag+1, V) one-hot, y (B,))."""
+    """Remember the first of ``lag + 1`` symbols; ``batch`` -> (x (B, lag+1, V) one-hot, y (B,))."""
 
     lag: int
     n_signals: int = N_SIGNALS
@@ -81,7 +83,7 @@ class FirstSymbolTask:
 
 
 class SequenceClassifier(nn.Module):
-    """``nn.RNN`` (tanh) or ``nn.LSTM`` over x (B, T, V), then a linear read-out of the last state -> (B, C)."""
+    """``nn.RNN`` (tanh) or ``nn.LSTM`` over x (B, T, V), then a linear read-out -> (B, C)."""
 
     def __init__(
         self,
@@ -139,9 +141,10 @@ def train_on_task(
 ) -> TaskResult:
     """Train a ``kind`` ("rnn" | "lstm") network on ``FirstSymbolTask(lag)``; returns a TaskResult.
 
-    Adam (or plain SGD), cross-entropy on the last step, optional gradient-norm clipping (``clip``). The history
-    records the loss and the gradient norm *before* clipping at every step. Accuracy is measured
-    on ``test_size`` fresh sequences. Pass ``model`` to start from given weights.
+    Adam (or plain SGD), cross-entropy on the last step, optional gradient-norm clipping
+    (``clip``), one ``lstmviz.core.training.train_step`` per batch. The history records the loss
+    and the gradient norm *before* clipping at every step. Accuracy is measured on ``test_size``
+    fresh sequences. Pass ``model`` to start from given weights.
     """
     task = FirstSymbolTask(lag)
     torch.manual_seed(seed)
@@ -163,30 +166,23 @@ def train_on_task(
     model.train()
     for _ in range(steps):
         x, y = task.batch(batch_size, gen)
-        loss = nn.functional.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        history["loss"].append(loss.item())
-        history["grad_norm"].append(grad_norm(model.parameters()))
-        if not math.isfinite(history["loss"][-1]):
+        loss, _, norm = train_step(model, opt, x, y, grad_clip=clip)
+        history["loss"].append(loss)
+        history["grad_norm"].append(norm)
+        if not math.isfinite(loss):
             break  # diverged (what clipping prevents): report what we have
-        if clip is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), clip)
-        opt.step()
         if (
             stop_when_solved
             and len(history["loss"]) >= 20
             and np.mean(history["loss"][-20:]) < SOLVED_LOSS
         ):
             break
-    accuracy = evaluate(model, task, test_size, seed=seed + 10_000)
-    return TaskResult(
-        kind, lag, accuracy, accuracy >= SUCCESS, len(history["loss"]), history, model
-    )
+    acc = accuracy(model, task, test_size, seed=seed + 10_000)
+    return TaskResult(kind, lag, acc, acc >= SUCCESS, len(history["loss"]), history, model)
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, task: FirstSymbolTask, n: int = 1000, seed: int = 1) -> float:
+def accuracy(model: nn.Module, task: FirstSymbolTask, n: int = 1000, seed: int = 1) -> float:
     """Fraction of ``n`` fresh sequences of ``task`` whose signal ``model`` names correctly."""
     model.eval()
     x, y = task.batch(n, torch.Generator().manual_seed(seed))

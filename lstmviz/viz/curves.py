@@ -1,4 +1,4 @@
-"""Line figures: training curves (live), loss curves of several runs, gradient norm and accuracy vs lag.
+"""Line figures: training curves (live), several runs' losses, gradient norm and accuracy vs lag.
 
 Every function returns a plotly figure whose data is exactly what it was given, rounded to
 4 significant digits so notebooks store small, stable JSON. ``TrainingCurves`` is a callback for
@@ -18,12 +18,13 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..core.errors import LstmvizError
+from . import style
 from .livefig import LiveFigure
-from .style import COLORS, LN2, add_bits_twin, bits, bits_axis, round_sig
+from .style import COLORS, LN2, add_bits_twin, bits, bits_axis
 
 
 class TrainingCurves:
-    """Train/val loss (nats/char, left axis; bits/char, right axis) vs step, fed by a training callback.
+    """Train/val loss (nats/char left, bits/char right) vs step, fed by a training callback.
 
     ``curves(entry)`` takes the dicts ``lstmviz.train`` passes to its callback (keys ``step``,
     ``train_loss``, ``val_loss``; ``kind`` "train" or "val"). ``live=True`` draws into a plotly
@@ -97,7 +98,7 @@ class TrainingCurves:
         series = ((self.train_steps, self.train_loss), (self.val_steps, self.val_loss))
         with fig.batch_update() if isinstance(fig, go.FigureWidget) else nullcontext():
             for i, (steps, loss) in enumerate(series):
-                fig.data[i].x, fig.data[i].y = list(steps), round_sig(loss, as_list=True)
+                fig.data[i].x, fig.data[i].y = list(steps), style.round_sig(loss, as_list=True)
                 fig.data[i + 2].x, fig.data[i + 2].y = list(steps), bits(loss)
             values = [v for v in self.train_loss + self.val_loss if math.isfinite(v)]
             if values:  # fix both ranges so the right axis reads bits/char exactly, with nice ticks
@@ -119,7 +120,7 @@ class TrainingCurves:
         )
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
-        """Live: the FigureWidget (plain text elsewhere). Static: the figure, via plotly's renderer."""
+        """Live: the FigureWidget (plain text elsewhere). Static: the figure, via plotly."""
         if self.widget is None:
             return self.figure()._repr_mimebundle_(include, exclude)
         bundle = dict(self.widget._repr_mimebundle_(include=include, exclude=exclude) or {})
@@ -157,7 +158,7 @@ def lag_figure(
         norms = np.where(norms > 0, norms, np.nan)
         fig.add_scatter(
             x=list(np.asarray(lags).tolist()),
-            y=round_sig(norms, as_list=True),
+            y=style.round_sig(norms, as_list=True),
             name=label,
             mode="lines",
             line=dict(color=COLORS[(start + k) % len(COLORS)], dash=dash, width=2.5),
@@ -171,12 +172,12 @@ def accuracy_figure(
     chance: float,
     title: str = "Remember the first symbol: success vs lag",
 ) -> go.Figure:
-    """Test accuracy vs lag, one line per ``label: (lags, accuracies)``, with the chance level dashed."""
+    """Test accuracy vs lag, one line per ``label: (lags, accuracies)``; chance level dashed."""
     fig = go.Figure()
     for k, (label, (lags, acc)) in enumerate(runs.items()):
         fig.add_scatter(
             x=list(np.asarray(lags).tolist()),
-            y=round_sig(acc, as_list=True),
+            y=style.round_sig(acc, as_list=True),
             name=label,
             mode="lines+markers",
             line=dict(color=COLORS[k % len(COLORS)], width=2.5),
@@ -218,7 +219,7 @@ def history_figure(
             values = history[key]
             fig.add_scatter(
                 x=list(range(1, len(values) + 1)),
-                y=round_sig(values, as_list=True),
+                y=style.round_sig(values, as_list=True),
                 name=run,
                 legendgroup=run,
                 showlegend=row == 1,
@@ -363,7 +364,7 @@ def loss_figure(
     window: int = 20,
     first: int | None = None,
 ) -> go.Figure:
-    """Training loss (running mean over ``window`` steps) vs step, one line per run; bits/char on the right.
+    """Training loss (mean of ``window`` steps) vs step, one line per run; bits/char on the right.
 
     ``runs``: anything with ``label`` and ``train_loss`` (nats/char per step), such as the
     ``lstmviz.teaching.compare.Run`` of lesson 06. ``first``: show only the first ``first`` steps.
@@ -373,7 +374,7 @@ def loss_figure(
         y = smooth(r.train_loss, window)[:first]
         fig.add_scatter(
             x=list(range(1, len(y) + 1)),
-            y=round_sig(y, as_list=True),
+            y=style.round_sig(y, as_list=True),
             name=r.label,
             mode="lines",
             line=dict(color=COLORS[k % len(COLORS)], width=2),

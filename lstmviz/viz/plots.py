@@ -4,15 +4,17 @@ Every function takes the activations either as a recorded ``Trace`` (with ``name
 or as a plain (T, H) array / tensor -- one row per character of ``text``, one column per unit --
 and returns a ``plotly.graph_objects.Figure``:
 
-* ``heatmap``       -- units x characters, any of ``i f g o c h``; top-k most variable units by default.
-* ``coloured_text`` -- the text with each character's background coloured by one unit (Karpathy 2015).
-* ``saturation``    -- per unit, the fraction of steps a gate is < 0.1 vs > 0.9 (Karpathy et al. 2015, fig. 3).
+* ``heatmap``       -- units x characters, any of ``i f g o c h``; the most variable units by
+  default.
+* ``coloured_text`` -- the text, each character's background coloured by one unit (Karpathy 2015).
+* ``saturation``    -- per unit, the fraction of steps a gate is < 0.1 vs > 0.9 (Karpathy et al.
+  2015, fig. 3).
 * ``cell_ledger``   -- per step, what one memory cell kept (Γ_f⊙c⟨t−1⟩) and wrote (Γ_u⊙ĉ⟨t⟩), and
   how long it remembers (half-life from the running product of Γ_f).
 * ``stack``         -- several figures as one (a static snapshot of an explorer).
 
-Data going into a figure is rounded to ``style.SIG_DIGITS`` significant digits and stored as float32,
-so a notebook's saved figure JSON is small and the same on every run.
+Data going into a figure is rounded to ``style.SIG_DIGITS`` significant digits and stored as
+float32, so a notebook's saved figure JSON is small and the same on every run.
 """
 
 from __future__ import annotations
@@ -28,14 +30,7 @@ from plotly.subplots import make_subplots
 
 from ..core.errors import LstmvizError
 from ..core.names import GATES, LABELS, RANGES, SYMBOLS, canonical
-from ..gates.analysis import (
-    activations,
-    half_life,
-    is_trace,
-    mean_half_life,
-    saturation_fractions,
-    top_units,
-)
+from ..gates import analysis
 from .style import FONT, NAME_COLORS, colorscale, round_sig
 
 # ----------------------------------------------------------------------------- settings
@@ -57,7 +52,7 @@ _SUB = re.compile(r"Γ_([ufo])")
 
 
 def subscripts(fig: go.Figure) -> go.Figure:
-    """Draw Γ_f as Γ with a real subscript f (plotly text understands <sub>) in titles, hovers and names."""
+    """Draw Γ_f as Γ with a real subscript f (plotly's <sub>) in titles, hovers and names."""
 
     def fix(text: Any) -> Any:
         return _SUB.sub(r"Γ<sub>\1</sub>", text) if isinstance(text, str) else text
@@ -88,7 +83,7 @@ def shown(ch: str) -> str:
 def _layer_label(source: Any, layer: int | None) -> str:
     if layer is None:
         return ""
-    if is_trace(source) and layer < 0:
+    if analysis.is_trace(source) and layer < 0:
         layer += source.num_layers
     return f"layer {layer}" if layer >= 0 else ""  # a bare array's "-1" would say nothing
 
@@ -113,7 +108,7 @@ def _window(T: int, start: int, stop: int | None) -> tuple[int, int]:
 def _units(values: np.ndarray, units: Sequence[int] | int | None, k: int, by: str) -> np.ndarray:
     H = values.shape[1]
     if units is None:
-        return top_units(values, min(k, H), by)
+        return analysis.top_units(values, min(k, H), by)
     units = np.atleast_1d(np.asarray(units, dtype=np.int64))
     if units.size == 0 or units.min() < -H or units.max() >= H:
         raise LstmvizError(f"units must be indices in 0..{H - 1}, got {units.tolist()}")
@@ -198,7 +193,7 @@ def heatmap(
     title: str | None = None,
     width: int | None = None,
 ) -> go.Figure:
-    """Units x characters heatmap of ``name`` (i f g o c h) on ``text``: source (T, H) or Trace -> Figure.
+    """Units x characters heatmap of ``name`` (i f g o c h): source (T, H) or Trace, text -> Figure.
 
     Rows are ``units`` (default: the ``top_k`` most variable in the window, most variable on top);
     columns are the characters of ``text[start:stop]``, averaged into bins when there are more
@@ -209,7 +204,7 @@ def heatmap(
     ``width`` (px; default: as wide as the page) also decides how many characters fit as labels.
     """
     name = canonical(name)
-    values = activations(source, name, layer)
+    values = analysis.activations(source, name, layer)
     _check_text(values, text)
     start, stop = _window(len(text), start, stop)
     window = values[start:stop]
@@ -299,14 +294,14 @@ def coloured_text(
     offset: int = 0,
     title: str | None = None,
 ) -> go.Figure:
-    """The text with each character's background coloured by a unit's value: source (T, H) or Trace -> Figure.
+    """The text, each character's background coloured by a unit: source (T, H) or Trace -> Figure.
 
     One block of text per unit in ``units`` (default: the most variable unit), stacked. A diverging
     scale centred at 0 (blue < 0 < red) for ĉ, c and a; a sequential one from 0 to 1 for gates.
     Newlines are drawn as ⏎ and end the line; lines wrap at ``wrap`` characters.
     """
     name = canonical(name)
-    values = activations(source, name, layer)
+    values = analysis.activations(source, name, layer)
     _check_text(values, text)
     start, stop = _window(len(text), start, stop)
     stop = min(stop, start + max_chars)
@@ -341,7 +336,8 @@ def coloured_text(
                 xgap=0,
                 ygap=2,
                 hoverongaps=False,
-                hovertemplate=f"step %{{customdata}}: '%{{text}}'<br>unit {u}: {SYMBOLS[name]} = %{{z:.3f}}<extra></extra>",
+                hovertemplate=f"step %{{customdata}}: '%{{text}}'<br>unit {u}: "
+                f"{SYMBOLS[name]} = %{{z:.3f}}<extra></extra>",
             ),
             row=k + 1,
             col=1,
@@ -390,14 +386,15 @@ def saturation(
     high: float = 0.9,
     title: str | None = None,
 ) -> go.Figure:
-    """Gate saturation: each unit's fraction of steps < ``low`` (y) vs > ``high`` (x); one panel per gate and layer.
+    """Gate saturation: each unit's fraction of steps < ``low`` (y) vs > ``high`` (x) -> Figure.
 
-    ``source`` is a Trace or a mapping {(name, layer): (T, H) array}. Units near the top-left are
+    One panel per gate and layer. ``source`` is a Trace or a mapping {(name, layer): (T, H)
+    array}. Units near the top-left are
     almost always closed, near the bottom-right almost always open, on the anti-diagonal they
     switch hard between the two (Karpathy, Johnson & Fei-Fei 2015, figure 3).
     """
     names = [canonical(n) for n in names]
-    if is_trace(source):
+    if analysis.is_trace(source):
         layers = list(range(source.num_layers)) if layers is None else list(layers)
     elif isinstance(source, Mapping):
         layers = sorted({k[1] for k in source}) if layers is None else list(layers)
@@ -417,11 +414,11 @@ def saturation(
     for r, layer in enumerate(layers):
         for k, n in enumerate(names):
             values = (
-                activations(source, n, layer)
-                if is_trace(source)
-                else activations(source[(n, layer)])
+                analysis.activations(source, n, layer)
+                if analysis.is_trace(source)
+                else analysis.activations(source[(n, layer)])
             )
-            left, right = saturation_fractions(values, low, high)
+            left, right = analysis.saturation_fractions(values, low, high)
             fig.add_trace(
                 go.Scatter(
                     x=round_sig(right),
@@ -431,7 +428,8 @@ def saturation(
                     name=LABELS[n],
                     customdata=np.arange(values.shape[1]),
                     showlegend=False,
-                    hovertemplate=f"unit %{{customdata}}<br>{SYMBOLS[n]} > {high}: %{{x:.0%}} of steps"
+                    hovertemplate=f"unit %{{customdata}}<br>{SYMBOLS[n]} > {high}: "
+                    "%{x:.0%} of steps"
                     f"<br>{SYMBOLS[n]} < {low}: %{{y:.0%}} of steps<extra></extra>",
                 ),
                 row=r + 1,
@@ -482,16 +480,16 @@ def cell_ledger(
     max_chars: int = 400,
     title: str | None = None,
 ) -> go.Figure:
-    """What one memory cell kept and wrote at each step, and how long it remembers: Trace or dict -> Figure.
+    """What one memory cell kept and wrote at each step, and how long it remembers -> Figure.
 
     ``source`` is a Trace or a mapping {"f": (T, H), "i": ..., "g": ..., "c": ...}. Top: bars of
     kept Γ_f⊙c⟨t−1⟩ and written Γ_u⊙ĉ⟨t⟩ (they add up to c⟨t⟩, the line). Bottom: the half-life
     (steps back until ∏Γ_f < ½). ``c0`` is c before the first character (0 for a fresh state).
     """
     get = (
-        (lambda n: activations(source, n, layer))
-        if is_trace(source)
-        else (lambda n: activations(source[n]))
+        (lambda n: analysis.activations(source, n, layer))
+        if analysis.is_trace(source)
+        else (lambda n: analysis.activations(source[n]))
     )
     f, i, g, c = (get(n) for n in "figc")
     _check_text(c, text)
@@ -501,7 +499,7 @@ def cell_ledger(
     f, i, g, c = (a[:, unit].astype(np.float64) for a in (f, i, g, c))
     c_prev = np.concatenate([[c0], c[:-1]])
     kept, written = f * c_prev, i * g
-    life = half_life(f)
+    life = analysis.half_life(f)
     start, stop = _window(len(text), start, stop)
     stop = min(stop, start + max_chars)
     sl = slice(start, stop)
@@ -562,7 +560,7 @@ def cell_ledger(
         row=2,
         col=1,
     )
-    overall = mean_half_life(f[sl])
+    overall = analysis.mean_half_life(f[sl])
     where = _layer_label(source, layer)
     fig.update_layout(
         barmode="relative",
@@ -600,7 +598,7 @@ _AXIS_KEYS = ("anchor", "matches", "overlaying", "scaleanchor")
 
 
 def stack(figs: Sequence[go.Figure], gap: int = 30, width: int | None = None) -> go.Figure:
-    """Several figures one above the other as one figure (e.g. an explorer's static PNG snapshot)."""
+    """Several figures one above the other as one (e.g. an explorer's static PNG snapshot)."""
     figs = [f for f in figs if f is not None]
     heights = [int(f.layout.height or 450) for f in figs]
     total = sum(heights) + gap * (len(figs) - 1)

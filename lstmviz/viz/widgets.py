@@ -2,8 +2,8 @@
 
 * ``LiveGeneration``       -- the model writes; text, gate/cell heatmap, coloured text and the top-k
   next-character probabilities update as it goes. Generation runs in a thread, so Stop works.
-* ``CellExplorer``         -- pick layer, gate and unit; select a span and find the units that are on
-  inside it and off around it; rank units by correlation with character features.
+* ``CellExplorer``         -- pick layer, gate and unit; select a span and find the units that
+  are on inside it and off around it; rank units by correlation with character features.
 * ``InterventionExplorer`` -- clamp one memory cell to a value; the two continuations side by side.
 
 Each explorer displays as its widget in a live kernel. Its display also carries a static PNG of its
@@ -35,7 +35,7 @@ from ..core.sampling import stream
 from ..gates import features as feats
 from ..gates.analysis import activations, top_units
 from ..gates.interventions import intervene
-from ..gates.record import record
+from ..gates.record_call import record
 from ..gates.recorder import GateRecorder
 from . import plots
 from .livefig import LiveFigure
@@ -70,14 +70,14 @@ def _layer_options(num_layers: int) -> list[tuple[str, int]]:
 
 
 def _shown(attr: str, what: str) -> property:
-    """The FigureWidget a ``LiveFigure`` attribute shows now (it may have replaced one the browser lost)."""
+    """The FigureWidget a ``LiveFigure`` attribute shows now (maybe one replacing a lost one)."""
     return property(
         lambda self: getattr(self, attr).fw, doc=f"The {what} FigureWidget, as shown now."
     )
 
 
 class Explorer:
-    """Base: ``.widget`` is the ipywidgets tree; display shows it, plus a PNG snapshot for static viewers."""
+    """Base: ``.widget`` is the ipywidgets tree; display shows it, plus a PNG for static viewers."""
 
     widget: W.Widget
 
@@ -112,10 +112,10 @@ class Explorer:
 
 # ----------------------------------------------------------------------------- live generation
 class LiveGeneration(Explorer):
-    """Watch the LSTM write: text, heatmap, coloured text and next-character probabilities update live.
+    """Watch the LSTM write: text, heatmap, coloured text and next-character probabilities, live.
 
-    ``pace`` (the *chars/s* slider) caps it at that many characters a second, slow enough to follow the
-    gates character by character; 0 writes as fast as the model can.
+    ``pace`` (the *chars/s* slider) caps it at that many characters a second, slow enough to
+    follow the gates character by character; 0 writes as fast as the model can.
     """
 
     fig_text, fig_probs, fig_heat = (
@@ -230,7 +230,7 @@ class LiveGeneration(Explorer):
         last = 0.0
         begun = time.monotonic()
         try:
-            # max_steps: the recorder keeps a ring buffer, so memory stays flat however long we write
+            # max_steps: the recorder keeps a ring buffer; memory stays flat however long we write
             with GateRecorder(self.model, max_steps=max(self.window, TEXT_WINDOW) + 1) as rec:
                 chars = stream(
                     self.model,
@@ -251,7 +251,7 @@ class LiveGeneration(Explorer):
                         if self._stop.is_set():
                             break
                         now = time.monotonic()
-                        # throttle: the browser draws at most ~4x/s; a slow pace draws every character
+                        # throttle: the browser draws <= ~4x/s; a slow pace draws every character
                         if every_char or now - last >= self.refresh:
                             self.trace = rec.trace
                             self.draw()
@@ -272,7 +272,7 @@ class LiveGeneration(Explorer):
         return "".join(out)
 
     def start(self) -> threading.Thread:
-        """Generate in a background thread (what the Generate button does); the kernel stays responsive."""
+        """Generate in a background thread (the Generate button); the kernel stays responsive."""
         if self._thread is not None and self._thread.is_alive():
             return self._thread
 
@@ -309,7 +309,7 @@ class LiveGeneration(Explorer):
         self.draw()
 
     def _window(self) -> tuple[np.ndarray | None, str, int]:
-        """Values of the chosen activation over the recorded steps, the characters they read, and where those start."""
+        """(values (T, H) of the chosen activation, the characters they read, where those start)."""
         with self._lock:
             text, trace = self.text, self.trace
         if trace is None:
@@ -533,7 +533,7 @@ class CellExplorer(Explorer):
         return activations(self.trace, self.w_name.value, self.w_layer.value)
 
     def match(self, start: int | None = None, stop: int | None = None) -> list[feats.Match]:
-        """Units on inside the span (default: the span slider) and off around it; fills the 'found' list."""
+        """Units on inside the span (default: the span slider), off around it; fills 'found'."""
         a, b = self.w_span.value if start is None else (start, stop)
         self.found = feats.match_span(self.values(), a, b, top=HEAT_UNITS)
         self._show_found([f"unit {m.unit}: score {m.score:+.2f}" for m in self.found])
@@ -647,7 +647,7 @@ class CellExplorer(Explorer):
 
 # ----------------------------------------------------------------------------- interventions
 class InterventionExplorer(Explorer):
-    """Clamp one memory cell (or gate unit) to a value; compare the continuation with the untouched one."""
+    """Clamp one memory cell (or gate unit) to a value; compare with the untouched continuation."""
 
     fig = _shown("_fig", "comparison")
 
@@ -719,7 +719,7 @@ class InterventionExplorer(Explorer):
         self.w_value.min, self.w_value.max = lo, hi
 
     def _generate(self, clamp: bool) -> tuple[str, np.ndarray]:
-        """One continuation (with or without the clamp) and the unit's values while writing it: (T,)."""
+        """One continuation (with or without the clamp) and the unit's values (T,) in it."""
         name, layer, unit = self.w_name.value, self.w_layer.value, int(self.w_unit.value)
         ctx = (
             intervene(self.model, {(name, layer, unit): float(self.w_value.value)})
@@ -760,7 +760,8 @@ class InterventionExplorer(Explorer):
                         height=200,
                         template="plotly_white",
                         title=dict(
-                            text=f"Press Compare: {label} clamped to {self.w_value.value:+.2f} vs. untouched",
+                            text=f"Press Compare: {label} clamped to "
+                            f"{self.w_value.value:+.2f} vs. untouched",
                             x=0.01,
                         ),
                     )
@@ -807,8 +808,8 @@ class InterventionExplorer(Explorer):
                     + f"<span style='background:#ffe08a'>{html.escape(text[first:])}</span>"
                 )
                 cols.append(
-                    f"<div style='flex:1;min-width:0'><b>{title}</b><pre style='white-space:pre-wrap;"
-                    f"font-size:13px'>{body}</pre></div>"
+                    f"<div style='flex:1;min-width:0'><b>{title}</b>"
+                    f"<pre style='white-space:pre-wrap;font-size:13px'>{body}</pre></div>"
                 )
             self.w_out.value = (
                 f"<div style='display:flex;gap:16px'>{''.join(cols)}</div>"

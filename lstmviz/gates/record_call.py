@@ -27,6 +27,7 @@ from .trace import Trace
 
 
 def check_dtype(w: Tensor) -> None:
+    """Raise LstmvizError unless ``w`` is float32 or float64, the dtypes recorded exactly."""
     if w.dtype not in (torch.float32, torch.float64):
         raise LstmvizError(
             f"recording needs float32 or float64 weights, got {w.dtype}: the fused kernel "
@@ -49,7 +50,7 @@ def _fused_layer(lstm: nn.LSTM, layer: int, inp: Tensor, h0: Tensor, c0: Tensor)
 
 @torch.no_grad()
 def compute_layers(lstm: nn.LSTM, xt: Tensor, h0: Tensor, c0: Tensor, top: tuple | None = None):
-    """Per layer (gates (T, B, 4H) activated i f g o, c (T, B, H), a (T, B, H)), plus (h_n, c_n) (L, B, H).
+    """Per layer (activated gates i f g o (T, B, 4H), c, a (T, B, H)), and (h_n, c_n) (L, B, H).
 
     ``top``: the module's own (output (T, B, H), h_n, c_n) when already known (a forward hook),
     so the top layer is not run twice.
@@ -89,7 +90,7 @@ def compute_layers(lstm: nn.LSTM, xt: Tensor, h0: Tensor, c0: Tensor, top: tuple
 
 
 def cell_scan(f: Tensor, u: Tensor, c0: Tensor) -> Tensor:
-    """The memory-cell recurrence c⟨t⟩ = f⟨t⟩ ∗ c⟨t−1⟩ + u⟨t⟩: f, u (T, ...), c0 (...) -> c (T, ...).
+    """The cell recurrence c⟨t⟩ = f⟨t⟩ ∗ c⟨t−1⟩ + u⟨t⟩: f, u (T, ...), c0 (...) -> c (T, ...).
 
     A loop of T tiny ops would cost more Python than arithmetic, so the steps are cut into n ≈ √T
     chunks of K steps: every chunk runs its own recurrence from 0 at once, together with the running
@@ -128,7 +129,7 @@ def _as_dict(gates: Tensor, c: Tensor, h: Tensor) -> dict[str, Tensor]:
 
 
 def record(lstm: nn.LSTM, x: Tensor, state: tuple[Tensor, Tensor] | None = None) -> Trace:
-    """Run ``lstm(x, state)`` and record every gate and cell: x (B, T, In) / (T, B, In) / (T, In) -> Trace.
+    """Run ``lstm(x, state)``, recording every gate and cell: x (B, T, In) / (T, B, In) / (T, In).
 
     Exact: ``trace.output`` and ``trace.final_state`` are what the module returns, and every gate
     equals a step-by-step ``nn.LSTMCell`` loop with the same weights (to float rounding).
