@@ -267,5 +267,5 @@ def test_live_heatmap_is_as_wide_as_the_row_above_and_labels_every_character(tin
     ex = widgets.LiveGeneration(model, vocab, prime="ab", length=200)
     ex.run()
     heat = ex.fig_heat.layout
-    assert heat.width == widgets.TEXT_WIDTH + widgets.PROBS_WIDTH
+    assert heat.width == widgets.EXPLORER_WIDTH == widgets.TEXT_WIDTH + widgets.PROBS_WIDTH
     assert len(heat.xaxis.tickvals) == widgets.WINDOW and heat.xaxis.tickfont.size == 8

@@ -51,6 +51,9 @@ PACE_MAX = 200  # characters a second, the top of the chars/s slider (0 on it: n
 HEAT_UNITS = 16  # heatmap rows in the explorers
 PROBS_K = 10  # bars in the next-character chart
 PROBS_WIDTH = 290  # px, that chart
+# px, the explorers' wide plots (text and bars side by side are as wide): Notebook 7 and Voila do
+# not widen an unsized plot beyond plotly's 700 px, too narrow for 120 character labels
+EXPLORER_WIDTH = TEXT_WIDTH + PROBS_WIDTH
 SNAPSHOT_WIDTH = 900  # px, the static PNG
 
 NAME_OPTIONS = [(LABELS[n], n) for n in NAMES]
@@ -357,7 +360,7 @@ class LiveGeneration(Explorer):
             units=self._rows,
             offset=end - m,
             title=f"{where}: the last {m} characters (unit {unit} on top)",
-            width=TEXT_WIDTH + PROBS_WIDTH,  # as wide as the text and bars above: labels fit
+            width=EXPLORER_WIDTH,
         )
         return [ctext, self._probs_figure(), heat]
 
@@ -610,7 +613,7 @@ class CellExplorer(Explorer):
             stop=b,
             title=f"unit {unit} of {LABELS[name]}, layer {layer}",
         )
-        ctext.update_layout(width=None)
+        ctext.update_layout(width=EXPLORER_WIDTH)
         heat = plots.heatmap(
             values,
             self.text,
@@ -620,6 +623,7 @@ class CellExplorer(Explorer):
             start=a,
             stop=b,
             max_cols=self.window,
+            width=EXPLORER_WIDTH,
             per_unit=name == "c",  # cells differ in range a lot
             title=f"{LABELS[name]}, layer {layer}: "
             + ("found units" if self.found else f"unit {unit} and the most variable"),
