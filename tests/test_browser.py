@@ -293,12 +293,16 @@ def _show(pg, box: str, n_plots: int) -> None:
 
 def _plot_state(pg, selector: str, index: int) -> str:
     """What a plotly graph shows: its first trace's data and its title, as JSON."""
-    return pg.evaluate(
-        """([sel, i]) => { const gd = document.querySelectorAll(sel)[i];
+    state = (
+        pg.wait_for_function(  # waits while livefig replaces the graph (none drawn for a moment)
+            """([sel, i]) => { const gd = document.querySelectorAll(sel)[i];
+               if (!gd || !gd.data || !gd.layout) return false;
                const t = gd.data[0] || {};
-               return JSON.stringify([t.z, t.x, t.y, gd.layout.title.text]); }""",
-        [selector, index],
+               return JSON.stringify([t.z, t.x, t.y, (gd.layout.title || {}).text]); }""",
+            arg=[selector, index],
+        )
     )
+    return state.json_value()
 
 
 def _run_all(pg, kind: str) -> None:
@@ -413,9 +417,10 @@ def _wait_changed(pg, selector: str, index: int, old: str, title: str = "") -> N
     try:
         pg.wait_for_function(
             "([sel, i, old, title]) => { const gd = document.querySelectorAll(sel)[i];"
+            " if (!gd || !gd.data || !gd.layout) return false;"  # being replaced (livefig)
             " const t = gd.data[0] || {};"
-            " return gd.layout.title.text.includes(title)"
-            " && JSON.stringify([t.z, t.x, t.y, gd.layout.title.text]) !== old; }",
+            " const name = (gd.layout.title || {}).text || '';"
+            " return name.includes(title) && JSON.stringify([t.z, t.x, t.y, name]) !== old; }",
             arg=[selector, index, old, title],
             # a figure the browser lost is replaced after livefig.ECHO_S s, then drawn afresh
             timeout=60_000,
