@@ -2,41 +2,53 @@
 # Everything installs into .venv so a system Python is never touched.
 PYTHON ?= python3
 VENV   ?= .venv
-# The version the suite is tested with; on a GPU machine PyPI's build of it comes with CUDA.
+# The version the suite is tested with.
 TORCH  ?= torch==2.13.0
+# Where pip gets torch: tools/torch_index.py prints PyTorch's CPU wheel index on Linux with no
+# NVIDIA GPU (about 200 MB instead of PyPI's 3 GB CUDA build), nothing (PyPI) elsewhere.
+# Override: `make lab TORCH_INDEX=` uses PyPI and pip's own settings (CI: torch from local disk).
+TORCH_INDEX ?= $(shell $(PYTHON) tools/torch_index.py)
 BIN    := $(VENV)/bin
 PORT   ?= 8888
 
-.PHONY: setup setup-test lab test lessons lint bench
+.PHONY: setup setup-test lab test test-compat lessons lint bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-setup: $(BIN)/python
-	$(BIN)/pip install --quiet "$(TORCH)"
+# Installs once (until pyproject.toml changes), so a later `make lab` needs no network.
+setup: $(VENV)/.installed
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH)"
 	$(BIN)/pip install --quiet -e .
+	touch $@
 
 setup-test: setup
 	$(BIN)/pip install --quiet -e ".[test]"
 	bash .ci/install-chromium
 
-# Set up, then open the lessons in JupyterLab.
+# Set up, then open the lessons in JupyterLab (root or not, headless or not, no news prompt).
 lab: setup
-	$(BIN)/jupyter lab --port=$(PORT) lessons/
+	$(BIN)/python tools/lab.py --port=$(PORT)
 
 # Set up, then run the whole suite: unit tests, the browser test, and nbval on every lesson.
 test: setup-test
-	$(BIN)/python -m ruff check lstmviz tests benchmarks lessons
+	$(BIN)/python -m ruff check lstmviz tests benchmarks lessons tools
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg tests lessons
+
+# CI's extra jobs, after `make test`: the unit tests against the lowest versions pyproject.toml
+# allows (Python 3.11) and on the newest Python here, each in its own venv (tools/test_compat.sh).
+test-compat: setup-test
+	bash tools/test_compat.sh
 
 # Re-execute every lesson in place, so the committed outputs match the library.
 lessons: setup
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=600 --ExecutePreprocessor.store_widget_state=False lessons/[0-9]*.ipynb
 
 lint: setup-test
-	$(BIN)/python -m ruff check lstmviz tests benchmarks lessons
+	$(BIN)/python -m ruff check lstmviz tests benchmarks lessons tools
 
 bench: setup
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done

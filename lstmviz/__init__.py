@@ -35,7 +35,17 @@ from .core import (
     stream,
     train,
 )
-from .gates import GateRecorder, Intervention, Trace, intervene, record
+from .gates import (
+    GateRecorder,
+    Influence,
+    Intervention,
+    Trace,
+    influence,
+    intervene,
+    memory_span,
+    occlusion,
+    record,
+)
 
 __version__ = "0.1.0"
 
@@ -44,6 +54,7 @@ __all__ = [
     "CharLSTM",
     "Checkpoint",
     "GateRecorder",
+    "Influence",
     "Intervention",
     "LstmvizError",
     "Trace",
@@ -54,11 +65,14 @@ __all__ = [
     "core",
     "gates",
     "generate",
+    "influence",
     "intervene",
     "load_checkpoint",
     "load_corpus",
     "load_pretrained",
     "lstm_step",
+    "memory_span",
+    "occlusion",
     "pick_device",
     "record",
     "save_checkpoint",

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import http.server
+import importlib.util
+import sys
+import sysconfig
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -11,11 +16,14 @@ import lstmviz.core.corpus as corpus
 from lstmviz.core.corpus import load_corpus, markdown_to_play, split
 from lstmviz.core.errors import LstmvizError
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def test_markdown_to_play_script():
     md = (
         "# Hamlet\n\n## ACT I\n\n### SCENE I. Elsinore.\n\n_Enter BERNARDO_\n\n"
-        "**BERNARDO**  \nWho's there?  \nStand,\\--ho!\n\n\n**LYSANDER**  \n__\\[Awaking]_  \nAnd run.\n"
+        "**BERNARDO**  \nWho's there?  \nStand,\\--ho!\n\n\n"
+        "**LYSANDER**  \n__\\[Awaking]_  \nAnd run.\n"
     )
     assert markdown_to_play(md) == (
         "Hamlet\n\nACT I\n\nSCENE I. Elsinore.\n\nEnter BERNARDO\n\n"
@@ -40,15 +48,39 @@ def test_shakespeare_corpus():
     assert text.count("\nACT I\n") == 38  # every play starts with its title, then ACT I
 
 
-def test_python_corpus():
+# sha256 of CPython 3.11.7's stdlib corpus, the text the shipped "python" model was trained on
+PYTHON_SHA256 = "db2a184f4a87770081d41ff787076c18501dff09e65618ca7611e082e0f39143"
+
+
+def test_python_corpus_is_the_same_snapshot_on_every_interpreter():
     text = load_corpus("python")
-    assert 1_000_000 < len(text) <= corpus.PYTHON_CAP
-    assert "def " in text and "import " in text
-    files = corpus.python_files()
-    assert not any({"test", "tests", "site-packages"} & set(f.parts) for f in files)
-    assert files == sorted(files, key=lambda f: f.as_posix())
-    first = files[0].read_text(encoding="utf-8")
-    assert text.startswith(first.rstrip() + "\n\n")  # whole files, in that order
+    assert len(text) == 2_999_990
+    assert hashlib.sha256(text.encode("utf-8")).hexdigest() == PYTHON_SHA256
+    assert text.startswith('"""Record of phased-in incompatible language changes.')  # __future__
+    assert load_corpus("python") is text  # decompressed once per process
+
+
+@pytest.mark.skipif(sys.version_info[:3] != (3, 11, 7), reason="the snapshot is 3.11.7's stdlib")
+def test_python_snapshot_is_what_the_build_script_reads_from_the_stdlib():
+    spec = importlib.util.spec_from_file_location("build", ROOT / "tools/build_python_corpus.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    root = Path(sysconfig.get_paths()["stdlib"])
+    files = build.stdlib_files(root)
+    assert not any({"test", "tests", "idlelib"} & set(f.relative_to(root).parts) for f in files)
+    assert build.stdlib_text(root) == load_corpus("python")
+
+
+def test_damaged_python_snapshot_is_one_clear_error(tmp_path, monkeypatch):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / corpus.PYTHON_SNAPSHOT).write_bytes(b"not xz")
+    monkeypatch.setattr(corpus.importlib.resources, "files", lambda package: tmp_path)
+    corpus.python_stdlib.cache_clear()
+    try:
+        with pytest.raises(LstmvizError, match="missing or damaged.*reinstall lstmviz"):
+            load_corpus("python")
+    finally:
+        corpus.python_stdlib.cache_clear()
 
 
 def test_text_file(tmp_path):

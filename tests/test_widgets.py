@@ -195,7 +195,7 @@ def test_intervention_explorer_compares_untouched_and_clamped(tiny):
     # both coloured by the unit: untouched it varies, clamped it is 5 at every character
     untouched_z = np.asarray(ex.fig.data[0].z, dtype=float)
     clamped_z = np.asarray(ex.fig.data[1].z, dtype=float)
-    assert np.nanstd(untouched_z) > 0.01
+    assert np.nanstd(untouched_z) > 1e-3  # tiny random model: about 0.01 (torch 2.3: 0.0098)
     np.testing.assert_allclose(clamped_z[~np.isnan(clamped_z)], 5.0)
     assert "they part at character" in ex.w_out.value
     ex.w_name.value = "f"  # a gate can only be clamped within [0, 1]

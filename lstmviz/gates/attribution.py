@@ -1,0 +1,422 @@
+"""Influence of the past: which earlier characters did one prediction use, and how far back?
+
+The prediction explained is log p(target | text[:position + 1]), in nats; ``target`` defaults to
+the character that actually follows, ``text[position + 1]``.
+
+* ``influence``   -- the gradient measure: for each earlier character t' <= position, the norm of
+  d log p(target) / d e(t'), where e(t') (E,) is the character's input embedding vector. One
+  forward and one backward pass, exact (checked against finite differences in the tests).
+* ``occlusion``   -- the intervention measure: how much log p(target) drops when one character is
+  replaced by a fixed character (default: a space) or dropped. Every variant in one batched,
+  chunked forward pass without autograd.
+* ``memory_span`` -- the gradient measure averaged over many positions of a text, as a curve over
+  the distance k = position - t' (lag 0 is the last character read), each prediction weighing
+  the same.
+
+Models: a ``CharLSTM``, or anything shaped like it -- ``.embedding`` (nn.Embedding), a recurrent
+layer ``.lstm`` or ``.rnn`` (nn.LSTM, nn.GRU or nn.RNN, batch_first) and ``.head`` (hidden ->
+logits). All measures use the model in eval mode (dropout off; the mode is restored afterwards),
+like ``generate``.
+
+On a GPU, cuDNN's fused RNN refuses a backward pass in eval mode. Switching the layer to train mode
+would turn on its dropout between layers (and change a model that a generation may be using, whose
+step-by-step path refuses train mode), so the gradient measures turn cuDNN off for their one
+forward/backward instead (a process-wide switch, restored afterwards): PyTorch's own CUDA LSTM
+kernels compute the same function and support autograd in eval mode. On the CPU nothing changes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import operator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..core.errors import LstmvizError
+from ..core.vocab import Vocab
+
+# ---- settings
+# Rows x steps x hidden units of one batched forward: bounds the memory of occlusion and
+# memory_span (2**22 float32 outputs = 16 MB; autograd keeps several times that for memory_span).
+CHUNK_ELEMENTS = 2**22
+
+State = Tensor | tuple[Tensor, Tensor]  # h, or (h, c) for an LSTM; each (num_layers, B, H)
+
+
+@dataclass
+class Influence:
+    """How much each character of ``text`` mattered for predicting ``target`` after it."""
+
+    text: str  # the context, text[:position + 1] of the text given
+    position: int  # index of the last context character; the prediction is for position + 1
+    target: str  # the character whose log-probability is explained
+    logp: float  # log p(target | text), nats
+    predicted: str  # the model's most probable next character
+    predicted_logp: float  # its log-probability, nats
+    scores: np.ndarray  # (position + 1,) one score per character of text; NaN before ``start``
+    start: int  # the first scored character (0 unless max_context left earlier ones unscored)
+    measure: str  # "gradient", "replace ' '" or "drop"
+
+    def top(self, k: int = 5) -> list[tuple[int, str, float]]:
+        """The ``k`` highest-scoring characters, best first: (index, character, score)."""
+        order = np.argsort(-np.nan_to_num(self.scores, nan=-np.inf), kind="stable")[:k]
+        return [(int(i), self.text[i], float(self.scores[i])) for i in order]
+
+
+# ---- input checks: one clear LstmvizError per mistake
+
+
+def _recurrent(model: nn.Module) -> nn.RNNBase:
+    """The model's recurrent layer (``.lstm`` or ``.rnn``), checked to be batch-first."""
+    rnn = getattr(model, "lstm", None) or getattr(model, "rnn", None)
+    if not (
+        isinstance(rnn, nn.RNNBase)
+        and isinstance(getattr(model, "embedding", None), nn.Embedding)
+        and callable(getattr(model, "head", None))
+    ):
+        raise LstmvizError(
+            f"influence needs a character model like lstmviz.CharLSTM, with .embedding "
+            f"(nn.Embedding), .lstm or .rnn (nn.LSTM / nn.GRU / nn.RNN) and .head; "
+            f"got {type(model).__name__}"
+        )
+    if not rnn.batch_first or rnn.bidirectional or getattr(rnn, "proj_size", 0):
+        raise LstmvizError(
+            "influence needs a one-directional, batch_first recurrent layer without projections "
+            "(as in lstmviz.CharLSTM)"
+        )
+    return rnn
+
+
+def _char(vocab: Vocab, ch: object, what: str) -> int:
+    """The id of one character ``ch`` of ``vocab``."""
+    if not isinstance(ch, str) or len(ch) != 1:
+        raise LstmvizError(f"the {what} must be one character, got {ch!r}")
+    if ch not in vocab.stoi:
+        raise LstmvizError(
+            f"the {what} {ch!r} is not one of the {len(vocab)} characters this model knows "
+            f"(known characters: {vocab.chars!r})"
+        )
+    return vocab.stoi[ch]
+
+
+def _position(text: object, position: object, *, needs_next: bool) -> int:
+    """``position`` checked to index ``text`` (and to have a next character if ``needs_next``)."""
+    if not isinstance(text, str) or not text:
+        raise LstmvizError("the text is empty; give at least one character of context")
+    try:
+        p = operator.index(position)
+    except TypeError:
+        raise LstmvizError(f"position must be an integer, got {position!r}") from None
+    last = len(text) - 1
+    if not 0 <= p <= last:
+        raise LstmvizError(
+            f"position {p} is outside the text of {len(text)} characters; use 0..{last}"
+        )
+    if needs_next and p == last:
+        raise LstmvizError(
+            f"position {p} is the text's last character, so no next character follows it; "
+            "pass target='x' (the character whose probability to explain), or a longer text"
+        )
+    return p
+
+
+def _prepare(vocab, text, position, target) -> tuple[int, Tensor, str, int]:
+    """(position, ids (position + 1,), target character, target id) from checked inputs."""
+    p = _position(text, position, needs_next=target is None)
+    target = text[p + 1] if target is None else target
+    tid = _char(vocab, target, "target")
+    return p, vocab.encode(text[: p + 1]), target, tid
+
+
+def _window_start(p: int, max_context: int | None) -> int:
+    """The first character scored when only the last ``max_context`` ones are."""
+    if max_context is None:
+        return 0
+    try:
+        n = operator.index(max_context)
+    except TypeError:
+        n = 0
+    if n < 1:
+        raise LstmvizError(f"max_context must be a positive integer or None, got {max_context!r}")
+    return max(0, p + 1 - n)
+
+
+# ---- running the recurrent layer
+
+
+@contextlib.contextmanager
+def _eval(model: nn.Module) -> Iterator[None]:
+    """Eval mode (dropout off) for the block, then the model's own mode again."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+def _autograd_ok(rnn: nn.RNNBase):
+    """A context in which ``rnn`` supports backward in eval mode (cuDNN off on a GPU, see top)."""
+    if next(rnn.parameters()).is_cuda and torch.backends.cudnn.enabled:
+        cudnn = torch.backends.cudnn
+        return cudnn.flags(
+            enabled=False,
+            benchmark=cudnn.benchmark,
+            deterministic=cudnn.deterministic,
+            allow_tf32=cudnn.allow_tf32,
+        )
+    return contextlib.nullcontext()
+
+
+def _select(state: State | None, rows: Tensor | slice) -> State | None:
+    """Rows (batch entries) of a state; None (the zero state) stays None."""
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(s[:, rows] for s in state)
+    return state[:, rows]
+
+
+def _expand(state: State | None, n: int) -> State | None:
+    """A batch-1 state repeated for ``n`` rows: (L, 1, H) -> (L, n, H)."""
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(s.expand(-1, n, -1).contiguous() for s in state)
+    return state.expand(-1, n, -1).contiguous()
+
+
+def _cat(states: Sequence[State], rnn: nn.RNNBase, x: Tensor) -> State:
+    """Batch-1 states (None = zeros) joined along the batch: -> (L, len(states), H) each."""
+    zero = x.new_zeros(rnn.num_layers, 1, rnn.hidden_size)
+    if isinstance(rnn, nn.LSTM):
+        filled = [(zero, zero) if s is None else s for s in states]
+        return torch.cat([s[0] for s in filled], 1), torch.cat([s[1] for s in filled], 1)
+    return torch.cat([zero if s is None else s for s in states], 1)
+
+
+@torch.no_grad()
+def _states_at(rnn: nn.RNNBase, x: Tensor, cuts: Sequence[int]) -> dict[int, State | None]:
+    """States after reading x[:, :cut] for each cut: x (1, N, E) -> {cut: state (L, 1, H)}.
+
+    One pass over x, split at the cuts (fused kernel per piece): O(N), not O(N x cuts).
+    """
+    states: dict[int, State | None] = {0: None}
+    state, done = None, 0
+    for cut in sorted(set(cuts)):
+        if cut > done:
+            _, state = rnn(x[:, done:cut], state)
+            done = cut
+        states[cut] = state
+    return states
+
+
+def _top_h(state: State) -> Tensor:
+    """The top layer's h of a state: (L, B, H) -> (B, H)."""
+    return (state[0] if isinstance(state, tuple) else state)[-1]
+
+
+def _log_probs(model: nn.Module, h: Tensor) -> Tensor:
+    """Top-layer activations (..., H) -> log-probabilities (..., V) in float32 or float64."""
+    logits = model.head(h)
+    return torch.log_softmax(logits if logits.dtype == torch.float64 else logits.float(), -1)
+
+
+def _gradient_scores(
+    model: nn.Module,
+    rnn: nn.RNNBase,
+    x: Tensor,
+    starts: Sequence[int],
+    window: int,
+    targets: Tensor,
+    states: dict[int, State | None] | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Gradient norms for windows of x: x (1, N, E), B starts -> (scores (B, W), log p (B, V)).
+
+    Row b scores x[0, starts[b] : starts[b] + W] for the prediction after the window's last
+    character, ``targets[b]``. The state before each window comes from reading the text before
+    it (no autograd; it does not depend on the window), so the scores equal those of one
+    backward pass through the whole text. One backward for all rows: rows do not interact.
+    ``states`` ({start: state}, from ``_states_at``) saves re-reading the text when given.
+    """
+    states = _states_at(rnn, x, starts) if states is None else states
+    h0 = _cat([states[s] for s in starts], rnn, x)
+    rows = torch.stack([x[0, s : s + window] for s in starts]).detach().requires_grad_(True)
+    with torch.enable_grad(), _autograd_ok(rnn):
+        out, _ = rnn(rows, h0)
+        logp = _log_probs(model, out[:, -1])
+        chosen = logp.gather(1, targets[:, None]).sum()
+        (grad,) = torch.autograd.grad(chosen, rows)  # the weights' .grad stay untouched
+    return grad.norm(dim=-1).detach(), logp.detach()
+
+
+def _result(text, p, target, tid, logp, vocab, scores, start, measure) -> Influence:
+    """An ``Influence`` from log-probabilities (V,) and the scores of text[start : p + 1]."""
+    full = np.full(p + 1, np.nan)
+    full[start:] = scores.double().cpu().numpy()
+    best = int(logp.argmax())
+    return Influence(
+        text=text[: p + 1],
+        position=p,
+        target=target,
+        logp=float(logp[tid]),
+        predicted=vocab.chars[best],
+        predicted_logp=float(logp[best]),
+        scores=full,
+        start=start,
+        measure=measure,
+    )
+
+
+# ---- the public measures
+
+
+def influence(
+    model: nn.Module,
+    vocab: Vocab,
+    text: str,
+    position: int,
+    *,
+    target: str | None = None,
+    max_context: int | None = None,
+) -> Influence:
+    """Gradient norm of log p(target | text[:position+1]) per input embedding: scores (position+1,).
+
+    ``scores[t]`` = || d log p(target) / d e_t || for the embedding vector e_t (E,) of character t
+    (any t <= position); characters after ``position`` are not read, so they have no score.
+    ``target`` defaults to ``text[position + 1]``. With ``max_context=n`` only the last n
+    characters are scored (NaN before ``start``), but the model still reads the whole text: the
+    scores are the same numbers, computed faster.
+    """
+    rnn = _recurrent(model)
+    p, ids, target, tid = _prepare(vocab, text, position, target)
+    start = _window_start(p, max_context)
+    with _eval(model):
+        dev = next(model.parameters()).device
+        with torch.no_grad():
+            x = model.embedding(ids.to(dev)[None])  # (1, p + 1, E)
+        targets = torch.tensor([tid], device=dev)
+        scores, logp = _gradient_scores(model, rnn, x, [start], p + 1 - start, targets)
+    return _result(text, p, target, tid, logp[0], vocab, scores[0], start, "gradient")
+
+
+@torch.no_grad()
+def occlusion(
+    model: nn.Module,
+    vocab: Vocab,
+    text: str,
+    position: int,
+    *,
+    target: str | None = None,
+    mode: str = "replace",
+    replacement: str = " ",
+    max_context: int | None = None,
+) -> Influence:
+    """Drop in log p(target) when one earlier character is occluded: scores (position + 1,).
+
+    ``scores[t]`` = log p(target | text) - log p(target | text with character t occluded), nats:
+    positive when character t helped the prediction. ``mode="replace"`` puts ``replacement``
+    (default a space, the commonest character of prose: an input the model was trained on, unlike
+    an averaged embedding) in its place -- a character equal to the replacement scores exactly 0;
+    ``mode="drop"`` removes it, so the text behind it moves one step closer. ``max_context=n``
+    occludes only the last n characters (NaN before ``start``); the model still reads the whole
+    text. All variants run as one batch (in chunks of ``CHUNK_ELEMENTS``), each chunk starting
+    from the state its rows share: the text before its first occluded character.
+    """
+    if mode not in ("replace", "drop"):
+        raise LstmvizError(f"mode must be 'replace' or 'drop', got {mode!r}")
+    rnn = _recurrent(model)
+    p, ids, target, tid = _prepare(vocab, text, position, target)
+    start = _window_start(p, max_context)
+    if mode == "drop" and p == 0:
+        raise LstmvizError(
+            "mode='drop' needs at least two characters of context (position >= 1): dropping the "
+            "only character leaves nothing to read"
+        )
+    rid = _char(vocab, replacement, "replacement") if mode == "replace" else None
+    T = p + 1
+    with _eval(model):
+        dev = next(model.parameters()).device
+        x = model.embedding(ids.to(dev)[None])  # (1, T, E)
+        per_chunk = max(1, CHUNK_ELEMENTS // ((T - start) * rnn.hidden_size))
+        firsts = list(range(start, T, per_chunk))
+        states = _states_at(rnn, x, [*firsts, T])
+        base = _log_probs(model, _top_h(states[T])[0])  # (V,)
+        drops = []
+        for a in firsts:
+            n = min(per_chunk, T - a)
+            seg = x[0, a:].expand(n, -1, -1).clone()  # (n, T - a, E); row r occludes a + r
+            r = torch.arange(n, device=dev)
+            if mode == "replace":
+                seg[r, r] = model.embedding.weight[rid]
+            else:
+                keep = torch.ones(n, T - a, dtype=torch.bool, device=dev)
+                keep[r, r] = False
+                seg = seg[keep].view(n, T - a - 1, x.shape[-1])
+            if seg.shape[1]:
+                _, state = rnn(seg, _expand(states[a], n))
+            else:  # the last character dropped: the state before it predicts
+                state = _expand(states[a], n)
+            drops.append(base[tid] - _log_probs(model, _top_h(state))[:, tid])
+    measure = f"replace {replacement!r}" if mode == "replace" else "drop"
+    return _result(text, p, target, tid, base, vocab, torch.cat(drops), start, measure)
+
+
+def memory_span(
+    model: nn.Module,
+    vocab: Vocab,
+    text: str,
+    positions: Sequence[int],
+    max_lag: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean share of gradient influence at each distance: -> (lags (K,), mean (K,), se (K,)).
+
+    K = max_lag + 1. For each position p (the prediction of ``text[p + 1]``), the gradient scores
+    s(k) of the characters at lag k = 0..max_lag (character p - k) are divided by their sum over
+    those lags, so each prediction's curve sums to 1 and weighs the same whatever its overall
+    gradient size; ``mean`` averages these shares over the positions and ``se`` is their standard
+    error (sample standard deviation / sqrt(n); NaN for one position). Needs
+    max_lag <= p <= len(text) - 2. The scores equal ``influence``'s: the state before each window
+    comes from reading the text before it. Positions are batched, many per backward pass.
+    """
+    rnn = _recurrent(model)
+    try:
+        K = operator.index(max_lag) + 1
+    except TypeError:
+        K = 0
+    if K < 1:
+        raise LstmvizError(f"max_lag must be an integer >= 0, got {max_lag!r}")
+    ps = [_position(text, q, needs_next=True) for q in positions]
+    if not ps:
+        raise LstmvizError("positions is empty; give at least one position to average over")
+    if min(ps) < K - 1:
+        raise LstmvizError(
+            f"position {min(ps)} has fewer than max_lag={K - 1} characters before it; "
+            f"use positions >= {K - 1} or a smaller max_lag"
+        )
+    ids = vocab.encode(text[: max(ps) + 2])
+    per_chunk = max(1, CHUNK_ELEMENTS // (K * rnn.hidden_size))
+    shares = []
+    with _eval(model):
+        dev = next(model.parameters()).device
+        ids = ids.to(dev)
+        with torch.no_grad():
+            x = model.embedding(ids[None])  # (1, N, E)
+        states = _states_at(rnn, x, [q - K + 1 for q in ps])
+        for i in range(0, len(ps), per_chunk):
+            chunk = ps[i : i + per_chunk]
+            starts = [q - K + 1 for q in chunk]
+            targets = ids[[q + 1 for q in chunk]]
+            # (B, K): columns are lags K-1..0
+            scores, _ = _gradient_scores(model, rnn, x, starts, K, targets, states)
+            s = scores.flip(1).double()  # column k = lag k
+            shares.append(s / s.sum(1, keepdim=True).clamp_min(torch.finfo(s.dtype).tiny))
+    share = torch.cat(shares).cpu().numpy()  # (n, K)
+    n = share.shape[0]
+    se = share.std(0, ddof=1) / math.sqrt(n) if n > 1 else np.full(K, np.nan)
+    return np.arange(K), share.mean(0), se
