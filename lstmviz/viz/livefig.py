@@ -35,8 +35,9 @@ import numpy as np
 import plotly.graph_objects as go
 
 HEALS = 3  # fresh FigureWidgets a LiveFigure may put in place of ones the browser lost
-ECHO_S = 8.0  # seconds a browser view gets to echo an edit before we call its model dead
-# (a busy browser drawing a page of plots took 4.5 s to echo on a loaded 2-core machine)
+ECHO_S = 12.0  # seconds a browser view gets to echo an edit before we call its model dead
+# (a busy browser drawing a page of plots took 4.5 s to echo on a 2-core machine at load 8;
+# a replacement costs the browser a fresh 5 MB module, so a false alarm makes it busier still)
 
 
 def _json_safe(trace: dict) -> dict:
