@@ -1,4 +1,4 @@
-"""Checkpoints: round trip, float16 export, atomic writes, refusing code, damaged and foreign files."""
+"""Checkpoints: round trip, float16 export, atomic writes, refusing code, damaged, foreign files."""
 
 from __future__ import annotations
 
@@ -104,10 +104,10 @@ def test_checkpoint_with_code_is_refused(tmp_path, saved):
 def test_damaged_and_foreign_files(tmp_path, saved, tiny_trained):
     data = saved.read_bytes()
     (tmp_path / "trunc.pt").write_bytes(data[: len(data) // 2])
-    with pytest.raises(LstmvizError, match="truncated or corrupted"):
+    with pytest.raises(LstmvizError, match="not an lstmviz checkpoint, or damaged .*truncated"):
         load_checkpoint(tmp_path / "trunc.pt")
     (tmp_path / "notes.pt").write_text("just some text\n")
-    with pytest.raises(LstmvizError, match="not a readable checkpoint"):
+    with pytest.raises(LstmvizError, match="not an lstmviz checkpoint, or damaged"):
         load_checkpoint(tmp_path / "notes.pt")
     torch.save(tiny_trained.model.state_dict(), tmp_path / "plain.pt")
     with pytest.raises(LstmvizError, match="not an lstmviz checkpoint"):
@@ -158,7 +158,7 @@ def test_save_refuses_wrong_vocab(tmp_path, tiny_trained):
     "name, card, target", [("shakespeare", 1.4223, 1.45), ("python", 1.318, None)]
 )
 def test_shipped_checkpoints_score_what_their_model_cards_say(name, card, target):
-    """The packaged float16 weights, on the whole validation part of their corpus (README model cards)."""
+    """The packaged float16 weights, on the whole validation part of their corpus (model cards)."""
     from lstmviz.core.training import streams, validation_loss
 
     ckpt = load_pretrained(name)

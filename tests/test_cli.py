@@ -1,4 +1,4 @@
-"""The command line: train, sample, export; every bad input gives one line, exit status 2, no traceback."""
+"""The command line: train, sample, export; any bad input: one line, exit status 2, no traceback."""
 
 from __future__ import annotations
 
@@ -154,7 +154,8 @@ def test_sample_bad_inputs(run_dir, tmp_path, capsys):
     )
     data = (run_dir / LATEST).read_bytes()
     (tmp_path / "cut.pt").write_bytes(data[: len(data) // 3])
-    fails(capsys, ["sample", "--checkpoint", str(tmp_path / "cut.pt")], "truncated or corrupted")
+    cut = ["sample", "--checkpoint", str(tmp_path / "cut.pt")]
+    fails(capsys, cut, "not an lstmviz checkpoint, or damaged")
     fails(capsys, ["sample", "--checkpoint", str(tmp_path / "none.pt")], "does not exist")
     fails(capsys, ["sample", "--checkpoint", str(run_dir), "--length", "-3"], "length must be")
     if not torch.cuda.is_available():

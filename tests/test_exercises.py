@@ -1,7 +1,11 @@
-"""The exercise checker, and every worked solution in lessons/solutions/ against its lesson's check."""
+"""The exercise checker, and every worked solution in lessons/solutions/ against its check."""
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+import pytest
 import torch
 
 from lstmviz.teaching import exercises as E
@@ -35,3 +39,101 @@ def test_mean_and_standard_error():
     assert stats.fmt([1.0, 2.0, 3.0, 4.0], 2) == "2.50 ± 0.65 (n=4)"
     assert stats.clearly_less([1.0, 1.1, 0.9], [2.0, 2.1, 1.9])
     assert not stats.clearly_less([1.0, 1.5, 0.5], [1.2, 1.7, 0.7])
+
+
+# ---- lessons 02 and 03: each worked solution against what the lesson's check expects ----------
+def _solutions(lesson: str):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parent.parent / "lessons" / "solutions" / f"{lesson}.py"
+    spec = importlib.util.spec_from_file_location(f"solutions_{lesson}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_lesson02_exercise1_bound_lag_is_guaranteed_and_smallest():
+    from lstmviz.teaching import gradients
+
+    sol = _solutions("02_vanishing_gradients")
+    rnn = gradients.rnn_with_radius(4, 32, 0.8, seed=3, scale="sigma")
+    sigma = gradients.largest_singular_value(rnn.W_aa)
+    k = sol.exercise_1(sigma, 1e-3)
+    assert sigma**k < 1e-3 <= sigma ** (k - 1)  # the smallest lag the theorem covers
+    assert k == 31  # 0.8^31 ≈ 9.9e-4, 0.8^30 ≈ 1.24e-3
+    # the lesson's check (expected = ceil(log(1e-3) / log σ)) accepts it ...
+    assert E.check("02.1", k, math.ceil(math.log(1e-3) / math.log(sigma))) == E.CORRECT
+    # ... and the guarantee holds on a measured gradient: below 1e-3 from lag k on
+    x = torch.randn(3, 50, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    lags, norms = gradients.grad_norm_vs_lag(rnn, x)
+    assert norms[0] == pytest.approx(1.0) and np.all(norms[k:] < 1e-3)
+
+
+def test_lesson02_exercise2_clip_matches_library_and_torch():
+    from lstmviz.teaching import gradients
+
+    sol = _solutions("02_vanishing_gradients")
+    g = torch.tensor([3.0, 4.0])
+    torch.testing.assert_close(sol.exercise_2(g, 1.0), torch.tensor([0.6, 0.8]))
+    assert torch.equal(sol.exercise_2(g, 10.0), g)
+    big = torch.randn(3, 7, generator=torch.Generator().manual_seed(0)) * 100
+    torch.testing.assert_close(sol.exercise_2(big, 2.5), gradients.clip_by_norm(big, 2.5))
+    p = torch.nn.Parameter(torch.zeros(3, 7))
+    p.grad = big.clone()
+    torch.nn.utils.clip_grad_norm_([p], 2.5)
+    torch.testing.assert_close(sol.exercise_2(big, 2.5), p.grad)
+
+
+def test_lesson03_exercise1_slice_is_the_forget_gate():
+    from torch import nn
+
+    from lstmviz.core.model import set_forget_bias
+    from lstmviz.teaching import scratch
+
+    sol = _solutions("03_lstm_cell")
+    lstm = nn.LSTM(2, 6)
+    with torch.no_grad():
+        lstm.bias_ih_l0.zero_()
+        lstm.bias_hh_l0.zero_()
+        lstm.bias_ih_l0[sol.exercise_1(6)] = 1.0
+    cell = scratch.LSTM.from_torch(lstm).cells[0]
+    assert torch.all(cell.b_f == 1) and not (cell.b_u.any() or cell.b_c.any() or cell.b_o.any())
+    other = nn.LSTM(2, 6)
+    before = (other.bias_ih_l0 + other.bias_hh_l0).detach().clone()
+    set_forget_bias(other, 1.0)  # the library's way changes exactly these rows
+    changed = (other.bias_ih_l0 + other.bias_hh_l0 != before).nonzero().flatten().tolist()
+    assert changed == list(range(12))[sol.exercise_1(6)]
+
+
+def test_lesson03_exercise2_gates_keep_the_cell():
+    from lstmviz.teaching import sandbox
+
+    sol = _solutions("03_lstm_cell")
+    gamma_u, gamma_f = sol.exercise_2()
+    c = 0.7
+    for c_hat in torch.rand(50, generator=torch.Generator().manual_seed(1)).mul(2).sub(1).tolist():
+        c, _ = sandbox.cell_update(gamma_u, gamma_f, 1.0, c_hat, c)
+    assert c == 0.7
+    c, _ = sandbox.cell_update(gamma_u, 0.9, 1.0, 0.5, 0.7)
+    assert c == pytest.approx(0.63)  # a forget gate below 1 would lose some of it
+
+
+def test_lesson03_exercise3_is_the_cell_path_alone():
+    # an LSTM whose weights are all zero has constant gates: the gradient travels only along the
+    # cell path, so the measured fraction left after 10 steps is exactly σ(b_f)^10
+    from torch import nn
+
+    from lstmviz.core.model import set_forget_bias
+    from lstmviz.teaching import gradients
+
+    sol = _solutions("03_lstm_cell")
+    lstm = nn.LSTM(3, 5, batch_first=True).double()
+    with torch.no_grad():
+        for p in lstm.parameters():
+            p.zero_()
+    set_forget_bias(lstm, 1.0)
+    x = torch.randn(2, 20, 3, dtype=torch.float64)
+    _, nc = gradients.grad_norm_vs_lag(lstm, x, wrt="c")
+    assert sol.exercise_3(1.0, 10) == pytest.approx(nc[11] / nc[1], rel=1e-9)
+    assert E.check("03.3", sol.exercise_3(), (1 / (1 + math.exp(-1.0))) ** 10) == E.CORRECT

@@ -59,3 +59,12 @@ def test_untrained_network_is_at_chance_and_success_vs_lag_shape():
 def test_history_records_gradient_norm_before_clipping():
     result = tasks.train_on_task("rnn", 4, steps=30, clip=1e-3, stop_when_solved=False)
     assert max(result.history["grad_norm"]) > 1e-3  # measured before the clip cut it down
+
+
+def test_accuracy_by_seed_is_one_run_per_lag_and_seed():
+    acc = tasks.accuracy_by_seed("lstm", [2, 3], seeds=(0, 1), steps=5, test_size=50)
+    assert acc.shape == (2, 2) and np.all((acc >= 0) & (acc <= 1))
+    one = tasks.train_on_task("lstm", 3, seed=1, steps=5, test_size=50).accuracy
+    assert acc[1, 1] == one  # seed 1 at lag 3 is exactly that run
+    lags, mean = tasks.success_vs_lag("lstm", [2, 3], seeds=(0, 1), steps=5, test_size=50)
+    np.testing.assert_allclose(mean, acc.mean(axis=1))

@@ -11,25 +11,41 @@ A checkpoint is a ``torch.save``'d dict holding only tensors and plain Python va
     optimizer     Adam state_dict, or None       rng          {"torch": ByteTensor, "cuda": [...]}
     train_state   the carried (h, c) of the training streams, or None
     history       list of the logged dicts (see ``lstmviz.training.train``)
+    world_size    processes that trained it (torchrun; 1 without); any number can resume it
 
 Writes go to a temporary file in the same folder, then ``os.replace`` (atomic on POSIX and Windows):
-a kill at any moment leaves either the old or the new checkpoint, never half of one. Loads use
-``torch.load(weights_only=True)``, which refuses pickles that would run code.
+a kill at any moment leaves either the old or the new checkpoint, never half of one (the next run in
+that folder removes the orphaned temporary file). Only regular files are ever written over, and
+never NaN or infinite weights. Loads read only a regular file of at most ``CHECKPOINT_CAP`` bytes,
+verify the zip archive's CRC-32 checksums (a flipped bit inside a tensor is caught), use
+``torch.load(weights_only=True)``, which refuses pickles that would run code, then check every
+field's type, that the weights are finite, and that the tensor shapes fit ``model_config``
+before a model is built (so a file that claims a huge model allocates nothing).
+
+``RunFolder`` locks a training run's folder (``filelock``) so that two runs never write into one.
 """
 
 from __future__ import annotations
 
+import datetime
+import math
 import os
 import pickle
+import socket
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
+from numbers import Real
 from pathlib import Path
 from typing import Any
 
+import filelock
 import torch
 
 from .errors import LstmvizError
+from .files import check_write_target, open_regular, os_error
+from .log import log
 from .model import CharLSTM
 from .vocab import Vocab
 
@@ -41,11 +57,17 @@ LATEST = "checkpoint.pt"
 BEST = "best.pt"
 #: Where ``load_pretrained`` looks: ``lstmviz/checkpoints/{name}.pt``.
 PRETRAINED_DIR = Path(__file__).parent.parent / "checkpoints"
+#: Largest checkpoint file read, in bytes (a full-preset run's checkpoint is about 40 MB).
+CHECKPOINT_CAP = 1_000_000_000
+#: Lock file of a run folder (flock'd by filelock; the OS releases it when the process ends).
+LOCK = ".lstmviz.lock"
+#: Who holds the lock: "pid N on HOST since TIME", written after locking, removed on release.
+HOLDER = ".lstmviz.lock.holder"
 
 
 @dataclass
 class Checkpoint:
-    """A loaded checkpoint: ``.model`` (eval mode), ``.vocab``, ``.step``, ``.config``, ``.val_loss``."""
+    """A loaded checkpoint: ``.model`` (eval mode), ``.vocab``, ``.step``, ``.config``, losses."""
 
     model: CharLSTM
     vocab: Vocab
@@ -61,8 +83,12 @@ class Checkpoint:
 def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
     """``torch.save(obj)`` to ``path`` via a temp file in the same folder + ``os.replace``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    check_write_target(path, "checkpoint")  # os.replace would replace a link or device file itself
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise os_error(e, f"cannot write checkpoint {str(path)!r}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
@@ -70,9 +96,13 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError):  # a full disk, a vanished folder...: the old file is untouched
+            raise os_error(
+                e, f"cannot write checkpoint {str(path)!r} (nothing was replaced)"
+            ) from None
         raise
     return path
 
@@ -96,6 +126,7 @@ def save_checkpoint(
     history: list[dict] | None = None,
     train_state: tuple[torch.Tensor, torch.Tensor] | None = None,
     half: bool = False,
+    world_size: int = 1,
 ) -> Path:
     """Write ``model`` + ``vocab`` (+ training state) atomically to ``path``; returns the path.
 
@@ -114,6 +145,15 @@ def save_checkpoint(
         )
         for k, v in model.state_dict().items()
     }
+    bad = _first_nonfinite(weights)
+    if bad is not None:
+        raise LstmvizError(
+            f"refusing to save {str(path)!r}: the model's {bad!r} holds NaN or infinite values "
+            "(training diverged); the previous checkpoint, if any, is kept"
+        )
+    for name, loss in (("val_loss", val_loss), ("best_val_loss", best_val_loss)):
+        if loss is not None and not math.isfinite(loss):
+            raise LstmvizError(f"refusing to save {str(path)!r}: its {name} is {loss}")
     ckpt: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
@@ -128,6 +168,7 @@ def save_checkpoint(
         "optimizer": None,
         "rng": None,
         "train_state": None,
+        "world_size": int(world_size),
     }
     if not half:
         ckpt["optimizer"] = optimizer.state_dict() if optimizer is not None else None
@@ -135,7 +176,8 @@ def save_checkpoint(
         if torch.cuda.is_available():
             ckpt["rng"]["cuda"] = torch.cuda.get_rng_state_all()
         if train_state is not None:
-            # float32 on CPU: a run trained under CUDA autocast (half-precision state) resumes anywhere
+            # float32 on CPU: a run trained under CUDA autocast (half-precision state) resumes
+            # anywhere
             h, c = (t.detach().to("cpu", torch.float32) for t in train_state)
             ckpt["train_state"] = {"h": h, "c": c}
     return atomic_save(ckpt, path)
@@ -161,51 +203,171 @@ def read_raw(path: str | os.PathLike) -> dict:
     """The checkpoint dict at ``path``, checked: a file, a run folder holding ``checkpoint.pt``, or
     the name of a pretrained model (``"shakespeare"``; an existing file of that name wins)."""
     path = Path(path)
-    if path.is_dir():
-        if not (path / LATEST).is_file():
-            raise LstmvizError(
-                f"{str(path)!r} is a folder without a {LATEST}; give a checkpoint file"
-            )
-        path = path / LATEST
-    if not path.exists():
-        if str(path) not in available_pretrained():
-            raise LstmvizError(
-                f"checkpoint {str(path)!r} does not exist and is not a pretrained model's name "
-                f"({', '.join(available_pretrained()) or 'none'}); check the path"
-            )
-        path = PRETRAINED_DIR / f"{path}.pt"  # a pretrained model's name: "shakespeare"
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise LstmvizError(
-            f"refused to load {str(path)!r}: it contains Python objects or code, not just tensors "
-            f"({first[:120]}). Only load checkpoints written by lstmviz from a source you trust."
-        ) from None
-    except (
-        RuntimeError,
-        EOFError,
-        zipfile.BadZipFile,
-        OSError,
-        ValueError,
-        KeyError,
-        IndexError,
-    ) as e:
-        raise LstmvizError(
-            f"{str(path)!r} is not a readable checkpoint (truncated or corrupted?): "
-            f"{type(e).__name__}. Re-save it or use an earlier checkpoint."
-        ) from None
+        if path.is_dir():
+            if not (path / LATEST).is_file():
+                raise LstmvizError(
+                    f"{str(path)!r} is a folder without a {LATEST}; give a checkpoint file"
+                )
+            path = path / LATEST
+        if not path.exists() and not path.is_symlink():
+            if str(path) not in available_pretrained():
+                raise LstmvizError(
+                    f"checkpoint {str(path)!r} does not exist and is not a pretrained model's "
+                    f"name ({', '.join(available_pretrained()) or 'none'}); check the path"
+                )
+            path = PRETRAINED_DIR / f"{path}.pt"  # a pretrained model's name: "shakespeare"
+    except OSError as e:  # a name too long, a path through a file...
+        raise os_error(e, f"cannot read checkpoint {str(path)!r}") from None
+    with open_regular(path, "checkpoint", CHECKPOINT_CAP) as f:
+        _verify_archive(f, path)
+        f.seek(0)
+        try:
+            ckpt = torch.load(f, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:
+            # torch's own text is long and styled; say what matters in one plain line
+            raise LstmvizError(
+                f"refused to load {str(path)!r}: it contains Python objects or code, not just "
+                "tensors and plain values. Only load checkpoints written by lstmviz from a source "
+                "you trust."
+            ) from None
+        except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError, TypeError) as e:
+            raise _damaged(path, f"torch.load failed with {type(e).__name__}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise LstmvizError(
             f"{str(path)!r} is a PyTorch file but not an lstmviz checkpoint; "
             "train one with `python -m lstmviz train` or save one with lstmviz.save_checkpoint"
         )
-    if ckpt.get("version", 0) > VERSION:
+    version = ckpt.get("version", 0)
+    if isinstance(version, int) and not isinstance(version, bool) and version > VERSION:
         raise LstmvizError(
-            f"{str(path)!r} was written by a newer lstmviz (format version {ckpt['version']}); upgrade lstmviz"
+            f"{str(path)!r} was written by a newer lstmviz (format version {version}); "
+            "upgrade lstmviz"
         )
+    _check_fields(ckpt, path)
     ckpt["_path"] = str(path)
     return ckpt
+
+
+def _damaged(path: Path, why: str) -> LstmvizError:
+    return LstmvizError(
+        f"{str(path)!r} is not an lstmviz checkpoint, or damaged ({why}); "
+        "use an earlier checkpoint or re-save it"
+    )
+
+
+def _verify_archive(f, path: Path) -> None:
+    """torch.save writes a zip archive with a CRC-32 per entry: check them all before loading."""
+    try:
+        is_zip = zipfile.is_zipfile(f)
+        f.seek(0)
+        bad = _first_bad_entry(f) if is_zip else None
+    except _Unsafe as e:
+        raise _damaged(path, f"unsafe zip archive: {e}") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError) as e:
+        raise _damaged(path, f"broken zip archive: {type(e).__name__}") from None
+    except OSError as e:
+        raise os_error(e, f"cannot read checkpoint {str(path)!r}") from None
+    if not is_zip:
+        raise _damaged(path, "not a zip archive: truncated, corrupted or not from torch.save")
+    if bad is not None:
+        raise _damaged(path, f"the checksum of {bad!r} does not match: bytes were changed")
+
+
+def _first_bad_entry(f) -> str | None:
+    """The name of the first archive entry whose CRC-32 does not match, else None.
+
+    torch.save stores its entries uncompressed; a compressed entry (a zip bomb could unpack to
+    terabytes) or entries larger than the file cap are refused before anything is unpacked.
+    """
+    with zipfile.ZipFile(f) as archive:
+        infos = archive.infolist()
+        if any(i.compress_type != zipfile.ZIP_STORED for i in infos):
+            raise _Unsafe("compressed entries, which torch.save never writes")
+        if sum(i.file_size for i in infos) > CHECKPOINT_CAP:
+            raise _Unsafe(f"its entries unpack to more than {CHECKPOINT_CAP:,} bytes")
+        return archive.testzip()
+
+
+class _Unsafe(Exception):
+    """An archive that is not what torch.save writes and could be costly to unpack."""
+
+
+def _is_int(v: object, lo: int = 0) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= lo
+
+
+def _is_loss(v: object) -> bool:
+    return v is None or (isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v))
+
+
+def _check_fields(ckpt: dict, path: Path) -> None:
+    """Every field has the type the format promises, and every tensor is finite."""
+    mc = ckpt.get("model_config")
+    problems = [
+        (_is_int(ckpt.get("version", 1), 1), "version", "a whole number >= 1"),
+        (_is_int(ckpt.get("step", 0)), "step", "a whole number >= 0"),
+        (isinstance(ckpt.get("vocab"), str) and ckpt["vocab"] != "", "vocab", "a string"),
+        (isinstance(ckpt.get("config"), dict | None), "config", "a dict or None"),
+        (_is_loss(ckpt.get("val_loss")), "val_loss", "a finite number or None"),
+        (_is_loss(ckpt.get("best_val_loss")), "best_val_loss", "a finite number or None"),
+        (
+            isinstance(ckpt.get("history", []), list)
+            and all(isinstance(e, dict) for e in ckpt.get("history", [])),
+            "history",
+            "a list of dicts",
+        ),
+        (isinstance(ckpt.get("optimizer"), dict | None), "optimizer", "a dict or None"),
+        (isinstance(ckpt.get("rng"), dict | None), "rng", "a dict or None"),
+        (
+            isinstance(mc, dict)
+            and all(_is_int(mc.get(k), 1) for k in _SIZES)
+            and isinstance(mc.get("dropout"), Real)
+            and 0 <= mc["dropout"] < 1,
+            "model_config",
+            f"a dict of whole numbers >= 1 ({', '.join(_SIZES)}) and a dropout in [0, 1)",
+        ),
+        (
+            isinstance(ckpt.get("model"), dict)
+            and all(isinstance(v, torch.Tensor) for v in ckpt["model"].values()),
+            "model",
+            "a dict of tensors",
+        ),
+        (
+            ckpt.get("train_state") is None
+            or (
+                isinstance(ckpt["train_state"], dict)
+                and all(isinstance(ckpt["train_state"].get(k), torch.Tensor) for k in "hc")
+            ),
+            "train_state",
+            "None or {'h': tensor, 'c': tensor}",
+        ),
+    ]
+    for ok, name, want in problems:
+        if not ok:
+            got = repr(ckpt.get(name))
+            got = got if len(got) <= 60 else got[:57] + "..."
+            raise _damaged(path, f"its {name!r} should be {want}, but is {got}")
+    tensors = dict(ckpt["model"])
+    tensors.update({f"train_state.{k}": v for k, v in (ckpt.get("train_state") or {}).items()})
+    for i, st in (ckpt.get("optimizer") or {}).get("state", {}).items():
+        if isinstance(st, dict):
+            tensors.update({f"optimizer state {i} {k}": v for k, v in st.items()})
+    bad = _first_nonfinite(tensors)
+    if bad is not None:
+        raise _damaged(path, f"{bad!r} holds NaN or infinite values")
+
+
+#: The whole-number entries of ``model_config``.
+_SIZES = ("vocab_size", "hidden_size", "num_layers", "embedding_dim")
+
+
+def _first_nonfinite(tensors: dict) -> str | None:
+    """The name of the first floating tensor holding NaN or inf, else None."""
+    for name, t in tensors.items():
+        if isinstance(t, torch.Tensor) and t.is_floating_point() and not torch.isfinite(t).all():
+            return name
+    return None
 
 
 def model_from_raw(ckpt: dict, device: str | torch.device = "cpu") -> tuple[CharLSTM, Vocab]:
@@ -216,15 +378,30 @@ def model_from_raw(ckpt: dict, device: str | torch.device = "cpu") -> tuple[Char
         cfg = dict(ckpt["model_config"])
         if cfg["vocab_size"] != len(vocab):
             raise LstmvizError(
-                f"{where!r} does not fit together: its vocabulary has {len(vocab)} characters but its "
+                f"{where!r} does not fit together: its vocabulary has {len(vocab)} characters "
+                "but its "
                 f"model expects {cfg['vocab_size']}; the file was edited or mixed from two runs"
+            )
+        # Shapes first, on the meta device (no memory): a file claiming hidden_size 12000 must
+        # not make us allocate gigabytes before we notice its tensors are small.
+        with torch.device("meta"):
+            skeleton = CharLSTM(**cfg)
+        want = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+        got = {k: tuple(v.shape) for k, v in ckpt["model"].items()}
+        if want != got:
+            diff = sorted(set(want) ^ set(got)) or [k for k in want if want[k] != got[k]]
+            k = diff[0]
+            raise LstmvizError(
+                f"{where!r} does not match its own model configuration ({k!r}: stored "
+                f"{got.get(k, 'missing')}, model_config needs {want.get(k, 'none')}); "
+                "the file is damaged or was not written by this version of lstmviz"
             )
         model = CharLSTM(**cfg)
         weights = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
         model.load_state_dict(weights)
     except LstmvizError:
         raise
-    except (KeyError, TypeError, RuntimeError, AttributeError) as e:
+    except (KeyError, TypeError, RuntimeError, AttributeError, ValueError) as e:
         msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         raise LstmvizError(
             f"{where!r} does not match its own model configuration ({msg}); "
@@ -234,7 +411,7 @@ def model_from_raw(ckpt: dict, device: str | torch.device = "cpu") -> tuple[Char
 
 
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpoint:
-    """Load a checkpoint file (or a run folder's latest) -> Checkpoint with ``.model`` in eval mode."""
+    """Load a checkpoint file (or a run folder's latest) -> Checkpoint, ``.model`` in eval mode."""
     ckpt = read_raw(path)
     model, vocab = model_from_raw(ckpt, device)
     return Checkpoint(
@@ -256,12 +433,93 @@ def available_pretrained() -> list[str]:
 
 
 def load_pretrained(name: str = "shakespeare", device: str | torch.device = "cpu") -> Checkpoint:
-    """The model shipped with lstmviz as ``lstmviz/checkpoints/{name}.pt`` -> Checkpoint (eval mode)."""
+    """The model shipped with lstmviz as ``lstmviz/checkpoints/{name}.pt`` -> Checkpoint (eval)."""
     path = PRETRAINED_DIR / f"{name}.pt"
     if not path.is_file():
         names = available_pretrained()
         raise LstmvizError(
-            f"no pretrained model named {name!r}; available: {', '.join(names) if names else 'none'}. "
-            "Train one with `python -m lstmviz train` and load it with lstmviz.load_checkpoint(path)."
+            f"no pretrained model named {name!r}; available: "
+            f"{', '.join(names) if names else 'none'}. Train one with `python -m lstmviz train` "
+            "and load it with lstmviz.load_checkpoint(path)."
         )
     return load_checkpoint(path, device)
+
+
+class RunFolder:
+    """``with RunFolder(out):`` -- a training run's folder, created, locked and checked writable.
+
+    Two runs writing into one folder would silently replace each other's checkpoints, so the folder
+    is locked (``filelock``: an OS lock the system releases when the process ends, even on kill -9);
+    a second writer gets an LstmvizError naming the folder and the holder. Entering also writes a
+    probe (the holder file), so a read-only folder or a path that is a file is refused before any
+    training, and removes temporary files a killed save left behind (``.checkpoint.pt.*.tmp``).
+    A folder this run created and left empty is removed again on exit.
+    """
+
+    def __init__(self, out: str | os.PathLike):
+        self.out = Path(out)
+        self._lock: filelock.BaseFileLock | None = None
+        self._created = False
+
+    def __enter__(self) -> RunFolder:
+        out = self.out
+        try:
+            if out.exists() and not out.is_dir():
+                raise LstmvizError(
+                    f"the run folder {str(out)!r} is a file, not a folder; choose another --out"
+                )
+            self._created = not out.exists()
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise os_error(e, f"cannot create the run folder {str(out)!r}") from None
+        lock = filelock.FileLock(out / LOCK, timeout=0)
+        try:
+            lock.acquire()
+        except filelock.Timeout:
+            raise LstmvizError(
+                f"the run folder {str(out)!r} is in use by another lstmviz run ({self.holder()}); "
+                "wait for it to finish, or choose another --out"
+            ) from None
+        except OSError as e:
+            self._remove_if_created()
+            raise os_error(e, f"cannot write into the run folder {str(out)!r}") from None
+        self._lock = lock
+        try:
+            now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+            (out / HOLDER).write_text(f"pid {os.getpid()} on {socket.gethostname()} since {now}\n")
+        except OSError as e:
+            self.__exit__()
+            raise os_error(e, f"cannot write into the run folder {str(out)!r}") from None
+        for stale in [*out.glob(f".{LATEST}.*.tmp"), *out.glob(f".{BEST}.*.tmp")]:
+            # we hold the lock, so no save is in progress: these are leftovers of a killed save
+            stale.unlink(missing_ok=True)
+            log.info("removed %s, left behind by an interrupted save", stale)
+        return self
+
+    def holder(self) -> str:
+        """Who holds the lock, as written in its holder file ("pid N on HOST since TIME")."""
+        try:
+            return (self.out / HOLDER).read_text().strip()[:200] or "holder unknown"
+        except (OSError, UnicodeDecodeError):
+            return "holder unknown"
+
+    def __exit__(self, *exc: object) -> None:
+        if self._lock is None:
+            return
+        (self.out / HOLDER).unlink(missing_ok=True)
+        self._lock.release()
+        self._lock = None
+        self._remove_if_created()
+
+    def _remove_if_created(self) -> None:
+        """Leave no empty folder behind when a run we started here wrote nothing."""
+        if not self._created:
+            return
+        try:
+            leftovers = {p.name for p in self.out.iterdir()}
+            if leftovers <= {LOCK, HOLDER}:
+                for name in leftovers:
+                    (self.out / name).unlink(missing_ok=True)
+                self.out.rmdir()
+        except OSError:
+            pass

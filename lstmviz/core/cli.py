@@ -8,23 +8,31 @@
 
 ``train``'s flags are TrainConfig's fields (``--hidden-size`` sets ``hidden_size``; the help text
 is written next to each field in ``training.py``); ``--preset`` chooses among ``PRESETS``.
-Bad input (a missing corpus, an unknown character in the prime, a damaged checkpoint...) prints one
-line ``error: ...`` on stderr and exits with status 2; nothing is overwritten.
+Bad input (a missing corpus, an unknown character in the prime, a damaged checkpoint, a bad flag,
+an unwritable folder, a full disk...) prints one line ``error: ...`` on stderr and exits with
+status 2; nothing is overwritten. Ctrl-C (SIGINT) or SIGTERM during ``train`` saves a last
+checkpoint, prints the command that resumes it, and exits with 130 (SIGINT) or 143 (SIGTERM).
+An unexpected failure (a bug) prints one line too and exits with 1; LSTMVIZ_DEBUG=1 shows its
+traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
+import signal
 import sys
 import typing
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from .checkpoint import available_pretrained, export_checkpoint, load_checkpoint
-from .errors import LstmvizError
+from .distributed import Echo
+from .errors import LstmvizError, one_line
+from .files import check_write_target, os_error
 from .sampling import stream
-from .training import PRESETS, TrainConfig, pick_device, train
+from .training import PRESETS, TrainConfig, TrainingInterrupted, pick_device, train
 
 
 def _flag_type(hint: typing.Any) -> type:
@@ -72,11 +80,16 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line ``error: ...`` (exit 2) like every other refusal."""
+
+    def error(self, message: str) -> None:
+        self.exit(2, f"error: {one_line(message)} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``lstmviz`` argument parser with subcommands train, sample and export."""
-    parser = argparse.ArgumentParser(
-        prog="lstmviz", description="Train and sample character LSTMs."
-    )
+    parser = _Parser(prog="lstmviz", description="Train and sample character LSTMs.")
     parser.add_argument("--version", action="version", version=f"lstmviz {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     device_help = next(f for f in dataclasses.fields(TrainConfig) if f.name == "device").metadata[
@@ -129,6 +142,8 @@ def _train(args: argparse.Namespace) -> None:
         callback=_print_entry if args.no_progress else None,
         **overrides,
     )
+    if not _reports():
+        return
     val = "-" if result.val_loss is None else f"{result.val_loss:.4f}"
     best = "-" if result.best_val_loss is None else f"{result.best_val_loss:.4f}"
     where = f"; checkpoints in {result.out}" if result.out else " (no --out: nothing saved)"
@@ -164,6 +179,8 @@ def _sample(args: argparse.Namespace) -> None:
         seed=args.seed,
     )
     out = sys.stdout
+    if hasattr(out, "reconfigure"):  # a terminal that cannot show a character gets \\uXXXX
+        out.reconfigure(errors="backslashreplace")
     out.write(args.prime)
     for ch in chars:
         out.write(ch)
@@ -172,23 +189,56 @@ def _sample(args: argparse.Namespace) -> None:
 
 
 def _export(args: argparse.Namespace) -> None:
+    check_write_target(args.out, "export target")  # a link, device, FIFO, folder: even with --force
     if Path(args.out).exists() and not args.force:
         raise LstmvizError(f"{args.out!r} already exists; pass --force to overwrite it")
     path = export_checkpoint(args.checkpoint, args.out)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 
+def _reports() -> bool:
+    """False on torchrun's ranks other than 0: rank 0 reports for the whole run."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (0 ok, 2 bad input, 130 interrupted)."""
-    args = build_parser().parse_args(argv)
+    """Run the CLI; returns the exit status (0 ok, 2 refused, 1 a bug, 130/143 SIGINT/SIGTERM)."""
+    args = build_parser().parse_args(argv)  # a bad flag: one line, SystemExit(2); --help: 0
+    if "RANK" in os.environ:
+        # under torchrun, which SIGTERMs the survivors when a rank dies: finish the one-line
+        # report instead of dying mid-sentence (train() itself stops on SIGTERM between steps)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         {"train": _train, "sample": _sample, "export": _export}[args.command](args)
-    except LstmvizError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except TrainingInterrupted as e:
+        if _reports():
+            print(one_line(str(e)), file=sys.stderr)
+        return 128 + e.signum
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except LstmvizError as e:
+        if not isinstance(e, Echo):  # under torchrun, rank 0 prints what all ranks refused
+            print(f"error: {one_line(str(e))}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `... sample | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        return 0
+    except OSError as e:  # one not turned into an LstmvizError where it happened (e.g. stdout)
+        print(
+            f"error: {one_line(str(os_error(e, e.filename or 'input/output failed')))}",
+            file=sys.stderr,
+        )
+        return 2
+    except Exception as e:
+        if os.environ.get("LSTMVIZ_DEBUG"):
+            raise
+        print(
+            f"error: unexpected {type(e).__name__}: {one_line(str(e))[:300]} -- a bug in lstmviz; "
+            "please report it (LSTMVIZ_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

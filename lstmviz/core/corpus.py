@@ -13,9 +13,9 @@
   same 2,999,990 characters on every interpreter: ``*.py`` files in sorted path order, skipping
   ``test``, ``tests`` and ``idlelib``, whole files up to 3,000,000 characters
   (``tools/build_python_corpus.py`` built it; Python Software Foundation License).
-* a path to a UTF-8 text file.
+* a path to a UTF-8 text file (a regular file of at most ``FILE_CAP`` bytes).
 * an ``http://`` or ``https://`` URL, downloaded once into ``cache_dir()`` (at most ``URL_CAP``
-  bytes).
+  bytes, all of its Content-Length, within ``URL_DEADLINE`` seconds; no user name or password).
 
 ``split(text, val_fraction)`` keeps the *last* fraction for validation, so validation text is text
 the model never trained on (not interleaved with training text).
@@ -25,30 +25,50 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import http.client
 import importlib.resources
 import importlib.util
 import lzma
 import os
 import re
 import tempfile
+import threading
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from .errors import LstmvizError
+import platformdirs
+
+from .errors import LstmvizError, one_line
+from .files import os_error, read_capped
+from .log import log
 
 #: Largest download accepted for a URL corpus, in bytes.
 URL_CAP = 50_000_000
+#: Largest corpus file read from disk, in bytes (the Shakespeare corpus is about 5 MB).
+FILE_CAP = 200_000_000
+#: Seconds one network read may wait (urllib's timeout) ...
+URL_TIMEOUT = 30.0
+#: ... and seconds a whole download may take, retries included (a server trickling a byte every
+#: few seconds never trips the per-read timeout).
+URL_DEADLINE = 300.0
+#: Extra tries after a download breaks off (short body, reset connection, HTTP 5xx).
+URL_RETRIES = 1
 #: The ``"python"`` corpus: a fixed snapshot inside the package (tools/build_python_corpus.py).
 PYTHON_SNAPSHOT = "python_stdlib.txt.xz"
 
 
 def cache_dir() -> Path:
-    """Folder for downloaded corpora: ``$LSTMVIZ_CACHE`` or ``~/.cache/lstmviz`` (XDG)."""
+    """Folder for downloaded corpora: ``$LSTMVIZ_CACHE``, else the platform's user cache folder.
+
+    ``platformdirs.user_cache_dir("lstmviz")``: ``~/.cache/lstmviz`` (or ``$XDG_CACHE_HOME``) on
+    Linux, ``~/Library/Caches/lstmviz`` on macOS, ``%LOCALAPPDATA%\\lstmviz\\Cache`` on Windows.
+    """
     if os.environ.get("LSTMVIZ_CACHE"):
         return Path(os.environ["LSTMVIZ_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "lstmviz"
+    return Path(platformdirs.user_cache_dir("lstmviz", appauthor=False))
 
 
 def load_corpus(source: str | os.PathLike = "shakespeare") -> str:
@@ -141,6 +161,10 @@ def python_stdlib() -> str:
 
 
 def _load_path(path: Path) -> str:
+    try:
+        path.is_dir()  # raises for a name too long; exists() and is_dir() below then cannot
+    except OSError as e:
+        raise os_error(e, f"cannot read corpus {str(path)!r}") from None
     if not path.exists():
         raise LstmvizError(
             f"corpus file {str(path)!r} does not exist; give 'shakespeare', 'python', a URL, "
@@ -150,8 +174,7 @@ def _load_path(path: Path) -> str:
         raise LstmvizError(
             f"corpus {str(path)!r} is a directory; give the path of one UTF-8 text file"
         )
-    data = path.read_bytes()
-    return decode_text(data, str(path))
+    return decode_text(read_capped(path, "corpus", FILE_CAP), str(path))
 
 
 def decode_text(data: bytes, where: str) -> str:
@@ -175,26 +198,155 @@ def decode_text(data: bytes, where: str) -> str:
     return text.removeprefix("\ufeff")  # a byte-order mark is not part of the text
 
 
+def check_url(url: str) -> urllib.parse.SplitResult:
+    """The parts of an http(s) corpus URL; LstmvizError (before any network use) if malformed.
+
+    A user name or password in the URL is refused, never sent, and never repeated in a message.
+    """
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 -- parsing the port is what raises for "host:abc"
+    except ValueError as e:
+        raise LstmvizError(f"corpus URL is malformed ({e}); check it") from None
+    if "@" in parts.netloc:
+        raise LstmvizError(
+            f"corpus URLs with a user name or password are not accepted ({parts.scheme}://***@"
+            f"{parts.netloc.rpartition('@')[2]}/...); download the file yourself and pass its path"
+        )
+    if not parts.hostname or any(c.isspace() or not c.isprintable() for c in url):
+        raise LstmvizError(f"corpus URL {url!r} is malformed (no host, or spaces); check it")
+    return parts
+
+
 def _load_url(url: str) -> str:
-    cap = URL_CAP
-    name = Path(urllib.request.urlparse(url).path).name or "index"
+    parts = check_url(url)
+    name = Path(parts.path).name or "index"
     digest = hashlib.sha256(url.encode()).hexdigest()[:16]
     target = cache_dir() / "corpora" / f"{digest}-{name}"
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            with urllib.request.urlopen(url, timeout=30) as response:
-                data = response.read(cap + 1)
-        except (urllib.error.URLError, OSError, ValueError) as e:
-            raise LstmvizError(f"could not download corpus {url}: {e}; check the URL") from None
-        if len(data) > cap:
-            raise LstmvizError(
-                f"corpus {url} is larger than {cap:,} bytes; download it yourself and pass the path"
-            )
+    if target.exists():
+        log.info("corpus %s: from the cache, %s", url, target)
+    else:
+        data = _download(url)
         decode_text(data, url)  # refuse to cache something we cannot use
-        # temp file + rename: an interrupted download never leaves a half file in the cache
+        _write_cache(target, data)
+    return decode_text(read_capped(target, "corpus", URL_CAP), url)
+
+
+def _download(url: str) -> bytes:
+    """The body of ``url``: complete (Content-Length honoured), <= URL_CAP, within URL_DEADLINE."""
+    deadline = time.monotonic() + URL_DEADLINE
+    for attempt in range(1 + URL_RETRIES):
+        try:
+            return _within(deadline, url, _fetch, url, deadline)
+        except _Transient as e:
+            if attempt == URL_RETRIES or time.monotonic() + 1 > deadline:
+                raise LstmvizError(
+                    f"could not download corpus {url}: {e}; try again later"
+                ) from None
+            log.warning("download of %s failed (%s); retrying", url, e)
+            time.sleep(1)
+    raise AssertionError("unreachable")
+
+
+def _within(deadline: float, url: str, fn, *args):
+    """``fn(*args)`` in a worker thread, given up at ``deadline``: a server that trickles its
+    headers or stalls between reads cannot hold us past it (the thread ends at its own timeout)."""
+    box: dict = {}
+
+    def work() -> None:
+        try:
+            box["value"] = fn(*args)
+        except BaseException as e:  # noqa: BLE001 -- handed to the calling thread
+            box["error"] = e
+
+    worker = threading.Thread(target=work, name="lstmviz-download", daemon=True)
+    worker.start()
+    worker.join(max(0.0, deadline - time.monotonic()) + 0.5)
+    if worker.is_alive():
+        raise LstmvizError(
+            f"could not download corpus {url}: not finished after {URL_DEADLINE:g} s "
+            "(the server is too slow); download it yourself and pass the path"
+        )
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+class _Transient(Exception):
+    """A download failure worth one more try (the connection broke off, the server had a hiccup)."""
+
+
+def _fetch(url: str, deadline: float) -> bytes:
+    cap = URL_CAP
+    log.info("downloading corpus %s", url)
+    try:
+        with urllib.request.urlopen(url, timeout=min(URL_TIMEOUT, URL_DEADLINE)) as response:
+            declared = response.headers.get("Content-Length")
+            declared = int(declared) if declared and declared.strip().isdigit() else None
+            if declared is not None and declared > cap:
+                raise LstmvizError(
+                    f"corpus {url} is larger than {cap:,} bytes; download it yourself and pass "
+                    "the path"
+                )
+            chunks, size = [], 0
+            while size <= cap:
+                if time.monotonic() > deadline:
+                    raise LstmvizError(
+                        f"could not download corpus {url}: not finished after {URL_DEADLINE:g} s "
+                        "(the server is too slow); download it yourself and pass the path"
+                    )
+                chunk = response.read1(min(1 << 16, cap + 1 - size))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+    except LstmvizError:
+        raise
+    except urllib.error.HTTPError as e:
+        if e.code >= 500:
+            raise _Transient(f"HTTP {e.code} {one_line(e.reason)}") from None
+        raise LstmvizError(
+            f"could not download corpus {url}: HTTP {e.code} {one_line(e.reason)}; check the URL"
+        ) from None
+    except urllib.error.URLError as e:
+        raise LstmvizError(
+            f"could not download corpus {url}: {one_line(e.reason)}; check the URL"
+        ) from None
+    except (TimeoutError, ConnectionError, http.client.HTTPException) as e:
+        raise _Transient(one_line(e) or type(e).__name__) from None
+    except (OSError, ValueError) as e:
+        raise LstmvizError(
+            f"could not download corpus {url}: {one_line(e)}; check the URL"
+        ) from None
+    data = b"".join(chunks)
+    if len(data) > cap:
+        raise LstmvizError(
+            f"corpus {url} is larger than {cap:,} bytes; download it yourself and pass the path"
+        )
+    if declared is not None and len(data) < declared:
+        raise _Transient(f"the connection closed after {len(data):,} of {declared:,} bytes")
+    return data
+
+
+def _write_cache(target: Path, data: bytes) -> None:
+    """Write the cache file via a temp file + rename; one-line error and no leftovers on failure."""
+    tmp = None
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        for stale in target.parent.glob(".download-*"):
+            # left by a download killed while writing; any live one is younger than its deadline
+            if time.time() - stale.stat().st_mtime > 2 * URL_DEADLINE:
+                stale.unlink(missing_ok=True)
+                log.info("removed %s, left behind by an interrupted download", stale)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".download-")
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, target)
-    return decode_text(target.read_bytes(), url)
+    except OSError as e:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+        raise os_error(
+            e,
+            f"cannot store the download in the cache {str(target.parent)!r} (set LSTMVIZ_CACHE "
+            "to another folder)",
+        ) from None

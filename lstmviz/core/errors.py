@@ -1,4 +1,7 @@
-"""The one exception type lstmviz raises for bad user input (files, corpora, prompts, checkpoints, configs)."""
+"""The one exception type lstmviz raises for bad user input (files, corpora, prompts, checkpoints,
+configs), and ``one_line`` to show any message as the CLI prints it."""
+
+import re
 
 
 class LstmvizError(ValueError):
@@ -6,3 +9,9 @@ class LstmvizError(ValueError):
 
     The CLI prints it as one line and exits non-zero, with no traceback.
     """
+
+
+def one_line(text: object) -> str:
+    """``text`` on one line, terminal control characters (colour codes...) shown as escapes."""
+    flat = " ".join(str(text).split())
+    return re.sub(r"[\x00-\x1f\x7f-\x9f]", lambda m: repr(m.group())[1:-1], flat)

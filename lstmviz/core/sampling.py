@@ -13,30 +13,52 @@ LSTM, the prime also goes through ``step`` (one character at a time) so the hook
 from __future__ import annotations
 
 from collections.abc import Iterator
+from numbers import Real
 
 import torch
 from torch import Tensor
 
+from . import checks
 from .errors import LstmvizError
 from .hooks import has_step_hooks
 from .model import CharLSTM
 from .vocab import Vocab
 
+#: Temperatures accepted besides 0 (greedy). Below 1e-3 logits / temperature overflows float32
+#: (NaN probabilities); above 1e3 every character is equally likely anyway.
+TEMPERATURE_RANGE = (1e-3, 1e3)
 
-def _check(model: CharLSTM, vocab: Vocab, prime: str, length: int, top_k, temperature) -> None:
+
+def _check(
+    model: CharLSTM, vocab: Vocab, prime: str, length: int, top_k, temperature, seed
+) -> None:
+    """Refuse bad arguments up front, before a character is generated or printed."""
     if not isinstance(prime, str) or not prime:
         raise LstmvizError("the prime must be a non-empty string, e.g. '\\n' or 'ROMEO'")
-    if not isinstance(length, int) or length < 0:
-        raise LstmvizError(f"length must be a whole number >= 0, got {length!r}")
-    if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
+    try:
+        prime.encode("utf-8")
+    except UnicodeEncodeError as e:
         raise LstmvizError(
-            f"top_k must be a whole number >= 1 (or None for all characters), got {top_k!r}"
+            f"the prime contains {prime[e.start]!r} at position {e.start}, a lone surrogate, "
+            "which is not a character; pass real text"
+        ) from None
+    checks.whole("length", length, 0)
+    if top_k is not None:
+        checks.whole("top_k (None for all characters)", top_k, 1)
+    lo, hi = TEMPERATURE_RANGE
+    if not (
+        isinstance(temperature, Real)
+        and not isinstance(temperature, bool)
+        and (temperature == 0 or lo <= temperature <= hi)
+    ):
+        raise LstmvizError(
+            f"temperature must be 0 (greedy) or between {lo:g} and {hi:g}, got {temperature!r}"
         )
-    if not temperature >= 0:
-        raise LstmvizError(f"temperature must be >= 0 (0 means greedy), got {temperature!r}")
+    checks.seed("seed", seed, optional=True)
     if len(vocab) != model.vocab_size:
         raise LstmvizError(
-            f"the vocabulary has {len(vocab)} characters but the model was built for {model.vocab_size}; "
+            f"the vocabulary has {len(vocab)} characters but the model was built for "
+            f"{model.vocab_size}; "
             "use the vocab saved with this model (checkpoint.vocab)"
         )
 
@@ -55,9 +77,10 @@ def stream(
     """Yield ``length`` generated characters one at a time (the prime itself is not yielded).
 
     With ``with_probs=True`` yields ``(char, probs)`` instead: probs (V,) is the distribution the
-    character was drawn from, after temperature and top-k (zeros outside the top k; one-hot when greedy).
+    character was drawn from, after temperature and top-k (zeros outside the top k; one-hot when
+    greedy).
     """
-    _check(model, vocab, prime, length, top_k, temperature)
+    _check(model, vocab, prime, length, top_k, temperature, seed)
     ids = vocab.encode(prime, what="prime")  # raises naming any unknown character
     return _stream(model, vocab, ids, length, top_k, temperature, seed, with_probs)
 

@@ -17,11 +17,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import shlex
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +33,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .checkpoint import BEST, LATEST, model_from_raw, read_raw, save_checkpoint
+from . import checks, distributed
+from .checkpoint import BEST, LATEST, RunFolder, model_from_raw, read_raw, save_checkpoint
 from .corpus import load_corpus, split
 from .errors import LstmvizError
 from .model import CharLSTM
@@ -113,7 +117,7 @@ class TrainConfig:
     steps: int = _setting(6000, "total optimizer steps (a resumed run continues up to this)")
     lr: float = _setting(2e-3, "peak learning rate (Adam)")
     min_lr: float = _setting(2e-4, "learning rate at the last step (cosine decay; = lr: constant)")
-    grad_clip: float = _setting(5.0, "max global gradient norm")
+    grad_clip: float = _setting(5.0, "max global gradient norm (inf: no clipping)")
     # Carried state alone means the model meets a zero state only once per epoch, so it cannot read
     # a prompt from scratch (the sampler's start); a few random resets teach it to. 0 = never
     # (checkpoints older than this field).
@@ -155,6 +159,55 @@ class TrainConfig:
         """Plain dict (stored in checkpoints)."""
         return dataclasses.asdict(self)
 
+    def validate(self) -> TrainConfig:
+        """Check every field's type and range (LstmvizError naming the allowed range); returns self.
+
+        ``train`` calls it before any work, so a bad setting never starts a run.
+        """
+        for name in ("hidden_size", "num_layers", "embedding_dim", "seq_len", "batch_size"):
+            checks.whole(_flag(name), getattr(self, name), 1)
+        for name in ("steps", "eval_every", "log_every"):
+            checks.whole(_flag(name), getattr(self, name), 1)
+        checks.whole(_flag("save_every"), self.save_every, 0)
+        if self.val_chars is not None:
+            checks.whole(_flag("val_chars"), self.val_chars, 1)
+        checks.seed(_flag("seed"), self.seed)
+        checks.real(_flag("dropout"), self.dropout, 0, 1, hi_open=True)
+        checks.real(_flag("lr"), self.lr, 0, LR_MAX, lo_open=True)
+        checks.real(_flag("min_lr"), self.min_lr, 0, LR_MAX)
+        checks.real(_flag("grad_clip"), self.grad_clip, 0, lo_open=True, note=" (inf: no clipping)")
+        checks.real(_flag("reset_prob"), self.reset_prob, 0, 1)
+        checks.real(_flag("val_fraction"), self.val_fraction, 0, 1, lo_open=True, hi_open=True)
+        if not isinstance(self.corpus, str | os.PathLike) or not str(self.corpus):
+            raise LstmvizError(
+                f"corpus must be 'shakespeare', 'python', a file path or a URL, got {self.corpus!r}"
+            )
+        for name in ("device", "out"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str | os.PathLike) or not str(value)):
+                raise LstmvizError(
+                    f"{_flag(name)} must be a non-empty string or None, got {value!r}"
+                )
+        if self.precision not in PRECISIONS:
+            raise LstmvizError(
+                f"precision (--precision) must be one of {', '.join(PRECISIONS)}, "
+                f"got {self.precision!r}"
+            )
+        if self.preset is not None and self.preset not in PRESETS:
+            raise LstmvizError(
+                f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}"
+            )
+        return self
+
+
+def _flag(name: str) -> str:
+    """A setting's name as the API and the CLI spell it: "seq_len (--seq-len)"."""
+    return f"{name} (--{name.replace('_', '-')})"
+
+
+#: Largest learning rate accepted: far past any useful value, well before Adam's float32 update
+#: overflows (from about 1e38).
+LR_MAX = 1e6
 
 #: ``config.corpus`` of a run trained on a string passed as ``train(text=...)``.
 GIVEN_TEXT = "<text>"
@@ -420,7 +473,7 @@ def _resolve(
                 f"{str(out)!r} already holds a checkpoint; pass --resume (resume=True) to continue "
                 "it, or choose another --out folder"
             )
-        return config, None
+        return config.validate(), None
     if out is None:
         raise LstmvizError("resume needs the run folder: give --out DIR (out=...)")
     if not (out / LATEST).exists():
@@ -443,11 +496,81 @@ def _resolve(
             )
     changeable = {k: v for k, v in overrides.items() if k not in _FIXED_ON_RESUME}
     changeable["out"] = str(out)
-    return saved.replace(**changeable), raw
+    try:
+        return saved.replace(**changeable).validate(), raw
+    except LstmvizError as e:  # the overrides were checked already: the file's config is bad
+        raise LstmvizError(
+            f"{str(out / LATEST)!r} is damaged: the training settings stored in it are invalid "
+            f"({e}); use an earlier checkpoint"
+        ) from None
 
 
 def _field_names() -> set[str]:
     return {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """``train`` stopped by SIGINT (Ctrl-C) or SIGTERM after a whole step, its checkpoint saved.
+
+    ``.signum`` the signal, ``.step`` steps done (None: stopped before training started),
+    ``.checkpoint`` the file saved (None without ``out``); ``str()`` says how to resume. The CLI exits with status 128 + signum (130, 143).
+    """
+
+    def __init__(self, signum: int, step: int | None, out: Path | None):
+        self.signum, self.step = signum, step
+        self.checkpoint = None if out is None else out / LATEST
+        name = signal.Signals(signum).name
+        if step is None:
+            message = f"interrupted by {name} before training started; nothing saved"
+        elif out is None:
+            message = f"interrupted by {name} at step {step}; nothing saved (no --out folder)"
+        else:
+            message = (
+                f"interrupted by {name} at step {step}; saved {str(self.checkpoint)!r}. Resume with: "
+                f"python -m lstmviz train --out {shlex.quote(str(out))} --resume"
+            )
+        super().__init__(message)
+
+
+class _StopOnSignal:
+    """While training: SIGINT / SIGTERM ask the loop to stop after the current step and save.
+
+    A second signal stops at once (KeyboardInterrupt). Only in the main thread (Python delivers
+    signals there); the previous handlers come back on exit.
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.looping = False  # set when the loop starts: before it there is nothing to save
+        self._old: dict = {}
+
+    def __enter__(self) -> _StopOnSignal:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if not self.looping:  # loading the corpus, building the model: stop now
+            raise TrainingInterrupted(signum, None, None)
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old if old is not None else signal.SIG_DFL)
+
+
+def _check_early(config: TrainConfig | None, overrides: dict) -> Path | None:
+    """Validate what was given before touching any file; returns the run folder (or None)."""
+    if config is not None and not isinstance(config, TrainConfig):
+        raise LstmvizError(f"config must be a TrainConfig, got {type(config).__name__}")
+    if overrides.get("preset") is not None:
+        choose_preset(overrides["preset"])
+    base = config if config is not None else TrainConfig()
+    given = base.replace(**{k: v for k, v in overrides.items() if k != "preset"}).validate()
+    return Path(given.out) if given.out else None
 
 
 def train(
@@ -482,27 +605,111 @@ def train(
     =================  ===========================================================================
 
     Seeds torch's global RNG with ``seed`` (initial weights, dropout), so a run is reproducible.
-    The same dicts are collected in ``result.history``. A NaN or infinite loss stops training with
-    an LstmvizError and leaves the last good checkpoint in place.
-    """
-    cfg, raw = _resolve(config, dict(overrides), resume)
-    device = pick_device(cfg.device)
-    precision = resolve_precision(cfg.precision, device)  # before any work: refusals come first
-    out = Path(cfg.out) if cfg.out else None
+    The same dicts are collected in ``result.history``. A NaN or infinite loss, gradient, validation
+    loss or weight stops training with an LstmvizError and leaves the last good checkpoint in place:
+    nothing non-finite is ever saved.
 
+    Every setting is checked first (``TrainConfig.validate``). With ``out``, the run folder is
+    locked for the whole run (a second run into it is refused) and checked writable before any
+    training. SIGINT (Ctrl-C) or SIGTERM stops after the current step, saves ``checkpoint.pt`` and
+    raises ``TrainingInterrupted`` saying how to resume.
+
+    Started by ``torchrun`` (RANK, WORLD_SIZE, LOCAL_RANK set), it trains data-parallel with
+    DistributedDataParallel, each process on its share of the streams; rank 0 alone holds the run
+    folder, validates, calls back, shows progress and writes checkpoints, and a signal stops every
+    rank after the same step (see ``lstmviz.core.distributed``).
+    """
+    overrides = dict(overrides)
+    out = _check_early(config, overrides)
+    ranks = distributed.from_env()
+    if ranks is None:
+        with RunFolder(out) if out is not None else nullcontext(), _StopOnSignal() as stop:
+            cfg, raw, text, precision, device = _prepare(config, overrides, resume, text, None)
+            return _out_of_memory_refused(
+                lambda: _train(cfg, raw, text, device, precision, callback, progress, stop, None)
+            )
+    # Under torchrun: rank 0 alone holds the run folder, reads the files (checkpoint, corpus) and
+    # sends what it read to the others.
+    asked = overrides.get("device") or (config.device if config is not None else None)
+    device = distributed.local_device(ranks, pick_device(asked))
+    with distributed.group(ranks, device), ExitStack() as held, _StopOnSignal() as stop:
+
+        def prepare() -> tuple:
+            if out is not None:
+                held.enter_context(RunFolder(out))
+            return _prepare(config, overrides, resume, text, device, ranks)
+
+        cfg, raw, text, precision, _ = distributed.on_main(ranks, prepare)
+        callback, progress = (callback, progress) if ranks.main else (None, False)
+        return _out_of_memory_refused(
+            lambda: _train(cfg, raw, text, device, precision, callback, progress, stop, ranks)
+        )
+
+
+def _out_of_memory_refused(run: Callable[[], TrainResult]) -> TrainResult:
+    """``run()``, with running out of memory turned into one clear LstmvizError."""
+    try:
+        return run()
+    except (RuntimeError, MemoryError) as e:
+        if not isinstance(e, MemoryError | torch.OutOfMemoryError) and not any(
+            m in str(e) for m in ("can't allocate memory", "not enough memory")
+        ):
+            raise  # a bug, not a size: keep the traceback
+        raise LstmvizError(
+            f"out of memory ({_first_line(e)}); use a smaller --batch-size, --seq-len, "
+            "--hidden-size or --val-chars"
+        ) from None
+
+
+def _prepare(
+    config: TrainConfig | None,
+    overrides: dict,
+    resume: bool,
+    text: str | None,
+    device: torch.device | None,
+    ranks: distributed.Ranks | None = None,
+) -> tuple[TrainConfig, dict | None, str, str, torch.device]:
+    """The config, the checkpoint to resume (or None), the text, the precision and the device."""
+    cfg, raw = _resolve(config, dict(overrides), resume)
+    if ranks is not None:
+        distributed.share(cfg.batch_size, ranks)  # refuse a batch that does not split, up front
+    device = device or pick_device(cfg.device)
+    precision = resolve_precision(cfg.precision, device)  # before any work: refusals come first
     if text is None:
         if cfg.corpus == GIVEN_TEXT:
             raise LstmvizError(
-                f"the run in {str(out)!r} was trained on a text passed as train(text=...); "
+                f"the run in {cfg.out!r} was trained on a text passed as train(text=...); "
                 "pass the same text again to resume it"
             )
         text = load_corpus(cfg.corpus)
     elif not isinstance(text, str) or not text:
         raise LstmvizError("text must be a non-empty string")
+    elif not text.isascii() and _not_utf8(text):
+        raise LstmvizError(
+            "text contains a lone surrogate (not a character; e.g. from bytes decoded with "
+            "surrogateescape); decode the file as UTF-8 first"
+        )
     else:
-        cfg = cfg.replace(
-            corpus=GIVEN_TEXT
-        )  # so a checkpoint never claims a corpus it was not trained on
+        # so a checkpoint never claims a corpus it was not trained on
+        cfg = cfg.replace(corpus=GIVEN_TEXT)
+    return cfg, raw, text, precision, device
+
+
+def _train(
+    cfg: TrainConfig,
+    raw: dict | None,
+    text: str,
+    device: torch.device,
+    precision: str,
+    callback: Callable[[dict], None] | None,
+    progress: bool,
+    stop: _StopOnSignal,
+    ranks: distributed.Ranks | None,
+) -> TrainResult:
+    """The training loop of ``train`` (``ranks``: this process's place in a torchrun job, or None).
+
+    Runs with the config resolved and the run folder held."""
+    out = Path(cfg.out) if cfg.out else None
     train_text, val_text = split(text, cfg.val_fraction)
     need = cfg.batch_size * cfg.seq_len + 1
     if len(train_text) < need:
@@ -517,8 +724,18 @@ def train(
         )
     vocab = Vocab.from_text(text)
 
+    _check_model_fits(cfg, len(vocab), device)
     torch.manual_seed(cfg.seed)
-    model = CharLSTM(len(vocab), cfg.hidden_size, cfg.num_layers, cfg.dropout, cfg.embedding_dim)
+    try:
+        model = CharLSTM(
+            len(vocab), cfg.hidden_size, cfg.num_layers, cfg.dropout, cfg.embedding_dim
+        )
+    except (RuntimeError, MemoryError) as e:  # the allocation of the weights failed
+        raise LstmvizError(
+            f"cannot build a model with hidden_size={cfg.hidden_size}, num_layers="
+            f"{cfg.num_layers}, embedding_dim={cfg.embedding_dim} here ({_first_line(e)}); "
+            "choose smaller sizes"
+        ) from None
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     step, best, history, state = 0, None, [], None
     val_loss = None
@@ -535,18 +752,39 @@ def train(
         val_loss, history = raw.get("val_loss"), list(raw.get("history") or [])
     model.to(device)
     if raw is not None:
-        optimizer.load_state_dict(raw["optimizer"])
-        rng = raw.get("rng") or {}
-        if "torch" in rng:
-            torch.set_rng_state(rng["torch"])
-        if device.type == "cuda" and rng.get("cuda"):
-            torch.cuda.set_rng_state_all(rng["cuda"])
-        if raw.get("train_state") is not None:
-            state = (raw["train_state"]["h"].to(device), raw["train_state"]["c"].to(device))
+        try:
+            optimizer.load_state_dict(raw["optimizer"])
+            rng = raw.get("rng") or {}
+            if "torch" in rng:
+                torch.set_rng_state(rng["torch"])
+            if device.type == "cuda" and rng.get("cuda"):
+                torch.cuda.set_rng_state_all(rng["cuda"])
+            if raw.get("train_state") is not None:
+                h, c = raw["train_state"]["h"], raw["train_state"]["c"]
+                want = (cfg.num_layers, cfg.batch_size, cfg.hidden_size)
+                if tuple(h.shape) != want or tuple(c.shape) != want:
+                    raise ValueError(f"train_state of shape {tuple(h.shape)}, not {want}")
+                state = (h.to(device), c.to(device))
+        except (ValueError, KeyError, TypeError, RuntimeError, IndexError) as e:
+            raise LstmvizError(
+                f"{raw.get('_path', str(out))!r} is damaged: its training state does not fit its "
+                f"model ({_first_line(e)}); resume from an earlier checkpoint"
+            ) from None
+    # Under torchrun: this rank's share of the streams (all rows otherwise), DDP around the model.
+    rows = slice(None) if ranks is None else distributed.share(cfg.batch_size, ranks)
+    world = 1 if ranks is None else ranks.world_size
+    main = ranks is None or ranks.main
+    net = model  # the CharLSTM itself: validated, saved and returned
+    if ranks is not None:
+        state = None if state is None else (state[0][:, rows], state[1][:, rows])
+        model = distributed.wrap(net, device)
+        if not main:  # rank 0 carries on the run's RNG; the others draw their own dropout masks
+            torch.manual_seed(cfg.seed + 1_000_003 * ranks.rank + step)
 
     amp, scaler = autocast_for(precision, device)
 
     x, y = streams(vocab.encode(train_text, what="corpus").to(device), cfg.batch_size)
+    x, y = x[rows], y[rows]
     chunks = x.shape[1] // cfg.seq_len  # BPTT windows per epoch
     val_ids = vocab.encode(
         val_text[: cfg.val_chars + 1] if cfg.val_chars else val_text, what="corpus"
@@ -554,10 +792,12 @@ def train(
     val_batch = max(1, min(cfg.batch_size, (len(val_ids) - 1) // cfg.seq_len))
     vx, vy = streams(val_ids.to(device), val_batch)
 
-    def save(path_name: str) -> None:
+    def save(path_name: str, train_state) -> None:
+        if not _all_finite(net):  # never write poisoned weights over a good checkpoint
+            _diverged("weights", "NaN or infinite", step, out)
         save_checkpoint(
             out / path_name,
-            model,
+            net,
             vocab,
             step=step,
             config=cfg.to_dict(),
@@ -565,7 +805,8 @@ def train(
             best_val_loss=best,
             optimizer=optimizer,
             history=history,
-            train_state=state,
+            train_state=train_state,
+            world_size=world,
         )
 
     def emit(entry: dict) -> None:
@@ -578,6 +819,7 @@ def train(
     desc = f"train ({device.type}, {precision})"
     bar = tqdm(total=cfg.steps, initial=step, disable=not progress, desc=desc, unit="step")
     model.train()
+    stop.looping = True
     try:
         while step < cfg.steps:
             k = step % chunks
@@ -600,6 +842,9 @@ def train(
                 autocast=amp,
                 scaler=scaler,
             )
+            if ranks is not None:  # the whole batch's loss (the mean of the ranks' equal shares),
+                # and a signal to any rank stops them all after this same step
+                loss_value, agreed = distributed.agree(loss_value, stop.signum, ranks, device)
             if not math.isfinite(loss_value):
                 _diverged("loss", loss_value, step + 1, out)
             if scaler is None and not math.isfinite(norm):
@@ -607,7 +852,8 @@ def train(
             if cfg.reset_prob > 0:
                 # own generator seeded by (seed, step): the same resets after a resume
                 gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
-                keep = (torch.rand(cfg.batch_size, generator=gen) >= cfg.reset_prob).to(device)
+                keep = torch.rand(cfg.batch_size, generator=gen)[rows] >= cfg.reset_prob
+                keep = keep.to(device)
                 keep = keep.to(state[0].dtype)[None, :, None]
                 state = (state[0] * keep, state[1] * keep)
             step += 1
@@ -624,16 +870,25 @@ def train(
                         last_train,
                         None,
                         lr,
-                        loss_n * xb.numel() / max(now - t_log, 1e-9),
+                        loss_n * xb.numel() * world / max(now - t_log, 1e-9),
                         now - t_start,
                         precision,
                     )
                 )
                 bar.set_postfix(train=_fmt(last_train), val=_fmt(val_loss))
                 t_log, loss_sum, loss_n = now, 0.0, 0
-            if step % cfg.eval_every == 0 or step == cfg.steps:
-                val_loss = validation_loss(model, vx, vy, cfg.seq_len, amp)
+            due_eval = step % cfg.eval_every == 0 or step == cfg.steps
+            due_save = out is not None and (
+                (cfg.save_every and step % cfg.save_every == 0) or step == cfg.steps
+            )
+            # every rank's streams, for a checkpoint (a collective: all ranks take part)
+            need_state = out is not None and (due_eval or due_save)
+            full = _all_streams(state, ranks) if need_state else None
+            if due_eval and main:  # rank 0 alone validates; the others wait at the next step
+                val_loss = validation_loss(net, vx, vy, cfg.seq_len, amp)
                 model.train()
+                if not math.isfinite(val_loss):
+                    _diverged("validation loss", val_loss, step, out)
                 # last_train is None when a resumed run validates before its first log
                 bar.set_postfix(train=_fmt(last_train), val=_fmt(val_loss))
                 emit(
@@ -652,24 +907,40 @@ def train(
                     bar.write(
                         f"step {step}: train {_fmt(last_train, 4)}  val {val_loss:.4f} nats/char "
                         f"({val_loss / math.log(2):.3f} bits/char, "
-                        f"perplexity {math.exp(val_loss):.2f})"
+                        f"perplexity {_perplexity(val_loss):.2f})"
                     )
                 if best is None or val_loss < best:
                     best = val_loss
                     if out is not None:
-                        save(BEST)
-            if out is not None and (
-                (cfg.save_every and step % cfg.save_every == 0) or step == cfg.steps
-            ):
-                save(LATEST)
-        if out is not None and step == start_step and not (out / LATEST).exists():
-            save(LATEST)  # steps <= the resumed step: still leave a checkpoint behind
+                        save(BEST, full)
+            if due_save and main:
+                save(LATEST, full)
+            signum = stop.signum if ranks is None else agreed
+            if signum is not None:  # Ctrl-C / SIGTERM: this step is whole; keep it
+                if out is not None:
+                    full = full or _all_streams(state, ranks)
+                    if main:
+                        save(LATEST, full)
+                raise TrainingInterrupted(signum, step, out)
+        if out is not None and main and step == start_step and not (out / LATEST).exists():
+            save(LATEST, state)  # steps <= the resumed step: still leave a checkpoint behind
+    except LstmvizError as e:
+        if main or isinstance(e, distributed.Echo):
+            raise
+        raise distributed.Echo(str(e)) from None  # every rank stops alike; rank 0 reports it
+    except RuntimeError as e:
+        if ranks is None or not distributed.lost(e):
+            raise
+        raise LstmvizError(
+            f"{distributed.failure(e, ranks)}; stopped after step {step}. The last checkpoint is "
+            f"{_last_checkpoint(out)}: run the same torchrun command with --resume to continue"
+        ) from None
     finally:
         bar.close()
 
-    model.eval()
+    net.eval()
     return TrainResult(
-        model=model,
+        model=net,
         vocab=vocab,
         config=cfg,
         step=step,
@@ -703,7 +974,7 @@ def _entry(
         "val_loss": val_loss,
         "train_bpc": None if train_loss is None else train_loss / ln2,
         "val_bpc": None if val_loss is None else val_loss / ln2,
-        "val_perplexity": None if val_loss is None else math.exp(val_loss),
+        "val_perplexity": None if val_loss is None else _perplexity(val_loss),
         "lr": lr,
         "chars_per_sec": chars_per_sec,
         "elapsed": elapsed,
@@ -711,15 +982,71 @@ def _entry(
     }
 
 
-def _diverged(what: str, value: float, step: int, out: Path | None) -> None:
-    """Stop training: raise LstmvizError saying where the last good checkpoint is."""
-    where = "nowhere (no checkpoint yet)"
-    if out is not None and (out / LATEST).exists():
+def _check_model_fits(cfg: TrainConfig, vocab_size: int, device: torch.device) -> None:
+    """Refuse, before allocating anything, a model whose training state cannot fit in memory."""
+    h, e, n = cfg.hidden_size, cfg.embedding_dim, cfg.num_layers
+    params = (
+        vocab_size * e + 4 * h * (e + h + 2) + (n - 1) * 4 * h * (2 * h + 2) + vocab_size * (h + 1)
+    )
+    need = 16 * params  # float32 weights, gradients and Adam's two moments
+    if device.type == "cuda":
+        have = torch.cuda.mem_get_info(device)[1]
+    else:
         try:
-            where = f"{str(out / LATEST)!r} (step {int(read_raw(out / LATEST)['step'])})"
-        except LstmvizError:
-            where = repr(str(out / LATEST))
+            have = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):  # not on this system: let torch try
+            return
+    if need > have:
+        raise LstmvizError(
+            f"a model with hidden_size={h}, num_layers={n}, embedding_dim={e} has {params:,} "
+            f"parameters and needs about {need / 1e9:,.1f} GB to train, more than the "
+            f"{have / 1e9:.1f} GB of {device.type} memory here; choose smaller sizes"
+        )
+
+
+def _perplexity(loss: float) -> float:
+    """e^loss, or inf where that overflows a float (a loss past 709 nats)."""
+    return math.exp(loss) if loss < 709 else math.inf
+
+
+def _all_finite(model: torch.nn.Module) -> bool:
+    """Whether every parameter is free of NaN and inf (one device sync)."""
+    return bool(torch.stack([torch.isfinite(p).all() for p in model.parameters()]).all())
+
+
+def _not_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+
+
+def _diverged(what: str, value: float | str, step: int, out: Path | None) -> None:
+    """Stop training: raise LstmvizError saying where the last good checkpoint is."""
+    where = _last_checkpoint(out)
     raise LstmvizError(
-        f"training {what} became {value} at step {step}; stopped, weights not updated. The last "
+        f"training {what} became {value} at step {step}; stopped without saving it. The last "
         f"good checkpoint is {where}. Try a lower --lr or a smaller --grad-clip"
     )
+
+
+def _last_checkpoint(out: Path | None) -> str:
+    """Where the run's latest checkpoint is and its step, for messages after a failure."""
+    if out is None or not (out / LATEST).exists():
+        return "nowhere (no checkpoint yet)"
+    try:
+        return f"{str(out / LATEST)!r} (step {int(read_raw(out / LATEST)['step'])})"
+    except LstmvizError:
+        return repr(str(out / LATEST))
+
+
+def _all_streams(state, ranks: distributed.Ranks | None):
+    """The carried (h, c) of all batch_size streams: gathered from every rank under torchrun."""
+    if state is None or ranks is None:
+        return state
+    return distributed.gather_state(state, ranks)

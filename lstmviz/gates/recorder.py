@@ -10,6 +10,7 @@ appended in call order to a ring buffer per layer: memory stays bounded in long 
 from __future__ import annotations
 
 import math
+import threading
 
 import torch
 from torch import Tensor, nn
@@ -190,6 +191,10 @@ class GateRecorder:
     ``max_mb`` MiB in all); ``dtype=torch.float16`` halves the memory, ``device='cpu'`` keeps a
     GPU model's trace in host memory. The model's outputs are bit-identical with and without it,
     and its hooks are removed on exit, also when the block raises.
+
+    Threads: it records only the thread that entered it. Steps the same model takes in other
+    threads meanwhile are ignored (not interleaved into this trace); record those with a
+    GateRecorder entered in that thread.
     """
 
     def __init__(
@@ -244,22 +249,31 @@ class GateRecorder:
     def __enter__(self) -> GateRecorder:
         if self._handles:
             raise LstmvizError("this GateRecorder is already active; use a second one to nest")
+        self._owner = threading.get_ident()
         try:
             for name, m in self.modules:
                 tape = self._tapes[name]
                 if isinstance(m, nn.LSTM):
                     self._handles.append(
-                        m.register_forward_hook(self._lstm_hook(tape), with_kwargs=True)
+                        m.register_forward_hook(
+                            self._owned(self._lstm_hook(tape)), with_kwargs=True
+                        )
                     )
-                    self._handles.append(hooks.add_layer_hook(m, self._layer_hook(tape)))
+                    self._handles.append(
+                        hooks.add_layer_hook(m, self._owned(self._layer_hook(tape)))
+                    )
                 elif isinstance(m, nn.LSTMCell):
                     self._handles.append(
-                        m.register_forward_hook(self._cell_hook(tape), with_kwargs=True)
+                        m.register_forward_hook(
+                            self._owned(self._cell_hook(tape)), with_kwargs=True
+                        )
                     )
-                    self._handles.append(hooks.add_layer_hook(m, self._layer_hook(tape)))
+                    self._handles.append(
+                        hooks.add_layer_hook(m, self._owned(self._layer_hook(tape)))
+                    )
                 else:
                     self._handles.append(
-                        hooks.add_step_hook(m, self._name_hook(tape), observer=True)
+                        hooks.add_step_hook(m, self._owned(self._name_hook(tape)), observer=True)
                     )
         except BaseException:
             self.close()
@@ -273,6 +287,17 @@ class GateRecorder:
         """Remove every hook (also done on leaving the ``with`` block)."""
         while self._handles:
             self._handles.pop().remove()
+
+    def _owned(self, hook):
+        """``hook``, run only in the thread that entered this recorder (others are ignored)."""
+        owner = self._owner
+
+        def guarded(*args, **kwargs):
+            if threading.get_ident() == owner:
+                return hook(*args, **kwargs)
+            return None
+
+        return guarded
 
     @staticmethod
     def _layer_hook(tape: _Tape):

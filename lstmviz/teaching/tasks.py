@@ -189,12 +189,17 @@ def accuracy(model: nn.Module, task: FirstSymbolTask, n: int = 1000, seed: int =
     return (model(x).argmax(dim=1) == y).float().mean().item()
 
 
+def accuracy_by_seed(
+    kind: str, lags: list[int], seeds: tuple[int, ...] = (0, 1, 2, 3, 4), **train_kwargs
+) -> np.ndarray:
+    """Test accuracy of ``kind`` trained at each lag with each seed: (L lags, S seeds)."""
+    return np.asarray(
+        [[train_on_task(kind, lag, seed=s, **train_kwargs).accuracy for s in seeds] for lag in lags]
+    )
+
+
 def success_vs_lag(
     kind: str, lags: list[int], seeds: tuple[int, ...] = (0,), **train_kwargs
 ) -> tuple[np.ndarray, np.ndarray]:
     """(lags (L,), mean test accuracy over ``seeds`` (L,)) for ``kind`` trained at each lag."""
-    acc = [
-        np.mean([train_on_task(kind, lag, seed=s, **train_kwargs).accuracy for s in seeds])
-        for lag in lags
-    ]
-    return np.asarray(lags), np.asarray(acc)
+    return np.asarray(lags), accuracy_by_seed(kind, lags, seeds, **train_kwargs).mean(axis=1)

@@ -134,11 +134,12 @@ def lag_figure(
     fig: go.Figure | None = None,
     dash: str = "solid",
     ylabel: str = "‖∂L<sub>T</sub> / ∂a⟨t⟩‖",
+    colors: Sequence[str] | None = None,
 ) -> go.Figure:
     """Gradient norm vs lag T − t on a log y-axis, one line per ``label: (lags, norms)``.
 
     Pass ``fig`` to add the runs to an existing figure (e.g. LSTM lines on the RNN's axes);
-    ``dash`` styles the added lines.
+    ``dash`` styles the added lines, ``colors`` (one per run) overrides the palette's next ones.
     """
     if fig is None:
         fig = go.Figure()
@@ -161,20 +162,27 @@ def lag_figure(
             y=style.round_sig(norms, as_list=True),
             name=label,
             mode="lines",
-            line=dict(color=COLORS[(start + k) % len(COLORS)], dash=dash, width=2.5),
+            line=dict(
+                color=colors[k] if colors else COLORS[(start + k) % len(COLORS)],
+                dash=dash,
+                width=2.5,
+            ),
             hovertemplate="lag %{x}<br>%{y:.2e}<extra>" + label + "</extra>",
         )
     return fig
 
 
 def accuracy_figure(
-    runs: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    runs: Mapping[str, tuple[Sequence[float], ...]],
     chance: float,
     title: str = "Remember the first symbol: success vs lag",
 ) -> go.Figure:
-    """Test accuracy vs lag, one line per ``label: (lags, accuracies)``; chance level dashed."""
+    """Test accuracy vs lag, one line per ``label: (lags, accuracies)``; chance level dashed.
+
+    ``label: (lags, mean accuracies, standard errors)`` adds ± 1 SE error bars (several seeds).
+    """
     fig = go.Figure()
-    for k, (label, (lags, acc)) in enumerate(runs.items()):
+    for k, (label, (lags, acc, *se)) in enumerate(runs.items()):
         fig.add_scatter(
             x=list(np.asarray(lags).tolist()),
             y=style.round_sig(acc, as_list=True),
@@ -182,6 +190,9 @@ def accuracy_figure(
             mode="lines+markers",
             line=dict(color=COLORS[k % len(COLORS)], width=2.5),
             marker=dict(size=9),
+            error_y=dict(type="data", array=style.round_sig(se[0], as_list=True), visible=True)
+            if se
+            else None,
         )
     fig.add_hline(
         y=chance,
@@ -200,6 +211,51 @@ def accuracy_figure(
     return fig
 
 
+def accuracy_bars(
+    runs: Mapping[str, Sequence[float]],
+    chance: float,
+    title: str = "Remember the first symbol: test accuracy",
+) -> go.Figure:
+    """Mean test accuracy ± 1 SE per ``label: per-seed accuracies``; seeds dots, chance dashed."""
+    fig = go.Figure()
+    for k, (label, acc) in enumerate(runs.items()):
+        acc = np.asarray(acc, dtype=float)
+        se = acc.std(ddof=1) / np.sqrt(len(acc)) if len(acc) > 1 else 0.0
+        color = COLORS[k % len(COLORS)]
+        fig.add_bar(
+            x=[label],
+            y=style.round_sig([acc.mean()], as_list=True),
+            error_y=dict(type="data", array=style.round_sig([se], as_list=True)),
+            marker=dict(color=color, opacity=0.55),
+            name=label,
+            showlegend=False,
+        )
+        fig.add_scatter(
+            x=[label] * len(acc),
+            y=style.round_sig(acc, as_list=True),
+            mode="markers",
+            marker=dict(color=color, size=8, line=dict(color="black", width=1)),
+            showlegend=False,
+            hovertemplate="%{y:.0%}<extra>" + label + "</extra>",
+        )
+    fig.add_hline(
+        y=chance,
+        line=dict(dash="dash", color="gray"),
+        annotation_text=f"chance ({chance:.0%})",
+        annotation_position="top right",
+    )
+    fig.update_layout(
+        title=title,
+        template="plotly_white",
+        height=420,
+        yaxis=dict(
+            title="test accuracy (bar: mean ± SE; dots: seeds)", range=[0, 1.05], tickformat=".0%"
+        ),
+        margin=dict(l=80, r=30, t=60, b=80),
+    )
+    return fig
+
+
 def history_figure(
     histories: Mapping[str, Mapping[str, Sequence[float]]],
     title: str = "Training runs",
@@ -207,11 +263,15 @@ def history_figure(
     labels: Mapping[str, str] | None = None,
     log_keys: tuple[str, ...] = ("grad_norm",),
     thresholds: Mapping[str, float] | None = None,
+    references: Mapping[str, tuple[float, str]] | None = None,
 ) -> go.Figure:
     """One row per ``key`` (e.g. loss, gradient norm) vs step, one line per run ``label: history``.
 
-    ``thresholds`` draws a dashed horizontal line in a row, e.g. ``{"grad_norm": 1.0}`` for a clip.
+    ``thresholds`` draws a dashed horizontal line in a row, e.g. ``{"grad_norm": 1.0}`` for a clip;
+    ``references`` one with its own label, e.g. ``{"loss": (math.log(4), "chance")}``.
     """
+    lines = {k: (y, f"threshold {y:g}") for k, y in (thresholds or {}).items()}
+    lines.update(references or {})
     labels = {"loss": "loss (nats)", "grad_norm": "gradient norm ‖g‖", **(labels or {})}
     fig = make_subplots(rows=len(keys), cols=1, shared_xaxes=True, vertical_spacing=0.08)
     for k, (run, history) in enumerate(histories.items()):
@@ -238,12 +298,12 @@ def history_figure(
             exponentformat="power" if log else None,
             dtick=1 if log else None,
         )
-        if thresholds and key in thresholds:
-            y = thresholds[key]
+        if key in lines:
+            y, text = lines[key]
             fig.add_hline(y=y, row=row, col=1, line=dict(dash="dash", color="gray"))
             # annotations on a log axis are placed in log10 units
             fig.add_annotation(
-                text=f"threshold {y:g}",
+                text=text,
                 x=1,
                 xref="x domain",
                 xanchor="right",

@@ -1,0 +1,63 @@
+"""Range checks for settings and arguments: one place that says what is allowed, in the message.
+
+Each check raises LstmvizError naming the setting, the allowed range and the value it got. They
+refuse ``bool`` where a number is wanted (``True`` is an int in Python, never a sensible size).
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+
+from .errors import LstmvizError
+
+#: Seeds accepted everywhere (torch.manual_seed takes 64 bits; a training run also seeds
+#: ``seed * 1_000_003 + step``, which must stay inside that range too).
+SEED_MAX = 2**32 - 1
+
+
+def whole(name: str, value: object, lo: int, hi: int | None = None) -> int:
+    """``value`` as an int if it is a whole number in [lo, hi], else LstmvizError."""
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise LstmvizError(f"{name} must be a whole number {_range(lo, hi)}, got {value!r}")
+    if value < lo or (hi is not None and value > hi):
+        raise LstmvizError(f"{name} must be {_range(lo, hi)}, got {value!r}")
+    return int(value)
+
+
+def real(
+    name: str,
+    value: object,
+    lo: float,
+    hi: float = math.inf,
+    *,
+    lo_open: bool = False,
+    hi_open: bool = False,
+    note: str = "",
+) -> float:
+    """``value`` as a float if lo <(=) value <(=) hi (NaN never passes), else LstmvizError."""
+    allowed = (
+        f"{'>' if lo_open else '>='} {lo:g}"
+        if hi == math.inf and not hi_open
+        else f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+    )
+    if hi == math.inf and hi_open:
+        allowed = f"finite and {'>' if lo_open else '>='} {lo:g}"
+    ok = isinstance(value, Real) and not isinstance(value, bool)
+    if ok:
+        v = float(value)
+        ok = (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
+    if not ok:
+        raise LstmvizError(f"{name} must be a number {allowed}{note}, got {value!r}")
+    return float(value)
+
+
+def seed(name: str, value: object, *, optional: bool = False) -> int | None:
+    """A seed: a whole number in [0, SEED_MAX] (or None when ``optional``)."""
+    if value is None and optional:
+        return None
+    return whole(name, value, 0, SEED_MAX)
+
+
+def _range(lo: int, hi: int | None) -> str:
+    return f">= {lo}" if hi is None else f"from {lo} to {hi}"

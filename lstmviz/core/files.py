@@ -1,0 +1,119 @@
+"""Safe file access: read only regular files, at most a cap of bytes; write only over regular files.
+
+A FIFO opened for reading blocks until a writer comes, ``/dev/zero`` never ends and a sparse file
+can claim gigabytes it never stored: every read of a corpus or checkpoint goes through
+``open_regular``, which looks at the path before opening it and again at the open file (``fstat``,
+so a swap in between is caught too), and refuses anything that is not a regular file or is larger
+than the cap -- without reading a byte of it. ``os_error`` turns an OSError into one plain sentence.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+from typing import BinaryIO
+
+from .errors import LstmvizError
+
+#: What to do about an OSError, by errno (the rest: the system's own words only).
+_ADVICE = {
+    errno.ENOSPC: "the disk is full; free some space and try again",
+    errno.EDQUOT: "the disk quota is used up; free some space and try again",
+    errno.EACCES: "permission denied; choose a place you may write to, or fix its permissions",
+    errno.EPERM: "not permitted; choose a place you may write to, or fix its permissions",
+    errno.EROFS: "the file system is read-only; choose another place",
+    errno.ENAMETOOLONG: "the name is too long for the file system; choose a shorter one",
+    errno.ENOTDIR: "a part of the path is a file, not a folder; check the path",
+    errno.EISDIR: "it is a folder; give a file name",
+    errno.ELOOP: "too many symbolic links; check the path",
+}
+
+
+def os_error(e: OSError, doing: str) -> LstmvizError:
+    """LstmvizError saying ``doing`` failed and why, in one line (e.g. "cannot write 'x': ...")."""
+    reason = _ADVICE.get(e.errno) or (e.strerror or str(e) or type(e).__name__)
+    return LstmvizError(f"{doing}: {reason}")
+
+
+def describe(mode: int) -> str:
+    """What a file of stat mode ``mode`` is, in words ("a FIFO (named pipe)", ...)."""
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    return "a regular file" if stat.S_ISREG(mode) else "not a regular file"
+
+
+def _refuse_special(st: os.stat_result, path: Path, what: str, cap: int) -> None:
+    if not stat.S_ISREG(st.st_mode):
+        raise LstmvizError(
+            f"{what} {str(path)!r} is {describe(st.st_mode)}, not a regular file; "
+            "give the path of an ordinary file"
+        )
+    if st.st_size > cap:
+        raise LstmvizError(
+            f"{what} {str(path)!r} is {st.st_size:,} bytes, more than the {cap:,}-byte cap for a "
+            f"{what}; use a smaller file"
+        )
+
+
+def open_regular(path: str | os.PathLike, what: str, cap: int) -> BinaryIO:
+    """Open ``path`` for reading if it is a regular file of at most ``cap`` bytes, else refuse.
+
+    Checked before opening (``os.stat``) and after (``os.fstat``); opened with O_NONBLOCK so even
+    a FIFO swapped in between cannot make the open hang.
+    """
+    path = Path(path)
+    try:
+        _refuse_special(os.stat(path), path, what, cap)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:
+        raise LstmvizError(f"{what} {str(path)!r} does not exist; check the path") from None
+    except OSError as e:
+        raise os_error(e, f"cannot read {what} {str(path)!r}") from None
+    try:
+        _refuse_special(os.fstat(fd), path, what, cap)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_capped(path: str | os.PathLike, what: str, cap: int) -> bytes:
+    """The bytes of regular file ``path`` (at most ``cap``; one that grew past it is refused)."""
+    with open_regular(path, what, cap) as f:
+        try:
+            data = f.read(cap + 1)
+        except OSError as e:
+            raise os_error(e, f"cannot read {what} {str(path)!r}") from None
+    if len(data) > cap:
+        raise LstmvizError(
+            f"{what} {str(path)!r} grew past the {cap:,}-byte cap for a {what} while being read"
+        )
+    return data
+
+
+def check_write_target(path: str | os.PathLike, what: str) -> None:
+    """LstmvizError unless ``path`` is absent or a regular file: never replace a link or device."""
+    path = Path(path)
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise os_error(e, f"cannot write {what} {str(path)!r}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise LstmvizError(
+            f"{what} {str(path)!r} is {describe(st.st_mode)}; lstmviz writes only regular files "
+            "and never replaces anything else (not even with --force). Choose another path"
+        )
