@@ -92,6 +92,20 @@ def test_smooth_is_a_running_mean():
     np.testing.assert_allclose(curves.smooth([4.0, 0.0, 2.0], 10), [4, 2, 2])
 
 
+def test_reference_lines_are_drawn_and_kept_in_view():
+    refs = {"unigram": 3.29, "trigram": 2.0}
+    c = curves.TrainingCurves(references=refs, live=True)
+    c.update(10, train_loss=2.5, val_loss=2.4)
+    for fig in (c.widget.fw, c.figure()):
+        assert sorted(s.y0 for s in fig.layout.shapes) == [2.0, 3.29]
+        assert {a.text for a in fig.layout.annotations} == {"unigram 3.29", "trigram 2.00"}
+        lo, hi = fig.layout.yaxis.range
+        assert lo < 2.0 and hi > 3.29  # the lines are inside the plotted range
+    runs = [type("Run", (), {"label": "a", "train_loss": [3.0, 2.0]})()]
+    fig = curves.loss_figure(runs, window=1, references={"bigram": 2.47})
+    assert [s.y0 for s in fig.layout.shapes] == [2.47]
+
+
 def test_accuracy_bars_error_bars_and_references():
     fig = curves.accuracy_bars({"A": [1.0, 0.5, 0.75], "B": [0.25, 0.25]}, chance=0.25)
     bars = [t for t in fig.data if t.type == "bar"]

@@ -137,3 +137,83 @@ def test_lesson03_exercise3_is_the_cell_path_alone():
     _, nc = gradients.grad_norm_vs_lag(lstm, x, wrt="c")
     assert sol.exercise_3(1.0, 10) == pytest.approx(nc[11] / nc[1], rel=1e-9)
     assert E.check("03.3", sol.exercise_3(), (1 / (1 + math.exp(-1.0))) ** 10) == E.CORRECT
+
+
+# ---- lesson 01: the vanilla RNN -------------------------------------------------------------
+
+
+def test_lesson01_solutions():
+    from lstmviz.core.ngram import NGram
+    from lstmviz.core.vocab import Vocab
+    from lstmviz.teaching import memory, scratch
+
+    S = _solutions("01_vanilla_rnn")
+    expected = sum(p.numel() for p in scratch.RNN(65, 128).parameters())
+    assert S.exercise_1(65, 128, 100) == S.exercise_1(65, 128, 10_000) == expected == 24_832
+    assert E.check(
+        "1", S.exercise_1(5, 7, 3), sum(p.numel() for p in scratch.RNN(5, 7).parameters())
+    )
+
+    z = torch.tensor([2.0, 1.0, 0.1, 800.0])
+    assert torch.allclose(S.exercise_2(z, 1.0), torch.softmax(z, 0))
+    assert torch.allclose(S.exercise_2(z[:3], 0.5), torch.softmax(z[:3] / 0.5, 0))
+    assert torch.allclose(S.exercise_2(z[:3], 0.01), torch.tensor([1.0, 0, 0]), atol=1e-6)
+
+    torch.manual_seed(0)
+    text = "to be or not to be, that is the question\n" * 8
+    vocab = Vocab.from_text(text)
+    model = scratch.CharRNN(len(vocab), hidden_size=16)
+    ids = vocab.encode(text[:100])[None]
+    full, _ = model(ids)
+    assert E.check("3", S.exercise_3(model, ids), full[:, 50:].detach(), atol=1e-5) == E.CORRECT
+
+    val_ids = vocab.encode(text[100:300])
+    bigram = NGram.fit(text[:100], 2, vocab).loss(text[100:300])
+    prediction, loss = S.exercise_4(model, val_ids, bigram)
+    measured = memory.loss_with_resets(model, val_ids, every=1)
+    assert loss == pytest.approx(measured, rel=1e-5)
+    assert prediction == ("above" if measured > bigram else "below")
+
+
+# ---- lesson 04: training the character LSTM ---------------------------------------------------
+
+
+def test_lesson04_solutions():
+    import lstmviz
+    from lstmviz.core.training import streams
+
+    S = _solutions("04_training_char_lstm")
+    ids = torch.arange(10_001) % 7
+    assert S.exercise_1(len(ids), 32, 64) == streams(ids, 32)[0].shape[1] // 64 == 4
+    assert S.exercise_1(108_000, 32, 64) == streams(torch.zeros(108_000), 32)[0].shape[1] // 64
+
+    lstm = lstmviz.CharLSTM(11, hidden_size=12, num_layers=2, dropout=0.0, embedding_dim=5)
+    layer0 = sum(p.numel() for n, p in lstm.lstm.named_parameters() if n.endswith("_l0"))
+    assert S.exercise_2(5, 12) == layer0
+    assert S.exercise_2(64, 512) == 1_183_744  # the lesson's layer 0
+
+    z = torch.tensor([0.5, 3.0, -1.0, 2.0, 2.5, 0.0])
+    torch.manual_seed(0)
+    model = lstmviz.CharLSTM(6, hidden_size=8, num_layers=1, dropout=0.0, embedding_dim=4)
+    vocab = lstmviz.Vocab("abcdef")
+    _, lib = next(
+        iter(
+            lstmviz.stream(
+                model, vocab, "abc", 1, top_k=3, temperature=0.7, seed=0, with_probs=True
+            )
+        )
+    )
+    with torch.no_grad():
+        logits, _ = model(vocab.encode("abc")[None])
+    assert E.check("3", S.exercise_3(logits[0, -1], 3, 0.7), lib, atol=1e-5) == E.CORRECT
+    mine = S.exercise_3(z, 2, 0.5)  # the two largest logits: 3.0 (index 1) and 2.5 (index 4)
+    expected = torch.zeros(6)
+    expected[[1, 4]] = torch.softmax(torch.tensor([3.0, 2.5]) / 0.5, 0)
+    assert torch.allclose(mine, expected)
+
+    passage = "ab c\nab d\n"
+    entropy = torch.tensor([0.1, 0.2, 2.0, 0.3, 1.0, 0.1, 0.2, 1.5, 0.3, 1.2])
+    # after a space: 2.0, 1.5 (mean 1.75); after a newline: 1.0, 1.2; other: mean 0.2
+    assert S.exercise_4(entropy, passage) == "space"
+    entropy[[2, 7]] = 0.0  # now the newlines lead: 1.0, 1.2
+    assert S.exercise_4(entropy, passage) == "newline"

@@ -29,10 +29,18 @@ class TrainingCurves:
     ``curves(entry)`` takes the dicts ``lstmviz.train`` passes to its callback (keys ``step``,
     ``train_loss``, ``val_loss``; ``kind`` "train" or "val"). ``live=True`` draws into a plotly
     FigureWidget that updates in place as training runs; ``figure()`` returns a static copy.
+    ``references``: ``{label: nats/char}`` drawn as dashed lines (``add_references``).
     """
 
-    def __init__(self, title: str = "Training curves", live: bool = False):
+    def __init__(
+        self,
+        title: str = "Training curves",
+        live: bool = False,
+        references: Mapping[str, float] | None = None,
+    ):
         self.title = title
+        # dashed horizontal lines, e.g. n-gram baselines {"trigram": 1.93} (nats/char)
+        self.references = dict(references or {})
         self.train_steps: list[int] = []
         self.train_loss: list[float] = []
         self.val_steps: list[int] = []
@@ -58,6 +66,7 @@ class TrainingCurves:
         # the same curves in bits/char, invisible, on the right axis (style.add_bits_twin)
         for name in ("train", "validation"):
             add_bits_twin(fig, [], [], name=name + " (bits)")
+        add_references(fig, self.references)
         fig.update_layout(
             title=self.title,
             template="plotly_white",
@@ -101,6 +110,8 @@ class TrainingCurves:
                 fig.data[i].x, fig.data[i].y = list(steps), style.round_sig(loss, as_list=True)
                 fig.data[i + 2].x, fig.data[i + 2].y = list(steps), bits(loss)
             values = [v for v in self.train_loss + self.val_loss if math.isfinite(v)]
+            if values:  # keep the reference lines in view
+                values += [v for v in self.references.values() if math.isfinite(v)]
             if values:  # fix both ranges so the right axis reads bits/char exactly, with nice ticks
                 lo, hi = min(values), max(values)
                 pad = 0.05 * (hi - lo) or 0.05 * abs(hi) or 0.05
@@ -126,6 +137,19 @@ class TrainingCurves:
         bundle = dict(self.widget._repr_mimebundle_(include=include, exclude=exclude) or {})
         bundle["text/plain"] = repr(self) + " (the plot updates in a live kernel)"
         return bundle
+
+
+def add_references(fig: go.Figure, references: Mapping[str, float]) -> go.Figure:
+    """Dashed grey horizontal lines at ``{label: y}`` (e.g. n-gram losses), labelled on the left."""
+    for label, y in references.items():
+        fig.add_hline(
+            y=float(y),
+            line=dict(dash="dash", color="gray", width=1.5),
+            annotation_text=f"{label} {float(y):.2f}",
+            annotation_position="top left",
+            annotation_font=dict(color="gray", size=11),
+        )
+    return fig
 
 
 def lag_figure(
@@ -423,11 +447,13 @@ def loss_figure(
     title: str = "Training loss, same text and budget",
     window: int = 20,
     first: int | None = None,
+    references: Mapping[str, float] | None = None,
 ) -> go.Figure:
     """Training loss (mean of ``window`` steps) vs step, one line per run; bits/char on the right.
 
     ``runs``: anything with ``label`` and ``train_loss`` (nats/char per step), such as the
     ``lstmviz.teaching.compare.Run`` of lesson 06. ``first``: show only the first ``first`` steps.
+    ``references``: ``{label: nats/char}`` drawn as dashed lines (``add_references``).
     """
     fig = go.Figure()
     for k, r in enumerate(runs):
@@ -441,6 +467,7 @@ def loss_figure(
             hovertemplate="step %{x}<br>%{y:.3f} nats/char<extra>" + r.label + "</extra>",
         )
         add_bits_twin(fig, range(1, len(y) + 1), y)  # the right axis reads off bits/char
+    add_references(fig, references or {})
     fig.update_layout(
         title=title,
         template="plotly_white",
