@@ -217,3 +217,94 @@ def test_lesson04_solutions():
     assert S.exercise_4(entropy, passage) == "space"
     entropy[[2, 7]] = 0.0  # now the newlines lead: 1.0, 1.2
     assert S.exercise_4(entropy, passage) == "newline"
+
+
+# ----------------------------------------------------------------------------- lessons 05 and 06
+class _PlantedTrace:
+    """A stand-in for a recorded Trace: (1, T, H) arrays per (name, layer), batch first."""
+
+    names = {"c": "memory cell"}
+    batch_first = True
+
+    def __init__(self, layers):
+        self.layers, self.num_layers = layers, len(layers)
+
+    def __getitem__(self, key):
+        return self.layers[key[1]][None]
+
+
+def test_lesson_05_solutions_pass_the_lessons_checks():
+    import numpy as np
+
+    from lstmviz.gates import analysis, features
+
+    S = _solutions("05_inside_the_gates")
+    o0 = np.random.default_rng(0).uniform(size=(200, 16))
+    assert E.check("05.1", S.exercise_1(o0), analysis.saturation_fractions(o0)[1]) == E.CORRECT
+    assert E.check("05.1", o0.mean(axis=0), analysis.saturation_fractions(o0)[1]) == E.WRONG
+    expected = analysis.half_life(np.full(10, 0.95))
+    assert E.check("05.2", S.exercise_2(), expected) == E.CORRECT and 13 < expected < 14
+
+    def passage(seed):
+        rng = np.random.default_rng(seed)
+        text = "".join(rng.choice(list("ab \n"), size=400, p=[0.4, 0.4, 0.1, 0.1]))
+        layers = [rng.normal(size=(400, 5)), rng.normal(size=(400, 5))]
+        layers[1][:, 2] += 3 * features.is_newline(text)  # the planted end-of-line cell
+        return _PlantedTrace(layers), text
+
+    (tr_a, text_a), (tr_b, text_b) = passage(1), passage(2)
+    layer, unit, r_b = S.exercise_3(tr_a, text_a, tr_b, text_b)
+    assert (layer, unit) == (1, 2) and r_b > 0.5
+    # the lesson's check cell, on these passages
+    _l, _u, _ = features.best_cell(tr_a, text_a, "end of line")
+    _, _r = features.correlations(
+        analysis.activations(tr_b, "c", _l)[:, [_u]], {"eol": features.is_newline(text_b)}
+    )
+    expected = (_l, _u, float(_r[0, 0]))
+    assert E.check("05.3", (layer, unit, r_b), expected, atol=0.01) == E.CORRECT
+    assert E.check("05.3", (layer, unit + 1, r_b), expected, atol=0.01) == E.WRONG
+
+
+def test_lesson_06_solutions_pass_the_lessons_checks(tiny_model):
+    import math
+
+    import numpy as np
+
+    import lstmviz
+    from lstmviz.gates import analysis, features
+    from lstmviz.teaching import compare, experiments
+
+    S = _solutions("06_interventions")
+    b = S.exercise_1()
+    half = lambda b: abs(analysis.half_life([1 / (1 + math.exp(-b))]) - 10) < 1e-3  # noqa: E731
+    assert E.check("06.1", b, half) == E.CORRECT and 2.5 < b < 2.7
+    assert E.check("06.1", 3.0, half) == E.WRONG
+
+    # the parameter count against real layers of the lesson's models (small sizes: fast)
+    actual = {}
+    for kind, blocks in (("rnn", 1), ("gru", 3), ("lstm", 4)):
+        net = compare.CharNet(kind, 20, 12, 1, 5)
+        actual[blocks] = sum(p.numel() for p in net.rnn.parameters())
+    counts = lambda f: all(f(k, 5, 12) == n for k, n in actual.items())  # noqa: E731
+    assert E.check("06.2", S.exercise_2, counts) == E.CORRECT
+    assert E.check("06.2", lambda k, n_x, n_a: k * (n_a * n_x + n_a * n_a), counts) == E.WRONG
+
+    # find-then-intervene on the tiny model: the solution is the lesson's recipe, step by step
+    model, vocab = tiny_model
+    text = "OBERON\nDo you amend it then; it lies in you:\nWhy should Titania cross her Oberon?\n"
+    with torch.no_grad():
+        trace = lstmviz.record(model.lstm, model.embedding(vocab.encode(text)[None]))
+    layer, unit, ratio = S.exercise_3(model, vocab, trace, text, prime="OBERON\n", length=80, n=6)
+    assert (layer, unit) == features.best_cell(trace, text, "position in line")[:2]
+    values = analysis.activations(trace, "c", layer)[:, unit]
+    r = features.best_cell(trace, text, "position in line")[2]
+    late = float(np.quantile(values, 0.01 if r < 0 else 0.99))
+    plain = experiments.sample_many(model, vocab, "OBERON\n", 80, 6, seed=0)
+    with lstmviz.intervene(model, {("c", layer, unit): late}):
+        held = experiments.sample_many(model, vocab, "OBERON\n", 80, 6, seed=0)
+    expect = experiments.mean_line_length(held) / experiments.mean_line_length(plain)
+    assert ratio == expect
+    # the lesson's predicate: the right cell, and lines clearly shorter
+    pred = lambda a: tuple(a[:2]) == (layer, unit) and 0 < a[2] < 0.5  # noqa: E731
+    assert E.check("06.3", (layer, unit, 0.3), pred) == E.CORRECT
+    assert E.check("06.3", (layer, unit, 1.0), pred) == E.WRONG

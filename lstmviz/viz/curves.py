@@ -229,7 +229,7 @@ def accuracy_figure(
         template="plotly_white",
         height=420,
         xaxis=dict(title="lag (distractor steps between the symbol and the question)"),
-        yaxis=dict(title="success rate (test accuracy)", range=[0, 1.05], tickformat=".0%"),
+        yaxis=dict(title="test accuracy", range=[0, 1.05], tickformat=".0%"),
         margin=dict(l=80, r=30, t=60, b=50),
     )
     return fig

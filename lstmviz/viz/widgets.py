@@ -4,7 +4,8 @@
   next-character probabilities update as it goes. Generation runs in a thread, so Stop works.
 * ``CellExplorer``         -- pick layer, gate and unit; select a span and find the units that
   are on inside it and off around it; rank units by correlation with character features.
-* ``InterventionExplorer`` -- clamp one memory cell to a value; the two continuations side by side.
+* ``InterventionExplorer`` -- clamp one memory cell to a value; the two continuations side by side,
+  each character coloured by how much the clamp changed its log-probability.
 
 Each explorer displays as its widget in a live kernel. Its display also carries a static PNG of its
 current figures (when the lesson renderer includes PNG, see ``lstmviz.notebook.setup``), which
@@ -34,7 +35,7 @@ from ..core.names import LABELS, NAMES, RANGES, SYMBOLS, canonical
 from ..core.sampling import stream
 from ..gates import features as feats
 from ..gates.analysis import activations, top_units
-from ..gates.interventions import intervene
+from ..gates.interventions import intervene, logprob_change
 from ..gates.record_call import record
 from ..gates.recorder import GateRecorder
 from . import plots
@@ -723,16 +724,16 @@ class InterventionExplorer(Explorer):
         self.w_value.min, self.w_value.max = lo, hi
 
     def _generate(self, clamp: bool) -> tuple[str, np.ndarray]:
-        """One continuation (with or without the clamp) and the unit's values (T,) in it."""
+        """One continuation (with or without the clamp) and, per character, Δ log p (T,).
+
+        Δ log p = log p(character | text before it) with the clamp minus without it: what the
+        clamp did to the model's choice of that character (positive: made it more likely).
+        """
         name, layer, unit = self.w_name.value, self.w_layer.value, int(self.w_unit.value)
-        ctx = (
-            intervene(self.model, {(name, layer, unit): float(self.w_value.value)})
-            if clamp
-            else nullcontext()
-        )
+        clamps = {(name, layer, unit): float(self.w_value.value)}
         prime, n = self.w_prime.value or "\n", int(self.w_length.value)
         # same seed for both runs: every difference comes from the clamp
-        with ctx, GateRecorder(self.model) as rec:
+        with intervene(self.model, clamps) if clamp else nullcontext():
             out = "".join(
                 stream(
                     self.model,
@@ -743,10 +744,9 @@ class InterventionExplorer(Explorer):
                     seed=int(self.w_seed.value),
                 )
             )
-        values = activations(rec.trace, name, layer)[:, unit]
-        # The trace holds the prime and then every generated character but the last (never fed
-        # back); a character is coloured by the unit's value after reading it, as everywhere.
-        return out, values[len(prime) :]
+        ids = self.vocab.encode(prime + out)
+        delta = logprob_change(self.model, ids, clamps).float().numpy()
+        return out, delta[len(prime) - 1 :]  # one per generated character
 
     def run(self) -> tuple[str, str]:
         """Generate both continuations (untouched, clamped); returns them."""
@@ -774,27 +774,26 @@ class InterventionExplorer(Explorer):
         figs = []
         for title, (text, values) in self.results.items():
             n = min(len(text), len(values))
-            what = (
-                f"{label} clamped to {self.w_value.value:+.2f}"
-                if title == "clamped"
-                else f"untouched, coloured by {label}"
-            )
             fig = plots.coloured_text(
                 values[:n, None],
                 text[:n],
-                name=name,
+                name="c",  # a diverging scale centred at 0: red more likely, blue less
                 layer=None,
                 units=[0],
                 wrap=80,
-                title=f"{title}: {what}",
+                title=f"{title}: each character coloured by Δ log p, what clamping {label} "
+                f"to {self.w_value.value:+.2f} did to its probability",
             )
-            fig.update_layout(width=None, annotations=[])  # the title says which unit
+            fig.update_layout(width=None, annotations=[], coloraxis_colorbar_title_text="Δ log p")
+            fig.update_traces(
+                hovertemplate="step %{customdata}: '%{text}'<br>Δ log p = %{z:+.3f} nats"
+                "<extra></extra>"
+            )
             figs.append(fig)
-        # one colour range for both, so the same colour means the same value
-        lo = min(f.layout.coloraxis.cmin for f in figs)
-        hi = max(f.layout.coloraxis.cmax for f in figs)
+        # one colour range for both, so the same colour means the same change
+        m = max(max(abs(f.layout.coloraxis.cmin), abs(f.layout.coloraxis.cmax)) for f in figs)
         for f in figs:
-            f.update_layout(coloraxis=dict(cmin=lo, cmax=hi))
+            f.update_layout(coloraxis=dict(cmin=-m, cmax=m))
         return figs
 
     def draw(self) -> None:
