@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import math
 import os
-import shutil
 from collections.abc import Sequence
 from typing import Any
 
@@ -47,8 +46,6 @@ DIVERGING_SCALE = [
     [1.0, "#b2182b"],
 ]
 DIVERGING_SCALE_SOFT = [[0.0, "#5b9bd5"], [0.5, "#ffffff"], [1.0, "#e8735a"]]
-#: Where kaleido looks for a browser to draw static PNGs (Debian's chromium, Chrome, ...).
-BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 
 
 # ----------------------------------------------------------------------------- numbers
@@ -112,11 +109,25 @@ def add_bits_twin(
 
 
 # ----------------------------------------------------------------------------- static PNG
+def find_browser() -> str | None:
+    """The Chromium-family browser kaleido will draw static PNGs with, or None if there is none.
+
+    ``BROWSER_PATH`` when it names a file (kaleido's own override); else the search of kaleido's
+    own dependency choreographer, so we agree with kaleido: Chrome, Chromium, Edge, Brave on PATH,
+    their standard install folders on Windows, macOS and Linux, the Windows registry, and a
+    browser fetched with ``kaleido.get_chrome()``.
+    """
+    path = os.environ.get("BROWSER_PATH")
+    if path:
+        return path if os.path.exists(path) else None
+    from choreographer.browsers import Chromium  # here: only lessons that draw PNGs need it
+
+    return Chromium.find_browser(skip_local=False)
+
+
 def static_images_available() -> bool:
     """True when kaleido can find a Chromium-family browser to render figures to PNG."""
-    if os.environ.get("BROWSER_PATH") and os.path.exists(os.environ["BROWSER_PATH"]):
-        return True
-    return any(shutil.which(name) for name in BROWSERS)
+    return find_browser() is not None
 
 
 def static_png(fig: go.Figure, width: int, height: int | None = None) -> str | None:
