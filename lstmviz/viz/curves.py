@@ -381,21 +381,7 @@ def unrolled_figure(
         fig.add_annotation(x=x, y=y, text=text, showarrow=False, font=dict(size=14))
 
     def arrow(x0: float, y0: float, x1: float, y1: float, label: str, color: str) -> None:
-        fig.add_annotation(
-            x=x1,
-            y=y1,
-            ax=x0,
-            ay=y0,
-            xref="x",
-            yref="y",
-            axref="x",
-            ayref="y",
-            showarrow=True,
-            arrowhead=3,
-            arrowwidth=2,
-            arrowcolor=color,
-            text="",
-        )
+        style.arrow(fig, x0, y0, x1, y1, color, head=3)
         if label:
             fig.add_annotation(
                 x=(x0 + x1) / 2,

@@ -69,6 +69,38 @@ def round_sig(values: Any, digits: int = SIG_DIGITS, *, as_list: bool = False) -
 
 
 # ----------------------------------------------------------------------------- colours
+def arrow(
+    fig: go.Figure,
+    x0: float,
+    y0: float,
+    x1: float,
+    y1: float,
+    color: str,
+    *,
+    width: float = 2.0,
+    head: int = 2,
+    size: float | None = None,
+) -> go.Figure:
+    """An arrow from (x0, y0) to (x1, y1) in data coordinates (the diagrams and unrolled RNN)."""
+    fig.add_annotation(
+        x=x1,
+        y=y1,
+        ax=x0,
+        ay=y0,
+        xref="x",
+        yref="y",
+        axref="x",
+        ayref="y",
+        text="",
+        showarrow=True,
+        arrowhead=head,
+        arrowsize=size,
+        arrowwidth=width,
+        arrowcolor=color,
+    )
+    return fig
+
+
 def colorscale(name: str, soft: bool = False) -> list:
     """The colour scale for activation ``name``: sequential 0..1 for gates, diverging otherwise."""
     if name in GATES:
