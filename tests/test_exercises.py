@@ -304,7 +304,8 @@ def test_lesson_06_solutions_pass_the_lessons_checks(tiny_model):
         held = experiments.sample_many(model, vocab, "OBERON\n", 80, 6, seed=0)
     expect = experiments.mean_line_length(held) / experiments.mean_line_length(plain)
     assert ratio == expect
-    # the lesson's predicate: the right cell, and lines clearly shorter
-    pred = lambda a: tuple(a[:2]) == (layer, unit) and 0 < a[2] < 0.5  # noqa: E731
-    assert E.check("06.3", (layer, unit, 0.3), pred) == E.CORRECT
-    assert E.check("06.3", (layer, unit, 1.0), pred) == E.WRONG
+    # the lesson's predicate: the right cell, and the ratio the solution measures (not a guess)
+    pred = lambda a: tuple(a[:2]) == (layer, unit) and abs(a[2] - ratio) < 0.01  # noqa: E731
+    assert E.check("06.3", (layer, unit, expect), pred) == E.CORRECT
+    assert E.check("06.3", (layer, unit, expect + 0.05), pred) == E.WRONG
+    assert E.check("06.3", (layer, unit + 1, expect), pred) == E.WRONG

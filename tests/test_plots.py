@@ -184,6 +184,39 @@ def test_stack_keeps_every_trace_on_its_own_axes_in_its_own_band():
     assert bottom[1] < top[0]  # the first figure sits above the second
 
 
+@pytest.mark.parametrize("n", [40, 80, 120, 150])
+@pytest.mark.parametrize("width", [None, 700, 930, 1400])
+def test_heatmap_character_labels_never_overlap_and_are_as_dense_as_the_width_allows(n, width):
+    """Notebook 7 and Voila give an unsized plot plotly's 700 px: 150 labels at 8 px overlapped."""
+    text = ("OBERON\nDo you amend it then; it lies in you:\n" * 4)[:n]
+    fig = plots.heatmap(acts(n, 10), text, layer=None, width=width)
+    ax, margin = fig.layout.xaxis, fig.layout.margin
+    assert fig.layout.width == width
+    room = (width or plots.AUTOSIZE_PX) - margin.l - margin.r - plots.COLORBAR_PX
+    columns = list(fig.data[0].x)
+    shown = [columns.index(v) for v in ax.tickvals]
+    every = shown[1] - shown[0]
+    assert all(b - a == every for a, b in zip(shown, shown[1:], strict=False))
+    assert list(ax.ticktext) == [plots.shown(text[i]) for i in shown]  # characters, not positions
+    gap = every * room / n  # px from one label to the next
+    assert gap >= plots.TICK_PX[ax.tickfont.size]  # no overlap
+    if every > 1:  # and one more label per gap would overlap
+        assert (every - 1) * room / n < plots.TICK_PX[ax.tickfont.size]
+    if ax.tickfont.size == 8:  # the big font only where it fits
+        assert room / n < plots.TICK_PX[11]
+
+
+def test_heatmap_labels_at_the_widths_students_see():
+    text = ("OBERON\nDo you amend it then; it lies in you:\n" * 4)[:120]
+    a = acts(120, 10)
+    wide = plots.heatmap(a, text, layer=None, width=1400).layout.xaxis  # JupyterLab, full width
+    assert len(wide.tickvals) == 120 and wide.tickfont.size == 11
+    live = plots.heatmap(a, text, layer=None, width=930).layout.xaxis  # the live explorer's
+    assert len(live.tickvals) == 120 and live.tickfont.size == 8
+    narrow = plots.heatmap(a, text, layer=None).layout.xaxis  # unsized: planned for 700 px
+    assert len(narrow.tickvals) == 60 and narrow.tickfont.size == 8
+
+
 def test_measured_draws_means_with_error_bars_and_a_baseline_band():
     fig = plots.measured(
         [0.0, 0.5, 1.0],

@@ -266,3 +266,21 @@ def test_a_figure_the_browser_lost_is_replaced_and_the_explorer_draws_into_the_n
     assert healed is not lost and healed.data[0].z is not None
     ex.w_unit.value = 1
     assert ex.fig_heat is healed and healed.data[0].y[0] == "unit 1"
+
+
+def test_length_slider_offers_round_numbers(tiny):
+    model, vocab = tiny
+    w = widgets.LiveGeneration(model, vocab, prime="ab", length=5).w_length
+    offered = range(w.min, w.max + 1, w.step)  # what dragging the slider can reach
+    assert 300 in offered and 301 not in offered and all(v % 10 == 0 for v in offered)
+    assert w.value == 5  # a length given in code is kept as it is
+
+
+def test_live_heatmap_is_as_wide_as_the_row_above_and_labels_every_character(tiny):
+    """Notebook 7 and Voila do not widen an unsized plot: sized, its 120 labels fit (font 8)."""
+    model, vocab = tiny
+    ex = widgets.LiveGeneration(model, vocab, prime="ab", length=200)
+    ex.run()
+    heat = ex.fig_heat.layout
+    assert heat.width == widgets.EXPLORER_WIDTH == widgets.TEXT_WIDTH + widgets.PROBS_WIDTH
+    assert len(heat.xaxis.tickvals) == widgets.WINDOW and heat.xaxis.tickfont.size == 8

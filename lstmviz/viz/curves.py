@@ -233,7 +233,7 @@ def accuracy_figure(
         template="plotly_white",
         height=420,
         xaxis=dict(title="lag (distractor steps between the symbol and the question)"),
-        yaxis=dict(title="success rate (test accuracy)", range=[0, 1.05], tickformat=".0%"),
+        yaxis=dict(title="test accuracy", range=[0, 1.05], tickformat=".0%"),
         margin=dict(l=80, r=30, t=60, b=50),
     )
     return fig
@@ -385,21 +385,7 @@ def unrolled_figure(
         fig.add_annotation(x=x, y=y, text=text, showarrow=False, font=dict(size=14))
 
     def arrow(x0: float, y0: float, x1: float, y1: float, label: str, color: str) -> None:
-        fig.add_annotation(
-            x=x1,
-            y=y1,
-            ax=x0,
-            ay=y0,
-            xref="x",
-            yref="y",
-            axref="x",
-            ayref="y",
-            showarrow=True,
-            arrowhead=3,
-            arrowwidth=2,
-            arrowcolor=color,
-            text="",
-        )
+        style.arrow(fig, x0, y0, x1, y1, color, head=3)
         if label:
             fig.add_annotation(
                 x=(x0 + x1) / 2,

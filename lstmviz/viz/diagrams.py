@@ -13,6 +13,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from ..core.names import LONG, SYMBOLS
+from . import style
 from .plots import subscripts
 
 # ----------------------------------------------------------------------------- settings
@@ -27,22 +28,7 @@ X = {"f": 3.0, "i": 4.7, "g": 6.3, "o": 7.7, "plus": 5.5, "out": 8.9}
 def _arrow(
     fig: go.Figure, x0: float, y0: float, x1: float, y1: float, color: str, width=2.0, size=1.2
 ):
-    fig.add_annotation(
-        x=x1,
-        y=y1,
-        ax=x0,
-        ay=y0,
-        xref="x",
-        yref="y",
-        axref="x",
-        ayref="y",
-        text="",
-        showarrow=True,
-        arrowhead=2,
-        arrowsize=size,
-        arrowwidth=width,
-        arrowcolor=color,
-    )
+    style.arrow(fig, x0, y0, x1, y1, color, width=width, size=size)
 
 
 def _line(fig: go.Figure, pts: list[tuple[float, float]], color: str, width: float = 2.0):

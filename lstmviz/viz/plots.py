@@ -36,7 +36,11 @@ from .style import COLORS, FONT, NAME_COLORS, colorscale, round_sig
 
 # ----------------------------------------------------------------------------- settings
 MAX_COLS = 1000  # heatmap columns at most; longer windows are averaged into bins of characters
-MAX_TICK_CHARS = 150  # up to this many columns, every character is a tick label
+MAX_TICK_CHARS = 150  # up to this many columns, characters are the tick labels (else positions)
+TICK_PX = {11: 8.0, 8: 5.5}  # px a one-character tick label needs at that font size (glyph + gap)
+AUTOSIZE_PX = 700  # width to plan ticks for in a figure without one: plotly's default, which an
+# explorer's plot gets in Notebook 7 and Voila (narrower than JupyterLab's)
+COLORBAR_PX = 70  # a heatmap's colour bar with its labels
 MAX_TEXT_CHARS = 3000  # coloured_text shows at most this many characters
 WRAP = 80  # coloured_text line width in characters
 TOP_K = 24  # units shown by default in a heatmap
@@ -155,6 +159,24 @@ def _bin(values: np.ndarray, per: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- heatmap
+def character_ticks(labels: Sequence[str], ticks: Sequence[str], room: float) -> dict:
+    """x-axis settings that label columns with their characters without overlap in ``room`` px.
+
+    Every character at font 11 when each column has the room, else at font 8, else every k-th
+    (hover still names each one): labels (N,), ticks (N,) -> ``update_xaxes`` keywords.
+    """
+    px = room / max(len(labels), 1)  # per column
+    size = 11 if px >= TICK_PX[11] else 8
+    every = max(1, math.ceil(TICK_PX[size] / px))
+    return dict(
+        tickmode="array",
+        tickvals=list(labels[::every]),
+        ticktext=list(ticks[::every]),
+        tickangle=0,
+        tickfont=dict(family=FONT, size=size),
+    )
+
+
 def heatmap(
     source: Any,
     text: str,
@@ -170,6 +192,7 @@ def heatmap(
     offset: int = 0,
     per_unit: bool = False,
     title: str | None = None,
+    width: int | None = None,
 ) -> go.Figure:
     """Units x characters heatmap of ``name`` (i f g o c h): source (T, H) or Trace, text -> Figure.
 
@@ -179,6 +202,7 @@ def heatmap(
     from ``offset`` (where ``text`` starts in a longer text, e.g. the last 100 of 5,000 characters).
     ``per_unit=True`` colours each row by value / max |value| of that unit (the hover still gives
     the value), so a memory cell that moves between ±1 shows next to one that reaches ±20.
+    ``width`` (px; default: as wide as the page) also decides how many characters fit as labels.
     """
     name = canonical(name)
     values = analysis.activations(source, name, layer)
@@ -220,19 +244,15 @@ def heatmap(
     fig.update_layout(
         title=dict(text=title or f"{LABELS[name]}{', ' + where if where else ''}{binned}", x=0.01),
         height=int(np.clip(110 + 16 * len(rows), 260, 900)),
+        width=width,
         margin=dict(l=80, r=20, t=50, b=60),
         template="plotly_white",
     )
     fig.update_yaxes(autorange="reversed", type="category", tickfont=dict(size=10))
     fig.update_xaxes(type="category", title_text="character" if per == 1 else "position in text")
     if len(labels) <= MAX_TICK_CHARS:
-        fig.update_xaxes(
-            tickmode="array",
-            tickvals=labels,
-            ticktext=ticks,
-            tickangle=0,
-            tickfont=dict(family=FONT, size=11 if len(labels) <= 80 else 8),
-        )
+        room = (width or AUTOSIZE_PX) - 80 - 20 - COLORBAR_PX  # the margins set above
+        fig.update_xaxes(**character_ticks(labels, ticks, room))
     else:
         every = math.ceil(len(labels) / 12)
         fig.update_xaxes(
@@ -553,15 +573,8 @@ def cell_ledger(
     fig.update_yaxes(title_text="Γ_f", tickformat=".3~f", row=2, col=1)
     fig.update_xaxes(type="category")
     if len(labels) <= MAX_TICK_CHARS:
-        fig.update_xaxes(
-            tickmode="array",
-            tickvals=labels,
-            ticktext=ticks,
-            tickangle=0,
-            tickfont=dict(family=FONT, size=12 if len(labels) <= 80 else 8),
-            row=2,
-            col=1,
-        )
+        room = (fig.layout.width or AUTOSIZE_PX) - 60 - 20  # the margins set above
+        fig.update_xaxes(**character_ticks(labels, ticks, room), row=2, col=1)
     fig.update_xaxes(showticklabels=False, row=1, col=1)
     fig.update_annotations(font_size=12)
     return subscripts(fig)

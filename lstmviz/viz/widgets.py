@@ -47,9 +47,14 @@ REFRESH = 0.25  # seconds between redraws while generating: the browser keeps up
 WINDOW = 120  # characters in the live heatmap (each one labelled)
 TEXT_WINDOW = 480  # characters in the live coloured text
 TEXT_WRAP, TEXT_WIDTH = 56, 640  # its line length (characters) and width (px), beside the bars
+LENGTH_MAX = 5000  # characters, the top of the length slider
 PACE_MAX = 200  # characters a second, the top of the chars/s slider (0 on it: no limit)
 HEAT_UNITS = 16  # heatmap rows in the explorers
 PROBS_K = 10  # bars in the next-character chart
+PROBS_WIDTH = 290  # px, that chart
+# px, the explorers' wide plots (text and bars side by side are as wide): Notebook 7 and Voila do
+# not widen an unsized plot beyond plotly's 700 px, too narrow for 120 character labels
+EXPLORER_WIDTH = TEXT_WIDTH + PROBS_WIDTH
 SNAPSHOT_WIDTH = 900  # px, the static PNG
 
 NAME_OPTIONS = [(LABELS[n], n) for n in NAMES]
@@ -153,8 +158,9 @@ class LiveGeneration(Explorer):
         self.w_top_k = W.IntSlider(
             value=top_k or 0, min=0, max=len(vocab), description="top-k (0: all)", style=style
         )
+        # from 0 in steps of 10: every value a round number (from 1 it offered 301, not 300)
         self.w_length = W.IntSlider(
-            value=length, min=1, max=5000, step=10, description="length", style=style
+            value=length, min=0, max=LENGTH_MAX, step=10, description="length", style=style
         )
         # 0: as fast as the model can; at up to 1/refresh characters a second every one is drawn
         self.w_pace = W.IntSlider(
@@ -354,7 +360,10 @@ class LiveGeneration(Explorer):
             name=name,
             units=self._rows,
             offset=end - m,
-            title=f"{where}: the last {m} characters (unit {unit} on top)",
+            per_unit=name == "c",  # cells differ in range a lot: one scale hides the small ones
+            title=f"{where}: the last {m} characters (unit {unit} on top)"
+            + (", each row scaled by its max |c|" if name == "c" else ""),
+            width=EXPLORER_WIDTH,
         )
         return [ctext, self._probs_figure(), heat]
 
@@ -365,7 +374,7 @@ class LiveGeneration(Explorer):
             layout=dict(
                 template="plotly_white",
                 height=300,
-                width=290,
+                width=PROBS_WIDTH,
                 margin=dict(l=50, r=10, t=40, b=40),
                 showlegend=False,
             )
@@ -607,7 +616,7 @@ class CellExplorer(Explorer):
             stop=b,
             title=f"unit {unit} of {LABELS[name]}, layer {layer}",
         )
-        ctext.update_layout(width=None)
+        ctext.update_layout(width=EXPLORER_WIDTH)
         heat = plots.heatmap(
             values,
             self.text,
@@ -617,6 +626,7 @@ class CellExplorer(Explorer):
             start=a,
             stop=b,
             max_cols=self.window,
+            width=EXPLORER_WIDTH,
             per_unit=name == "c",  # cells differ in range a lot
             title=f"{LABELS[name]}, layer {layer}: "
             + ("found units" if self.found else f"unit {unit} and the most variable"),
