@@ -1,4 +1,4 @@
-"""Lesson 06's many-sample measurements: batched sampling, line statistics, dose-response, context."""
+"""Lesson 06's many-sample measurements: batched sampling, line statistics, dose-response."""
 
 from __future__ import annotations
 

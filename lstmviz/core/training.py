@@ -513,7 +513,8 @@ class TrainingInterrupted(KeyboardInterrupt):
     """``train`` stopped by SIGINT (Ctrl-C) or SIGTERM after a whole step, its checkpoint saved.
 
     ``.signum`` the signal, ``.step`` steps done (None: stopped before training started),
-    ``.checkpoint`` the file saved (None without ``out``); ``str()`` says how to resume. The CLI exits with status 128 + signum (130, 143).
+    ``.checkpoint`` the file saved (None without ``out``); ``str()`` says how to resume. The CLI
+    exits with status 128 + signum (130, 143).
     """
 
     def __init__(self, signum: int, step: int | None, out: Path | None):
@@ -526,7 +527,8 @@ class TrainingInterrupted(KeyboardInterrupt):
             message = f"interrupted by {name} at step {step}; nothing saved (no --out folder)"
         else:
             message = (
-                f"interrupted by {name} at step {step}; saved {str(self.checkpoint)!r}. Resume with: "
+                f"interrupted by {name} at step {step}; saved {str(self.checkpoint)!r}. "
+                "Resume with: "
                 f"python -m lstmviz train --out {shlex.quote(str(out))} --resume"
             )
         super().__init__(message)
