@@ -11,7 +11,7 @@ TORCH_INDEX ?= $(shell $(PYTHON) tools/torch_index.py)
 BIN    := $(VENV)/bin
 PORT   ?= 8888
 
-.PHONY: setup setup-test lab test test-compat lessons lint bench
+.PHONY: setup setup-test lab test test-compat lessons lint bench gpu-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,3 +52,7 @@ lint: setup-test
 
 bench: setup
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+# On a machine with an NVIDIA GPU: a one-shot check (<= 5 minutes), report in benchmarks/results/.
+gpu-check: setup
+	$(BIN)/python benchmarks/gpu_check.py

@@ -1,4 +1,6 @@
-"""Time lessons 01-03 top to bottom (the issue's budget: <= 120 s each on a 2-core CPU; we aim for 60 s).
+"""Time lessons 01-03 top to bottom.
+
+The budget: <= 120 s each on a 2-core CPU; we aim for 60 s.
 
 Runs each notebook in a fresh kernel with nbclient (outputs are not written back) and prints
 wall-clock seconds and the fraction of the budget used. On a shared machine the numbers are

@@ -45,7 +45,8 @@ def main() -> None:
     with torch.no_grad():
         t_rec, trace = timed(lambda: lstmviz.record(model.lstm, model.embedding(ids)), 1)
     print(
-        f"record: {CHARS} characters, {LAYERS}x{HIDDEN} LSTM: {t_rec:.2f} s (not part of the budget)\n"
+        f"record: {CHARS} characters, {LAYERS}x{HIDDEN} LSTM: {t_rec:.2f} s "
+        "(not part of the budget)\n"
     )
 
     rows = []
@@ -119,7 +120,8 @@ def main() -> None:
     for label, t, size in rows:
         worst_t, worst_p = max(worst_t, t / UPDATE_BUDGET), max(worst_p, size / PAYLOAD_BUDGET)
         print(
-            f"{label:58s} {t:7.3f}s {size / 1e6:8.2f}MB {t / UPDATE_BUDGET:8.2f} {size / PAYLOAD_BUDGET:8.2f}"
+            f"{label:58s} {t:7.3f}s {size / 1e6:8.2f}MB "
+            f"{t / UPDATE_BUDGET:8.2f} {size / PAYLOAD_BUDGET:8.2f}"
         )
     print(
         f"\nworst: time {worst_t:.2f} of budget, payload {worst_p:.2f} of budget "

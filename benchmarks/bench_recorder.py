@@ -51,7 +51,8 @@ def main() -> None:
             "dominated by OpenMP threads waiting on each other; try --threads 1)"
         )
 
-    # 1. record vs plain forward; record's two routes to the gates (see lstmviz/gates/record_call.py)
+    # 1. record vs plain forward; record's two routes to the gates
+    #    (see lstmviz/gates/record_call.py)
     lstm = torch.nn.LSTM(EMBED, HIDDEN, LAYERS, batch_first=True).eval()
     x = torch.randn(1, STEPS, EMBED)
 

@@ -1,8 +1,8 @@
 """Sampling speed: lstmviz.generate vs the tutorial loop, 2x512 char-LSTM, batch 1, on this CPU.
 
-The tutorial loop (as in most char-RNN tutorials) feeds one character at a time through the fused
-``nn.LSTM`` forward and does top-k in numpy. lstmviz reads the prime once with the fused kernel, then
-steps with ``lstm_step`` (two matrix products per layer) and samples in torch.
+The tutorial loop (as in most char-RNN tutorials) feeds one character at a time through the
+fused ``nn.LSTM`` forward and does top-k in numpy. lstmviz reads the prime once with the fused
+kernel, then steps with ``lstm_step`` (two matrix products per layer) and samples in torch.
 
     python benchmarks/bench_sampling.py            # prints chars/s for both and the ratio
 Targets (issue 2): lstmviz >= 1,000 chars/s and >= 2.5x the tutorial loop.

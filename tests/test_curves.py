@@ -90,3 +90,60 @@ def test_training_curves_as_the_train_callback():
 def test_smooth_is_a_running_mean():
     np.testing.assert_allclose(curves.smooth([1, 2, 3, 4, 5], 2), [1, 1.5, 2.5, 3.5, 4.5])
     np.testing.assert_allclose(curves.smooth([4.0, 0.0, 2.0], 10), [4, 2, 2])
+
+
+def test_reference_lines_are_drawn_and_kept_in_view():
+    refs = {"unigram": 3.29, "trigram": 2.0}
+    c = curves.TrainingCurves(references=refs, live=True)
+    c.update(10, train_loss=2.5, val_loss=2.4)
+    for fig in (c.widget.fw, c.figure()):
+        assert sorted(s.y0 for s in fig.layout.shapes) == [2.0, 3.29]
+        assert {a.text for a in fig.layout.annotations} == {"unigram 3.29", "trigram 2.00"}
+        lo, hi = fig.layout.yaxis.range
+        assert lo < 2.0 and hi > 3.29  # the lines are inside the plotted range
+    runs = [type("Run", (), {"label": "a", "train_loss": [3.0, 2.0]})()]
+    fig = curves.loss_figure(runs, window=1, references={"bigram": 2.47})
+    assert [s.y0 for s in fig.layout.shapes] == [2.47]
+
+
+def test_accuracy_bars_error_bars_and_references():
+    fig = curves.accuracy_bars({"A": [1.0, 0.5, 0.75], "B": [0.25, 0.25]}, chance=0.25)
+    bars = [t for t in fig.data if t.type == "bar"]
+    assert [b.x[0] for b in bars] == ["A", "B"]
+    assert bars[0].y[0] == pytest.approx(0.75) and bars[0].error_y.array[0] == pytest.approx(
+        0.25 / math.sqrt(3), rel=1e-3
+    )
+    dots = [t for t in fig.data if t.type == "scatter"]
+    assert list(dots[0].y) == [1.0, 0.5, 0.75]
+    # accuracy_figure: a third element draws ± SE error bars
+    fig = curves.accuracy_figure({"run": ([5, 10], [1.0, 0.5], [0.0, 0.1])}, chance=0.25)
+    assert list(fig.data[0].error_y.array) == [0.0, 0.1]
+    fig = curves.history_figure(
+        {"r": {"loss": [1.5, 1.0], "grad_norm": [2.0, 1.0]}},
+        references={"loss": (math.log(4), "chance (ln 4)")},
+        thresholds={"grad_norm": 1.0},
+    )
+    texts = [a.text for a in fig.layout.annotations]
+    assert "chance (ln 4)" in texts and "threshold 1" in texts
+    fig = curves.lag_figure({"a": ([0, 1], [1.0, 0.5])}, colors=["#123456"])
+    assert fig.data[0].line.color == "#123456"
+
+
+def test_lstm_cell_diagram_labels_and_highlighted_cell_path():
+    from lstmviz.viz import diagrams
+
+    fig = diagrams.lstm_cell_figure()
+    texts = " ".join(a.text for a in fig.layout.annotations)
+    for label in ("Γ<sub>f</sub>", "Γ<sub>u</sub>", "Γ<sub>o</sub>", "ĉ⟨t⟩", "(i)", "(f)",
+                  "(g)", "(o)", "c⟨t−1⟩", "c⟨t⟩", "a⟨t⟩ (h)", "x⟨t⟩"):
+        assert label in texts, label
+    belt = [s for s in fig.layout.shapes if s.type == "line" and s.line.color == diagrams.BELT]
+    assert belt and all(s.y0 == s.y1 == diagrams.BELT_Y for s in belt)  # the c-path, drawn thick
+    assert all(s.line.width > 2 for s in belt)
+
+
+def test_live_plain_text_has_no_point_count():
+    """On GitHub the live cell shows text/plain: it must not read as an empty result."""
+    c = curves.TrainingCurves(live=True)
+    text = c._repr_mimebundle_()["text/plain"]
+    assert "0 train" not in text and "points" not in text and "static copy" in text

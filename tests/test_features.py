@@ -137,3 +137,31 @@ def test_best_cell_finds_a_planted_unit_in_any_layer():
     assert (layer, unit) == (1, 4) and r < -0.9
     # an array feature works too
     assert F.best_cell(FakeTrace(layers), text, quotes)[:2] == (1, 4)
+
+
+def test_in_triple_quotes_marks_docstrings_not_one_line_strings():
+    text = 'def f():\n    """Doc "x" it\'s."""\n    return "ok\\n"\n'
+    got = F.in_triple_quotes(text)
+    a, b = text.index('"""'), text.rindex('"""') + 3
+    np.testing.assert_array_equal(np.flatnonzero(got), np.arange(a, b))
+    assert F.in_triple_quotes("'''a'''b")[:8].tolist() == [1] * 7 + [0]
+
+
+def test_null_max_r_is_chance_level_of_the_best_unit():
+    rng = np.random.default_rng(0)
+    T = 2000
+    feature = (np.arange(T) // 50 % 2).astype(float)  # long runs, like a line feature
+    noise = rng.normal(size=(T, 30)).cumsum(axis=0)  # slow random drifts: chance correlations
+    planted = feature + 0.5 * rng.normal(size=T)
+    null = F.null_max_r([noise, planted[:, None]], feature, n=100, seed=1)
+    assert null.shape == (100,) and np.all((null > 0) & (null <= 1))
+    _, r = F.correlations(planted[:, None], {"f": feature})
+    assert abs(r[0, 0]) > np.quantile(null, 0.99)  # the planted unit beats chance
+    _, r_noise = F.correlations(noise, {"f": feature})
+    # the best drifting unit's |r| is within the null (it *is* a chance alignment)
+    assert np.abs(r_noise).max() < np.quantile(null, 0.999) + 0.05
+    # the null is the max over units: more units, higher chance level
+    small = F.null_max_r(noise[:, :3], feature, n=100, seed=1)
+    assert np.median(small) < np.median(F.null_max_r(noise, feature, n=100, seed=1))
+    with pytest.raises(LstmvizError, match="one per step"):
+        F.null_max_r(noise, feature[:-1])

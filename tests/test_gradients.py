@@ -98,7 +98,8 @@ def test_lstm_and_torch_modules_are_accepted():
 
 
 def test_lstm_forget_bias_keeps_cell_gradient():
-    # the constant error carousel: with Γ_f ≈ 1 the cell gradient hardly decays; with Γ_f ≈ 0.5 it does
+    # the constant error carousel: with Γ_f ≈ 1 the cell gradient hardly decays;
+    # with Γ_f ≈ 0.5 it does
     torch.manual_seed(5)
     x = torch.randn(4, 50, 3, dtype=D)
     norms = {}
@@ -123,3 +124,44 @@ def test_clip_by_norm_matches_torch_and_grad_norm():
     torch.testing.assert_close(p.grad, gradients.clip_by_norm(g, 1.0))
     with pytest.raises(LstmvizError, match="positive"):
         gradients.clip_by_norm(g, 0)
+
+
+def test_largest_singular_value_and_sigma_scaling():
+    W = torch.diag(torch.tensor([3.0, -2.0, 0.5], dtype=D))
+    assert gradients.largest_singular_value(W) == pytest.approx(3.0)
+    J = torch.tensor([[0.0, 2.0], [0.0, 0.0]], dtype=D)  # nilpotent: ρ = 0 but σ_max = 2
+    assert gradients.spectral_radius(J) == 0 and gradients.largest_singular_value(J) == 2.0
+    rnn = gradients.rnn_with_radius(2, 16, 0.9, seed=0, scale="sigma")
+    assert gradients.largest_singular_value(rnn.W_aa) == pytest.approx(0.9, rel=1e-12)
+    assert gradients.spectral_radius(rnn.W_aa) < 0.9  # ρ ≤ σ_max, strictly for this matrix
+    # the same seed: the same matrix up to one scale factor
+    ref = gradients.rnn_with_radius(2, 16, 1.0, seed=0).W_aa
+    ratio = rnn.W_aa / ref
+    torch.testing.assert_close(ratio, ratio[0, 0].expand_as(ratio))
+    # Pascanu et al.'s bound: ‖∂L_T/∂a⟨T−k⟩‖ ≤ σ_max^k for a unit direction
+    x = torch.randn(3, 30, 2, generator=torch.Generator().manual_seed(1), dtype=D)
+    lags, norms = gradients.grad_norm_vs_lag(rnn, x)
+    assert np.all(norms <= 0.9**lags * (1 + 1e-9))
+    with pytest.raises(LstmvizError, match="scale"):
+        gradients.rnn_with_radius(2, 4, 0.9, scale="norm")
+    with pytest.raises(LstmvizError, match="matrix"):
+        gradients.largest_singular_value(torch.ones(3))
+
+
+def test_weight_gradient_by_lag_sums_to_autograd():
+    rnn = gradients.rnn_with_radius(3, 10, 1.2, seed=4)
+    x = torch.randn(4, 15, 3, generator=torch.Generator().manual_seed(2), dtype=D)
+    g = torch.randn(10, dtype=D, generator=torch.Generator().manual_seed(3))
+    terms = gradients.weight_gradient_by_lag(rnn, x, g)
+    assert terms.shape == (15, 10, 10)
+    _, a_T = rnn(x)
+    (a_T @ g).sum().backward()
+    torch.testing.assert_close(terms.sum(0), rnn.W_aa.grad, rtol=1e-10, atol=1e-12)
+    assert torch.all(terms[-1] == 0)  # the first step multiplies a⟨0⟩ = 0
+    # lag 0 by hand: δ⟨T⟩ a⟨T−1⟩ᵀ with δ⟨T⟩ = (1 − a⟨T⟩²) ∗ g, summed over the batch
+    a_seq, _ = rnn(x)
+    a_seq = a_seq.detach()
+    by_hand = ((1 - a_seq[:, -1] ** 2) * g).T @ a_seq[:, -2]
+    torch.testing.assert_close(terms[0], by_hand)
+    with pytest.raises(LstmvizError, match="scratch.RNN"):
+        gradients.weight_gradient_by_lag(nn.RNN(3, 10), x)

@@ -176,3 +176,21 @@ def test_generation_continuations_differ_and_return(tiny_model):
         clamped = generate(lm, vocab, "abc", 60, temperature=0)
     assert clamped != base
     assert generate(lm, vocab, "abc", 60, temperature=0) == base
+
+
+def test_logprob_change_matches_by_hand(tiny_model):
+    from lstmviz.gates.interventions import logprob_change
+
+    model, vocab = tiny_model
+    ids = vocab.encode("OBERON\nWe hold")
+    with pytest.raises(LstmvizError, match="non-empty"):
+        logprob_change(model, ids, {})
+    clamps = {("c", 0, 2): 3.0}
+    delta = logprob_change(model, ids, clamps)
+    with torch.no_grad():
+        base = torch.log_softmax(model(ids[None, :-1])[0][0].double(), -1)
+        with lstmviz.intervene(model, clamps):
+            moved = torch.log_softmax(model(ids[None, :-1])[0][0].double(), -1)
+    k = torch.arange(len(ids) - 1)
+    torch.testing.assert_close(delta, moved[k, ids[1:]] - base[k, ids[1:]])
+    assert delta.shape == (len(ids) - 1,) and delta.abs().max() > 1e-3

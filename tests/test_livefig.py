@@ -1,4 +1,6 @@
-"""LiveFigure: a FigureWidget that a box replaces when a browser view reports it missed the kernel's messages."""
+"""LiveFigure: a FigureWidget a box replaces when a browser view missed the kernel's messages."""
+
+import time
 
 import numpy as np
 import plotly.graph_objects as go
@@ -8,7 +10,7 @@ from lstmviz.viz.livefig import LiveFigure
 
 
 def _report(fw: go.FigureWidget, edit_id: int) -> None:
-    """What plotly's view sends after it drew: the trace edit it drew (here with no trace deltas)."""
+    """What plotly's view sends after it drew: the trace edit it drew (here no trace deltas)."""
     fw._js2py_traceDeltas = {"trace_deltas": [], "trace_edit_id": edit_id}
 
 
@@ -54,3 +56,57 @@ def test_replacement_is_bounded_so_a_browser_that_never_keeps_up_cannot_loop():
         _report(live.fw, 0)
     assert live.heals == livefig.HEALS
     assert list(live.fw.data[0].y) == [1]
+
+
+def _wait_for(predicate, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_a_view_that_drew_the_current_edit_is_probed_and_replaced_if_it_never_echoes(monkeypatch):
+    """Voila: a dead model still draws the newest state (built from it), then hears nothing."""
+    monkeypatch.setattr(livefig, "ECHO_S", 0.2)
+    live = LiveFigure(go.Figure(go.Heatmap(z=[[1.0, 2.0]])))
+    live.stamp()
+    first = live.fw
+    stamp = first._last_trace_edit_id
+    _report(first, stamp)  # its first report: up to date, so it gets a no-op edit to echo
+    assert first._last_trace_edit_id == stamp + 1 and live.heals == 0
+    live.show(go.Figure(go.Heatmap(z=[[3.0, 4.0]])))  # an update the dead model ignores
+    assert _wait_for(lambda: first.comm is None)  # no echo within ECHO_S: replaced, closed
+    second = live.fw
+    assert second is not first and live.heals == 1 and live.children == (second,)
+    assert list(second.data[0].z[0]) == [3.0, 4.0]  # with what the kernel drew last
+
+
+def test_a_view_that_echoes_every_edit_keeps_its_figurewidget(monkeypatch):
+    monkeypatch.setattr(livefig, "ECHO_S", 0.2)
+    live = LiveFigure(go.Figure(go.Heatmap(z=[[1.0, 2.0]])))
+    live.stamp()
+    fw = live.fw
+    _report(fw, fw._last_trace_edit_id)
+    probe = fw._last_trace_edit_id
+    _report(fw, probe)  # the probe's echo: no second probe
+    assert fw._last_trace_edit_id == probe
+    for value in range(5):  # a generation: each edit echoed by the live view
+        live.show(go.Figure(go.Heatmap(z=[[float(value), 0.0]])))
+        _report(fw, fw._last_trace_edit_id)
+        time.sleep(0.1)
+    time.sleep(3 * livefig.ECHO_S)
+    assert live.fw is fw and live.heals == 0
+
+
+def test_without_a_browser_view_nothing_is_expected_or_replaced(monkeypatch):
+    """nbconvert and nbval run the lessons with no view: updates must not count as lost."""
+    monkeypatch.setattr(livefig, "ECHO_S", 0.05)
+    live = LiveFigure(go.Figure(go.Bar(y=[1])))
+    live.stamp()
+    fw = live.fw
+    for value in range(3):
+        live.show(go.Figure(go.Bar(y=[value])))
+    time.sleep(5 * livefig.ECHO_S)
+    assert live.fw is fw and live.heals == 0 and live._timer is None

@@ -59,3 +59,30 @@ def test_untrained_network_is_at_chance_and_success_vs_lag_shape():
 def test_history_records_gradient_norm_before_clipping():
     result = tasks.train_on_task("rnn", 4, steps=30, clip=1e-3, stop_when_solved=False)
     assert max(result.history["grad_norm"]) > 1e-3  # measured before the clip cut it down
+
+
+def test_accuracy_by_seed_is_one_run_per_lag_and_seed():
+    acc = tasks.accuracy_by_seed("lstm", [2, 3], seeds=(0, 1), steps=5, test_size=50)
+    assert acc.shape == (2, 2) and np.all((acc >= 0) & (acc <= 1))
+    one = tasks.train_on_task("lstm", 3, seed=1, steps=5, test_size=50).accuracy
+    assert acc[1, 1] == one  # seed 1 at lag 3 is exactly that run
+    lags, mean = tasks.success_vs_lag("lstm", [2, 3], seeds=(0, 1), steps=5, test_size=50)
+    np.testing.assert_allclose(mean, acc.mean(axis=1))
+
+
+def test_radius_rescales_the_rnn_at_the_start_and_only_the_rnn():
+    from lstmviz.teaching.gradients import spectral_radius
+
+    torch.manual_seed(0)
+    default = tasks.SequenceClassifier("rnn", 8, 32, 4)
+    torch.manual_seed(0)
+    scaled = tasks.SequenceClassifier("rnn", 8, 32, 4, radius=1.0)
+    assert 0.5 < spectral_radius(default.rnn.weight_hh_l0) < 0.75  # PyTorch's default init
+    assert spectral_radius(scaled.rnn.weight_hh_l0) == pytest.approx(1.0, abs=1e-5)
+    # the same weights up to one scale factor
+    ratio = scaled.rnn.weight_hh_l0 / default.rnn.weight_hh_l0
+    assert torch.allclose(ratio, ratio.flatten()[0].expand_as(ratio), rtol=1e-4)
+    with pytest.raises(LstmvizError, match="forget_bias"):
+        tasks.SequenceClassifier("lstm", 8, 32, 4, radius=1.0)
+    result = tasks.train_on_task("rnn", 3, steps=2, radius=2.0, seed=0)
+    assert spectral_radius(result.model.rnn.weight_hh_l0) > 1.5  # started at 2, 2 small steps

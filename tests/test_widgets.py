@@ -192,11 +192,26 @@ def test_intervention_explorer_compares_untouched_and_clamped(tiny):
     with lstmviz.intervene(model, {("c", 1, 3): 5.0}):
         assert clamped == lstmviz.generate(model, vocab, "OBERON\n", 80, temperature=0.8, seed=1)
     assert plain != clamped
-    # both coloured by the unit: untouched it varies, clamped it is 5 at every character
-    untouched_z = np.asarray(ex.fig.data[0].z, dtype=float)
+    # both coloured by Δ log p: the clamped model's log-probability of each character minus the
+    # untouched model's, given the same text before it
+    from lstmviz.gates.interventions import logprob_change
+
+    ids = vocab.encode("OBERON\n" + clamped)
+    expect = logprob_change(model, ids, {("c", 1, 3): 5.0}).numpy()[len("OBERON\n") - 1 :]
+    with torch.no_grad():
+        logp = {}
+        for key, ctx in (("plain", None), ("clamped", {("c", 1, 3): 5.0})):
+            with lstmviz.intervene(model, ctx) if ctx else torch.no_grad():
+                out, _ = model(ids[None, :-1])
+            logp[key] = torch.log_softmax(out[0].double(), -1).gather(1, ids[1:, None])[:, 0]
+    by_hand = (logp["clamped"] - logp["plain"]).numpy()[len("OBERON\n") - 1 :]
+    np.testing.assert_allclose(expect, by_hand, atol=1e-6)
     clamped_z = np.asarray(ex.fig.data[1].z, dtype=float)
-    assert np.nanstd(untouched_z) > 1e-3  # tiny random model: about 0.01 (torch 2.3: 0.0098)
-    np.testing.assert_allclose(clamped_z[~np.isnan(clamped_z)], 5.0)
+    np.testing.assert_allclose(
+        np.sort(clamped_z[~np.isnan(clamped_z)]), np.sort(expect), rtol=1e-3, atol=1e-4
+    )
+    assert np.abs(expect).max() > 0.01  # the clamp did change some probabilities
+    assert ex.fig.layout.coloraxis.cmin == -ex.fig.layout.coloraxis.cmax
     assert "they part at character" in ex.w_out.value
     ex.w_name.value = "f"  # a gate can only be clamped within [0, 1]
     assert (ex.w_value.min, ex.w_value.max) == (0.0, 1.0) and ex.w_value.value == 1.0
@@ -251,3 +266,21 @@ def test_a_figure_the_browser_lost_is_replaced_and_the_explorer_draws_into_the_n
     assert healed is not lost and healed.data[0].z is not None
     ex.w_unit.value = 1
     assert ex.fig_heat is healed and healed.data[0].y[0] == "unit 1"
+
+
+def test_length_slider_offers_round_numbers(tiny):
+    model, vocab = tiny
+    w = widgets.LiveGeneration(model, vocab, prime="ab", length=5).w_length
+    offered = range(w.min, w.max + 1, w.step)  # what dragging the slider can reach
+    assert 300 in offered and 301 not in offered and all(v % 10 == 0 for v in offered)
+    assert w.value == 5  # a length given in code is kept as it is
+
+
+def test_live_heatmap_is_as_wide_as_the_row_above_and_labels_every_character(tiny):
+    """Notebook 7 and Voila do not widen an unsized plot: sized, its 120 labels fit (font 8)."""
+    model, vocab = tiny
+    ex = widgets.LiveGeneration(model, vocab, prime="ab", length=200)
+    ex.run()
+    heat = ex.fig_heat.layout
+    assert heat.width == widgets.EXPLORER_WIDTH == widgets.TEXT_WIDTH + widgets.PROBS_WIDTH
+    assert len(heat.xaxis.tickvals) == widgets.WINDOW and heat.xaxis.tickfont.size == 8

@@ -11,6 +11,7 @@ A checkpoint is a ``torch.save``'d dict holding only tensors and plain Python va
     optimizer     Adam state_dict, or None       rng          {"torch": ByteTensor, "cuda": [...]}
     train_state   the carried (h, c) of the training streams, or None
     history       list of the logged dicts (see ``lstmviz.training.train``)
+    world_size    processes that trained it (torchrun; 1 without); any number can resume it
 
 Writes go to a temporary file in the same folder, then ``os.replace`` (atomic on POSIX and Windows):
 a kill at any moment leaves either the old or the new checkpoint, never half of one (the next run in
@@ -125,6 +126,7 @@ def save_checkpoint(
     history: list[dict] | None = None,
     train_state: tuple[torch.Tensor, torch.Tensor] | None = None,
     half: bool = False,
+    world_size: int = 1,
 ) -> Path:
     """Write ``model`` + ``vocab`` (+ training state) atomically to ``path``; returns the path.
 
@@ -166,6 +168,7 @@ def save_checkpoint(
         "optimizer": None,
         "rng": None,
         "train_state": None,
+        "world_size": int(world_size),
     }
     if not half:
         ckpt["optimizer"] = optimizer.state_dict() if optimizer is not None else None

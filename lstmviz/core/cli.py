@@ -21,12 +21,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import signal
 import sys
 import typing
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from .checkpoint import available_pretrained, export_checkpoint, load_checkpoint
+from .distributed import Echo
 from .errors import LstmvizError, one_line
 from .files import check_write_target, os_error
 from .sampling import stream
@@ -140,6 +142,8 @@ def _train(args: argparse.Namespace) -> None:
         callback=_print_entry if args.no_progress else None,
         **overrides,
     )
+    if not _reports():
+        return
     val = "-" if result.val_loss is None else f"{result.val_loss:.4f}"
     best = "-" if result.best_val_loss is None else f"{result.best_val_loss:.4f}"
     where = f"; checkpoints in {result.out}" if result.out else " (no --out: nothing saved)"
@@ -192,19 +196,30 @@ def _export(args: argparse.Namespace) -> None:
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 
+def _reports() -> bool:
+    """False on torchrun's ranks other than 0: rank 0 reports for the whole run."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 2 refused, 1 a bug, 130/143 SIGINT/SIGTERM)."""
     args = build_parser().parse_args(argv)  # a bad flag: one line, SystemExit(2); --help: 0
+    if "RANK" in os.environ:
+        # under torchrun, which SIGTERMs the survivors when a rank dies: finish the one-line
+        # report instead of dying mid-sentence (train() itself stops on SIGTERM between steps)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         {"train": _train, "sample": _sample, "export": _export}[args.command](args)
     except TrainingInterrupted as e:
-        print(one_line(str(e)), file=sys.stderr)
+        if _reports():
+            print(one_line(str(e)), file=sys.stderr)
         return 128 + e.signum
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except LstmvizError as e:
-        print(f"error: {one_line(str(e))}", file=sys.stderr)
+        if not isinstance(e, Echo):  # under torchrun, rank 0 prints what all ranks refused
+            print(f"error: {one_line(str(e))}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `... sample | head`: the reader has all it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit

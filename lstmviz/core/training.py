@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import checks
+from . import checks, distributed
 from .checkpoint import BEST, LATEST, RunFolder, model_from_raw, read_raw, save_checkpoint
 from .corpus import load_corpus, split
 from .errors import LstmvizError
@@ -515,7 +515,8 @@ class TrainingInterrupted(KeyboardInterrupt):
     """``train`` stopped by SIGINT (Ctrl-C) or SIGTERM after a whole step, its checkpoint saved.
 
     ``.signum`` the signal, ``.step`` steps done (None: stopped before training started),
-    ``.checkpoint`` the file saved (None without ``out``); ``str()`` says how to resume. The CLI exits with status 128 + signum (130, 143).
+    ``.checkpoint`` the file saved (None without ``out``); ``str()`` says how to resume. The CLI
+    exits with status 128 + signum (130, 143).
     """
 
     def __init__(self, signum: int, step: int | None, out: Path | None, *, again: bool = False):
@@ -538,7 +539,8 @@ class TrainingInterrupted(KeyboardInterrupt):
             message = f"interrupted by {name} at step {step}; nothing saved (no --out folder)"
         else:
             message = (
-                f"interrupted by {name} at step {step}; saved {str(self.checkpoint)!r}. Resume with: "
+                f"interrupted by {name} at step {step}; saved {str(self.checkpoint)!r}. "
+                "Resume with: "
                 f"python -m lstmviz train --out {shlex.quote(str(out))} --resume"
             )
         super().__init__(message)
@@ -626,41 +628,72 @@ def train(
     locked for the whole run (a second run into it is refused) and checked writable before any
     training. SIGINT (Ctrl-C) or SIGTERM stops after the current step, saves ``checkpoint.pt`` and
     raises ``TrainingInterrupted`` saying how to resume.
+
+    Started by ``torchrun`` (RANK, WORLD_SIZE, LOCAL_RANK set), it trains data-parallel with
+    DistributedDataParallel, each process on its share of the streams; rank 0 alone holds the run
+    folder, validates, calls back, shows progress and writes checkpoints, and a signal stops every
+    rank after the same step (see ``lstmviz.core.distributed``).
     """
     overrides = dict(overrides)
     out = _check_early(config, overrides)
-    with RunFolder(out) if out is not None else nullcontext(), _StopOnSignal(out) as stop:
-        cfg, raw = _resolve(config, overrides, resume)
-        try:
-            return _train(cfg, raw, text, callback, progress, stop)
-        except (RuntimeError, MemoryError) as e:
-            if not isinstance(e, MemoryError | torch.OutOfMemoryError) and not any(
-                m in str(e) for m in ("can't allocate memory", "not enough memory")
-            ):
-                raise  # a bug, not a size: keep the traceback
-            raise LstmvizError(
-                f"out of memory ({_first_line(e)}); use a smaller --batch-size, --seq-len, "
-                "--hidden-size or --val-chars"
-            ) from None
+    ranks = distributed.from_env()
+    if ranks is None:
+        with RunFolder(out) if out is not None else nullcontext(), _StopOnSignal(out) as stop:
+            cfg, raw, text, precision, device = _prepare(config, overrides, resume, text, None)
+            return _out_of_memory_refused(
+                lambda: _train(cfg, raw, text, device, precision, callback, progress, stop, None)
+            )
+    # Under torchrun: rank 0 alone holds the run folder, reads the files (checkpoint, corpus) and
+    # sends what it read to the others.
+    asked = overrides.get("device") or (config.device if config is not None else None)
+    device = distributed.local_device(ranks, pick_device(asked))
+    with distributed.group(ranks, device), ExitStack() as held, _StopOnSignal(out) as stop:
+
+        def prepare() -> tuple:
+            if out is not None:
+                held.enter_context(RunFolder(out))
+            return _prepare(config, overrides, resume, text, device, ranks)
+
+        cfg, raw, text, precision, _ = distributed.on_main(ranks, prepare)
+        callback, progress = (callback, progress) if ranks.main else (None, False)
+        return _out_of_memory_refused(
+            lambda: _train(cfg, raw, text, device, precision, callback, progress, stop, ranks)
+        )
 
 
-def _train(
-    cfg: TrainConfig,
-    raw: dict | None,
+def _out_of_memory_refused(run: Callable[[], TrainResult]) -> TrainResult:
+    """``run()``, with running out of memory turned into one clear LstmvizError."""
+    try:
+        return run()
+    except (RuntimeError, MemoryError) as e:
+        if not isinstance(e, MemoryError | torch.OutOfMemoryError) and not any(
+            m in str(e) for m in ("can't allocate memory", "not enough memory")
+        ):
+            raise  # a bug, not a size: keep the traceback
+        raise LstmvizError(
+            f"out of memory ({_first_line(e)}); use a smaller --batch-size, --seq-len, "
+            "--hidden-size or --val-chars"
+        ) from None
+
+
+def _prepare(
+    config: TrainConfig | None,
+    overrides: dict,
+    resume: bool,
     text: str | None,
-    callback: Callable[[dict], None] | None,
-    progress: bool,
-    stop: _StopOnSignal,
-) -> TrainResult:
-    """The training loop of ``train``, with the config resolved and the run folder held."""
-    device = pick_device(cfg.device)
+    device: torch.device | None,
+    ranks: distributed.Ranks | None = None,
+) -> tuple[TrainConfig, dict | None, str, str, torch.device]:
+    """The config, the checkpoint to resume (or None), the text, the precision and the device."""
+    cfg, raw = _resolve(config, dict(overrides), resume)
+    if ranks is not None:
+        distributed.share(cfg.batch_size, ranks)  # refuse a batch that does not split, up front
+    device = device or pick_device(cfg.device)
     precision = resolve_precision(cfg.precision, device)  # before any work: refusals come first
-    out = Path(cfg.out) if cfg.out else None
-
     if text is None:
         if cfg.corpus == GIVEN_TEXT:
             raise LstmvizError(
-                f"the run in {str(out)!r} was trained on a text passed as train(text=...); "
+                f"the run in {cfg.out!r} was trained on a text passed as train(text=...); "
                 "pass the same text again to resume it"
             )
         text = load_corpus(cfg.corpus)
@@ -672,9 +705,26 @@ def _train(
             "surrogateescape); decode the file as UTF-8 first"
         )
     else:
-        cfg = cfg.replace(
-            corpus=GIVEN_TEXT
-        )  # so a checkpoint never claims a corpus it was not trained on
+        # so a checkpoint never claims a corpus it was not trained on
+        cfg = cfg.replace(corpus=GIVEN_TEXT)
+    return cfg, raw, text, precision, device
+
+
+def _train(
+    cfg: TrainConfig,
+    raw: dict | None,
+    text: str,
+    device: torch.device,
+    precision: str,
+    callback: Callable[[dict], None] | None,
+    progress: bool,
+    stop: _StopOnSignal,
+    ranks: distributed.Ranks | None,
+) -> TrainResult:
+    """The training loop of ``train`` (``ranks``: this process's place in a torchrun job, or None).
+
+    Runs with the config resolved and the run folder held."""
+    out = Path(cfg.out) if cfg.out else None
     train_text, val_text = split(text, cfg.val_fraction)
     need = cfg.batch_size * cfg.seq_len + 1
     if len(train_text) < need:
@@ -739,10 +789,21 @@ def _train(
                 f"{raw.get('_path', str(out))!r} is damaged: its training state does not fit its "
                 f"model ({_first_line(e)}); resume from an earlier checkpoint"
             ) from None
+    # Under torchrun: this rank's share of the streams (all rows otherwise), DDP around the model.
+    rows = slice(None) if ranks is None else distributed.share(cfg.batch_size, ranks)
+    world = 1 if ranks is None else ranks.world_size
+    main = ranks is None or ranks.main
+    net = model  # the CharLSTM itself: validated, saved and returned
+    if ranks is not None:
+        state = None if state is None else (state[0][:, rows], state[1][:, rows])
+        model = distributed.wrap(net, device)
+        if not main:  # rank 0 carries on the run's RNG; the others draw their own dropout masks
+            torch.manual_seed(cfg.seed + 1_000_003 * ranks.rank + step)
 
     amp, scaler = autocast_for(precision, device)
 
     x, y = streams(vocab.encode(train_text, what="corpus").to(device), cfg.batch_size)
+    x, y = x[rows], y[rows]
     chunks = x.shape[1] // cfg.seq_len  # BPTT windows per epoch
     val_ids = vocab.encode(
         val_text[: cfg.val_chars + 1] if cfg.val_chars else val_text, what="corpus"
@@ -750,12 +811,12 @@ def _train(
     val_batch = max(1, min(cfg.batch_size, (len(val_ids) - 1) // cfg.seq_len))
     vx, vy = streams(val_ids.to(device), val_batch)
 
-    def save(path_name: str) -> None:
-        if not _all_finite(model):  # never write poisoned weights over a good checkpoint
+    def save(path_name: str, train_state) -> None:
+        if not _all_finite(net):  # never write poisoned weights over a good checkpoint
             _diverged("weights", "NaN or infinite", step, out)
         save_checkpoint(
             out / path_name,
-            model,
+            net,
             vocab,
             step=step,
             config=cfg.to_dict(),
@@ -763,7 +824,8 @@ def _train(
             best_val_loss=best,
             optimizer=optimizer,
             history=history,
-            train_state=state,
+            train_state=train_state,
+            world_size=world,
         )
 
     def emit(entry: dict) -> None:
@@ -799,6 +861,9 @@ def _train(
                 autocast=amp,
                 scaler=scaler,
             )
+            if ranks is not None:  # the whole batch's loss (the mean of the ranks' equal shares),
+                # and a signal to any rank stops them all after this same step
+                loss_value, agreed = distributed.agree(loss_value, stop.signum, ranks, device)
             if not math.isfinite(loss_value):
                 _diverged("loss", loss_value, step + 1, out)
             if scaler is None and not math.isfinite(norm):
@@ -806,7 +871,8 @@ def _train(
             if cfg.reset_prob > 0:
                 # own generator seeded by (seed, step): the same resets after a resume
                 gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
-                keep = (torch.rand(cfg.batch_size, generator=gen) >= cfg.reset_prob).to(device)
+                keep = torch.rand(cfg.batch_size, generator=gen)[rows] >= cfg.reset_prob
+                keep = keep.to(device)
                 keep = keep.to(state[0].dtype)[None, :, None]
                 state = (state[0] * keep, state[1] * keep)
             step += 1
@@ -823,15 +889,22 @@ def _train(
                         last_train,
                         None,
                         lr,
-                        loss_n * xb.numel() / max(now - t_log, 1e-9),
+                        loss_n * xb.numel() * world / max(now - t_log, 1e-9),
                         now - t_start,
                         precision,
                     )
                 )
                 bar.set_postfix(train=_fmt(last_train), val=_fmt(val_loss))
                 t_log, loss_sum, loss_n = now, 0.0, 0
-            if step % cfg.eval_every == 0 or step == cfg.steps:
-                val_loss = validation_loss(model, vx, vy, cfg.seq_len, amp)
+            due_eval = step % cfg.eval_every == 0 or step == cfg.steps
+            due_save = out is not None and (
+                (cfg.save_every and step % cfg.save_every == 0) or step == cfg.steps
+            )
+            # every rank's streams, for a checkpoint (a collective: all ranks take part)
+            need_state = out is not None and (due_eval or due_save)
+            full = _all_streams(state, ranks) if need_state else None
+            if due_eval and main:  # rank 0 alone validates; the others wait at the next step
+                val_loss = validation_loss(net, vx, vy, cfg.seq_len, amp)
                 model.train()
                 if not math.isfinite(val_loss):
                     _diverged("validation loss", val_loss, step, out)
@@ -858,23 +931,35 @@ def _train(
                 if best is None or val_loss < best:
                     best = val_loss
                     if out is not None:
-                        save(BEST)
-            if out is not None and (
-                (cfg.save_every and step % cfg.save_every == 0) or step == cfg.steps
-            ):
-                save(LATEST)
-            if stop.signum is not None:  # Ctrl-C / SIGTERM: this step is whole; keep it
+                        save(BEST, full)
+            if due_save and main:
+                save(LATEST, full)
+            signum = stop.signum if ranks is None else agreed
+            if signum is not None:  # Ctrl-C / SIGTERM: this step is whole; keep it
                 if out is not None:
-                    save(LATEST)
-                raise TrainingInterrupted(stop.signum, step, out)
-        if out is not None and step == start_step and not (out / LATEST).exists():
-            save(LATEST)  # steps <= the resumed step: still leave a checkpoint behind
+                    full = full or _all_streams(state, ranks)
+                    if main:
+                        save(LATEST, full)
+                raise TrainingInterrupted(signum, step, out)
+        if out is not None and main and step == start_step and not (out / LATEST).exists():
+            save(LATEST, state)  # steps <= the resumed step: still leave a checkpoint behind
+    except LstmvizError as e:
+        if main or isinstance(e, distributed.Echo):
+            raise
+        raise distributed.Echo(str(e)) from None  # every rank stops alike; rank 0 reports it
+    except RuntimeError as e:
+        if ranks is None or not distributed.lost(e):
+            raise
+        raise LstmvizError(
+            f"{distributed.failure(e, ranks)}; stopped after step {step}. The last checkpoint is "
+            f"{_last_checkpoint(out)}: run the same torchrun command with --resume to continue"
+        ) from None
     finally:
         bar.close()
 
-    model.eval()
+    net.eval()
     return TrainResult(
-        model=model,
+        model=net,
         vocab=vocab,
         config=cfg,
         step=step,
@@ -962,13 +1047,25 @@ def _first_line(e: BaseException) -> str:
 
 def _diverged(what: str, value: float | str, step: int, out: Path | None) -> None:
     """Stop training: raise LstmvizError saying where the last good checkpoint is."""
-    where = "nowhere (no checkpoint yet)"
-    if out is not None and (out / LATEST).exists():
-        try:
-            where = f"{str(out / LATEST)!r} (step {int(read_raw(out / LATEST)['step'])})"
-        except LstmvizError:
-            where = repr(str(out / LATEST))
+    where = _last_checkpoint(out)
     raise LstmvizError(
         f"training {what} became {value} at step {step}; stopped without saving it. The last "
         f"good checkpoint is {where}. Try a lower --lr or a smaller --grad-clip"
     )
+
+
+def _last_checkpoint(out: Path | None) -> str:
+    """Where the run's latest checkpoint is and its step, for messages after a failure."""
+    if out is None or not (out / LATEST).exists():
+        return "nowhere (no checkpoint yet)"
+    try:
+        return f"{str(out / LATEST)!r} (step {int(read_raw(out / LATEST)['step'])})"
+    except LstmvizError:
+        return repr(str(out / LATEST))
+
+
+def _all_streams(state, ranks: distributed.Ranks | None):
+    """The carried (h, c) of all batch_size streams: gathered from every rank under torchrun."""
+    if state is None or ranks is None:
+        return state
+    return distributed.gather_state(state, ranks)

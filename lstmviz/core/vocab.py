@@ -1,4 +1,4 @@
-"""Characters <-> integer ids. Ids follow sorted character order, so every process agrees on them."""
+"""Characters <-> integer ids, in sorted character order, so every process agrees on them."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ class Vocab:
             raise LstmvizError("a vocabulary needs at least one character; the text is empty")
         if len(set(chars)) != len(chars) or list(chars) != sorted(chars):
             raise LstmvizError(
-                "vocabulary characters must be unique and sorted; build it with Vocab.from_text(text)"
+                "vocabulary characters must be unique and sorted; "
+                "build it with Vocab.from_text(text)"
             )
         self.chars: str = chars
         self.stoi: dict[str, int] = {ch: i for i, ch in enumerate(chars)}
@@ -47,7 +48,7 @@ class Vocab:
         return f"Vocab({len(self)} chars: {self.chars[:40]!r}{'...' if len(self) > 40 else ''})"
 
     def encode(self, text: str, *, what: str = "text") -> Tensor:
-        """``text`` (length T) -> ids, a LongTensor (T,). LstmvizError names any unknown character."""
+        """``text`` (length T) -> ids (T,) LongTensor; LstmvizError names any unknown character."""
         codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
         ids = np.searchsorted(self._codes, codes)
         ids_clipped = np.minimum(ids, len(self._codes) - 1)
@@ -56,7 +57,8 @@ class Vocab:
             pos = int(bad[0])
             ch = text[pos]
             raise LstmvizError(
-                f"the {what} contains {ch!r} (U+{ord(ch):04X}) at position {pos}, which is not one of "
+                f"the {what} contains {ch!r} (U+{ord(ch):04X}) at position {pos}, "
+                "which is not one of "
                 f"the {len(self)} characters this model knows; remove or replace it "
                 f"(known characters: {self.chars!r})"
             )
@@ -72,7 +74,8 @@ class Vocab:
             ids = [-1]
         if ids and not 0 <= min(ids) <= max(ids) < len(self):
             raise LstmvizError(
-                f"ids must be integers in 0..{len(self) - 1} for this vocabulary of {len(self)} characters"
+                f"ids must be integers in 0..{len(self) - 1} for this vocabulary "
+                f"of {len(self)} characters"
             )
         chars = self.chars
         return "".join([chars[i] for i in ids])

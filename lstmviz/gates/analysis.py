@@ -7,7 +7,7 @@ arrays. ``lstmviz.viz`` draws them; the lessons print them.
 * ``activations(trace, name, layer)`` -- (T, H) values of one of ``i f g o c h``.
 * ``top_units(values, k)``            -- the most variable (or most active) units.
 * ``saturation_fractions(values)``    -- per unit, the fraction of steps a gate is < 0.1 / > 0.9.
-* ``half_life(f)``, ``mean_half_life(f)`` -- how many steps a memory cell keeps half its content.
+* ``half_life(f)``                   -- n½ = ln ½ / mean ln Γ_f: steps until a memory is halved.
 """
 
 from __future__ import annotations
@@ -72,23 +72,12 @@ def saturation_fractions(
     return (values < low).mean(axis=0), (values > high).mean(axis=0)
 
 
-def half_life(f: np.ndarray) -> np.ndarray:
-    """Memory half-life at each step: Γ_f (T,) -> (T,) steps back until ∏ Γ_f < 1/2 (NaN: not yet).
+def half_life(f: np.ndarray) -> float:
+    """The memory half-life of a forget gate Γ_f (T,), in steps: n½ = ln ½ / mean_t ln Γ_f⟨t⟩.
 
-    At step t, something written ``n`` steps ago still holds ∏_{k=t-n+1..t} Γ_f⟨k⟩ of its size;
-    this is the smallest ``n`` for which that product drops below one half.
+    The one half-life the lessons use: a value written into c and then kept by a gate held at the
+    geometric mean of ``f`` shrinks to half its size after n½ steps (Γ_f^n½ = ½). For a constant
+    gate it is exact: ``half_life([0.95] * T)`` = ln ½ / ln 0.95 ≈ 13.5. Infinite when Γ_f ≡ 1.
     """
-    logf = np.log(np.clip(np.asarray(f, dtype=np.float64), 1e-300, 1.0))
-    prefix = np.concatenate([[0.0], np.cumsum(logf)])  # non-increasing
-    T = len(logf)
-    # largest j with prefix[j] > prefix[t+1] + ln 2, via a search on the non-decreasing -prefix
-    idx = np.searchsorted(-prefix, -prefix[1:] - math.log(2.0), side="left")
-    out = np.arange(T) - (idx - 1) + 1.0
-    out[idx == 0] = np.nan
-    return out
-
-
-def mean_half_life(f: np.ndarray) -> float:
-    """Half-life (steps) of a gate fixed at the geometric mean of ``f`` (T,): ln ½ / mean ln Γ_f."""
     mean_log = float(np.mean(np.log(np.clip(np.asarray(f, dtype=np.float64), 1e-300, 1.0))))
     return math.inf if mean_log >= 0 else math.log(0.5) / mean_log

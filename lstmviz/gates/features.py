@@ -13,6 +13,8 @@ brackets; LSTMVis (Strobelt et al. 2017) finds units by selecting a span of text
   around it (LSTMVis's select-and-match).
 * ``best_cell(trace, text, feature)`` -> the memory cell (layer, unit) that follows a feature
   best, over all layers of a recorded trace (lessons 05 and 06 clamp and colour it).
+* ``null_max_r(acts, feature)`` -> the best |r| over all units when the feature is circularly
+  shifted: what "the best unit's |r|" reaches by chance, with the text's own autocorrelation.
 
 ``acts`` is always a (T, H) array: one row per character, one column per unit.
 """
@@ -72,6 +74,22 @@ def in_quotes(text: str, quotes: str = '"') -> np.ndarray:
         elif ch == open_quote:
             open_quote = None
         out[t] = open_quote is not None
+    return out
+
+
+def in_triple_quotes(text: str) -> np.ndarray:
+    """(T,) float: 1 inside a triple-quoted string (a Python docstring), quotes included, else 0."""
+    out = np.zeros(len(text), dtype=np.float32)
+    t, open_quote = 0, None
+    while t < len(text):
+        three = text[t : t + 3]
+        if three in ('"""', "'''") and open_quote in (None, three):
+            out[t : t + 3] = 1.0
+            open_quote = None if open_quote else three
+            t += 3
+            continue
+        out[t] = open_quote is not None
+        t += 1
     return out
 
 
@@ -278,3 +296,32 @@ def best_cell(
         if best is None or abs(r[0, unit]) > abs(best[2]):
             best = (layer, unit, float(r[0, unit]))
     return best
+
+
+def null_max_r(
+    acts,
+    feature: np.ndarray,
+    n: int = 200,
+    min_shift: int | None = None,
+    seed: int = 0,
+) -> np.ndarray:
+    """Chance level of the best unit: acts (T, H) or [(T, H), ...], feature (T,) -> (n,) max |r|.
+
+    The feature is rotated by ``n`` random offsets (at least ``min_shift``, default T // 10, from
+    no rotation), which keeps its runs and the units' slow drifts but breaks their alignment; for
+    each rotation, the largest |r| over all units (all arrays, e.g. every layer) is kept. A found
+    cell whose |r| exceeds the 99th percentile of this distribution beats the best of 1,024
+    chance alignments, not just one.
+    """
+    blocks = [acts] if not isinstance(acts, (list, tuple)) else list(acts)
+    a = np.concatenate([_as_acts(b) for b in blocks], axis=1)
+    feature = np.asarray(feature, dtype=np.float64)
+    T = a.shape[0]
+    if feature.shape != (T,):
+        raise LstmvizError(f"the feature has shape {feature.shape}; expected ({T},), one per step")
+    lo = T // 10 if min_shift is None else int(min_shift)
+    if not 0 < lo < T - lo:
+        raise LstmvizError(f"min_shift must be in 1..{T // 2 - 1} for {T} steps, got {lo}")
+    shifts = np.random.default_rng(seed).integers(lo, T - lo + 1, size=int(n))
+    shifted = np.stack([np.roll(feature, int(k)) for k in shifts], axis=1)  # (T, n)
+    return np.abs(_standardize(shifted).T @ _standardize(a)).max(axis=1)

@@ -154,3 +154,26 @@ def intervene(model: nn.Module, clamps: Mapping[Key, float]) -> Intervention:
             )
         table.setdefault((name, layer), []).append((units, float(value)))
     return Intervention(module, table)
+
+
+@torch.no_grad()
+def logprob_change(model: nn.Module, ids: Tensor, clamps: Mapping[Key, float]) -> Tensor:
+    """What a clamp does to each next character's log-probability: ids (T,) -> (T-1,) nats.
+
+    Entry k is log p(ids[k+1] | ids[..k]) with the clamps minus the same without them; ``model``
+    maps ids (1, T) to (logits (1, T, V), state), like ``CharLSTM``. Positive: the clamp made
+    that character more likely.
+    """
+    was_training = model.training
+    model.eval()
+
+    def logp() -> Tensor:
+        logits, _ = model(ids[None, :-1])
+        return torch.log_softmax(logits[0].double(), -1).gather(1, ids[1:, None])[:, 0]
+
+    try:
+        base = logp()
+        with intervene(model, clamps):
+            return logp() - base
+    finally:
+        model.train(was_training)

@@ -3,9 +3,32 @@
 ``scratch`` (from-scratch RNN and LSTM), ``gradients`` (gradient vs lag), ``tasks`` (the memory
 task), ``sandbox`` (the gate sandbox), ``compare`` (the lesson-06 experiments), ``notebook``
 (``setup()`` at the top of every lesson), ``exercises`` (exercise checks),
-``stats`` (mean ± standard error over seeds).
+``stats`` (mean ± standard error over seeds), ``memory`` (loss with the state reset every k
+steps), ``textstats`` (real words, line lengths and names in a sample).
 """
 
-from . import compare, exercises, gradients, notebook, sandbox, scratch, stats, tasks
+from . import (
+    compare,
+    exercises,
+    gradients,
+    memory,
+    notebook,
+    sandbox,
+    scratch,
+    stats,
+    tasks,
+    textstats,
+)
 
-__all__ = ["compare", "exercises", "gradients", "notebook", "sandbox", "scratch", "stats", "tasks"]
+__all__ = [
+    "compare",
+    "exercises",
+    "gradients",
+    "memory",
+    "notebook",
+    "sandbox",
+    "scratch",
+    "stats",
+    "tasks",
+    "textstats",
+]

@@ -3,9 +3,9 @@
 Used by every lesson (01-07). An exercise cell leaves the answer as ``...`` (Ellipsis) or ``None``;
 the next cell calls ``check``. Run All without answers prints "not answered yet" and moves on, so a
 lesson runs top to bottom; nothing fills in the answer for the student. Worked solutions live in
-``lessons/solutions/NN_*.py`` (one function per exercise, taking its inputs as arguments), not in the
-notebook, so they are not shown under the exercise on GitHub; ``tests/test_exercises.py`` checks
-each solution against the same expected value the lesson uses.
+``lessons/solutions/NN_*.py`` (one function per exercise, taking its inputs as arguments), not
+in the notebook, so they are not shown under the exercise on GitHub; ``tests/test_exercises.py``
+checks each solution against the same expected value the lesson uses.
 """
 
 from __future__ import annotations
@@ -32,10 +32,14 @@ def _close(answer: Any, expected: Any, rtol: float, atol: float) -> bool:
     if isinstance(expected, (int, float)) and isinstance(answer, (int, float)):
         return math.isclose(float(answer), float(expected), rel_tol=rtol, abs_tol=atol)
     try:
-        a = torch.as_tensor(np.asarray(answer.detach().cpu() if torch.is_tensor(answer) else answer,
-                                       dtype=float))
-        e = torch.as_tensor(np.asarray(expected.detach().cpu() if torch.is_tensor(expected)
-                                       else expected, dtype=float))
+        a = torch.as_tensor(
+            np.asarray(answer.detach().cpu() if torch.is_tensor(answer) else answer, dtype=float)
+        )
+        e = torch.as_tensor(
+            np.asarray(
+                expected.detach().cpu() if torch.is_tensor(expected) else expected, dtype=float
+            )
+        )
     except (TypeError, ValueError):
         return answer == expected
     return a.shape == e.shape and bool(torch.allclose(a, e, rtol=rtol, atol=atol))
@@ -56,8 +60,10 @@ def check(
     with ==) or a predicate ``expected(answer) -> bool``. ``hint`` is printed with a wrong answer.
     """
     if unanswered(answer):
-        print(f"Exercise {name}: {UNANSWERED}. Replace the ... with your answer and run the cell "
-              f"again (a worked solution is in lessons/solutions/).")
+        print(
+            f"Exercise {name}: {UNANSWERED}. Replace the ... with your answer and run the cell "
+            f"again (a worked solution is in lessons/solutions/)."
+        )
         return UNANSWERED
     try:
         ok = bool(expected(answer)) if callable(expected) else _close(answer, expected, rtol, atol)

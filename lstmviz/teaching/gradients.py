@@ -4,11 +4,15 @@ For a vanilla RNN a⟨t⟩ = tanh(W_aa a⟨t−1⟩ + W_ax x⟨t⟩ + b_a) the c
 
     ∂L_T/∂a⟨t⟩ = J⟨t+1⟩ᵀ J⟨t+2⟩ᵀ ⋯ J⟨T⟩ᵀ ∂L_T/∂a⟨T⟩,   J⟨s⟩ = ∂a⟨s⟩/∂a⟨s−1⟩ = diag(1 − a⟨s⟩²) W_aa,
 
-a product of T − t Jacobians. Each factor has norm at most ‖W_aa‖ (tanh' ≤ 1), so when the
-spectral radius of W_aa is below 1 the gradient shrinks exponentially with the lag, and when it
-is above 1 it can grow exponentially (Pascanu, Mikolov & Bengio 2013, "On the difficulty of
-training recurrent neural networks"). Here we measure it with autograd, compute it as that
-explicit product, rescale W_aa to a chosen spectral radius, and clip gradients by their norm.
+a product of T − t Jacobians. Each factor has norm at most σ_max(W_aa) · max|tanh'| ≤ σ_max(W_aa),
+σ_max being the largest *singular value* of W_aa (its operator 2-norm). Pascanu, Mikolov & Bengio
+(2013, "On the difficulty of training recurrent neural networks") draw two conclusions from this:
+σ_max < 1 is *sufficient* for the gradient to vanish, at least as fast as σ_max^(T−t); σ_max > 1 is
+*necessary* for it to explode. Neither is about the spectral radius ρ (the largest |eigenvalue|,
+ρ ≤ σ_max): a matrix with ρ < 1 ≤ σ_max gets no guarantee either way, although its powers
+W_aa^k do shrink like ρ^k in the long run. Here we measure the gradient with autograd, compute it
+as that explicit product, split ∂L_T/∂W_aa into the contributions of each lag, rescale W_aa to a
+chosen ρ or σ_max, and clip gradients by their norm.
 
 Used by lessons 02 (the vanishing and exploding gradient) and 03 (the LSTM's cell path).
 """
@@ -32,6 +36,13 @@ def spectral_radius(W: Tensor) -> float:
     return torch.linalg.eigvals(W.detach().double()).abs().max().item()
 
 
+def largest_singular_value(W: Tensor) -> float:
+    """σ_max of a matrix W (m, n): its 2-norm, the most it can stretch a vector."""
+    if W.ndim != 2:
+        raise LstmvizError(f"a singular value needs a matrix, got shape {tuple(W.shape)}")
+    return torch.linalg.matrix_norm(W.detach().double(), ord=2).item()
+
+
 def scale_spectral_radius(W: Tensor, radius: float) -> Tensor:
     """W (n, n) rescaled to spectral radius exactly ``radius`` (eigenvectors unchanged)."""
     current = spectral_radius(W)
@@ -41,14 +52,27 @@ def scale_spectral_radius(W: Tensor, radius: float) -> Tensor:
 
 
 def rnn_with_radius(
-    input_size: int, hidden_size: int, radius: float, seed: int = 0, nonlinearity: str = "tanh"
+    input_size: int,
+    hidden_size: int,
+    radius: float,
+    seed: int = 0,
+    nonlinearity: str = "tanh",
+    scale: str = "radius",
 ) -> scratch.RNN:
-    """A float64 ``scratch.RNN``, Gaussian W_aa rescaled to spectral radius ``radius``, b_a = 0."""
+    """A float64 ``scratch.RNN``, Gaussian W_aa rescaled so that ρ (``scale="radius"``) or
+    σ_max (``scale="sigma"``) equals ``radius``; b_a = 0. The same seed gives the same W_aa
+    up to that one scale factor."""
+    if scale not in ("radius", "sigma"):
+        raise LstmvizError(f"scale must be 'radius' (ρ) or 'sigma' (σ_max), got {scale!r}")
     g = torch.Generator().manual_seed(seed)
     rnn = scratch.RNN(input_size, hidden_size, nonlinearity=nonlinearity).double()
     with torch.no_grad():
         W = torch.randn(hidden_size, hidden_size, generator=g, dtype=torch.float64)
-        rnn.W_aa.copy_(scale_spectral_radius(W, radius))
+        if scale == "radius":
+            W = scale_spectral_radius(W, radius)
+        else:
+            W = W * (radius / largest_singular_value(W))
+        rnn.W_aa.copy_(W)
         rnn.W_ax.copy_(
             torch.randn(hidden_size, input_size, generator=g, dtype=torch.float64) / input_size**0.5
         )
@@ -120,17 +144,41 @@ def grad_norm_vs_lag(
     return np.arange(len(norms)), norms.double().numpy()
 
 
+def _slope(rnn: scratch.RNN, a_seq: Tensor) -> Tensor:
+    # g'(z⟨t⟩) from the states a⟨t⟩ = g(z⟨t⟩), (B, T, n_a)
+    if rnn.nonlinearity == "tanh":
+        return 1 - a_seq**2  # tanh'(z) = 1 − tanh(z)²
+    if rnn.nonlinearity == "relu":
+        return (a_seq > 0).to(a_seq.dtype)
+    return torch.ones_like(a_seq)
+
+
 def jacobians(rnn: scratch.RNN, x: Tensor, a0: Tensor | None = None) -> Tensor:
     """J⟨t⟩ = ∂a⟨t⟩/∂a⟨t−1⟩ = diag(g'(z⟨t⟩)) W_aa, t = 1..T: x (B, T, n_x) -> (T, B, n_a, n_a)."""
     with torch.no_grad():
         a_seq, _ = rnn(x.to(rnn.W_aa.dtype), a0)
-        if rnn.nonlinearity == "tanh":
-            slope = 1 - a_seq**2  # tanh'(z) = 1 − tanh(z)²
-        elif rnn.nonlinearity == "relu":
-            slope = (a_seq > 0).to(a_seq.dtype)
-        else:
-            slope = torch.ones_like(a_seq)
+        slope = _slope(rnn, a_seq)
         return slope.transpose(0, 1)[..., :, None] * rnn.W_aa  # row i scaled by g'(z_i)
+
+
+def weight_gradient_by_lag(rnn: scratch.RNN, x: Tensor, direction: Tensor | None = None) -> Tensor:
+    """∂L_T/∂W_aa split by lag: x (B, T, n_x) -> (T, n_a, n_a), row k from step t = T − k.
+
+    W_aa is used at every step, so ∂L_T/∂W_aa = Σ_t δ⟨t⟩ a⟨t−1⟩ᵀ (summed over the batch), with
+    δ⟨t⟩ = ∂L_T/∂z⟨t⟩ = g'(z⟨t⟩) ∗ ∂L_T/∂a⟨t⟩. The term of step t is what the weight update
+    learns from the dependence of a⟨T⟩ on a⟨t−1⟩, k = T − t steps back; the rows sum to
+    autograd's ∂L_T/∂W_aa (L_T = direction · a⟨T⟩ as in ``hidden_gradients``; a⟨0⟩ = 0).
+    """
+    if not isinstance(rnn, scratch.RNN):
+        raise LstmvizError(f"weight_gradient_by_lag needs a scratch.RNN, got {type(rnn).__name__}")
+    x = x.to(rnn.W_aa.dtype)
+    dL_da = hidden_gradients(rnn, x, direction).transpose(0, 1)  # (B, T, n_a)
+    with torch.no_grad():
+        a_seq, _ = rnn(x)
+        delta = _slope(rnn, a_seq) * dL_da  # ∂L_T/∂z⟨t⟩
+        a_prev = torch.cat([torch.zeros_like(a_seq[:, :1]), a_seq[:, :-1]], dim=1)  # a⟨t−1⟩
+        per_step = torch.einsum("bti,btj->tij", delta, a_prev)  # (T, n_a, n_a), t ascending
+    return per_step.flip(0)
 
 
 def jacobian_product_gradients(rnn: scratch.RNN, x: Tensor, direction: Tensor) -> Tensor:

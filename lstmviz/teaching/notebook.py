@@ -5,7 +5,10 @@ Used by every lesson: ``lstmviz.teaching.notebook.setup()`` is its first code ce
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import random
+import sys
 import warnings
 
 import numpy as np
@@ -13,6 +16,10 @@ import plotly.io as pio
 import torch
 
 from ..viz.style import static_images_available
+
+#: plotly's own choices for a plain Jupyter kernel (JupyterLab, Notebook 7, Voila, nbconvert,
+#: nbval), and ours; any other choice (Colab, VS Code, Kaggle, a user's) is kept as it is.
+JUPYTER_RENDERERS = ("plotly_mimetype", "plotly_mimetype+notebook", "plotly_mimetype+png")
 
 
 def seed_everything(seed: int = 0) -> None:
@@ -23,14 +30,9 @@ def seed_everything(seed: int = 0) -> None:
 
 
 def setup(seed: int = 0) -> str:
-    """Seed everything and choose plotly's renderer; returns the renderer string.
-
-    Live in JupyterLab, figures use plotly's own mimetype (hover, zoom). With a browser for
-    kaleido we also attach a PNG, which GitHub, nbviewer and nbconvert show, since they drop
-    the plotly mimetype (plotly >= 6.1). Without one, figures are interactive only.
-    """
+    """Seed everything and choose plotly's renderer (``choose_renderer``); returns the renderer."""
     seed_everything(seed)
-    renderer = "plotly_mimetype+png" if static_images_available() else "plotly_mimetype"
+    renderer = choose_renderer()
     pio.renderers.default = renderer
     if "+png" in renderer:
         png = pio.renderers["png"]
@@ -39,6 +41,36 @@ def setup(seed: int = 0) -> str:
     torch.set_printoptions(precision=4, sci_mode=False)
     np.set_printoptions(precision=4, suppress=True)
     return renderer
+
+
+def choose_renderer() -> str:
+    """The plotly renderer for this front-end: interactive where it works, a PNG beside it.
+
+    In a plain Jupyter kernel (JupyterLab, Notebook 7, Voila, nbconvert) figures use plotly's own
+    mimetype (hover, zoom), plus a PNG when kaleido has a browser: GitHub, nbviewer and nbconvert
+    drop the plotly mimetype and show the PNG. Colab and VS Code get plotly's own choice (its
+    ``colab`` and ``vscode`` renderers), as does anything else plotly recognised, a
+    ``PLOTLY_RENDERER`` setting, or a renderer the user chose before ``setup()``.
+    """
+    current = str(pio.renderers.default)
+    if (
+        os.environ.get("PLOTLY_RENDERER")
+        or _in_colab()
+        or "VSCODE_PID" in os.environ
+        or current not in JUPYTER_RENDERERS
+    ):
+        return current
+    return "plotly_mimetype+png" if static_images_available() else "plotly_mimetype"
+
+
+def _in_colab() -> bool:
+    """True in Google Colab (its ``google.colab`` package is there)."""
+    if "google.colab" in sys.modules:
+        return True
+    try:
+        return importlib.util.find_spec("google.colab") is not None
+    except (ImportError, ValueError):  # no "google" package at all, or a half-made module
+        return False
 
 
 def _start_kaleido() -> None:

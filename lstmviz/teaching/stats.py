@@ -1,4 +1,4 @@
-"""Several seeds, one honest number: mean ± standard error, for every stochastic claim in lessons 01-07.
+"""Several seeds, one honest number: mean ± standard error, for the lessons' stochastic claims.
 
 A result from one seed can go either way on the next; the lessons run each comparison over several
 seeds and report ``mean ± SE`` (SE = sample standard deviation / sqrt(n)), and call "A beats B" only

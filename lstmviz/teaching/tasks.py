@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from ..core.errors import LstmvizError
 from ..core.model import set_forget_bias
 from ..core.training import train_step
+from .gradients import scale_spectral_radius
 
 # ---- settings the lessons use (small and fast; change them to explore) ----
 N_SIGNALS = 4  # chance accuracy is 1 / N_SIGNALS
@@ -34,7 +35,7 @@ BATCH_SIZE = 64
 STEPS = 500  # optimizer steps per run (fewer if it is solved earlier)
 LR = 3e-3
 CLIP = 1.0  # gradient-norm clipping threshold (None: no clipping)
-FORGET_BIAS = 5.0  # LSTM only: Γ_f = σ(5) ≈ 0.993 at the start, so the cell remembers by default
+FORGET_BIAS = 5.0  # LSTM only: Γ_f = σ(5) ≈ 0.993 at the start: the cell remembers by default
 SOLVED_LOSS = 0.05  # stop early once the recent training loss is this low
 SUCCESS = 0.9  # a run "succeeds" when its test accuracy reaches this
 
@@ -83,7 +84,11 @@ class FirstSymbolTask:
 
 
 class SequenceClassifier(nn.Module):
-    """``nn.RNN`` (tanh) or ``nn.LSTM`` over x (B, T, V), then a linear read-out -> (B, C)."""
+    """``nn.RNN`` (tanh) or ``nn.LSTM`` over x (B, T, V), then a linear read-out -> (B, C).
+
+    ``forget_bias`` (LSTM) sets Γ_f's bias; ``radius`` (RNN) rescales W_aa to that spectral
+    radius at the start. Both choose how much the untrained network remembers (lessons 02, 03).
+    """
 
     def __init__(
         self,
@@ -92,10 +97,15 @@ class SequenceClassifier(nn.Module):
         hidden_size: int,
         n_classes: int,
         forget_bias: float | None = None,
+        radius: float | None = None,
     ):
         super().__init__()
         if kind not in ("rnn", "lstm"):
             raise LstmvizError(f"kind must be 'rnn' or 'lstm', got {kind!r}")
+        if radius is not None and kind != "rnn":
+            raise LstmvizError(
+                "radius rescales a vanilla RNN's W_aa; for an LSTM set forget_bias instead"
+            )
         self.kind = kind
         # the fused torch modules: the lessons have already checked them against lstmviz.scratch
         cls = nn.RNN if kind == "rnn" else nn.LSTM
@@ -103,6 +113,10 @@ class SequenceClassifier(nn.Module):
         self.readout = nn.Linear(hidden_size, n_classes)
         if kind == "lstm" and forget_bias is not None:
             set_forget_bias(self.rnn, forget_bias)
+        if radius is not None:
+            with torch.no_grad():  # PyTorch's default init gives ρ ≈ 0.6 at 32-68 units
+                W = self.rnn.weight_hh_l0
+                W.copy_(scale_spectral_radius(W, radius))
 
     def forward(self, x: Tensor) -> Tensor:
         """x (B, T, V) -> logits (B, C) from the last time step."""
@@ -134,6 +148,7 @@ def train_on_task(
     optimizer: str = "adam",
     clip: float | None = CLIP,
     forget_bias: float | None = FORGET_BIAS,
+    radius: float | None = None,
     seed: int = 0,
     stop_when_solved: bool = True,
     test_size: int = 1000,
@@ -144,7 +159,8 @@ def train_on_task(
     Adam (or plain SGD), cross-entropy on the last step, optional gradient-norm clipping
     (``clip``), one ``lstmviz.core.training.train_step`` per batch. The history records the loss
     and the gradient norm *before* clipping at every step. Accuracy is measured on ``test_size``
-    fresh sequences. Pass ``model`` to start from given weights.
+    fresh sequences. ``radius`` (RNN only) rescales W_aa to that spectral radius at the start.
+    Pass ``model`` to start from given weights.
     """
     task = FirstSymbolTask(lag)
     torch.manual_seed(seed)
@@ -156,6 +172,7 @@ def train_on_task(
             hidden_size,
             task.n_signals,
             forget_bias=forget_bias if kind == "lstm" else None,
+            radius=radius,
         )
     if optimizer not in ("adam", "sgd"):
         raise LstmvizError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
@@ -189,12 +206,17 @@ def accuracy(model: nn.Module, task: FirstSymbolTask, n: int = 1000, seed: int =
     return (model(x).argmax(dim=1) == y).float().mean().item()
 
 
+def accuracy_by_seed(
+    kind: str, lags: list[int], seeds: tuple[int, ...] = (0, 1, 2, 3, 4), **train_kwargs
+) -> np.ndarray:
+    """Test accuracy of ``kind`` trained at each lag with each seed: (L lags, S seeds)."""
+    return np.asarray(
+        [[train_on_task(kind, lag, seed=s, **train_kwargs).accuracy for s in seeds] for lag in lags]
+    )
+
+
 def success_vs_lag(
     kind: str, lags: list[int], seeds: tuple[int, ...] = (0,), **train_kwargs
 ) -> tuple[np.ndarray, np.ndarray]:
     """(lags (L,), mean test accuracy over ``seeds`` (L,)) for ``kind`` trained at each lag."""
-    acc = [
-        np.mean([train_on_task(kind, lag, seed=s, **train_kwargs).accuracy for s in seeds])
-        for lag in lags
-    ]
-    return np.asarray(lags), np.asarray(acc)
+    return np.asarray(lags), accuracy_by_seed(kind, lags, seeds, **train_kwargs).mean(axis=1)

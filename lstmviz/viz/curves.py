@@ -29,10 +29,18 @@ class TrainingCurves:
     ``curves(entry)`` takes the dicts ``lstmviz.train`` passes to its callback (keys ``step``,
     ``train_loss``, ``val_loss``; ``kind`` "train" or "val"). ``live=True`` draws into a plotly
     FigureWidget that updates in place as training runs; ``figure()`` returns a static copy.
+    ``references``: ``{label: nats/char}`` drawn as dashed lines (``add_references``).
     """
 
-    def __init__(self, title: str = "Training curves", live: bool = False):
+    def __init__(
+        self,
+        title: str = "Training curves",
+        live: bool = False,
+        references: Mapping[str, float] | None = None,
+    ):
         self.title = title
+        # dashed horizontal lines, e.g. n-gram baselines {"trigram": 1.93} (nats/char)
+        self.references = dict(references or {})
         self.train_steps: list[int] = []
         self.train_loss: list[float] = []
         self.val_steps: list[int] = []
@@ -58,6 +66,7 @@ class TrainingCurves:
         # the same curves in bits/char, invisible, on the right axis (style.add_bits_twin)
         for name in ("train", "validation"):
             add_bits_twin(fig, [], [], name=name + " (bits)")
+        add_references(fig, self.references)
         fig.update_layout(
             title=self.title,
             template="plotly_white",
@@ -101,6 +110,8 @@ class TrainingCurves:
                 fig.data[i].x, fig.data[i].y = list(steps), style.round_sig(loss, as_list=True)
                 fig.data[i + 2].x, fig.data[i + 2].y = list(steps), bits(loss)
             values = [v for v in self.train_loss + self.val_loss if math.isfinite(v)]
+            if values:  # keep the reference lines in view
+                values += [v for v in self.references.values() if math.isfinite(v)]
             if values:  # fix both ranges so the right axis reads bits/char exactly, with nice ticks
                 lo, hi = min(values), max(values)
                 pad = 0.05 * (hi - lo) or 0.05 * abs(hi) or 0.05
@@ -124,8 +135,25 @@ class TrainingCurves:
         if self.widget is None:
             return self.figure()._repr_mimebundle_(include, exclude)
         bundle = dict(self.widget._repr_mimebundle_(include=include, exclude=exclude) or {})
-        bundle["text/plain"] = repr(self) + " (the plot updates in a live kernel)"
+        # no point counts here: at display time there are none, and "0 points" reads as a bug
+        bundle["text/plain"] = (
+            "(live training plot: it fills in while training runs in a live kernel; "
+            "a static copy is shown after training)"
+        )
         return bundle
+
+
+def add_references(fig: go.Figure, references: Mapping[str, float]) -> go.Figure:
+    """Dashed grey horizontal lines at ``{label: y}`` (e.g. n-gram losses), labelled on the left."""
+    for label, y in references.items():
+        fig.add_hline(
+            y=float(y),
+            line=dict(dash="dash", color="gray", width=1.5),
+            annotation_text=f"{label} {float(y):.2f}",
+            annotation_position="top left",
+            annotation_font=dict(color="gray", size=11),
+        )
+    return fig
 
 
 def lag_figure(
@@ -134,11 +162,12 @@ def lag_figure(
     fig: go.Figure | None = None,
     dash: str = "solid",
     ylabel: str = "‖∂L<sub>T</sub> / ∂a⟨t⟩‖",
+    colors: Sequence[str] | None = None,
 ) -> go.Figure:
     """Gradient norm vs lag T − t on a log y-axis, one line per ``label: (lags, norms)``.
 
     Pass ``fig`` to add the runs to an existing figure (e.g. LSTM lines on the RNN's axes);
-    ``dash`` styles the added lines.
+    ``dash`` styles the added lines, ``colors`` (one per run) overrides the palette's next ones.
     """
     if fig is None:
         fig = go.Figure()
@@ -161,20 +190,27 @@ def lag_figure(
             y=style.round_sig(norms, as_list=True),
             name=label,
             mode="lines",
-            line=dict(color=COLORS[(start + k) % len(COLORS)], dash=dash, width=2.5),
+            line=dict(
+                color=colors[k] if colors else COLORS[(start + k) % len(COLORS)],
+                dash=dash,
+                width=2.5,
+            ),
             hovertemplate="lag %{x}<br>%{y:.2e}<extra>" + label + "</extra>",
         )
     return fig
 
 
 def accuracy_figure(
-    runs: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    runs: Mapping[str, tuple[Sequence[float], ...]],
     chance: float,
     title: str = "Remember the first symbol: success vs lag",
 ) -> go.Figure:
-    """Test accuracy vs lag, one line per ``label: (lags, accuracies)``; chance level dashed."""
+    """Test accuracy vs lag, one line per ``label: (lags, accuracies)``; chance level dashed.
+
+    ``label: (lags, mean accuracies, standard errors)`` adds ± 1 SE error bars (several seeds).
+    """
     fig = go.Figure()
-    for k, (label, (lags, acc)) in enumerate(runs.items()):
+    for k, (label, (lags, acc, *se)) in enumerate(runs.items()):
         fig.add_scatter(
             x=list(np.asarray(lags).tolist()),
             y=style.round_sig(acc, as_list=True),
@@ -182,6 +218,9 @@ def accuracy_figure(
             mode="lines+markers",
             line=dict(color=COLORS[k % len(COLORS)], width=2.5),
             marker=dict(size=9),
+            error_y=dict(type="data", array=style.round_sig(se[0], as_list=True), visible=True)
+            if se
+            else None,
         )
     fig.add_hline(
         y=chance,
@@ -194,8 +233,53 @@ def accuracy_figure(
         template="plotly_white",
         height=420,
         xaxis=dict(title="lag (distractor steps between the symbol and the question)"),
-        yaxis=dict(title="success rate (test accuracy)", range=[0, 1.05], tickformat=".0%"),
+        yaxis=dict(title="test accuracy", range=[0, 1.05], tickformat=".0%"),
         margin=dict(l=80, r=30, t=60, b=50),
+    )
+    return fig
+
+
+def accuracy_bars(
+    runs: Mapping[str, Sequence[float]],
+    chance: float,
+    title: str = "Remember the first symbol: test accuracy",
+) -> go.Figure:
+    """Mean test accuracy ± 1 SE per ``label: per-seed accuracies``; seeds dots, chance dashed."""
+    fig = go.Figure()
+    for k, (label, acc) in enumerate(runs.items()):
+        acc = np.asarray(acc, dtype=float)
+        se = acc.std(ddof=1) / np.sqrt(len(acc)) if len(acc) > 1 else 0.0
+        color = COLORS[k % len(COLORS)]
+        fig.add_bar(
+            x=[label],
+            y=style.round_sig([acc.mean()], as_list=True),
+            error_y=dict(type="data", array=style.round_sig([se], as_list=True)),
+            marker=dict(color=color, opacity=0.55),
+            name=label,
+            showlegend=False,
+        )
+        fig.add_scatter(
+            x=[label] * len(acc),
+            y=style.round_sig(acc, as_list=True),
+            mode="markers",
+            marker=dict(color=color, size=8, line=dict(color="black", width=1)),
+            showlegend=False,
+            hovertemplate="%{y:.0%}<extra>" + label + "</extra>",
+        )
+    fig.add_hline(
+        y=chance,
+        line=dict(dash="dash", color="gray"),
+        annotation_text=f"chance ({chance:.0%})",
+        annotation_position="top right",
+    )
+    fig.update_layout(
+        title=title,
+        template="plotly_white",
+        height=420,
+        yaxis=dict(
+            title="test accuracy (bar: mean ± SE; dots: seeds)", range=[0, 1.05], tickformat=".0%"
+        ),
+        margin=dict(l=80, r=30, t=60, b=80),
     )
     return fig
 
@@ -207,11 +291,15 @@ def history_figure(
     labels: Mapping[str, str] | None = None,
     log_keys: tuple[str, ...] = ("grad_norm",),
     thresholds: Mapping[str, float] | None = None,
+    references: Mapping[str, tuple[float, str]] | None = None,
 ) -> go.Figure:
     """One row per ``key`` (e.g. loss, gradient norm) vs step, one line per run ``label: history``.
 
-    ``thresholds`` draws a dashed horizontal line in a row, e.g. ``{"grad_norm": 1.0}`` for a clip.
+    ``thresholds`` draws a dashed horizontal line in a row, e.g. ``{"grad_norm": 1.0}`` for a clip;
+    ``references`` one with its own label, e.g. ``{"loss": (math.log(4), "chance")}``.
     """
+    lines = {k: (y, f"threshold {y:g}") for k, y in (thresholds or {}).items()}
+    lines.update(references or {})
     labels = {"loss": "loss (nats)", "grad_norm": "gradient norm ‖g‖", **(labels or {})}
     fig = make_subplots(rows=len(keys), cols=1, shared_xaxes=True, vertical_spacing=0.08)
     for k, (run, history) in enumerate(histories.items()):
@@ -238,12 +326,12 @@ def history_figure(
             exponentformat="power" if log else None,
             dtick=1 if log else None,
         )
-        if thresholds and key in thresholds:
-            y = thresholds[key]
+        if key in lines:
+            y, text = lines[key]
             fig.add_hline(y=y, row=row, col=1, line=dict(dash="dash", color="gray"))
             # annotations on a log axis are placed in log10 units
             fig.add_annotation(
-                text=f"threshold {y:g}",
+                text=text,
                 x=1,
                 xref="x domain",
                 xanchor="right",
@@ -297,21 +385,7 @@ def unrolled_figure(
         fig.add_annotation(x=x, y=y, text=text, showarrow=False, font=dict(size=14))
 
     def arrow(x0: float, y0: float, x1: float, y1: float, label: str, color: str) -> None:
-        fig.add_annotation(
-            x=x1,
-            y=y1,
-            ax=x0,
-            ay=y0,
-            xref="x",
-            yref="y",
-            axref="x",
-            ayref="y",
-            showarrow=True,
-            arrowhead=3,
-            arrowwidth=2,
-            arrowcolor=color,
-            text="",
-        )
+        style.arrow(fig, x0, y0, x1, y1, color, head=3)
         if label:
             fig.add_annotation(
                 x=(x0 + x1) / 2,
@@ -363,11 +437,13 @@ def loss_figure(
     title: str = "Training loss, same text and budget",
     window: int = 20,
     first: int | None = None,
+    references: Mapping[str, float] | None = None,
 ) -> go.Figure:
     """Training loss (mean of ``window`` steps) vs step, one line per run; bits/char on the right.
 
     ``runs``: anything with ``label`` and ``train_loss`` (nats/char per step), such as the
     ``lstmviz.teaching.compare.Run`` of lesson 06. ``first``: show only the first ``first`` steps.
+    ``references``: ``{label: nats/char}`` drawn as dashed lines (``add_references``).
     """
     fig = go.Figure()
     for k, r in enumerate(runs):
@@ -381,6 +457,7 @@ def loss_figure(
             hovertemplate="step %{x}<br>%{y:.3f} nats/char<extra>" + r.label + "</extra>",
         )
         add_bits_twin(fig, range(1, len(y) + 1), y)  # the right axis reads off bits/char
+    add_references(fig, references or {})
     fig.update_layout(
         title=title,
         template="plotly_white",

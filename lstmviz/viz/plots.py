@@ -10,7 +10,8 @@ and returns a ``plotly.graph_objects.Figure``:
 * ``saturation``    -- per unit, the fraction of steps a gate is < 0.1 vs > 0.9 (Karpathy et al.
   2015, fig. 3).
 * ``cell_ledger``   -- per step, what one memory cell kept (Γ_f⊙c⟨t−1⟩) and wrote (Γ_u⊙ĉ⟨t⟩), and
-  how long it remembers (half-life from the running product of Γ_f).
+  its forget gate, titled with its half-life n½ = ln ½ / mean ln Γ_f (``analysis.half_life``).
+* ``measured``      -- a measurement (mean ± SE over seeds) against a setting, e.g. a clamp's dose.
 * ``stack``         -- several figures as one (a static snapshot of an explorer).
 
 Data going into a figure is rounded to ``style.SIG_DIGITS`` significant digits and stored as
@@ -31,11 +32,15 @@ from plotly.subplots import make_subplots
 from ..core.errors import LstmvizError
 from ..core.names import GATES, LABELS, RANGES, SYMBOLS, canonical
 from ..gates import analysis
-from .style import FONT, NAME_COLORS, colorscale, round_sig
+from .style import COLORS, FONT, NAME_COLORS, colorscale, round_sig
 
 # ----------------------------------------------------------------------------- settings
 MAX_COLS = 1000  # heatmap columns at most; longer windows are averaged into bins of characters
-MAX_TICK_CHARS = 150  # up to this many columns, every character is a tick label
+MAX_TICK_CHARS = 150  # up to this many columns, characters are the tick labels (else positions)
+TICK_PX = {11: 8.0, 8: 5.5}  # px a one-character tick label needs at that font size (glyph + gap)
+AUTOSIZE_PX = 700  # width to plan ticks for in a figure without one: plotly's default, which an
+# explorer's plot gets in Notebook 7 and Voila (narrower than JupyterLab's)
+COLORBAR_PX = 70  # a heatmap's colour bar with its labels
 MAX_TEXT_CHARS = 3000  # coloured_text shows at most this many characters
 WRAP = 80  # coloured_text line width in characters
 TOP_K = 24  # units shown by default in a heatmap
@@ -154,6 +159,24 @@ def _bin(values: np.ndarray, per: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- heatmap
+def character_ticks(labels: Sequence[str], ticks: Sequence[str], room: float) -> dict:
+    """x-axis settings that label columns with their characters without overlap in ``room`` px.
+
+    Every character at font 11 when each column has the room, else at font 8, else every k-th
+    (hover still names each one): labels (N,), ticks (N,) -> ``update_xaxes`` keywords.
+    """
+    px = room / max(len(labels), 1)  # per column
+    size = 11 if px >= TICK_PX[11] else 8
+    every = max(1, math.ceil(TICK_PX[size] / px))
+    return dict(
+        tickmode="array",
+        tickvals=list(labels[::every]),
+        ticktext=list(ticks[::every]),
+        tickangle=0,
+        tickfont=dict(family=FONT, size=size),
+    )
+
+
 def heatmap(
     source: Any,
     text: str,
@@ -169,6 +192,7 @@ def heatmap(
     offset: int = 0,
     per_unit: bool = False,
     title: str | None = None,
+    width: int | None = None,
 ) -> go.Figure:
     """Units x characters heatmap of ``name`` (i f g o c h): source (T, H) or Trace, text -> Figure.
 
@@ -178,6 +202,7 @@ def heatmap(
     from ``offset`` (where ``text`` starts in a longer text, e.g. the last 100 of 5,000 characters).
     ``per_unit=True`` colours each row by value / max |value| of that unit (the hover still gives
     the value), so a memory cell that moves between ±1 shows next to one that reaches ±20.
+    ``width`` (px; default: as wide as the page) also decides how many characters fit as labels.
     """
     name = canonical(name)
     values = analysis.activations(source, name, layer)
@@ -219,19 +244,15 @@ def heatmap(
     fig.update_layout(
         title=dict(text=title or f"{LABELS[name]}{', ' + where if where else ''}{binned}", x=0.01),
         height=int(np.clip(110 + 16 * len(rows), 260, 900)),
+        width=width,
         margin=dict(l=80, r=20, t=50, b=60),
         template="plotly_white",
     )
     fig.update_yaxes(autorange="reversed", type="category", tickfont=dict(size=10))
     fig.update_xaxes(type="category", title_text="character" if per == 1 else "position in text")
     if len(labels) <= MAX_TICK_CHARS:
-        fig.update_xaxes(
-            tickmode="array",
-            tickvals=labels,
-            ticktext=ticks,
-            tickangle=0,
-            tickfont=dict(family=FONT, size=11 if len(labels) <= 80 else 8),
-        )
+        room = (width or AUTOSIZE_PX) - 80 - 20 - COLORBAR_PX  # the margins set above
+        fig.update_xaxes(**character_ticks(labels, ticks, room))
     else:
         every = math.ceil(len(labels) / 12)
         fig.update_xaxes(
@@ -460,11 +481,13 @@ def cell_ledger(
     max_chars: int = 400,
     title: str | None = None,
 ) -> go.Figure:
-    """What one memory cell kept and wrote at each step, and how long it remembers -> Figure.
+    """What one memory cell kept and wrote at each step, and its forget gate -> Figure.
 
     ``source`` is a Trace or a mapping {"f": (T, H), "i": ..., "g": ..., "c": ...}. Top: bars of
-    kept Γ_f⊙c⟨t−1⟩ and written Γ_u⊙ĉ⟨t⟩ (they add up to c⟨t⟩, the line). Bottom: the half-life
-    (steps back until ∏Γ_f < ½). ``c0`` is c before the first character (0 for a fresh state).
+    kept Γ_f⊙c⟨t−1⟩ and written Γ_u⊙ĉ⟨t⟩ (they add up to c⟨t⟩, the line). Bottom: Γ_f⟨t⟩ and its
+    geometric mean; the title gives the window's half-life n½ = ln ½ / mean ln Γ_f
+    (``analysis.half_life`` of the same steps). ``c0`` is c before the first character (0 for a
+    fresh state); start the window well after a zero state, or c⟨t⟩ shows the state warming up.
     """
     get = (
         (lambda n: analysis.activations(source, n, layer))
@@ -479,10 +502,11 @@ def cell_ledger(
     f, i, g, c = (a[:, unit].astype(np.float64) for a in (f, i, g, c))
     c_prev = np.concatenate([[c0], c[:-1]])
     kept, written = f * c_prev, i * g
-    life = analysis.half_life(f)
     start, stop = _window(len(text), start, stop)
     stop = min(stop, start + max_chars)
     sl = slice(start, stop)
+    n_half = analysis.half_life(f[sl])
+    geo_mean = 0.5 ** (1 / n_half) if math.isfinite(n_half) else 1.0
     labels, ticks, _ = _columns(text, start, stop, max_cols=stop - start)
     fig = make_subplots(
         rows=2,
@@ -490,31 +514,20 @@ def cell_ledger(
         shared_xaxes=True,
         row_heights=[0.65, 0.35],
         vertical_spacing=0.08,
-        subplot_titles=["", "memory half-life: steps back until ∏Γ_f < ½"],
+        subplot_titles=["", f"forget gate Γ_f⟨t⟩ (dashed: its geometric mean {geo_mean:.4f})"],
     )
-    hover = "step %{x}<br>%{fullData.name} = %{y:.3f}<extra></extra>"
-    fig.add_trace(
-        go.Bar(
-            x=labels,
-            y=round_sig(kept[sl]),
-            name="kept Γ_f⊙c⟨t−1⟩",
-            marker_color="#6baed6",
-            hovertemplate=hover,
-        ),
-        row=1,
-        col=1,
-    )
-    fig.add_trace(
-        go.Bar(
-            x=labels,
-            y=round_sig(written[sl]),
-            name="written Γ_u⊙ĉ⟨t⟩",
-            marker_color="#fd8d3c",
-            hovertemplate=hover,
-        ),
-        row=1,
-        col=1,
-    )
+    hover = "%{x}<br>%{fullData.name} = %{y:.3f}<extra></extra>"
+    for y, name, colour in (
+        (kept, "kept Γ_f⊙c⟨t−1⟩", "#6baed6"),
+        (written, "written Γ_u⊙ĉ⟨t⟩", "#fd8d3c"),
+    ):
+        fig.add_trace(
+            go.Bar(
+                x=labels, y=round_sig(y[sl]), name=name, marker_color=colour, hovertemplate=hover
+            ),
+            row=1,
+            col=1,
+        )
     fig.add_trace(
         go.Scatter(
             x=labels,
@@ -531,23 +544,23 @@ def cell_ledger(
     fig.add_trace(
         go.Scatter(
             x=labels,
-            y=round_sig(life[sl]),
-            name="half-life (steps)",
+            y=round_sig(f[sl]),
+            name="Γ_f⟨t⟩",
             mode="lines",
             line=dict(color="#d62728", shape="hv"),
-            hovertemplate="step %{x}<br>half-life %{y:.0f} steps<extra></extra>",
+            hovertemplate=hover,
         ),
         row=2,
         col=1,
     )
-    overall = analysis.mean_half_life(f[sl])
+    fig.add_hline(y=geo_mean, line=dict(color="#d62728", dash="dash", width=1), row=2, col=1)
     where = _layer_label(source, layer)
     fig.update_layout(
         barmode="relative",
         title=dict(
             text=title
-            or f"Cell ledger: unit {unit % H}{', ' + where if where else ''} "
-            f"(mean half-life {overall:.3g} steps)",
+            or f"Cell ledger: unit {unit % H}{', ' + where if where else ''}, "
+            f"steps {start}–{stop - 1}: half-life n½ = {n_half:.3g} steps",
             x=0.01,
         ),
         height=520,
@@ -557,26 +570,67 @@ def cell_ledger(
         bargap=0.1,
     )
     fig.update_yaxes(title_text="c⟨t⟩ = kept + written", row=1, col=1)
-    # log scale (labels at 1, 2, 5, 10, ...) when the half-life spans a decade, else linear:
-    # a log axis over a narrow range would show no labels at all
-    hl = life[sl][np.isfinite(life[sl])]
-    if hl.size and hl.max() >= 10 * hl.min():
-        fig.update_yaxes(title_text="steps", type="log", dtick="D2", row=2, col=1)
-    else:
-        fig.update_yaxes(title_text="steps", row=2, col=1)
+    fig.update_yaxes(title_text="Γ_f", tickformat=".3~f", row=2, col=1)
     fig.update_xaxes(type="category")
     if len(labels) <= MAX_TICK_CHARS:
-        fig.update_xaxes(
-            tickmode="array",
-            tickvals=labels,
-            ticktext=ticks,
-            tickangle=0,
-            tickfont=dict(family=FONT, size=11 if len(labels) <= 80 else 8),
-            row=2,
-            col=1,
-        )
+        room = (fig.layout.width or AUTOSIZE_PX) - 60 - 20  # the margins set above
+        fig.update_xaxes(**character_ticks(labels, ticks, room), row=2, col=1)
     fig.update_xaxes(showticklabels=False, row=1, col=1)
     fig.update_annotations(font_size=12)
+    return subscripts(fig)
+
+
+# ----------------------------------------------------------------------------- measured
+def measured(
+    x: Sequence[float],
+    series: Mapping[str, tuple[Sequence[float], Sequence[float] | None]],
+    *,
+    baseline: tuple[float, float] | None = None,
+    baseline_label: str = "untouched",
+    x_title: str = "",
+    y_title: str = "",
+    title: str = "",
+    log_x: bool = False,
+) -> go.Figure:
+    """A measurement against a setting: {label: (means (N,), SEs (N,) or None)} -> Figure.
+
+    One line per series with ± 1 SE bars; ``baseline`` (mean, SE) is a dashed line with a ± 1 SE
+    band (e.g. the untouched model in a dose-response curve).
+    """
+    fig = go.Figure()
+    if baseline is not None:
+        m, se = baseline
+        fig.add_hrect(y0=m - se, y1=m + se, fillcolor="#bbbbbb", opacity=0.3, line_width=0)
+        fig.add_hline(
+            y=m,
+            line=dict(color="#555555", dash="dash"),
+            annotation_text=baseline_label,
+            annotation_position="top left",
+        )
+    for k, (label, (means, ses)) in enumerate(series.items()):
+        if len(means) != len(x) or (ses is not None and len(ses) != len(x)):
+            raise LstmvizError(f"series {label!r} needs one value per x ({len(x)})")
+        fig.add_trace(
+            go.Scatter(
+                x=list(x),
+                y=round_sig(np.asarray(means, dtype=float)),
+                error_y=None if ses is None else dict(array=round_sig(np.asarray(ses, float))),
+                name=label,
+                mode="lines+markers",
+                line=dict(color=COLORS[k % len(COLORS)]),
+            )
+        )
+    fig.update_layout(
+        title=dict(text=title, x=0.01),
+        # a log axis labels only the measured x values (plotly's own minor labels crowd it)
+        xaxis=dict(title=x_title, type="log", tickvals=list(x)) if log_x else dict(title=x_title),
+        yaxis=dict(title=y_title),
+        height=420,
+        width=800,
+        margin=dict(l=70, r=20, t=60, b=50),
+        template="plotly_white",
+        legend=dict(x=1, xanchor="right", y=0.5, yanchor="middle"),
+    )
     return subscripts(fig)
 
 

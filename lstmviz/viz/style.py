@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import math
 import os
-import shutil
 from collections.abc import Sequence
 from typing import Any
 
@@ -47,8 +46,6 @@ DIVERGING_SCALE = [
     [1.0, "#b2182b"],
 ]
 DIVERGING_SCALE_SOFT = [[0.0, "#5b9bd5"], [0.5, "#ffffff"], [1.0, "#e8735a"]]
-#: Where kaleido looks for a browser to draw static PNGs (Debian's chromium, Chrome, ...).
-BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 
 
 # ----------------------------------------------------------------------------- numbers
@@ -72,6 +69,38 @@ def round_sig(values: Any, digits: int = SIG_DIGITS, *, as_list: bool = False) -
 
 
 # ----------------------------------------------------------------------------- colours
+def arrow(
+    fig: go.Figure,
+    x0: float,
+    y0: float,
+    x1: float,
+    y1: float,
+    color: str,
+    *,
+    width: float = 2.0,
+    head: int = 2,
+    size: float | None = None,
+) -> go.Figure:
+    """An arrow from (x0, y0) to (x1, y1) in data coordinates (the diagrams and unrolled RNN)."""
+    fig.add_annotation(
+        x=x1,
+        y=y1,
+        ax=x0,
+        ay=y0,
+        xref="x",
+        yref="y",
+        axref="x",
+        ayref="y",
+        text="",
+        showarrow=True,
+        arrowhead=head,
+        arrowsize=size,
+        arrowwidth=width,
+        arrowcolor=color,
+    )
+    return fig
+
+
 def colorscale(name: str, soft: bool = False) -> list:
     """The colour scale for activation ``name``: sequential 0..1 for gates, diverging otherwise."""
     if name in GATES:
@@ -112,11 +141,25 @@ def add_bits_twin(
 
 
 # ----------------------------------------------------------------------------- static PNG
+def find_browser() -> str | None:
+    """The Chromium-family browser kaleido will draw static PNGs with, or None if there is none.
+
+    ``BROWSER_PATH`` when it names a file (kaleido's own override); else the search of kaleido's
+    own dependency choreographer, so we agree with kaleido: Chrome, Chromium, Edge, Brave on PATH,
+    their standard install folders on Windows, macOS and Linux, the Windows registry, and a
+    browser fetched with ``kaleido.get_chrome()``.
+    """
+    path = os.environ.get("BROWSER_PATH")
+    if path:
+        return path if os.path.exists(path) else None
+    from choreographer.browsers import Chromium  # here: only lessons that draw PNGs need it
+
+    return Chromium.find_browser(skip_local=False)
+
+
 def static_images_available() -> bool:
     """True when kaleido can find a Chromium-family browser to render figures to PNG."""
-    if os.environ.get("BROWSER_PATH") and os.path.exists(os.environ["BROWSER_PATH"]):
-        return True
-    return any(shutil.which(name) for name in BROWSERS)
+    return find_browser() is not None
 
 
 def static_png(fig: go.Figure, width: int, height: int | None = None) -> str | None:

@@ -4,7 +4,8 @@
   next-character probabilities update as it goes. Generation runs in a thread, so Stop works.
 * ``CellExplorer``         -- pick layer, gate and unit; select a span and find the units that
   are on inside it and off around it; rank units by correlation with character features.
-* ``InterventionExplorer`` -- clamp one memory cell to a value; the two continuations side by side.
+* ``InterventionExplorer`` -- clamp one memory cell to a value; the two continuations side by side,
+  each character coloured by how much the clamp changed its log-probability.
 
 Each explorer displays as its widget in a live kernel. Its display also carries a static PNG of its
 current figures (when the lesson renderer includes PNG, see ``lstmviz.notebook.setup``), which
@@ -34,7 +35,7 @@ from ..core.names import LABELS, NAMES, RANGES, SYMBOLS, canonical
 from ..core.sampling import stream
 from ..gates import features as feats
 from ..gates.analysis import activations, top_units
-from ..gates.interventions import intervene
+from ..gates.interventions import intervene, logprob_change
 from ..gates.record_call import record
 from ..gates.recorder import GateRecorder
 from . import plots
@@ -46,9 +47,14 @@ REFRESH = 0.25  # seconds between redraws while generating: the browser keeps up
 WINDOW = 120  # characters in the live heatmap (each one labelled)
 TEXT_WINDOW = 480  # characters in the live coloured text
 TEXT_WRAP, TEXT_WIDTH = 56, 640  # its line length (characters) and width (px), beside the bars
+LENGTH_MAX = 5000  # characters, the top of the length slider
 PACE_MAX = 200  # characters a second, the top of the chars/s slider (0 on it: no limit)
 HEAT_UNITS = 16  # heatmap rows in the explorers
 PROBS_K = 10  # bars in the next-character chart
+PROBS_WIDTH = 290  # px, that chart
+# px, the explorers' wide plots (text and bars side by side are as wide): Notebook 7 and Voila do
+# not widen an unsized plot beyond plotly's 700 px, too narrow for 120 character labels
+EXPLORER_WIDTH = TEXT_WIDTH + PROBS_WIDTH
 SNAPSHOT_WIDTH = 900  # px, the static PNG
 
 NAME_OPTIONS = [(LABELS[n], n) for n in NAMES]
@@ -152,8 +158,9 @@ class LiveGeneration(Explorer):
         self.w_top_k = W.IntSlider(
             value=top_k or 0, min=0, max=len(vocab), description="top-k (0: all)", style=style
         )
+        # from 0 in steps of 10: every value a round number (from 1 it offered 301, not 300)
         self.w_length = W.IntSlider(
-            value=length, min=1, max=5000, step=10, description="length", style=style
+            value=length, min=0, max=LENGTH_MAX, step=10, description="length", style=style
         )
         # 0: as fast as the model can; at up to 1/refresh characters a second every one is drawn
         self.w_pace = W.IntSlider(
@@ -353,7 +360,10 @@ class LiveGeneration(Explorer):
             name=name,
             units=self._rows,
             offset=end - m,
-            title=f"{where}: the last {m} characters (unit {unit} on top)",
+            per_unit=name == "c",  # cells differ in range a lot: one scale hides the small ones
+            title=f"{where}: the last {m} characters (unit {unit} on top)"
+            + (", each row scaled by its max |c|" if name == "c" else ""),
+            width=EXPLORER_WIDTH,
         )
         return [ctext, self._probs_figure(), heat]
 
@@ -364,7 +374,7 @@ class LiveGeneration(Explorer):
             layout=dict(
                 template="plotly_white",
                 height=300,
-                width=290,
+                width=PROBS_WIDTH,
                 margin=dict(l=50, r=10, t=40, b=40),
                 showlegend=False,
             )
@@ -606,7 +616,7 @@ class CellExplorer(Explorer):
             stop=b,
             title=f"unit {unit} of {LABELS[name]}, layer {layer}",
         )
-        ctext.update_layout(width=None)
+        ctext.update_layout(width=EXPLORER_WIDTH)
         heat = plots.heatmap(
             values,
             self.text,
@@ -616,6 +626,7 @@ class CellExplorer(Explorer):
             start=a,
             stop=b,
             max_cols=self.window,
+            width=EXPLORER_WIDTH,
             per_unit=name == "c",  # cells differ in range a lot
             title=f"{LABELS[name]}, layer {layer}: "
             + ("found units" if self.found else f"unit {unit} and the most variable"),
@@ -715,16 +726,16 @@ class InterventionExplorer(Explorer):
         self.w_value.min, self.w_value.max = lo, hi
 
     def _generate(self, clamp: bool) -> tuple[str, np.ndarray]:
-        """One continuation (with or without the clamp) and the unit's values (T,) in it."""
+        """One continuation (with or without the clamp) and, per character, Δ log p (T,).
+
+        Δ log p = log p(character | text before it) with the clamp minus without it: what the
+        clamp did to the model's choice of that character (positive: made it more likely).
+        """
         name, layer, unit = self.w_name.value, self.w_layer.value, int(self.w_unit.value)
-        ctx = (
-            intervene(self.model, {(name, layer, unit): float(self.w_value.value)})
-            if clamp
-            else nullcontext()
-        )
+        clamps = {(name, layer, unit): float(self.w_value.value)}
         prime, n = self.w_prime.value or "\n", int(self.w_length.value)
         # same seed for both runs: every difference comes from the clamp
-        with ctx, GateRecorder(self.model) as rec:
+        with intervene(self.model, clamps) if clamp else nullcontext():
             out = "".join(
                 stream(
                     self.model,
@@ -735,10 +746,9 @@ class InterventionExplorer(Explorer):
                     seed=int(self.w_seed.value),
                 )
             )
-        values = activations(rec.trace, name, layer)[:, unit]
-        # The trace holds the prime and then every generated character but the last (never fed
-        # back); a character is coloured by the unit's value after reading it, as everywhere.
-        return out, values[len(prime) :]
+        ids = self.vocab.encode(prime + out)
+        delta = logprob_change(self.model, ids, clamps).float().numpy()
+        return out, delta[len(prime) - 1 :]  # one per generated character
 
     def run(self) -> tuple[str, str]:
         """Generate both continuations (untouched, clamped); returns them."""
@@ -766,27 +776,26 @@ class InterventionExplorer(Explorer):
         figs = []
         for title, (text, values) in self.results.items():
             n = min(len(text), len(values))
-            what = (
-                f"{label} clamped to {self.w_value.value:+.2f}"
-                if title == "clamped"
-                else f"untouched, coloured by {label}"
-            )
             fig = plots.coloured_text(
                 values[:n, None],
                 text[:n],
-                name=name,
+                name="c",  # a diverging scale centred at 0: red more likely, blue less
                 layer=None,
                 units=[0],
                 wrap=80,
-                title=f"{title}: {what}",
+                title=f"{title}: each character coloured by Δ log p, what clamping {label} "
+                f"to {self.w_value.value:+.2f} did to its probability",
             )
-            fig.update_layout(width=None, annotations=[])  # the title says which unit
+            fig.update_layout(width=None, annotations=[], coloraxis_colorbar_title_text="Δ log p")
+            fig.update_traces(
+                hovertemplate="step %{customdata}: '%{text}'<br>Δ log p = %{z:+.3f} nats"
+                "<extra></extra>"
+            )
             figs.append(fig)
-        # one colour range for both, so the same colour means the same value
-        lo = min(f.layout.coloraxis.cmin for f in figs)
-        hi = max(f.layout.coloraxis.cmax for f in figs)
+        # one colour range for both, so the same colour means the same change
+        m = max(max(abs(f.layout.coloraxis.cmin), abs(f.layout.coloraxis.cmax)) for f in figs)
         for f in figs:
-            f.update_layout(coloraxis=dict(cmin=lo, cmax=hi))
+            f.update_layout(coloraxis=dict(cmin=-m, cmax=m))
         return figs
 
     def draw(self) -> None:
