@@ -25,7 +25,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	touch $@
 
 setup-test: setup
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet -e ".[test,browser]"
 	bash .ci/install-chromium
 
 # Set up, then open the lessons in JupyterLab (root or not, headless or not, no news prompt).

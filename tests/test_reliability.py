@@ -818,9 +818,10 @@ def test_a_file_claiming_a_huge_model_allocates_nothing(tmp_path, saved):
     code = (
         "import resource, sys\n"
         "from lstmviz.core.checkpoint import load_checkpoint\n"
+        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "try:\n    load_checkpoint(sys.argv[1])\n"
         "except Exception as e:\n    print(e)\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base)\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
@@ -830,10 +831,12 @@ def test_a_file_claiming_a_huge_model_allocates_nothing(tmp_path, saved):
         timeout=120,
         env=env,
     )
-    message, peak_kib = done.stdout.strip().splitlines()
+    message, grew_kib = done.stdout.strip().splitlines()
     assert "does not match its own model configuration ('lstm.weight_ih_l0'" in message
     assert "model_config needs (48000, 8)" in message
-    assert int(peak_kib) < 1_200_000, f"peak {int(peak_kib) / 1e6:.1f} GB"  # 12000 units: > 2.5
+    # the peak over what importing torch and lstmviz took: building the 12000-unit model would
+    # add > 2.5 GB; reading the small file and comparing shapes adds a few MB
+    assert int(grew_kib) < 200_000, f"grew {int(grew_kib) / 1e6:.2f} GB"
 
 
 def test_a_flipped_byte_inside_a_tensor_is_detected(tmp_path, saved, capsys):
