@@ -179,7 +179,8 @@ def test_stop_kill_and_resume_across_world_sizes(corpus, tmp_path):
     _wait_for_save(ckpt, proc)
     proc.send_signal(signal.SIGTERM)
     log, ended = _end(proc)
-    assert proc.returncode != 0 and ended < 30
+    # no hang: torchrun ends; before torch 2.4 its agent waits out its own 30 s shutdown grace
+    assert proc.returncode != 0 and ended < 60
     lines = [ln for ln in log.splitlines() if ln.startswith("interrupted by SIGTERM")]
     assert len(lines) == 1, log[-3000:]
     stopped = load_checkpoint(ckpt)
@@ -195,7 +196,7 @@ def test_stop_kill_and_resume_across_world_sizes(corpus, tmp_path):
     assert victim is not None, "rank 1 not found"
     os.kill(victim, signal.SIGKILL)
     log, ended = _end(proc)
-    assert proc.returncode != 0 and ended < 30
+    assert proc.returncode != 0 and ended < 60  # see above
     lines = [ln for ln in log.splitlines() if ln.startswith("error: process 0 of 2")]
     assert len(lines) == 1, log[-3000:]
     assert "--resume" in lines[0] and "checkpoint.pt" in lines[0]
