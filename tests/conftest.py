@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import os
+import threading
+from collections.abc import Iterator
 
 import pytest
 import torch
@@ -81,3 +85,17 @@ def corpus_file(tmp_path, tiny_text):
     path = tmp_path / "tiny.txt"
     path.write_text(tiny_text, encoding="utf-8")
     return path
+
+
+@contextlib.contextmanager
+def local_server(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve ``handler`` on 127.0.0.1 (never any other host) in a thread; yields its base URL."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.port = httpd.server_address[1]  # handlers may build URLs back to this server
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.port}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

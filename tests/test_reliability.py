@@ -25,7 +25,7 @@ from pathlib import Path
 import platformdirs
 import pytest
 import torch
-from conftest import TINY
+from conftest import TINY, local_server
 
 import lstmviz.core.checkpoint as checkpoint
 import lstmviz.core.corpus as corpus
@@ -456,14 +456,8 @@ def server(tmp_path, monkeypatch):
     """A scripted HTTP server on 127.0.0.1 (never any other host); the cache in tmp_path."""
     monkeypatch.setenv("LSTMVIZ_CACHE", str(tmp_path / "cache"))
     Handler.requests = []
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with local_server(Handler) as url:
+        yield url
 
 
 def cache_files(tmp_path) -> list[str]:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import http.server
 import os
 import signal
-import threading
 
 import pytest
 import torch
+from conftest import local_server
 from test_reliability import TINY_FLAGS, refused
 
 from lstmviz.core.checkpoint import BEST, HOLDER, LATEST, load_checkpoint, save_checkpoint
@@ -158,15 +158,8 @@ class Redirects(http.server.BaseHTTPRequestHandler):
 def redirects(tmp_path, monkeypatch):
     monkeypatch.setenv("LSTMVIZ_CACHE", str(tmp_path / "cache"))
     Redirects.requests = []
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirects)
-    httpd.port = httpd.server_address[1]
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.port}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with local_server(Redirects) as url:
+        yield url
 
 
 @pytest.mark.parametrize(
