@@ -156,3 +156,45 @@ def test_compare_table_and_figure():
 def test_run_refuses_a_too_short_text():
     with pytest.raises(LstmvizError, match="too short"):
         compare.run("rnn", "abcdefghij" * 3, batch_size=8, seq_len=64, steps=1)
+
+
+def test_load_net_round_trip_and_clear_errors(tmp_path):
+    import json
+
+    torch.manual_seed(0)
+    vocab = lstmviz.Vocab.from_text(TEXT)
+    net = compare.CharNet("gru", len(vocab), 10, 2, 6).eval()
+    path = tmp_path / "span_gru.pt"
+    weights = {k: v.half() for k, v in net.state_dict().items()}
+    torch.save({"kind": "gru", "vocab": vocab.chars, "model": weights}, path)
+    loaded, v2, info = compare.load_net(path)
+    assert info == {"kind": "gru"} and v2 == vocab and not loaded.training
+    assert isinstance(loaded.rnn, nn.GRU) and loaded.rnn.num_layers == 2
+    assert (loaded.rnn.hidden_size, loaded.embedding.embedding_dim) == (10, 6)
+    ids = vocab.encode("the cat sat")[None]
+    with torch.no_grad():
+        want = compare.CharNet("gru", len(vocab), 10, 2, 6)
+        want.load_state_dict({k: v.float() for k, v in weights.items()})
+        assert torch.equal(loaded(ids)[0], want.eval()(ids)[0])  # the float16 weights, exactly
+    path.with_suffix(".json").write_text(json.dumps({"kind": "gru", "params": 123}))
+    assert compare.load_net(path)[2]["params"] == 123
+
+    with pytest.raises(LstmvizError, match="no saved model"):
+        compare.load_net(tmp_path / "missing.pt")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(LstmvizError, match="damaged.*torch.load failed"):
+        compare.load_net(bad)
+    torch.save({"kind": "gru", "vocab": vocab.chars[:-1], "model": weights}, bad)
+    with pytest.raises(LstmvizError, match="damaged"):
+        compare.load_net(bad)
+    torch.save({"kind": "transformer", "vocab": vocab.chars, "model": weights}, bad)
+    with pytest.raises(LstmvizError, match="kind 'transformer'"):
+        compare.load_net(bad)
+    nan = dict(weights, **{"head.bias": torch.full_like(weights["head.bias"], float("nan"))})
+    torch.save({"kind": "gru", "vocab": vocab.chars, "model": nan}, bad)
+    with pytest.raises(LstmvizError, match="NaN"):
+        compare.load_net(bad)
+    path.with_suffix(".json").write_text("{not json")
+    with pytest.raises(LstmvizError, match="not valid JSON"):
+        compare.load_net(path)

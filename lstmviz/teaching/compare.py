@@ -7,19 +7,24 @@
   step, validation loss, size, time.
 * ``compare(text, ...)`` -- one ``Run`` per setting; ``table(runs)`` prints them as a bits/char
   table (``lstmviz.viz.curves.loss_figure(runs)`` draws their training curves).
+* ``load_net(path)`` -- a trained ``CharNet`` saved as ``{kind, vocab, model}`` (lesson 07's
+  matched LSTM, GRU and RNN, ``lessons/results/span_models.py``), with the settings saved beside.
 
 A lesson changes one thing at a time (the kind of recurrent layer, or the forget-gate bias) and
 keeps everything else -- text, hidden size, steps, batches, learning rate, seed -- the same.
 
-Used by lesson 06.
+Used by lessons 06 and 07.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
@@ -219,3 +224,59 @@ def table(runs: Sequence[Run], baseline: str | None = None) -> str:
             f"{math.exp(r.final_val):>11.2f} {r.seconds:>6.1f}s"
         )
     return "\n".join(lines)
+
+
+def load_net(path: str | os.PathLike) -> tuple[CharNet, Vocab, dict]:
+    """A saved ``CharNet`` -> (model in eval mode, its Vocab, info dict).
+
+    The file holds ``{"kind", "vocab" (characters), "model" (state dict, any float dtype)}``, as
+    ``lessons/results/span_models.py`` writes it; sizes are read from the weights, which load as
+    float32. ``info`` is the JSON written beside it (same name, ``.json``: settings, parameters,
+    validation losses), or ``{"kind": kind}`` when there is none.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise LstmvizError(
+            f"no saved model at {str(path)!r}; lesson 07's come with the repository in "
+            "lessons/results/ (or make them with lessons/results/span_models.py)"
+        )
+
+    def damaged(why: str) -> LstmvizError:
+        return LstmvizError(
+            f"{str(path)!r} is not a saved CharNet, or damaged ({why}); remake it with "
+            "lessons/results/span_models.py"
+        )
+
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated, not from torch.save, or an unsafe pickle
+        raise damaged(f"torch.load failed with {type(e).__name__}") from None
+    if not isinstance(saved, dict) or not {"kind", "vocab", "model"} <= set(saved):
+        raise damaged("it needs the keys 'kind', 'vocab' and 'model'")
+    kind, weights = saved["kind"], saved["model"]
+    if kind not in KINDS or not isinstance(weights, dict):
+        raise damaged(f"kind {kind!r} is not one of {', '.join(KINDS)}, or no weights")
+    try:
+        vocab = Vocab(saved["vocab"])
+        vocab_size, embedding_dim = weights["embedding.weight"].shape
+        hidden_size = weights["rnn.weight_hh_l0"].shape[1]
+        num_layers = sum(1 for k in weights if k.startswith("rnn.weight_hh_l"))
+        model = CharNet(kind, vocab_size, hidden_size, num_layers, embedding_dim)
+        model.load_state_dict({k: v.float() for k, v in weights.items()})
+    except (LstmvizError, KeyError, ValueError, RuntimeError, AttributeError, TypeError) as e:
+        raise damaged(f"{type(e).__name__}: {str(e).splitlines()[0][:200]}") from None
+    if len(vocab) != vocab_size:
+        raise damaged(f"{len(vocab)} characters but an embedding for {vocab_size}")
+    if not all(torch.isfinite(p).all() for p in model.parameters()):
+        raise damaged("its weights hold NaN or infinite values")
+    info_path = path.with_suffix(".json")
+    info = {"kind": kind}
+    if info_path.is_file():
+        try:
+            info = json.loads(info_path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as e:
+            raise LstmvizError(
+                f"{str(info_path)!r} (the settings saved beside the model) is not valid JSON "
+                f"({e}); remake both with lessons/results/span_models.py"
+            ) from None
+    return model.eval(), vocab, info
