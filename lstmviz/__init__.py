@@ -45,6 +45,7 @@ from .gates import (
     memory_span,
     occlusion,
     record,
+    span_shares,
 )
 
 __version__ = "0.1.0"
@@ -76,6 +77,7 @@ __all__ = [
     "pick_device",
     "record",
     "save_checkpoint",
+    "span_shares",
     "split",
     "stream",
     "teaching",

@@ -134,8 +134,20 @@ def test_lstm_cell_diagram_labels_and_highlighted_cell_path():
 
     fig = diagrams.lstm_cell_figure()
     texts = " ".join(a.text for a in fig.layout.annotations)
-    for label in ("Γ<sub>f</sub>", "Γ<sub>u</sub>", "Γ<sub>o</sub>", "ĉ⟨t⟩", "(i)", "(f)",
-                  "(g)", "(o)", "c⟨t−1⟩", "c⟨t⟩", "a⟨t⟩ (h)", "x⟨t⟩"):
+    for label in (
+        "Γ<sub>f</sub>",
+        "Γ<sub>u</sub>",
+        "Γ<sub>o</sub>",
+        "ĉ⟨t⟩",
+        "(i)",
+        "(f)",
+        "(g)",
+        "(o)",
+        "c⟨t−1⟩",
+        "c⟨t⟩",
+        "a⟨t⟩ (h)",
+        "x⟨t⟩",
+    ):
         assert label in texts, label
     belt = [s for s in fig.layout.shapes if s.type == "line" and s.line.color == diagrams.BELT]
     assert belt and all(s.y0 == s.y1 == diagrams.BELT_Y for s in belt)  # the c-path, drawn thick
@@ -147,3 +159,21 @@ def test_live_plain_text_has_no_point_count():
     c = curves.TrainingCurves(live=True)
     text = c._repr_mimebundle_()["text/plain"]
     assert "0 train" not in text and "points" not in text and "static copy" in text
+
+
+def test_span_figure_lines_bands_and_references():
+    lags, mean, se = [0, 1, 2], [0.5, 0.3, 0.2], [0.01, 0.4, 0.02]
+    fig = curves.span_figure({"LSTM": (lags, mean, se)}, {"RNN (lesson 02)": ([0, 1], [0.9, 0.0])})
+    band, line, ref = fig.data
+    assert list(line.x) == lags and list(line.y) == mean and line.name == "LSTM"
+    # the band: upper edge forwards, lower edge backwards; mean - se <= 0 is a gap on a log axis
+    assert list(band.y) == [0.51, 0.7, 0.22, 0.18, None, 0.49] and band.fill == "toself"
+    assert list(ref.y) == [0.9, None] and fig.layout.yaxis.type == "log"
+
+
+def test_group_bars_one_bar_per_series_and_group():
+    series = {"LSTM": ([1.0, 2.0], [0.1, 0.2]), "5-gram": ([3, 4], [0, 0])}
+    fig = curves.group_bars(["a", "b"], series)
+    assert [t.name for t in fig.data] == ["LSTM", "5-gram"]
+    assert list(fig.data[0].x) == ["a", "b"] and list(fig.data[1].y) == [3, 4]
+    assert list(fig.data[0].error_y.array) == [0.1, 0.2] and fig.layout.barmode == "group"

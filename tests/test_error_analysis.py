@@ -1,4 +1,4 @@
-"""lstmviz.teaching.error_analysis: lesson 07's per-character comparison of a network with n-grams."""
+"""lstmviz.teaching.error_analysis: lesson 07's per-character comparison with n-gram models."""
 
 import math
 

@@ -226,3 +226,18 @@ def test_gradient_on_a_gpu_in_eval_mode_matches_the_cpu(tiny_model):
     gpu = lstmviz.influence(copy.deepcopy(model).cuda(), vocab, TEXT, P)
     np.testing.assert_allclose(gpu.scores, cpu.scores, rtol=1e-4, atol=1e-6)
     assert torch.backends.cudnn.enabled == cudnn
+
+
+def test_span_shares_rows_sum_to_one_and_average_to_memory_span(tiny_model):
+    model, vocab = tiny_model
+    positions = list(range(10, 60, 7))
+    rows = lstmviz.span_shares(model, vocab, TINY_TEXT, positions, 6)
+    assert rows.shape == (len(positions), 7)
+    np.testing.assert_allclose(rows.sum(1), 1.0, rtol=1e-9)
+    lags, mean, se = lstmviz.memory_span(model, vocab, TINY_TEXT, positions, 6)
+    np.testing.assert_allclose(mean, rows.mean(0))
+    np.testing.assert_allclose(se, rows.std(0, ddof=1) / np.sqrt(len(positions)))
+    # row j is influence's scores at lags 0..6 of position j, normalised
+    p = positions[3]
+    s = lstmviz.influence(model, vocab, TINY_TEXT, p).scores[p - 6 : p + 1][::-1]
+    np.testing.assert_allclose(rows[3], s / s.sum(), rtol=1e-5)

@@ -9,7 +9,7 @@ earlier characters a prediction used (``influence``, ``occlusion``) and how far 
 (``memory_span``).
 """
 
-from .attribution import Influence, influence, memory_span, occlusion
+from .attribution import Influence, influence, memory_span, occlusion, span_shares
 from .interventions import Intervention, intervene
 from .record_call import record
 from .recorder import GateRecorder
@@ -25,4 +25,5 @@ __all__ = [
     "memory_span",
     "occlusion",
     "record",
+    "span_shares",
 ]

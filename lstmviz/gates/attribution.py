@@ -11,7 +11,7 @@ the character that actually follows, ``text[position + 1]``.
   chunked forward pass without autograd.
 * ``memory_span`` -- the gradient measure averaged over many positions of a text, as a curve over
   the distance k = position - t' (lag 0 is the last character read), each prediction weighing
-  the same.
+  the same; ``span_shares`` gives the per-position curves it averages (for other summaries).
 
 Models: a ``CharLSTM``, or anything shaped like it -- ``.embedding`` (nn.Embedding), a recurrent
 layer ``.lstm`` or ``.rnn`` (nn.LSTM, nn.GRU or nn.RNN, batch_first) and ``.head`` (hidden ->
@@ -367,22 +367,20 @@ def occlusion(
     return _result(text, p, target, tid, base, vocab, torch.cat(drops), start, measure)
 
 
-def memory_span(
+def span_shares(
     model: nn.Module,
     vocab: Vocab,
     text: str,
     positions: Sequence[int],
     max_lag: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean share of gradient influence at each distance: -> (lags (K,), mean (K,), se (K,)).
+) -> np.ndarray:
+    """Each prediction's share of gradient influence at each distance: -> (len(positions), K).
 
-    K = max_lag + 1. For each position p (the prediction of ``text[p + 1]``), the gradient scores
-    s(k) of the characters at lag k = 0..max_lag (character p - k) are divided by their sum over
-    those lags, so each prediction's curve sums to 1 and weighs the same whatever its overall
-    gradient size; ``mean`` averages these shares over the positions and ``se`` is their standard
-    error (sample standard deviation / sqrt(n); NaN for one position). Needs
-    max_lag <= p <= len(text) - 2. The scores equal ``influence``'s: the state before each window
-    comes from reading the text before it. Positions are batched, many per backward pass.
+    K = max_lag + 1. Row j: for the prediction of ``text[p + 1]`` (p = positions[j]) the gradient
+    scores s(k) of the characters at lag k = 0..max_lag (character p - k), divided by their sum
+    over those lags, so each row sums to 1 whatever the prediction's overall gradient size.
+    Needs max_lag <= p <= len(text) - 2. The scores equal ``influence``'s: the state before each
+    window comes from reading the text before it. Positions are batched, many per backward pass.
     """
     rnn = _recurrent(model)
     try:
@@ -416,7 +414,24 @@ def memory_span(
             scores, _ = _gradient_scores(model, rnn, x, starts, K, targets, states)
             s = scores.flip(1).double()  # column k = lag k
             shares.append(s / s.sum(1, keepdim=True).clamp_min(torch.finfo(s.dtype).tiny))
-    share = torch.cat(shares).cpu().numpy()  # (n, K)
-    n = share.shape[0]
+    return torch.cat(shares).cpu().numpy()
+
+
+def memory_span(
+    model: nn.Module,
+    vocab: Vocab,
+    text: str,
+    positions: Sequence[int],
+    max_lag: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean share of gradient influence at each distance: -> (lags (K,), mean (K,), se (K,)).
+
+    K = max_lag + 1. The rows of ``span_shares`` (one per position, each summing to 1, so each
+    prediction weighs the same whatever its overall gradient size) averaged over the positions;
+    ``se`` is their standard error (sample standard deviation / sqrt(n); NaN for one position).
+    Needs max_lag <= p <= len(text) - 2 for every position p.
+    """
+    share = span_shares(model, vocab, text, positions, max_lag)  # (n, K)
+    n, K = share.shape
     se = share.std(0, ddof=1) / math.sqrt(n) if n > 1 else np.full(K, np.nan)
     return np.arange(K), share.mean(0), se

@@ -242,8 +242,8 @@ def compare_groups(
         d = b[m] - a[m]
         n = int(m.sum())
         se = float(d.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
-        mean = (lambda v: float(v.mean()) if n else math.nan)  # noqa: E731
-        rows.append(GroupRow(name, n, mean(a[m]), mean(b[m]), mean(d), se))
+        means = [float(v.mean()) if n else math.nan for v in (a[m], b[m], d)]
+        rows.append(GroupRow(name, n, *means, se))
     return rows
 
 

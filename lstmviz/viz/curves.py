@@ -469,3 +469,84 @@ def loss_figure(
         margin=dict(l=70, r=70, t=60, b=50),
     )
     return fig
+
+
+def span_figure(
+    runs: Mapping[str, tuple[Sequence[float], Sequence[float], Sequence[float]]],
+    references: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None,
+    title: str = "How far back does each model look?",
+    ylabel: str = "share of influence",
+) -> go.Figure:
+    """Share of influence vs lag on a log y-axis: ``label: (lags, mean, se)`` as lines with a
+    ± 1 SE band, and ``references`` (``label: (lags, values)``, e.g. lesson 02's gradient
+    norms, normalised the same way) as dotted lines (lesson 07)."""
+    fig = go.Figure()
+    for k, (label, (lags, mean, se)) in enumerate(runs.items()):
+        x = list(np.asarray(lags).tolist())
+        m, s = np.asarray(mean, dtype=float), np.asarray(se, dtype=float)
+        color = COLORS[k % len(COLORS)]
+        lo = np.where(m - s > 0, m - s, np.nan)  # a log axis cannot show <= 0
+        fig.add_scatter(
+            x=x + x[::-1],
+            y=style.round_sig(m + s, as_list=True) + style.round_sig(lo, as_list=True)[::-1],
+            fill="toself",
+            fillcolor=color,
+            opacity=0.2,
+            line=dict(width=0),
+            hoverinfo="skip",
+            showlegend=False,
+        )
+        fig.add_scatter(
+            x=x,
+            y=style.round_sig(m, as_list=True),
+            name=label,
+            mode="lines",
+            line=dict(color=color, width=2.5),
+            hovertemplate="lag %{x}<br>%{y:.2e}<extra>" + label + "</extra>",
+        )
+    for k, (label, (lags, values)) in enumerate((references or {}).items()):
+        v = np.asarray(values, dtype=float)
+        fig.add_scatter(
+            x=list(np.asarray(lags).tolist()),
+            y=style.round_sig(np.where(v > 0, v, np.nan), as_list=True),
+            name=label,
+            mode="lines",
+            line=dict(color="gray", dash=("dot", "dash", "dashdot")[k % 3], width=2),
+        )
+    fig.update_layout(
+        title=title,
+        template="plotly_white",
+        height=450,
+        xaxis=dict(title="lag k (characters back from the last one read)"),
+        yaxis=dict(title=ylabel, type="log", exponentformat="power"),
+        margin=dict(l=80, r=30, t=60, b=50),
+    )
+    return fig
+
+
+def group_bars(
+    groups: Sequence[str],
+    series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    title: str = "Loss by kind of character",
+    ylabel: str = "nats/char",
+) -> go.Figure:
+    """Grouped bars: one group per name in ``groups``, one bar per ``label: (values, ses)`` with
+    ± 1 SE error bars (lesson 07's losses by kind of character)."""
+    fig = go.Figure()
+    for k, (label, (values, ses)) in enumerate(series.items()):
+        fig.add_bar(
+            x=list(groups),
+            y=style.round_sig(values, as_list=True),
+            error_y=dict(type="data", array=style.round_sig(ses, as_list=True)),
+            name=label,
+            marker=dict(color=COLORS[k % len(COLORS)]),
+        )
+    fig.update_layout(
+        title=title,
+        template="plotly_white",
+        height=450,
+        barmode="group",
+        yaxis=dict(title=ylabel),
+        margin=dict(l=80, r=30, t=60, b=110),
+    )
+    return fig
