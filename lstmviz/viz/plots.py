@@ -402,9 +402,13 @@ def _influence_lines(why: Influence) -> tuple[str, str]:
     """Two sentences on an ``Influence``: the character explained; the most influential one."""
     shares = influence_shares(why)
     top = why.start + int(np.argmax(shares))
+    choice = (
+        "its most likely choice too"
+        if why.predicted == why.target
+        else f"its most likely choice: '{shown(why.predicted)}', {math.exp(why.predicted_logp):.1%}"
+    )
     return (
-        f"the model wrote '{shown(why.target)}' with p = {math.exp(why.logp):.1%} "
-        f"(its most likely choice: '{shown(why.predicted)}', {math.exp(why.predicted_logp):.1%})",
+        f"the model wrote '{shown(why.target)}' with p = {math.exp(why.logp):.1%} ({choice})",
         f"most influential earlier character: '{shown(why.text[top])}' at lag "
         f"{why.position - top} (character {top}), {shares[top - why.start]:.1%} of the influence",
     )
@@ -461,7 +465,7 @@ def influence_text(
             cmin=hi - INFLUENCE_DECADES,
             cmax=hi,
             colorbar=dict(
-                title=dict(text="share of the influence (log scale)", side="right"),
+                title=dict(text="share of the<br>influence<br>(log scale)", side="top"),
                 tickvals=ticks,
                 ticktext=[f"{100 * 10.0**k:g}%" for k in ticks],
             ),
@@ -475,7 +479,7 @@ def influence_text(
             ),
         ),
         margin=dict(t=95),
-        height=fig.layout.height + 35,
+        height=max(fig.layout.height + 35, 280),  # room for the colour bar under its title
         width=width or fig.layout.width,
     )
     return fig

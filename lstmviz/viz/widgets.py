@@ -222,9 +222,9 @@ class LiveGeneration(Explorer):
         self.w_view = W.ToggleButtons(
             options=VIEWS,
             value="gates",
-            description="view",
             tooltips=["the gates as the model writes", "what made the model write a character"],
-            style=style,
+            style={**style, "button_width": "150px"},
+            layout=W.Layout(flex="0 0 auto"),  # one row of buttons, never squeezed into a column
         )
         # IntText, not bounded: a position outside the generated text gets a message, not a clamp
         self.w_char = W.IntText(
@@ -274,8 +274,8 @@ class LiveGeneration(Explorer):
             ]
         )
         hint = W.HTML(
-            "<span style='color:#666'>click a character in the coloured text (or type its index) "
-            "to see which earlier characters made the model write it</span>"
+            "<span style='color:#666'>click a character in the coloured text, or type its "
+            "index: which earlier characters made the model write it?</span>"
         )
         self._top = [controls, W.HBox([self.w_view, self.w_char, hint]), self.w_status, self.w_text]
         self._gates = [W.HBox([self._text, self._probs]), self._heat]
