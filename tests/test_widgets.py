@@ -334,6 +334,16 @@ def test_influence_view_colours_the_text_by_influence_and_toggles_back(tiny):
     )
 
 
+def click(fw, r, c):
+    """What plotly.js sends the kernel for a click on cell (row r, column c) of a heatmap."""
+    fw._js2py_pointsCallback = {
+        "event_type": "plotly_click",
+        "points": {"trace_indexes": [0], "point_indexes": [[r, c]], "xs": [c], "ys": [r]},
+        "device_state": None,
+        "selector": None,
+    }
+
+
 def test_influence_view_clicking_a_character_explains_it(tiny):
     """A click on a coloured-text character (as the browser reports it) shows its influence."""
     model, vocab = tiny
@@ -343,24 +353,24 @@ def test_influence_view_clicking_a_character_explains_it(tiny):
     pos = np.asarray(trace.customdata)
     j = len(ex.text) - 5
     r, c = (int(v) for v in np.argwhere(pos == j)[0])
-    ex.fig_text._js2py_pointsCallback = {  # what plotly.js sends for a click on a heatmap cell
-        "event_type": "plotly_click",
-        "points": {"trace_indexes": [0], "point_indexes": [[r, c]], "xs": [c], "ys": [r]},
-        "device_state": None,
-        "selector": None,
-    }
+    click(ex.fig_text, r, c)
     assert ex.view == "influence" and ex.w_char.value == j and ex.why.position == j - 1
     assert ex.why.target == ex.text[j]
     # and in the influence figure itself: a click on an earlier generated character explains it
     pos = np.asarray(ex.fig_why.data[0].customdata)
     r, c = (int(v) for v in np.argwhere(pos == j - 2)[0])
-    ex.fig_why._js2py_pointsCallback = {
-        "event_type": "plotly_click",
-        "points": {"trace_indexes": [0], "point_indexes": [[r, c]], "xs": [c], "ys": [r]},
-        "device_state": None,
-        "selector": None,
-    }
+    click(ex.fig_why, r, c)
     assert ex.why.position == j - 3 and ex.w_char.value == j - 2
+    # a coloured text the browser lost is replaced (viz.livefig): clicks on the new one still work
+    ex.view = "gates"
+    lost = ex.fig_text
+    ex._repr_mimebundle_()
+    lost._js2py_traceDeltas = {"trace_deltas": [], "trace_edit_id": 0}
+    assert ex.fig_text is not lost
+    pos = np.asarray(ex.fig_text.data[0].customdata)
+    r, c = (int(v) for v in np.argwhere(pos == j - 1)[0])
+    click(ex.fig_text, r, c)
+    assert ex.view == "influence" and ex.why.position == j - 2
 
 
 def test_influence_view_errors_are_one_readable_message(tiny):
