@@ -390,6 +390,8 @@ def test_influence_view_errors_are_one_readable_message(tiny):
         assert f"pick one of 7..{len(ex.text) - 1}" in ex.w_why.value
         with pytest.raises(lstmviz.LstmvizError, match=f"character {bad} is not a generated"):
             ex.show_influence(bad)
+    with pytest.raises(lstmviz.LstmvizError, match="position must be an integer index"):
+        ex.show_influence(12.5)
     with pytest.raises(lstmviz.LstmvizError, match="view must be 'gates' or 'influence'"):
         ex.view = "why"
     ex.show_influence(len(ex.text) - 2)  # a good choice clears the message

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import operator
 import threading
 import time
 from collections.abc import Sequence
@@ -410,9 +411,15 @@ class LiveGeneration(Explorer):
         with the same message shown in the widget.
         """
         if position is not None:
+            try:
+                j = operator.index(position)
+            except TypeError:
+                raise LstmvizError(
+                    f"position must be an integer index into .text, got {position!r}"
+                ) from None
             self._quiet = True
             try:
-                self.w_char.value = int(position)
+                self.w_char.value = j
             finally:
                 self._quiet = False
         self._quiet = True
@@ -420,7 +427,6 @@ class LiveGeneration(Explorer):
             self.w_view.value = "influence"
         finally:
             self._quiet = False
-        self._show_view()
         return self._draw_influence()
 
     def _explain(self, j: int) -> Influence:
