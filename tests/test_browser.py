@@ -5,7 +5,9 @@ Debian's Chromium through Python playwright (never a downloaded browser; every h
 refused) on a copy of ``tests/browser/explorers.ipynb``, runs all cells (Voila runs them itself,
 in the server, before it sends the page) and checks that the plotly figures and the widgets
 rendered, that no cell failed, that moving a control redraws a plot and that Generate updates
-every live plot and Stop stops. Screenshots go to the test's tmp folder and /tmp/lstmviz-screens/.
+every live plot and Stop stops; and that clicking a generated character in the live explorer shows
+its "why this character?" influence view (a bad index: one message; the toggle goes back).
+Screenshots go to the test's tmp folder and /tmp/lstmviz-screens/.
 
 Each front-end runs twice: as is, and with the first widget module held back 2.5 s. anywidget
 drops every message to a widget whose module took over 2 s to load, which is what a slow machine
@@ -411,6 +413,76 @@ def test_explorers_render_and_respond(server, page):
     assert len(text_after) < 4500, "Stop did not stop the paced 5000-character run"
     _shot(pg.locator(live), tmp_path, f"{kind}-explorer-live-after-generate")
     step("stopped")
+
+
+# a generated character's cell in the live explorer's coloured text: (x, y) in the viewport, its
+# index in the text and the character as drawn; the newest one the model read
+CLICK_TARGET = """(sel) => {
+  const gd = document.querySelectorAll(sel)[0];
+  const t = gd.data[0], L = gd._fullLayout;
+  let best = [-1, 0, 0];
+  t.customdata.forEach((row, r) => row.forEach((v, c) => { if (v > best[0]) best = [v, r, c]; }));
+  const [pos, r, c] = best, box = gd.getBoundingClientRect();
+  return [box.left + L._size.l + L.xaxis.d2p(c), box.top + L._size.t + L.yaxis.d2p(r), pos,
+          t.text[r][c]];
+}"""
+
+
+@pytest.mark.parametrize("page", [0], indirect=True, ids=["as-is"])
+def test_why_this_character_view(server, page):
+    """Clicking a generated character shows its influence view; bad input, one message; back."""
+    pg, name, tmp_path = page
+    kind = server.kind
+    _run_all(pg, kind)
+    pg.wait_for_function(
+        "() => document.body.innerText.includes('ALL CELLS DONE')", timeout=RUN_ALL_S * 1000
+    )
+    live = ".lstmviz-live"
+    plots = f"{live} .js-plotly-plot"
+    pg.wait_for_selector(live, state="attached")
+    _show(pg, live, 3)
+    x, y, pos, ch = pg.evaluate(CLICK_TARGET, plots)
+    pg.mouse.move(x, y)  # plotly reports a click on the point under the mouse (its hover)
+    pg.mouse.click(x, y)
+    # the influence view replaces the three gate plots with one, titled by the character
+    try:
+        pg.wait_for_function(
+            "([sel, title]) => { const gds = document.querySelectorAll(sel);"
+            " return gds.length === 1 && gds[0].layout && gds[0].data && gds[0].data.length"
+            " && (gds[0].layout.title.text || '').startsWith(title); }",
+            arg=[plots, f"why '{ch}' (boxed, character {pos})?"],
+            timeout=30_000,
+        )
+    except Exception:
+        print("browser console:", *pg.console[-40:], sep="\n  ")
+        raise
+    box = pg.locator(live)
+    assert f"the model wrote '{ch}' with p = " in box.inner_text()
+    assert "most influential earlier character" in box.inner_text()
+    # every character before the chosen one is coloured (a share of the influence), it is not
+    z = pg.evaluate(
+        "(sel) => { const t = document.querySelectorAll(sel)[0].data[0];"
+        " return [t.customdata, t.z]; }",
+        plots,
+    )
+    cells = {v: z[1][r][c] for r, row in enumerate(z[0]) for c, v in enumerate(row) if v >= 0}
+    assert cells[pos] is None and all(cells[t] is not None for t in cells if t < pos)
+    _shot(box, tmp_path, f"{kind}-explorer-live-why")
+    # a character that is not generated (the prime's first): one readable message, no traceback
+    label = pg.get_by_text("character", exact=True)
+    char_box = pg.locator(f"{live} .widget-inline-hbox", has=label)
+    char_box.locator("input").fill("0")
+    char_box.locator("input").press("Enter")
+    pg.wait_for_function(
+        "(sel) => document.querySelector(sel).innerText.includes("
+        "'character 0 is not a generated character')",
+        arg=live,
+    )
+    assert "Traceback" not in pg.inner_text("body")
+    # back to the gates: the three gate plots again
+    pg.locator(f"{live} button", has_text="gates").click()
+    _show(pg, live, 3)
+    assert "why '" not in _plot_state(pg, plots, 0)
 
 
 def _wait_changed(pg, selector: str, index: int, old: str, title: str = "") -> None:

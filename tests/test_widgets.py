@@ -284,3 +284,133 @@ def test_live_heatmap_is_as_wide_as_the_row_above_and_labels_every_character(tin
     heat = ex.fig_heat.layout
     assert heat.width == widgets.EXPLORER_WIDTH == widgets.TEXT_WIDTH + widgets.PROBS_WIDTH
     assert len(heat.xaxis.tickvals) == widgets.WINDOW and heat.xaxis.tickfont.size == 8
+
+
+# ----------------------------------------------------------------------------- why this character?
+def test_influence_view_colours_the_text_by_influence_and_toggles_back(tiny):
+    """Picking a generated character colours the text before it by exactly lstmviz.influence."""
+    model, vocab = tiny
+    ex = widgets.LiveGeneration(model, vocab, prime="OBERON\n", length=40, seed=2, unit=3)
+    ex.run()
+    gate_z, gate_title = z_of(ex.fig_heat), ex.fig_heat.layout.title.text
+    j = len("OBERON\n") + 25  # the 26th generated character
+    why = ex.show_influence(j)
+    assert ex.view == "influence" and ex.w_char.value == j
+    truth = lstmviz.influence(model, vocab, ex.text, j - 1)  # explains ex.text[j]
+    assert why.target == ex.text[j] == truth.target
+    np.testing.assert_allclose(why.scores, truth.scores, rtol=1e-6)
+    # the figure: each character before j coloured by log10 of its share of the influence
+    trace = ex.fig_why.data[0]
+    pos = np.asarray(trace.customdata)
+    z = np.asarray(trace.z, dtype=np.float64)
+    shares = truth.scores / truth.scores.sum()
+    for t in (0, 5, j - 2, j - 1):
+        r, c = np.argwhere(pos == t)[0]
+        assert 10 ** z[r, c] == pytest.approx(shares[t], rel=1e-3)
+        assert f"character {t}), lag {j - 1 - t}<br>" in trace.hovertext[r][c]
+    r, c = np.argwhere(pos == j)[0]  # the explained character: boxed, no colour
+    assert np.isnan(z[r, c])
+    box = ex.fig_why.layout.shapes[0]
+    assert (box.x0, box.y0) == (c - 0.5, r - 0.5)
+    top = int(np.argmax(truth.scores))
+    line = ex.w_why.value
+    assert f"the model wrote '{plots.shown(ex.text[j])}' with p = " in line
+    assert f"{np.exp(truth.logp):.1%} (its most likely choice" in line
+    assert truth.predicted == ex.text[j] or f"'{plots.shown(truth.predicted)}', " in line
+    assert f"at lag {j - 1 - top} (character {top})" in line
+    assert ex.fig_why in [ch.fw for ch in ex.widget.children if hasattr(ch, "fw")]
+    assert ex.figures()[0].data[0].hovertext is not None  # the snapshot shows the influence view
+    # back to the gates: the three gate figures, unchanged
+    ex.view = "gates"
+    shown = [ch for ch in ex.widget.children if ch is ex._heat]
+    assert shown and ex._why not in ex.widget.children
+    np.testing.assert_array_equal(z_of(ex.fig_heat), gate_z)
+    assert ex.fig_heat.layout.title.text == gate_title
+    # choosing through the "character" box is the same as show_influence
+    ex.w_char.value = j - 3
+    assert ex.view == "influence" and ex.why.position == j - 4
+    np.testing.assert_allclose(
+        ex.why.scores, lstmviz.influence(model, vocab, ex.text, j - 4).scores, rtol=1e-6
+    )
+
+
+def click(fw, r, c):
+    """What plotly.js sends the kernel for a click on cell (row r, column c) of a heatmap."""
+    fw._js2py_pointsCallback = {
+        "event_type": "plotly_click",
+        "points": {"trace_indexes": [0], "point_indexes": [[r, c]], "xs": [c], "ys": [r]},
+        "device_state": None,
+        "selector": None,
+    }
+
+
+def test_influence_view_clicking_a_character_explains_it(tiny):
+    """A click on a coloured-text character (as the browser reports it) shows its influence."""
+    model, vocab = tiny
+    ex = widgets.LiveGeneration(model, vocab, prime="OBERON\n", length=30, seed=4)
+    ex.run()
+    trace = ex.fig_text.data[0]
+    pos = np.asarray(trace.customdata)
+    j = len(ex.text) - 5
+    r, c = (int(v) for v in np.argwhere(pos == j)[0])
+    click(ex.fig_text, r, c)
+    assert ex.view == "influence" and ex.w_char.value == j and ex.why.position == j - 1
+    assert ex.why.target == ex.text[j]
+    # and in the influence figure itself: a click on an earlier generated character explains it
+    pos = np.asarray(ex.fig_why.data[0].customdata)
+    r, c = (int(v) for v in np.argwhere(pos == j - 2)[0])
+    click(ex.fig_why, r, c)
+    assert ex.why.position == j - 3 and ex.w_char.value == j - 2
+    # a coloured text the browser lost is replaced (viz.livefig): clicks on the new one still work
+    ex.view = "gates"
+    lost = ex.fig_text
+    ex._repr_mimebundle_()
+    lost._js2py_traceDeltas = {"trace_deltas": [], "trace_edit_id": 0}
+    assert ex.fig_text is not lost
+    pos = np.asarray(ex.fig_text.data[0].customdata)
+    r, c = (int(v) for v in np.argwhere(pos == j - 1)[0])
+    click(ex.fig_text, r, c)
+    assert ex.view == "influence" and ex.why.position == j - 2
+
+
+def test_influence_view_errors_are_one_readable_message(tiny):
+    model, vocab = tiny
+    ex = widgets.LiveGeneration(model, vocab, prime="OBERON\n", length=20)
+    ex.view = "influence"  # nothing generated yet: a message in the widget, no exception
+    assert "nothing generated yet: press Generate" in ex.w_why.value
+    assert ex.w_why in ex.widget.children and ex._why not in ex.widget.children
+    with pytest.raises(lstmviz.LstmvizError, match="nothing generated yet"):
+        ex.show_influence()
+    ex.run()
+    assert ex.w_char.value == len(ex.text) - 1  # the newest character, already explained
+    assert ex.why is not None and ex.why.position == len(ex.text) - 2
+    for bad in (3, len(ex.text), -1):  # in the prime; past the end; negative
+        ex.w_char.value = bad  # typed into the widget: the message, no exception
+        assert f"character {bad} is not a generated character" in ex.w_why.value
+        assert f"pick one of 7..{len(ex.text) - 1}" in ex.w_why.value
+        with pytest.raises(lstmviz.LstmvizError, match=f"character {bad} is not a generated"):
+            ex.show_influence(bad)
+    with pytest.raises(lstmviz.LstmvizError, match="position must be an integer index"):
+        ex.show_influence(12.5)
+    with pytest.raises(lstmviz.LstmvizError, match="view must be 'gates' or 'influence'"):
+        ex.view = "why"
+    ex.show_influence(len(ex.text) - 2)  # a good choice clears the message
+    assert "the model wrote" in ex.w_why.value and ex._why in ex.widget.children
+
+
+def test_influence_waits_while_the_model_writes(tiny):
+    """The model is never used by two threads: during generation the view says so and waits."""
+    model, vocab = tiny
+    ex = widgets.LiveGeneration(model, vocab, prime="W", length=5000, pace=50, refresh=0.05)
+    ex.view = "influence"
+    thread = ex.start()
+    while len(ex.text) < 5:
+        thread.join(0.01)
+    with pytest.raises(lstmviz.LstmvizError, match="the model is writing"):
+        ex.show_influence(2)
+    assert "the model is writing" in ex.w_why.value
+    ex.stop()
+    thread.join(20)
+    assert not thread.is_alive()
+    # when it stops, the view explains the newest character
+    assert ex.why.position == len(ex.text) - 2 and "the model wrote" in ex.w_why.value

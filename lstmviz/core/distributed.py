@@ -18,6 +18,7 @@ import contextlib
 import os
 import re
 import signal
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -36,6 +37,9 @@ T = TypeVar("T")
 #: others wait at the next step, so it must exceed one validation (minutes on a CPU, seconds on a
 #: GPU). A dead process is normally noticed much sooner: torchrun stops the others within 0.1 s.
 TIMEOUT = timedelta(minutes=10)
+#: The pause between the last barrier and leaving the group (see ``group``): gloo's workers need
+#: microseconds to free finished work; this leaves room on a loaded machine.
+SETTLE_S = 0.25
 #: The variables torchrun sets in every process it starts.
 ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 
@@ -112,6 +116,14 @@ def group(ranks: Ranks, device: torch.device) -> Iterator[None]:
     try:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         yield
+        # Leave cleanly. gloo's worker thread frees each finished collective after the caller
+        # has seen it finish; freeing its tensors needs the GIL. destroy_process_group joins
+        # that thread while holding the GIL, so a worker still freeing deadlocks both (seen
+        # with torch 2.3 about 1 run in 15: rank 1 stuck forever in ~ProcessGroupGloo, joining
+        # a worker waiting for the GIL in ~AsyncAllgatherWork). So: all ranks finish, then this
+        # thread lets go of the GIL a moment, so the workers are idle when they are joined.
+        dist.barrier()
+        time.sleep(SETTLE_S)
     except RuntimeError as e:
         if not lost(e):
             raise

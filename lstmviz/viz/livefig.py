@@ -60,7 +60,8 @@ class LiveFigure(W.VBox):
     """A VBox holding one plotly FigureWidget (``.fw``), swapped for a fresh one if a view lost it.
 
     Use ``show(fig)`` to make it draw a new figure (one batched message when the traces line up), or
-    edit ``.fw`` in place. Display it, or put it in other ipywidgets, like any widget.
+    edit ``.fw`` in place. Display it, or put it in other ipywidgets, like any widget. A callback
+    given to ``on_click`` stays attached to every trace, through new figures and replacements.
     """
 
     def __init__(
@@ -74,6 +75,7 @@ class LiveFigure(W.VBox):
         self._seen = False  # a browser view drew the current FigureWidget: edits must be echoed
         self._echoed = 0  # the newest trace edit id a view of the current FigureWidget echoed
         self._timer: threading.Timer | None = None  # the pending echo check
+        self._click: Any = None  # plotly on_click callback(trace, points, state) of every trace
         self.fw = self._new(figure if figure is not None else go.Figure())
         self.children = (self.fw,)
 
@@ -82,7 +84,20 @@ class LiveFigure(W.VBox):
         if self._config:
             fw._config = self._config
         fw.observe(self._on_report, names="_js2py_traceDeltas")
+        self._wire(fw)
         return fw
+
+    def on_click(self, callback: Any) -> None:
+        """Call ``callback(trace, points, state)`` when a point of any trace is clicked."""
+        with self._lock:
+            self._click = callback
+            self._wire(self.fw)
+
+    def _wire(self, fw: go.FigureWidget) -> None:
+        """(lock held) Attach the click callback to every trace of ``fw`` (they may be new)."""
+        if self._click is not None:
+            for trace in fw.data:
+                trace.on_click(self._click)  # replaces, never adds: one call per click
 
     def show(self, fig: go.Figure) -> None:
         """Make the browser show ``fig``: traces updated in place when they line up, else new."""
@@ -102,6 +117,7 @@ class LiveFigure(W.VBox):
                     fw.data = []
                 fw.add_traces(traces)
                 fw.layout = fig.layout
+            self._wire(fw)
             self._expect_echo()
 
     def stamp(self) -> None:

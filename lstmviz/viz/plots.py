@@ -7,6 +7,8 @@ and returns a ``plotly.graph_objects.Figure``:
 * ``heatmap``       -- units x characters, any of ``i f g o c h``; the most variable units by
   default.
 * ``coloured_text`` -- the text, each character's background coloured by one unit (Karpathy 2015).
+* ``influence_text`` -- the text behind one prediction, each character coloured by its share of
+  the influence on it (``lstmviz.influence``); ``influence_summary`` says it in one line.
 * ``saturation``    -- per unit, the fraction of steps a gate is < 0.1 vs > 0.9 (Karpathy et al.
   2015, fig. 3).
 * ``cell_ledger``   -- per step, what one memory cell kept (Γ_f⊙c⟨t−1⟩) and wrote (Γ_u⊙ĉ⟨t⟩), and
@@ -32,7 +34,15 @@ from plotly.subplots import make_subplots
 from ..core.errors import LstmvizError
 from ..core.names import GATES, LABELS, RANGES, SYMBOLS, canonical
 from ..gates import analysis
-from .style import COLORS, FONT, NAME_COLORS, colorscale, round_sig
+from ..gates.attribution import Influence
+from .style import (
+    COLORS,
+    FONT,
+    INFLUENCE_SCALE_SOFT,
+    NAME_COLORS,
+    colorscale,
+    round_sig,
+)
 
 # ----------------------------------------------------------------------------- settings
 MAX_COLS = 1000  # heatmap columns at most; longer windows are averaged into bins of characters
@@ -44,6 +54,9 @@ COLORBAR_PX = 70  # a heatmap's colour bar with its labels
 MAX_TEXT_CHARS = 3000  # coloured_text shows at most this many characters
 WRAP = 80  # coloured_text line width in characters
 TOP_K = 24  # units shown by default in a heatmap
+# influence_text's colour scale spans this many powers of ten below the largest share: influence
+# decays about exponentially with distance, so a linear scale would colour only the last few
+INFLUENCE_DECADES = 3
 
 SHOW = {"\n": "⏎", " ": "␣", "\t": "⇥", "\r": "␍"}  # how invisible characters are drawn
 
@@ -375,6 +388,101 @@ def coloured_text(
         plot_bgcolor="white",
     )
     return subscripts(fig)
+
+
+# ----------------------------------------------------------------------------- influence
+def influence_shares(why: Influence) -> np.ndarray:
+    """Each scored character's share of the influence: scores[start:] / their sum -> (n,)."""
+    scores = np.asarray(why.scores[why.start :], dtype=np.float64)
+    total = scores.sum()
+    return scores / total if total > 0 else np.zeros_like(scores)
+
+
+def _influence_lines(why: Influence) -> tuple[str, str]:
+    """Two sentences on an ``Influence``: the character explained; the most influential one."""
+    shares = influence_shares(why)
+    top = why.start + int(np.argmax(shares))
+    choice = (
+        "its most likely choice too"
+        if why.predicted == why.target
+        else f"its most likely choice: '{shown(why.predicted)}', {math.exp(why.predicted_logp):.1%}"
+    )
+    return (
+        f"the model wrote '{shown(why.target)}' with p = {math.exp(why.logp):.1%} ({choice})",
+        f"most influential earlier character: '{shown(why.text[top])}' at lag "
+        f"{why.position - top} (character {top}), {shares[top - why.start]:.1%} of the influence",
+    )
+
+
+def influence_summary(why: Influence) -> str:
+    """One line on an ``Influence``: the character explained, its probability, the top influence."""
+    return "; ".join(_influence_lines(why))
+
+
+def influence_text(
+    why: Influence, *, wrap: int = WRAP, width: int | None = None, title: str | None = None
+) -> go.Figure:
+    """The text behind one prediction, coloured by each character's share of influence -> Figure.
+
+    ``why`` comes from ``lstmviz.influence``. Characters ``why.start .. why.position`` are coloured
+    by log10(share), share = score / sum of scores, over ``INFLUENCE_DECADES`` powers of ten below
+    the largest (white: less; the colour bar reads in %). The explained character, ``why.target``,
+    follows them in a black box. Hover: the character, its index, its lag k = position - index
+    (0: the last character read), its share and its gradient norm.
+    """
+    start, p = why.start, why.position
+    chunk = why.text[start:] + why.target
+    shares = influence_shares(why)
+    scores = why.scores[start:]
+    tiny = 10.0 ** (-INFLUENCE_DECADES - 6)  # log10(0) is -inf: a zero share sits far below
+    values = np.append(np.log10(np.maximum(shares, tiny)), np.nan)[:, None]  # target: no score
+    fig = coloured_text(values, chunk, name="f", layer=None, units=[0], wrap=wrap, offset=start)
+    trace = fig.data[0]
+    pos = np.asarray(trace.customdata)
+    hover = np.full(pos.shape, "", dtype=object)
+    for r, c in zip(*np.nonzero(pos >= 0), strict=True):
+        t = int(pos[r, c])
+        if t <= p:  # the boxed character is NaN: a gap, without hover
+            hover[r, c] = (
+                f"'{shown(chunk[t - start])}' (character {t}), lag {p - t}<br>"
+                f"share {shares[t - start]:.2%}, |∂ log p / ∂ embedding| = {scores[t - start]:.3g}"
+            )
+    trace.update(hovertext=hover, hovertemplate="%{hovertext}<extra></extra>")
+    r, c = (int(v[0]) for v in np.nonzero(pos == p + 1))
+    fig.add_shape(
+        type="rect",
+        x0=c - 0.5,
+        x1=c + 0.5,
+        y0=r - 0.5,
+        y1=r + 0.5,
+        line=dict(color="black", width=2),
+    )
+    hi = math.log10(max(float(shares.max()), tiny))
+    ticks = [k for k in range(math.floor(hi - INFLUENCE_DECADES), 1) if k >= hi - INFLUENCE_DECADES]
+    fig.update_layout(
+        coloraxis=dict(
+            colorscale=INFLUENCE_SCALE_SOFT,
+            cmin=hi - INFLUENCE_DECADES,
+            cmax=hi,
+            colorbar=dict(
+                title=dict(text="share of the<br>influence<br>(log scale)", side="top"),
+                tickvals=ticks,
+                ticktext=[f"{100 * 10.0**k:g}%" for k in ticks],
+            ),
+        ),
+        title=dict(
+            text=title
+            or (
+                f"why '{shown(why.target)}' (boxed, character {p + 1})? The {p + 1 - start} "
+                "characters before it, coloured by their share of |∂ log p / ∂ embedding|"
+                "<br><span style='font-size:12px'>" + "<br>".join(_influence_lines(why)) + "</span>"
+            ),
+        ),
+        margin=dict(t=95),
+        height=max(fig.layout.height + 35, 280),  # room for the colour bar under its title
+        width=width or fig.layout.width,
+    )
+    return fig
 
 
 # ----------------------------------------------------------------------------- saturation

@@ -46,6 +46,9 @@ DIVERGING_SCALE = [
     [1.0, "#b2182b"],
 ]
 DIVERGING_SCALE_SOFT = [[0.0, "#5b9bd5"], [0.5, "#ffffff"], [1.0, "#e8735a"]]
+# Influence (a share, >= 0): white to orange, soft for the same reason; not a gate's green, so the
+# influence view never reads as a gate value
+INFLUENCE_SCALE_SOFT = [[0.0, "#ffffff"], [0.5, "#fdd0a2"], [1.0, "#f16913"]]
 
 
 # ----------------------------------------------------------------------------- numbers

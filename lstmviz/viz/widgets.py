@@ -2,6 +2,7 @@
 
 * ``LiveGeneration``       -- the model writes; text, gate/cell heatmap, coloured text and the top-k
   next-character probabilities update as it goes. Generation runs in a thread, so Stop works.
+  Its "why this character?" view colours the text behind a chosen character by its influence.
 * ``CellExplorer``         -- pick layer, gate and unit; select a span and find the units that
   are on inside it and off around it; rank units by correlation with character features.
 * ``InterventionExplorer`` -- clamp one memory cell to a value; the two continuations side by side,
@@ -14,15 +15,18 @@ GitHub, nbviewer and nbconvert show: they cannot run widgets.
     ex = lstmviz.widgets.LiveGeneration(model, vocab, prime="ROMEO\\n")
     ex.run()   # generate now, blocking (a lesson does this so its saved output has text in it)
     ex         # display; "Generate" in the widget runs again in a thread, "Stop" stops it
+    ex.show_influence(len(ex.text) - 1)   # why the last character? (the influence view)
+    ex.view = "gates"                       # back to the gates
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
+import operator
 import threading
 import time
 from collections.abc import Sequence
-from contextlib import nullcontext
 from typing import Any
 
 import ipywidgets as W
@@ -35,6 +39,7 @@ from ..core.names import LABELS, NAMES, RANGES, SYMBOLS, canonical
 from ..core.sampling import stream
 from ..gates import features as feats
 from ..gates.analysis import activations, top_units
+from ..gates.attribution import Influence, influence
 from ..gates.interventions import intervene, logprob_change
 from ..gates.record_call import record
 from ..gates.recorder import GateRecorder
@@ -56,6 +61,11 @@ PROBS_WIDTH = 290  # px, that chart
 # not widen an unsized plot beyond plotly's 700 px, too narrow for 120 character labels
 EXPLORER_WIDTH = TEXT_WIDTH + PROBS_WIDTH
 SNAPSHOT_WIDTH = 900  # px, the static PNG
+# characters before the chosen one that the influence view scores and shows (the model still reads
+# all of the text before them); 500 take about 0.4 s on the 2x512 model on one CPU core
+INFLUENCE_CONTEXT = 500
+INFLUENCE_WRAP = 80  # its line length: the influence view has the full width
+VIEWS = [("gates", "gates"), ("why this character?", "influence")]  # (label, value) of the toggle
 
 NAME_OPTIONS = [(LABELS[n], n) for n in NAMES]
 #: The clamp slider stops at ±CELL_SLIDER for the memory cell, which is unbounded.
@@ -71,6 +81,16 @@ def _unit_rows(values: np.ndarray, unit: int, k: int = HEAT_UNITS) -> list[int]:
 
 def _layer_options(num_layers: int) -> list[tuple[str, int]]:
     return [(f"layer {n}", n) for n in range(num_layers)]
+
+
+def _clicked(trace: Any, points: Any) -> int | None:
+    """The text position of a clicked coloured-text cell (its customdata), None if none."""
+    if not points.point_inds or trace.customdata is None:
+        return None
+    where = points.point_inds[0]  # a heatmap cell reports [row, column]
+    r, c = (int(v) for v in where) if np.ndim(where) else (int(points.ys[0]), int(points.xs[0]))
+    pos = int(np.asarray(trace.customdata)[r, c])
+    return pos if pos >= 0 else None  # -1: an empty cell after a line's end
 
 
 def _shown(attr: str, what: str) -> property:
@@ -120,12 +140,24 @@ class LiveGeneration(Explorer):
 
     ``pace`` (the *chars/s* slider) caps it at that many characters a second, slow enough to
     follow the gates character by character; 0 writes as fast as the model can.
+
+    **Why this character?** The toggle switches between the *gates* view (text, coloured text,
+    next-character bars, heatmap) and the *influence* view: pick a generated character -- click it
+    in the coloured text, or type its index (in ``.text``, prime included) in *character* -- and
+    the text before it (the last ``INFLUENCE_CONTEXT`` characters) is coloured by each character's
+    share of the influence on that prediction: ``lstmviz.influence``, the gradient norm of
+    log p(chosen character) with respect to each earlier character's input embedding. One line
+    names the character, its probability, the model's top choice and the most influential earlier
+    character with its lag. In code: ``show_influence(position)`` (returns the ``Influence``, also
+    kept in ``.why``) and ``view = "gates" | "influence"``. The model is never used by two threads
+    at once: while it writes, the influence view waits (it is computed when generation ends).
     """
 
-    fig_text, fig_probs, fig_heat = (
+    fig_text, fig_probs, fig_heat, fig_why = (
         _shown("_text", "coloured text"),
         _shown("_probs", "next-character bars"),
         _shown("_heat", "heatmap"),
+        _shown("_why", "influence view"),
     )
 
     def __init__(
@@ -188,9 +220,29 @@ class LiveGeneration(Explorer):
         )
         self.w_status = W.Label(value="")
         self.w_text = W.HTML()
+        self.w_view = W.ToggleButtons(
+            options=VIEWS,
+            value="gates",
+            tooltips=["the gates as the model writes", "what made the model write a character"],
+            style={**style, "button_width": "150px"},
+            layout=W.Layout(flex="0 0 auto"),  # one row of buttons, never squeezed into a column
+        )
+        # IntText, not bounded: a position outside the generated text gets a message, not a clamp
+        self.w_char = W.IntText(
+            value=len(prime),
+            description="character",
+            tooltip="index in the text (prime included) of the generated character to explain",
+            style=style,
+            layout=W.Layout(width="200px"),
+        )
+        self.w_why = W.HTML()
         self._heat = LiveFigure()
-        # nothing to zoom in these two; the mode bar would hide their titles
-        self._text, self._probs = (LiveFigure(config={"displayModeBar": False}) for _ in range(2))
+        # nothing to zoom in these; the mode bar would hide their titles
+        self._text, self._probs, self._why = (
+            LiveFigure(config={"displayModeBar": False}) for _ in range(3)
+        )
+        self._text.on_click(self._on_click)  # click a character: why did the model write it?
+        self._why.on_click(self._on_click)
 
         self.text = ""  # prime + generated so far
         self.trace = None  # the recorder's trace (last `window`-ish steps)
@@ -199,12 +251,21 @@ class LiveGeneration(Explorer):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        # held while the model is in use (generation, influence): never two threads at once
+        self._model_lock = threading.Lock()
+        self._generating = False  # run() is writing (set and read under _model_lock)
+        self._prime_len = len(prime)  # characters of .text that are the prime, not generated
+        self.why: Influence | None = None  # the last influence computed, for ``_why_key``
+        self._why_key = ""  # the text it explains: text[:chosen + 1]
+        self._quiet = False  # True while we set w_char ourselves: no redraw
 
         self.w_go.on_click(lambda _: self.start())
         self.w_stop.on_click(lambda _: self.stop())
         for w in (self.w_layer, self.w_name):
             w.observe(self._on_view, names="value")
         self.w_unit.observe(self._on_unit, names="value")
+        self.w_view.observe(self._on_toggle, names="value")
+        self.w_char.observe(self._on_char, names="value")
 
         controls = W.HBox(
             [
@@ -213,9 +274,13 @@ class LiveGeneration(Explorer):
                 W.VBox([self.w_layer, self.w_name, self.w_unit]),
             ]
         )
-        self.widget = W.VBox(
-            [controls, self.w_status, self.w_text, W.HBox([self._text, self._probs]), self._heat]
+        hint = W.HTML(
+            "<span style='color:#666'>click a character in the coloured text, or type its "
+            "index: which earlier characters made the model write it?</span>"
         )
+        self._top = [controls, W.HBox([self.w_view, self.w_char, hint]), self.w_status, self.w_text]
+        self._gates = [W.HBox([self._text, self._probs]), self._heat]
+        self.widget = W.VBox(self._top + self._gates)
         self.widget.add_class("lstmviz-live")
         self.draw()
 
@@ -225,8 +290,13 @@ class LiveGeneration(Explorer):
         self._stop.clear()
         prime, n = self.w_prime.value or "\n", int(self.w_length.value)
         top_k = int(self.w_top_k.value) or None
+        with self._model_lock:  # waits for an influence computation in progress
+            if self._generating:
+                raise LstmvizError("the model is already writing; press Stop or wait for it")
+            self._generating = True
         with self._lock:
             self.text, self.trace, self.probs, self._rows = prime, None, None, None
+            self._prime_len = len(prime)
         self._set_running(True)
         pace = int(self.w_pace.value)
         every_char = pace > 0 and 1 / pace >= self.refresh
@@ -271,7 +341,16 @@ class LiveGeneration(Explorer):
                     chars.close()
                 self.trace = rec.trace
         finally:
+            with self._model_lock:
+                self._generating = False
             self._set_running(False)
+        if out:  # the influence view explains the newest character unless told otherwise
+            self._quiet = True
+            self.w_char.value = len(self.text) - 1
+            self._quiet = False
+            if self.why is None:  # warm-up: the first call pays one-time costs; this one is kept
+                with contextlib.suppress(LstmvizError):  # the view shows the message if asked
+                    self._explain(len(self.text) - 1)
         self.draw()
         return "".join(out)
 
@@ -312,6 +391,128 @@ class LiveGeneration(Explorer):
         self._rows = None
         self.draw()
 
+    # --- why this character? ----------------------------------------------------------------
+    @property
+    def view(self) -> str:
+        """The view shown: "gates" or "influence" (settable, like the toggle)."""
+        return self.w_view.value
+
+    @view.setter
+    def view(self, value: str) -> None:
+        if value not in dict(VIEWS).values():
+            raise LstmvizError(f"view must be 'gates' or 'influence', got {value!r}")
+        self.w_view.value = value
+
+    def show_influence(self, position: int | None = None) -> Influence:
+        """Explain generated character ``position`` of ``.text`` (default: the chosen one).
+
+        Switches to the influence view and returns the ``Influence`` (scores (position,), NaN
+        before its ``start``); a position that is not a generated character raises LstmvizError,
+        with the same message shown in the widget.
+        """
+        if position is not None:
+            try:
+                j = operator.index(position)
+            except TypeError:
+                raise LstmvizError(
+                    f"position must be an integer index into .text, got {position!r}"
+                ) from None
+            self._quiet = True
+            try:
+                self.w_char.value = j
+            finally:
+                self._quiet = False
+        self._quiet = True
+        try:
+            self.w_view.value = "influence"
+        finally:
+            self._quiet = False
+        return self._draw_influence()
+
+    def _explain(self, j: int) -> Influence:
+        """``influence`` of the text before character j on it (cached); one clear error if not."""
+        with self._lock:
+            text, first = self.text, self._prime_len
+        if len(text) <= first:
+            raise LstmvizError(
+                "nothing generated yet: press Generate (or call .run()), then pick a character"
+            )
+        if not first <= j < len(text):
+            raise LstmvizError(
+                f"character {j} is not a generated character: the text has {len(text)} "
+                f"characters, the first {first} of them the prime; pick one of {first}.."
+                f"{len(text) - 1}"
+            )
+        with self._model_lock:
+            if self._generating:
+                raise LstmvizError(
+                    "the model is writing: the influence view is computed when it stops "
+                    "(press Stop, or wait), then pick a character"
+                )
+            key = text[: j + 1]
+            if key != self._why_key:
+                self.why = influence(
+                    self.model, self.vocab, key, j - 1, max_context=INFLUENCE_CONTEXT
+                )
+                self._why_key = key
+            return self.why
+
+    def _draw_influence(self) -> Influence:
+        """Show the influence of the text on the chosen character, or why it cannot be shown."""
+        try:
+            why = self._explain(int(self.w_char.value))
+        except LstmvizError as err:
+            self.w_why.value = f"<b style='color:#b2182b'>{html.escape(str(err), quote=False)}</b>"
+            self._set_children(self._top + [self.w_why])
+            raise
+        self.w_why.value = f"<b>{html.escape(plots.influence_summary(why), quote=False)}</b>"
+        self._why.show(self._influence_figure(why))
+        self._set_children(self._top + [self.w_why, self._why])
+        return why
+
+    def _influence_figure(self, why: Influence) -> go.Figure:
+        return plots.influence_text(why, wrap=INFLUENCE_WRAP, width=EXPLORER_WIDTH)
+
+    def _set_children(self, children: list[W.Widget]) -> None:
+        """Show these widgets; a figure shown again is stamped, so a new view draws it as it is."""
+        if list(self.widget.children) == children:
+            return
+        for child in children:
+            if isinstance(child, LiveFigure) and child not in self.widget.children:
+                child.stamp()
+        self.widget.children = children
+
+    def _show_view(self) -> None:
+        if self.w_view.value == "gates":
+            self._set_children(self._top + self._gates)
+
+    def _on_toggle(self, _change: Any) -> None:
+        if not self._quiet:
+            self._show_view()
+            self._try_influence()
+
+    def _on_char(self, _change: Any) -> None:
+        if not self._quiet:
+            self._show_influence_quietly()
+
+    def _on_click(self, trace: Any, points: Any, _state: Any) -> None:
+        pos = _clicked(trace, points)
+        if pos is not None:
+            self._quiet = True
+            self.w_char.value = pos
+            self._quiet = False
+            self._show_influence_quietly()
+
+    def _show_influence_quietly(self) -> None:
+        """``show_influence()`` for the widget's own events: an error is shown, not raised."""
+        with contextlib.suppress(LstmvizError):
+            self.show_influence()
+
+    def _try_influence(self) -> None:
+        if self.w_view.value == "influence":
+            with contextlib.suppress(LstmvizError):
+                self._draw_influence()
+
     def _window(self) -> tuple[np.ndarray | None, str, int]:
         """(values (T, H) of the chosen activation, the characters they read, where those start)."""
         with self._lock:
@@ -325,6 +526,17 @@ class LiveGeneration(Explorer):
         return values[-T:], text[consumed - T : consumed], consumed - T
 
     def figures(self) -> list[go.Figure]:
+        """The figures of the view shown: the influence figure, or the three gate figures."""
+        if self.w_view.value == "influence" and self.why is not None and self._why_current():
+            return [self._influence_figure(self.why)]
+        return self._gate_figures()
+
+    def _why_current(self) -> bool:
+        with self._lock:
+            text = self.text
+        return text.startswith(self._why_key) and len(self._why_key) == int(self.w_char.value) + 1
+
+    def _gate_figures(self) -> list[go.Figure]:
         values, text, first = self._window()
         name, layer, unit = self.w_name.value, self.w_layer.value, int(self.w_unit.value)
         where = f"{LABELS[name]}, layer {layer}"
@@ -403,8 +615,8 @@ class LiveGeneration(Explorer):
         return fig
 
     def draw(self) -> None:
-        """Redraw every figure and the text from the current state."""
-        ctext, probs, heat = self.figures()
+        """Redraw every figure and the text from the current state (both views)."""
+        ctext, probs, heat = self._gate_figures()
         with self._lock:
             text = self.text
         prime = self.w_prime.value or "\n"
@@ -419,6 +631,7 @@ class LiveGeneration(Explorer):
         self._text.show(ctext)
         self._probs.show(probs)
         self._heat.show(heat)
+        self._try_influence()
 
 
 # ----------------------------------------------------------------------------- cell explorer
@@ -735,7 +948,7 @@ class InterventionExplorer(Explorer):
         clamps = {(name, layer, unit): float(self.w_value.value)}
         prime, n = self.w_prime.value or "\n", int(self.w_length.value)
         # same seed for both runs: every difference comes from the clamp
-        with intervene(self.model, clamps) if clamp else nullcontext():
+        with intervene(self.model, clamps) if clamp else contextlib.nullcontext():
             out = "".join(
                 stream(
                     self.model,
