@@ -309,3 +309,33 @@ def test_lesson_06_solutions_pass_the_lessons_checks(tiny_model):
     assert E.check("06.3", (layer, unit, expect), pred) == E.CORRECT
     assert E.check("06.3", (layer, unit, expect + 0.05), pred) == E.WRONG
     assert E.check("06.3", (layer, unit + 1, expect), pred) == E.WRONG
+
+
+# ---- lesson 07: how far back -------------------------------------------------------------------
+def test_lesson_07_solutions_pass_the_lessons_checks(tiny_model):
+    import numpy as np
+
+    import lstmviz
+    from lstmviz.teaching import memory
+
+    S = _solutions("07_how_far_back")
+    model, vocab = tiny_model
+    text = "OBERON\nDo you amend it then; it lies in you:\nWhy should Titania cross her Oberon?\n"
+    p = len(text) - 2
+    far = S.exercise_1(model, vocab, text, p, context=30)
+    # by hand: occlude each character 5..29 back, one forward each, and take the largest drop
+    base = lstmviz.influence(model, vocab, text, p).logp
+    drops = {}
+    for i in range(p - 29, p - 4):
+        t = text[:i] + " " + text[i + 1 : p + 1]
+        drops[i] = base - lstmviz.influence(model, vocab, t, p, target=text[p + 1]).logp
+    assert far == max(drops, key=drops.get) and p - 29 <= far < p - 4
+    assert E.check("07.1", far, max(drops, key=drops.get)) == E.CORRECT
+    assert E.check("07.1", p, max(drops, key=drops.get)) == E.WRONG  # lag 0 is not the answer
+
+    ids = vocab.encode(text * 3)
+    rise = S.exercise_2(model, ids, 20)
+    expect = memory.loss_with_resets(model, ids, 20) - memory.loss_with_resets(model, ids, None)
+    assert rise == expect and np.isfinite(rise)
+    assert E.check("07.2", rise, expect, rtol=0.01) == E.CORRECT
+    assert E.check("07.2", rise + 0.1, expect, rtol=0.01) == E.WRONG
