@@ -1,7 +1,8 @@
 """Teaching: what only the lessons use. Each module's docstring names the lessons that use it.
 
 ``scratch`` (from-scratch RNN and LSTM), ``gradients`` (gradient vs lag), ``tasks`` (the memory
-task), ``sandbox`` (the gate sandbox), ``compare`` (the lesson-06 experiments), ``notebook``
+task), ``sandbox`` (the gate sandbox), ``compare`` (the lesson-06 experiments, lesson 07's saved
+models), ``error_analysis`` (lesson 07: a network against n-grams, per character), ``notebook``
 (``setup()`` at the top of every lesson), ``exercises`` (exercise checks),
 ``stats`` (mean ± standard error over seeds), ``memory`` (loss with the state reset every k
 steps), ``textstats`` (real words, line lengths and names in a sample).
@@ -9,6 +10,7 @@ steps), ``textstats`` (real words, line lengths and names in a sample).
 
 from . import (
     compare,
+    error_analysis,
     exercises,
     gradients,
     memory,
@@ -22,6 +24,7 @@ from . import (
 
 __all__ = [
     "compare",
+    "error_analysis",
     "exercises",
     "gradients",
     "memory",
