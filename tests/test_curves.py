@@ -177,3 +177,6 @@ def test_group_bars_one_bar_per_series_and_group():
     assert [t.name for t in fig.data] == ["LSTM", "5-gram"]
     assert list(fig.data[0].x) == ["a", "b"] and list(fig.data[1].y) == [3, 4]
     assert list(fig.data[0].error_y.array) == [0.1, 0.2] and fig.layout.barmode == "group"
+    no_se = curves.group_bars(["a", "b"], {"5-gram": ([3, 4], None)})
+    assert no_se.data[0].error_y.array is None and no_se.data[0].error_y.type is None
+    assert no_se.layout.xaxis.title.text == "kind of character"

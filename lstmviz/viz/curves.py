@@ -475,7 +475,7 @@ def span_figure(
     runs: Mapping[str, tuple[Sequence[float], Sequence[float], Sequence[float]]],
     references: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None,
     title: str = "How far back does each model look?",
-    ylabel: str = "share of influence",
+    ylabel: str = "share of influence (log scale)",
 ) -> go.Figure:
     """Share of influence vs lag on a log y-axis: ``label: (lags, mean, se)`` as lines with a
     ± 1 SE band, and ``references`` (``label: (lags, values)``, e.g. lesson 02's gradient
@@ -526,18 +526,21 @@ def span_figure(
 
 def group_bars(
     groups: Sequence[str],
-    series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    series: Mapping[str, tuple[Sequence[float], Sequence[float] | None]],
     title: str = "Loss by kind of character",
-    ylabel: str = "nats/char",
+    ylabel: str = "mean loss (nats/char)",
+    xlabel: str = "kind of character",
 ) -> go.Figure:
     """Grouped bars: one group per name in ``groups``, one bar per ``label: (values, ses)`` with
-    ± 1 SE error bars (lesson 07's losses by kind of character)."""
+    ± 1 SE error bars, none where ``ses`` is None (lesson 07's losses by kind of character)."""
     fig = go.Figure()
     for k, (label, (values, ses)) in enumerate(series.items()):
+        bars = None if ses is None else style.round_sig(ses, as_list=True)
+        errors = None if ses is None else dict(type="data", array=bars)
         fig.add_bar(
             x=list(groups),
             y=style.round_sig(values, as_list=True),
-            error_y=dict(type="data", array=style.round_sig(ses, as_list=True)),
+            error_y=errors,
             name=label,
             marker=dict(color=COLORS[k % len(COLORS)]),
         )
@@ -546,6 +549,7 @@ def group_bars(
         template="plotly_white",
         height=450,
         barmode="group",
+        xaxis=dict(title=xlabel),
         yaxis=dict(title=ylabel),
         margin=dict(l=80, r=30, t=60, b=110),
     )
