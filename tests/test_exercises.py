@@ -323,13 +323,13 @@ def test_lesson_07_solutions_pass_the_lessons_checks(tiny_model):
     text = "OBERON\nDo you amend it then; it lies in you:\nWhy should Titania cross her Oberon?\n"
     p = len(text) - 2
     far = S.exercise_1(model, vocab, text, p, context=30)
-    # by hand: occlude each character 5..29 back, one forward each, and take the largest drop
+    # by hand: occlude each character at lags 4..29, one forward each, and take the largest drop
     base = lstmviz.influence(model, vocab, text, p).logp
     drops = {}
-    for i in range(p - 29, p - 4):
+    for i in range(p - 29, p - 3):
         t = text[:i] + " " + text[i + 1 : p + 1]
         drops[i] = base - lstmviz.influence(model, vocab, t, p, target=text[p + 1]).logp
-    assert far == max(drops, key=drops.get) and p - 29 <= far < p - 4
+    assert far == max(drops, key=drops.get) and p - 29 <= far <= p - 4
     assert E.check("07.1", far, max(drops, key=drops.get)) == E.CORRECT
     assert E.check("07.1", p, max(drops, key=drops.get)) == E.WRONG  # lag 0 is not the answer
 

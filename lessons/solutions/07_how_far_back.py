@@ -7,19 +7,20 @@ import numpy as np
 import lstmviz
 from lstmviz.teaching import memory
 
-#: A 5-gram sees the 4 characters before the one it predicts; exercise 1 looks further back.
+#: A 5-gram sees the 4 characters before the one it predicts (lags 0-3); exercise 1 looks
+#: further back, at lags >= NEAR.
 NEAR = 4
 
 
 def exercise_1(model, vocab, text: str, position: int, context: int = 60) -> int:
-    """The character more than NEAR back whose replacement by a space lowers log p most.
+    """The character at lag NEAR or more whose replacement by a space lowers log p most.
 
     Predict first (the opening bracket?); then measure with ``occlusion`` over the last
-    ``context`` characters and take the largest drop among lags > NEAR -> its index in ``text``.
+    ``context`` characters and take the largest drop among lags >= NEAR -> its index in ``text``.
     """
     o = lstmviz.occlusion(model, vocab, text, position, max_context=context)
     far = o.scores.copy()
-    far[position - NEAR :] = np.nan  # lags 0..NEAR: inside the 5-gram's view
+    far[position - NEAR + 1 :] = np.nan  # lags 0..NEAR-1: inside the 5-gram's view
     return int(np.nanargmax(far))
 
 
