@@ -116,14 +116,7 @@ def group(ranks: Ranks, device: torch.device) -> Iterator[None]:
     try:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         yield
-        # Leave cleanly. gloo's worker thread frees each finished collective after the caller
-        # has seen it finish; freeing its tensors needs the GIL. destroy_process_group joins
-        # that thread while holding the GIL, so a worker still freeing deadlocks both (seen
-        # with torch 2.3 about 1 run in 15: rank 1 stuck forever in ~ProcessGroupGloo, joining
-        # a worker waiting for the GIL in ~AsyncAllgatherWork). So: all ranks finish, then this
-        # thread lets go of the GIL a moment, so the workers are idle when they are joined.
-        dist.barrier()
-        time.sleep(SETTLE_S)
+        dist.barrier()  # every rank done before any leaves
     except RuntimeError as e:
         if not lost(e):
             raise
@@ -135,6 +128,13 @@ def group(ranks: Ranks, device: torch.device) -> Iterator[None]:
     finally:
         signal.signal(signal.SIGTERM, previous)
         if dist.is_initialized():
+            # gloo's worker threads free each finished collective after the caller has seen it
+            # finish, and freeing its tensors needs the GIL; destroy_process_group joins them
+            # while holding the GIL, so a worker still freeing deadlocks both (seen with torch
+            # 2.3 in about 1 run in 15: stuck forever in ~ProcessGroupGloo, its worker waiting
+            # for the GIL in ~AsyncAllgatherWork). Letting go of the GIL a moment first lets
+            # the workers finish.
+            time.sleep(SETTLE_S)
             dist.destroy_process_group()
 
 
