@@ -34,6 +34,7 @@ from torch import nn
 from ..core.errors import LstmvizError
 from ..core.ngram import NGram
 from ..core.vocab import Vocab
+from .stats import mean_se
 
 # ---- settings
 WARMUP = 200  # characters each window reads before its first scored one (its context at least)
@@ -241,9 +242,9 @@ def compare_groups(
         m = m & scored
         d = b[m] - a[m]
         n = int(m.sum())
-        se = float(d.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
-        means = [float(v.mean()) if n else math.nan for v in (a[m], b[m], d)]
-        rows.append(GroupRow(name, n, *means, se))
+        gain, se = mean_se(d) if n > 1 else (float(d.mean()) if n else math.nan, math.nan)
+        means = [float(v.mean()) if n else math.nan for v in (a[m], b[m])]
+        rows.append(GroupRow(name, n, *means, gain, se))
     return rows
 
 
