@@ -96,9 +96,14 @@ def test_callback_receives_every_entry(tiny_config, tiny_text):
         tiny_config.replace(steps=10), text=tiny_text, progress=False, callback=seen.append
     )
     assert seen == result.history
-    assert [(e["kind"], e["step"]) for e in seen] == [("train", 5), ("train", 10), ("val", 10)]
+    assert [(e["kind"], e["step"]) for e in seen] == [
+        ("train", 5),
+        ("train", 10),
+        ("val", 10),
+        ("sample", 10),  # the run's last step: a sample from the fixed prime and seed
+    ]
     assert seen[0]["val_loss"] is None and seen[0]["chars_per_sec"] > 0
-    assert seen[-1]["train_loss"] == seen[1]["train_loss"]
+    assert seen[2]["train_loss"] == seen[1]["train_loss"]
 
 
 def test_state_is_carried_between_batches(monkeypatch, tiny_config, tiny_text):
@@ -251,7 +256,11 @@ def test_resume_equals_uninterrupted_run(tmp_path, tiny_config, tiny_text):
     assert resumed.val_loss == pytest.approx(straight.val_loss, abs=1e-6)
 
     def losses(history):
-        return [(e["kind"], e["step"], round(e["train_loss"], 5)) for e in history]
+        return [
+            (e["kind"], e["step"], round(e["train_loss"], 5))
+            for e in history
+            if e["kind"] != "sample"  # the stopped run sampled at its last step, 20
+        ]
 
     assert losses(resumed.history) == losses(straight.history)  # history carried over the resume
 

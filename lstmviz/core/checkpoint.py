@@ -32,7 +32,6 @@ import math
 import os
 import pickle
 import socket
-import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -44,7 +43,7 @@ import filelock
 import torch
 
 from .errors import LstmvizError
-from .files import check_write_target, open_regular, os_error
+from .files import atomic_write, check_write_target, open_regular, os_error
 from .log import log
 from .model import CharLSTM
 from .vocab import Vocab
@@ -59,6 +58,8 @@ BEST = "best.pt"
 PRETRAINED_DIR = Path(__file__).parent.parent / "checkpoints"
 #: Largest checkpoint file read, in bytes (a full-preset run's checkpoint is about 40 MB).
 CHECKPOINT_CAP = 1_000_000_000
+#: The run's log: plain JSON (settings, every logged loss, the samples), rewritten as it grows.
+LOG = "log.json"
 #: Lock file of a run folder (flock'd by filelock; the OS releases it when the process ends).
 LOCK = ".lstmviz.lock"
 #: Who holds the lock: "pid N on HOST since TIME", written after locking, removed on release.
@@ -82,35 +83,7 @@ class Checkpoint:
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
     """``torch.save(obj)`` to ``path`` via a temp file in the same folder + ``os.replace``."""
-    path = Path(path)
-    check_write_target(path, "checkpoint")  # os.replace would replace a link or device file itself
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as e:
-        raise os_error(e, f"cannot write checkpoint {str(path)!r}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException as e:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(e, OSError):  # a full disk, a vanished folder...: the old file is untouched
-            raise os_error(
-                e, f"cannot write checkpoint {str(path)!r} (nothing was replaced)"
-            ) from None
-        raise
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    return atomic_write(path, lambda f: torch.save(obj, f), "checkpoint")
 
 
 def save_checkpoint(
@@ -462,6 +435,19 @@ def load_pretrained(name: str = "shakespeare", device: str | torch.device = "cpu
     return load_checkpoint(path, device)
 
 
+def epoch_file(epoch: int) -> str:
+    """File name of the checkpoint kept at the end of epoch ``epoch`` (1-based): "epoch1.pt"."""
+    return f"epoch{epoch}.pt"
+
+
+def _is_ours(tmp_name: str) -> bool:
+    """Whether ``.NAME.XXXX.tmp`` is a temp file of a file lstmviz writes in a run folder."""
+    name = tmp_name[1:].rsplit(".", 2)[0]
+    return name in (LATEST, BEST, LOG) or (
+        name.startswith("epoch") and name.endswith(".pt") and name[5:-3].isdigit()
+    )
+
+
 class RunFolder:
     """``with RunFolder(out):`` -- a training run's folder, created, locked and checked writable.
 
@@ -519,7 +505,7 @@ class RunFolder:
         except LstmvizError:
             self.__exit__()
             raise
-        for stale in [*out.glob(f".{LATEST}.*.tmp"), *out.glob(f".{BEST}.*.tmp")]:
+        for stale in [p for p in out.glob(".*.tmp") if _is_ours(p.name)]:
             # we hold the lock, so no save is in progress: these are leftovers of a killed save
             stale.unlink(missing_ok=True)
             log.info("removed %s, left behind by an interrupted save", stale)

@@ -152,7 +152,9 @@ def _train(args: argparse.Namespace) -> None:
 
 def _print_entry(e: dict) -> None:
     """Without a progress bar, one plain log line per logged step (good for nohup log files)."""
-    if e["kind"] == "train":
+    if e["kind"] == "sample":
+        print(f"step {e['step']}: sample {e['prime'] + e['text']!r}", flush=True)
+    elif e["kind"] == "train":
         print(
             f"step {e['step']}: train {e['train_loss']:.4f} nats/char, lr {e['lr']:.2e}, "
             f"{e['chars_per_sec']:,.0f} chars/s ({e.get('precision', 'fp32')})",
@@ -161,7 +163,7 @@ def _print_entry(e: dict) -> None:
     else:
         print(
             f"step {e['step']}: val {e['val_loss']:.4f} nats/char ({e['val_bpc']:.3f} bits/char, "
-            f"perplexity {e['val_perplexity']:.2f}), {e['elapsed']:.0f} s",
+            f"perplexity {e['val_perplexity']:.2f}), epoch {e['epoch']:.2f}, {e['elapsed']:.0f} s",
             flush=True,
         )
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -117,3 +119,40 @@ def check_write_target(path: str | os.PathLike, what: str) -> None:
             f"{what} {str(path)!r} is {describe(st.st_mode)}; lstmviz writes only regular files "
             "and never replaces anything else (not even with --force). Choose another path"
         )
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None], what: str) -> Path:
+    """Call ``write(f)`` on a temp file beside ``path``, then rename it to ``path``: all or none.
+
+    A kill at any moment leaves either the old file or the new one, never half of one; the temp
+    file (``.NAME.*.tmp``) is removed on failure (after a kill, ``RunFolder`` removes it). Only a
+    regular file (or nothing) at ``path`` is replaced. An OSError (a full disk, a vanished folder)
+    becomes one LstmvizError saying nothing was replaced.
+    """
+    path = Path(path)
+    check_write_target(path, what)  # os.replace would replace a link or device file itself
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise os_error(e, f"cannot write {what} {str(path)!r}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
+        os.replace(tmp, path)
+    except BaseException as e:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        if isinstance(e, OSError):  # the old file is untouched
+            raise os_error(e, f"cannot write {what} {str(path)!r} (nothing was replaced)") from None
+        raise
+    return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -15,6 +15,7 @@ Losses are cross-entropy in nats per character; bits/char = nats / ln 2, perplex
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import shlex
@@ -34,10 +35,21 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import checks, distributed
-from .checkpoint import BEST, LATEST, RunFolder, model_from_raw, read_raw, save_checkpoint
+from .checkpoint import (
+    BEST,
+    LATEST,
+    LOG,
+    RunFolder,
+    epoch_file,
+    model_from_raw,
+    read_raw,
+    save_checkpoint,
+)
 from .corpus import load_corpus, split
 from .errors import LstmvizError
+from .files import atomic_write
 from .model import CharLSTM
+from .sampling import generate
 from .vocab import Vocab
 
 #: ``full``: the seed's model, for a GPU (about 3.3M parameters). ``quick``: a small model that
@@ -129,6 +141,16 @@ class TrainConfig:
     )
     log_every: int = _setting(10, "log the training loss every N steps")
     save_every: int = _setting(200, "write OUT/checkpoint.pt every N steps (0: only at the end)")
+    # What a student reads of a run: at the end of every pass over the training text (an epoch)
+    # the run validates and writes a sample, always from the same prime and seed, so the samples
+    # differ only by what the model learnt. OUT/log.json keeps them with every loss.
+    sample_every: int = _setting(0, "also sample every N steps (0: only at each epoch's end)")
+    sample_len: int = _setting(300, "characters per recorded sample (0: no samples)")
+    sample_prime: str = _setting("\n", "text every recorded sample starts from")
+    sample_top_k: int = _setting(5, "recorded samples draw among the K likeliest characters")
+    keep_epochs: int = _setting(
+        1, "keep OUT/epochN.pt, the checkpoint at the end of each of the first N epochs"
+    )
     seed: int = _setting(0, "random seed (initial weights, dropout, state resets)")
     device: str | None = _setting(None, "cpu, cuda, cuda:N or mps (default: cuda, mps, else cpu)")
     precision: str = _setting(
@@ -169,6 +191,15 @@ class TrainConfig:
         for name in ("steps", "eval_every", "log_every"):
             checks.whole(_flag(name), getattr(self, name), 1)
         checks.whole(_flag("save_every"), self.save_every, 0)
+        checks.whole(_flag("sample_every"), self.sample_every, 0)
+        checks.whole(_flag("sample_len"), self.sample_len, 0, SAMPLE_MAX)
+        checks.whole(_flag("sample_top_k"), self.sample_top_k, 1)
+        checks.whole(_flag("keep_epochs"), self.keep_epochs, 0)
+        if not isinstance(self.sample_prime, str) or not self.sample_prime:
+            raise LstmvizError(
+                f"sample_prime (--sample-prime) must be a non-empty string, got "
+                f"{self.sample_prime!r}"
+            )
         if self.val_chars is not None:
             checks.whole(_flag("val_chars"), self.val_chars, 1)
         checks.seed(_flag("seed"), self.seed)
@@ -208,6 +239,9 @@ def _flag(name: str) -> str:
 #: Largest learning rate accepted: far past any useful value, well before Adam's float32 update
 #: overflows (from about 1e38).
 LR_MAX = 1e6
+
+#: Longest recorded sample (a sample is a few lines of text in the log, not a book).
+SAMPLE_MAX = 100_000
 
 #: ``config.corpus`` of a run trained on a string passed as ``train(text=...)``.
 GIVEN_TEXT = "<text>"
@@ -607,8 +641,11 @@ def train(
     ``callback(entry)`` is called after every logged step and every validation with a dict:
 
     =================  ===========================================================================
-    ``kind``           ``"train"`` (every ``log_every`` steps) or ``"val"`` (every ``eval_every``)
+    ``kind``           ``"train"`` (every ``log_every`` steps), ``"val"`` (every ``eval_every``
+                       and at each epoch's end) or ``"sample"`` (see below)
     ``step``           optimizer steps done so far (1-based)
+    ``epoch``          passes over the training text so far (step / steps per epoch; 1.0: the
+                       end of the first)
     ``train_loss``     mean training loss (nats/char) over the steps since the previous train log
     ``val_loss``       validation loss (nats/char); None in ``"train"`` entries
     ``train_bpc``      train_loss in bits/char;  ``val_bpc``: val_loss in bits/char (or None)
@@ -618,6 +655,14 @@ def train(
     ``elapsed``        seconds since this call started
     ``precision``      what the steps ran in: "fp32", "bf16" or "fp16" (``"auto"`` resolved)
     =================  ===========================================================================
+
+    A ``"sample"`` entry (at each epoch's end, every ``sample_every`` steps and at the end) has
+    ``step``, ``epoch``, ``elapsed``, ``prime``, ``top_k``, ``seed`` and ``text``: ``sample_len``
+    characters generated from ``sample_prime`` with seed ``seed``, the same for every sample.
+
+    With ``out``, ``OUT/log.json`` holds the settings and this history as plain JSON (rewritten at
+    every validation, sample and save), and ``OUT/epochN.pt`` the checkpoints at the end of the
+    first ``keep_epochs`` epochs. A resumed run continues the history stored in its checkpoint.
 
     Seeds torch's global RNG with ``seed`` (initial weights, dropout), so a run is reproducible.
     The same dicts are collected in ``result.history``. A NaN or infinite loss, gradient, validation
@@ -738,6 +783,8 @@ def _train(
             "the validation part of the corpus is empty; use a longer text or a larger val_fraction"
         )
     vocab = Vocab.from_text(text)
+    if cfg.sample_len:  # refused now, not after an epoch of training
+        vocab.encode(cfg.sample_prime, what="sample prime (--sample-prime)")
 
     _check_model_fits(cfg, len(vocab), device)
     torch.manual_seed(cfg.seed)
@@ -829,9 +876,22 @@ def _train(
         )
 
     def emit(entry: dict) -> None:
-        history.append(entry)
+        history.append({**entry, "epoch": entry["step"] / chunks})
         if callback is not None:
-            callback(entry)
+            callback(history[-1])
+
+    def write_log() -> None:  # OUT/log.json: what a lesson loads (json.load), whole at any moment
+        log = {
+            "format": LOG_FORMAT,
+            "config": cfg.to_dict(),
+            "steps_per_epoch": chunks,
+            "chars_per_step": cfg.batch_size * cfg.seq_len,
+            "train_chars": len(train_text),
+            "val_chars_scored": vx.numel(),
+            "history": history,
+        }
+        data = json.dumps(_finite_or_none(log), indent=1, ensure_ascii=False, allow_nan=False)
+        atomic_write(out / LOG, lambda f: f.write(data.encode("utf-8")), "run log")
 
     start_step, t_start = step, time.perf_counter()
     t_log, loss_sum, loss_n, last_train = t_start, 0.0, 0, None
@@ -878,6 +938,7 @@ def _train(
             step += 1
             loss_sum, loss_n = loss_sum + loss_value, loss_n + 1
             bar.update(1)
+            epoch_end = step % chunks == 0  # a whole pass over the training text
 
             if step % cfg.log_every == 0 or step == cfg.steps:
                 now = time.perf_counter()
@@ -896,12 +957,18 @@ def _train(
                 )
                 bar.set_postfix(train=_fmt(last_train), val=_fmt(val_loss))
                 t_log, loss_sum, loss_n = now, 0.0, 0
-            due_eval = step % cfg.eval_every == 0 or step == cfg.steps
+            due_eval = step % cfg.eval_every == 0 or step == cfg.steps or epoch_end
+            due_sample = cfg.sample_len > 0 and (
+                (cfg.sample_every and step % cfg.sample_every == 0)
+                or epoch_end
+                or step == cfg.steps
+            )
             due_save = out is not None and (
                 (cfg.save_every and step % cfg.save_every == 0) or step == cfg.steps
             )
+            keep = out is not None and epoch_end and step // chunks <= cfg.keep_epochs
             # every rank's streams, for a checkpoint (a collective: all ranks take part)
-            need_state = out is not None and (due_eval or due_save)
+            need_state = out is not None and (due_eval or due_save or keep)
             full = _all_streams(state, ranks) if need_state else None
             if due_eval and main:  # rank 0 alone validates; the others wait at the next step
                 val_loss = validation_loss(net, vx, vy, cfg.seq_len, amp)
@@ -928,18 +995,47 @@ def _train(
                         f"({val_loss / math.log(2):.3f} bits/char, "
                         f"perplexity {_perplexity(val_loss):.2f})"
                     )
+            if due_sample and main:  # same prime and seed every time; the global RNG is untouched
+                sample = generate(
+                    net,
+                    vocab,
+                    cfg.sample_prime,
+                    cfg.sample_len,
+                    top_k=cfg.sample_top_k,
+                    seed=cfg.seed,
+                )
+                model.train()
+                emit(
+                    {
+                        "kind": "sample",
+                        "step": step,
+                        "prime": cfg.sample_prime,
+                        "text": sample,
+                        "top_k": cfg.sample_top_k,
+                        "seed": cfg.seed,
+                        "elapsed": time.perf_counter() - t_start,
+                    }
+                )
+                if progress:
+                    bar.write(f"step {step} sample: {cfg.sample_prime + sample!r}"[:200])
+            if keep and main:
+                save(epoch_file(step // chunks), full)
+            if due_eval and main:
                 if best is None or val_loss < best:
                     best = val_loss
                     if out is not None:
                         save(BEST, full)
             if due_save and main:
                 save(LATEST, full)
+            if out is not None and main and (due_eval or due_sample or due_save):
+                write_log()
             signum = stop.signum if ranks is None else agreed
             if signum is not None:  # Ctrl-C / SIGTERM: this step is whole; keep it
                 if out is not None:
                     full = full or _all_streams(state, ranks)
                     if main:
                         save(LATEST, full)
+                        write_log()
                 raise TrainingInterrupted(signum, step, out)
         if out is not None and main and step == start_step and not (out / LATEST).exists():
             save(LATEST, state)  # steps <= the resumed step: still leave a checkpoint behind
@@ -969,6 +1065,21 @@ def _train(
         history=history,
         out=out,
     )
+
+
+#: ``format`` of OUT/log.json.
+LOG_FORMAT = "lstmviz-log-1"
+
+
+def _finite_or_none(value: Any) -> Any:
+    """``value`` with every inf or NaN float replaced by None (strict JSON has neither)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_or_none(v) for v in value]
+    return value
 
 
 def _fmt(loss: float | None, digits: int = 3) -> str:
