@@ -5,17 +5,23 @@ Used by every lesson: ``lstmviz.teaching.notebook.setup()`` is its first code ce
 
 from __future__ import annotations
 
+import html
 import importlib.util
 import os
 import random
 import sys
+import time
 import warnings
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
 
 import numpy as np
 import plotly.io as pio
 import torch
 
 from ..viz.style import static_images_available
+
+T = TypeVar("T")
 
 #: plotly's own choices for a plain Jupyter kernel (JupyterLab, Notebook 7, Voila, nbconvert,
 #: nbval), and ours; any other choice (Colab, VS Code, Kaggle, a user's) is kept as it is.
@@ -85,3 +91,42 @@ def _start_kaleido() -> None:
         warnings.warn(
             f"kaleido could not start a browser ({error}); static PNGs will be slow", stacklevel=3
         )
+
+
+def progress(items: Iterable[T], desc: str, total: int | None = None) -> Iterator[T]:
+    """Yield ``items`` while one line under the cell says how far a long loop is.
+
+    For cells that run longer than ~20 s. The line is a display that is updated in place (at most
+    twice a second) and emptied at the end, so the saved notebook keeps nothing of it (GitHub and
+    nbval see an empty output). Outside IPython it yields ``items`` unchanged and shows nothing.
+    """
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:  # plain Python: nothing to show
+        yield from items
+        return
+    if get_ipython() is None:
+        yield from items
+        return
+    if total is None and hasattr(items, "__len__"):
+        total = len(items)  # type: ignore[arg-type]
+    start = shown = time.monotonic()
+    handle = display(_progress_line(desc, 0, total, 0.0), raw=True, display_id=True)
+    try:
+        for done, item in enumerate(items, 1):
+            yield item
+            now = time.monotonic()
+            if now - shown >= 0.5:
+                handle.update(_progress_line(desc, done, total, now - start), raw=True)
+                shown = now
+    finally:
+        handle.update({"text/plain": ""}, raw=True)
+
+
+def _progress_line(desc: str, done: int, total: int | None, seconds: float) -> dict[str, str]:
+    """The progress display as mimetypes: an HTML <progress> bar and a plain-text line."""
+    of = f"{done}/{total}" if total else f"{done}"
+    text = f"{desc}: {of} ({seconds:.0f} s)"
+    bar = f'<progress value="{done}" max="{total}"></progress> ' if total else ""
+    return {"text/plain": text, "text/html": f"<div>{bar}{html.escape(text)}</div>"}
