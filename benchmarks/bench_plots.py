@@ -41,9 +41,7 @@ def main() -> None:
     text = lstmviz.load_corpus("shakespeare")[20_000 : 20_000 + CHARS]
     vocab = lstmviz.Vocab.from_text(lstmviz.load_corpus("shakespeare")[:200_000] + text)
     model = lstmviz.CharLSTM(len(vocab), HIDDEN, LAYERS).eval()
-    ids = vocab.encode(text)[None]
-    with torch.no_grad():
-        t_rec, trace = timed(lambda: lstmviz.record(model.lstm, model.embedding(ids)), 1)
+    t_rec, trace = timed(lambda: lstmviz.record_text(model, vocab, text), 1)
     print(
         f"record: {CHARS} characters, {LAYERS}x{HIDDEN} LSTM: {t_rec:.2f} s "
         "(not part of the budget)\n"

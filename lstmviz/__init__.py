@@ -45,6 +45,7 @@ from .gates import (
     memory_span,
     occlusion,
     record,
+    record_text,
     span_shares,
 )
 
@@ -76,6 +77,7 @@ __all__ = [
     "occlusion",
     "pick_device",
     "record",
+    "record_text",
     "save_checkpoint",
     "span_shares",
     "split",

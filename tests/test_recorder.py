@@ -556,3 +556,17 @@ def test_the_onednn_switch_in_the_environment_turns_the_workspace_route_off(tmp_
     assert runs["1"][0] == ["True", str(True if ONEDNN else None)]
     for name in "ifgoch":
         torch.testing.assert_close(runs["0"][1][name], runs["1"][1][name], atol=1e-5, rtol=0)
+
+
+def test_record_text_is_the_recording_idiom(tiny_model):
+    model, vocab = tiny_model
+    text = "OBERON\nDo you amend it"
+    trace = lstmviz.record_text(model, vocab, text)
+    with torch.no_grad():
+        direct = lstmviz.record(model.lstm, model.embedding(vocab.encode(text)[None]))
+    for layer in range(2):
+        for name in "ifgoch":
+            assert torch.equal(trace[name, layer], direct[name, layer]), (name, layer)
+    assert trace["c", 1].shape == (1, len(text), 16)
+    with pytest.raises(lstmviz.LstmvizError, match="contains '☃'"):
+        lstmviz.record_text(model, vocab, "☃")

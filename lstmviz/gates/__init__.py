@@ -11,7 +11,7 @@ earlier characters a prediction used (``influence``, ``occlusion``) and how far 
 
 from .attribution import Influence, influence, memory_span, occlusion, span_shares
 from .interventions import Intervention, intervene
-from .record_call import record
+from .record_call import record, record_text
 from .recorder import GateRecorder
 from .trace import Trace
 
@@ -25,5 +25,6 @@ __all__ = [
     "memory_span",
     "occlusion",
     "record",
+    "record_text",
     "span_shares",
 ]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -154,3 +155,14 @@ def record(lstm: nn.LSTM, x: Tensor, state: tuple[Tensor, Tensor] | None = None)
         output=output,
         final_state=final,
     )
+
+
+def record_text(model: nn.Module, vocab: Any, text: str) -> Trace:
+    """A CharLSTM reading ``text`` (T chars) from a zero state: ``trace[name, layer]`` (1, T, H).
+
+    The recording idiom in one call: ``record(model.lstm, model.embedding(ids))``, on the model's
+    device, without gradients. An unknown character is an LstmvizError naming it.
+    """
+    ids = vocab.encode(text)[None].to(model.head.weight.device)
+    with torch.no_grad():
+        return record(model.lstm, model.embedding(ids))

@@ -1,6 +1,7 @@
 """Teaching: what only the lessons use. Each module's docstring names the lessons that use it.
 
-``scratch`` (from-scratch RNN and LSTM), ``gradients`` (gradient vs lag), ``tasks`` (the memory
+``claims`` (a lesson's results, stated and checked), ``scratch`` (from-scratch RNN and
+LSTM), ``gradients`` (gradient vs lag), ``tasks`` (the memory
 task), ``sandbox`` (the gate sandbox), ``compare`` (the lesson-06 experiments, lesson 07's saved
 models), ``error_analysis`` (lesson 07: a network against n-grams, per character), ``notebook``
 (``setup()`` at the top of every lesson), ``exercises`` (exercise checks),
@@ -9,6 +10,7 @@ steps), ``textstats`` (real words, line lengths and names in a sample).
 """
 
 from . import (
+    claims,
     compare,
     error_analysis,
     exercises,
@@ -23,6 +25,7 @@ from . import (
 )
 
 __all__ = [
+    "claims",
     "compare",
     "error_analysis",
     "exercises",

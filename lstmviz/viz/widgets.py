@@ -41,7 +41,7 @@ from ..gates import features as feats
 from ..gates.analysis import activations, top_units
 from ..gates.attribution import Influence, influence
 from ..gates.interventions import intervene, logprob_change
-from ..gates.record_call import record
+from ..gates.record_call import record_text
 from ..gates.recorder import GateRecorder
 from . import plots
 from .livefig import LiveFigure
@@ -742,10 +742,7 @@ class CellExplorer(Explorer):
     @classmethod
     def from_model(cls, model: Any, vocab: Any, text: str, **kwargs: Any) -> CellExplorer:
         """Record ``model`` (a CharLSTM) reading ``text`` in one fused pass, then explore it."""
-        ids = vocab.encode(text)
-        with torch.no_grad():
-            trace = record(model.lstm, model.embedding(ids[None].to(model.head.weight.device)))
-        return cls(trace, text, **kwargs)
+        return cls(record_text(model, vocab, text), text, **kwargs)
 
     def values(self) -> np.ndarray:
         """The chosen activation over the whole text: (T, H)."""
