@@ -8,7 +8,7 @@
 * ``compare(text, ...)`` -- one ``Run`` per setting; ``table(runs)`` prints them as a bits/char
   table (``lstmviz.viz.curves.loss_figure(runs)`` draws their training curves).
 * ``load_net(path)`` -- a trained ``CharNet`` saved as ``{kind, vocab, model}`` (lesson 07's
-  matched LSTM, GRU and RNN, ``lessons/results/span_models.py``), with the settings saved beside.
+  matched LSTM, GRU and RNN, ``tools/results/span_models.py``), with the settings saved beside.
 
 A lesson changes one thing at a time (the kind of recurrent layer, or the forget-gate bias) and
 keeps everything else -- text, hidden size, steps, batches, learning rate, seed -- the same.
@@ -230,7 +230,7 @@ def load_net(path: str | os.PathLike) -> tuple[CharNet, Vocab, dict]:
     """A saved ``CharNet`` -> (model in eval mode, its Vocab, info dict).
 
     The file holds ``{"kind", "vocab" (characters), "model" (state dict, any float dtype)}``, as
-    ``lessons/results/span_models.py`` writes it; sizes are read from the weights, which load as
+    ``tools/results/span_models.py`` writes it; sizes are read from the weights, which load as
     float32. ``info`` is the JSON written beside it (same name, ``.json``: settings, parameters,
     validation losses), or ``{"kind": kind}`` when there is none.
     """
@@ -238,13 +238,13 @@ def load_net(path: str | os.PathLike) -> tuple[CharNet, Vocab, dict]:
     if not path.is_file():
         raise LstmvizError(
             f"no saved model at {str(path)!r}; lesson 07's come with the repository in "
-            "lessons/results/ (or make them with lessons/results/span_models.py)"
+            "lstmviz/data/results/ (or make them with tools/results/span_models.py)"
         )
 
     def damaged(why: str) -> LstmvizError:
         return LstmvizError(
             f"{str(path)!r} is not a saved CharNet, or damaged ({why}); remake it with "
-            "lessons/results/span_models.py"
+            "tools/results/span_models.py"
         )
 
     try:
@@ -277,6 +277,6 @@ def load_net(path: str | os.PathLike) -> tuple[CharNet, Vocab, dict]:
         except (ValueError, UnicodeDecodeError) as e:
             raise LstmvizError(
                 f"{str(info_path)!r} (the settings saved beside the model) is not valid JSON "
-                f"({e}); remake both with lessons/results/span_models.py"
+                f"({e}); remake both with tools/results/span_models.py"
             ) from None
     return model.eval(), vocab, info

@@ -13,6 +13,7 @@ import sys
 import time
 import warnings
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
@@ -22,6 +23,9 @@ import torch
 from ..viz.style import static_images_available
 
 T = TypeVar("T")
+
+#: Results the lessons read but cannot compute in their time budget (made by tools/results/).
+RESULTS_DIR = Path(__file__).resolve().parents[1] / "data" / "results"
 
 #: plotly's own choices for a plain Jupyter kernel (JupyterLab, Notebook 7, Voila, nbconvert,
 #: nbval), and ours; any other choice (Colab, VS Code, Kaggle, a user's) is kept as it is.
@@ -130,3 +134,16 @@ def _progress_line(desc: str, done: int, total: int | None, seconds: float) -> d
     text = f"{desc}: {of} ({seconds:.0f} s)"
     bar = f'<progress value="{done}" max="{total}"></progress> ' if total else ""
     return {"text/plain": text, "text/html": f"<div>{bar}{html.escape(text)}</div>"}
+
+
+def result_file(name: str) -> Path:
+    """A precomputed result shipped with the package (``lstmviz/data/results/NAME``), by name.
+
+    Lessons read these through the package, never relative to the folder they run in, so a
+    lesson copied anywhere (``lstmviz lessons``, Colab) finds them.
+    """
+    path = RESULTS_DIR / name
+    if not path.is_file():
+        have = ", ".join(sorted(p.name for p in RESULTS_DIR.glob("*"))) or "none"
+        raise FileNotFoundError(f"no shipped result named {name!r} in {RESULTS_DIR}; have: {have}")
+    return path

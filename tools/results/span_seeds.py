@@ -8,7 +8,7 @@ the lesson: the share of gradient influence beyond lag ``LAG`` (``lstmviz.span_s
 ``MAX_LAG``), averaged over ``POSITIONS`` predictions of the validation text. Regenerate (a few
 minutes on one core):
 
-    PYTHONPATH=. OMP_NUM_THREADS=1 python lessons/results/span_seeds.py
+    PYTHONPATH=. OMP_NUM_THREADS=1 python tools/results/span_seeds.py
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from span_models import count  # noqa: E402  (the parameter count of a CharNet)
 
 # ---- settings
-OUT = Path(__file__).with_name("07_span_seeds.json")
+OUT = Path(__file__).resolve().parents[2] / "lstmviz/data/results/07_span_seeds.json"
 CORPUS = "python"
 TARGET_PARAMS = 68_000  # a small LSTM (2 x 64), and the GRU and RNN closest to it
 NUM_LAYERS, EMBEDDING_DIM = 2, 32

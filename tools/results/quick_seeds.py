@@ -5,7 +5,7 @@ lesson's protocol (fp32 on a CPU; one epoch at constant lr, then resumed with th
 to 4 epochs; on the first 120,000 characters of the plays) and records the validation loss after
 every epoch. Regenerate (about 1 minute per seed on one idle core):
 
-    PYTHONPATH=. OMP_NUM_THREADS=1 python lessons/results/quick_seeds.py
+    PYTHONPATH=. OMP_NUM_THREADS=1 python tools/results/quick_seeds.py
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from lstmviz.core.training import streams
 SEEDS = range(5)
 EPOCHS = 4
 CHARS = 120_000
-OUT = Path(__file__).with_name("04_quick_seeds.json")
+OUT = Path(__file__).resolve().parents[2] / "lstmviz/data/results/04_quick_seeds.json"
 
 
 def run(seed: int, text: str) -> dict:

@@ -1,6 +1,6 @@
 """Lesson 07's three matched models: an LSTM, a GRU and a vanilla RNN trained on the Python corpus.
 
-    OMP_NUM_THREADS=1 python lessons/results/span_models.py lstm   # and gru, rnn (one core each)
+    OMP_NUM_THREADS=1 python tools/results/span_models.py lstm   # and gru, rnn (one core each)
 
 Same recipe for all three (``lstmviz.teaching.compare.run``: stateful truncated BPTT, Adam at a
 constant learning rate, gradient norm clipped to 5, no dropout), the same budget (the same steps of
@@ -23,7 +23,7 @@ from lstmviz.core.vocab import Vocab
 from lstmviz.teaching.compare import CharNet, run
 
 # ---- settings
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[2] / "lstmviz/data/results"  # shipped with the package
 CORPUS = "python"
 TARGET_PARAMS = 851_040  # the shipped python model (2 x 256 LSTM, embedding 32)
 NUM_LAYERS = 2
