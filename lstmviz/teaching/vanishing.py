@@ -130,7 +130,7 @@ def decay_table(rows: Mapping[str, Mapping[str, float]]) -> str:
 
 def first_lag_below(norms: Sequence[float], level: float) -> int | None:
     """The lag from which on every entry of norms (K,) is below ``level`` (None: the last isn't)."""
-    below = np.asarray(norms) < level
+    below = np.asarray(norms, dtype=float) < float(level)
     if not below[-1]:
         return None
     above = np.nonzero(~below)[0]
