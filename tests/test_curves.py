@@ -180,3 +180,12 @@ def test_group_bars_one_bar_per_series_and_group():
     no_se = curves.group_bars(["a", "b"], {"5-gram": ([3, 4], None)})
     assert no_se.data[0].error_y.array is None and no_se.data[0].error_y.type is None
     assert no_se.layout.xaxis.title.text == "kind of character"
+
+
+def test_unrolled_figure_writes_time_steps_as_superscripts():
+    # ⟨ ⟩ read as ( ) at PNG size (lesson 01's "a⟨1)"); Ng's a<t> as a superscript does not
+    fig = curves.unrolled_figure(["I", "am"], highlight=(0, 1))
+    texts = [a.text for a in fig.layout.annotations]
+    assert "a<sup>&lt;1&gt;</sup>" in texts and "a<sup>&lt;0&gt;</sup>=0" in texts
+    assert "ŷ<sup>&lt;2&gt;</sup>" in texts and "hidden a<sup>&lt;t&gt;</sup>" in texts
+    assert not any("⟨" in t for t in texts)
