@@ -121,7 +121,8 @@ def test_lesson03_exercise2_gates_keep_the_cell():
 
 def test_lesson03_exercise3_is_the_cell_path_alone():
     # an LSTM whose weights are all zero has constant gates: the gradient travels only along the
-    # cell path, so the measured fraction left after 10 steps is exactly σ(b_f)^10
+    # cell path, so the measured fraction left after 10 steps is exactly σ(b_f)^10 (the lesson's
+    # check measures the expected answer this way, so that the page does not show the formula)
     from torch import nn
 
     from lstmviz.core.model import set_forget_bias

@@ -554,3 +554,54 @@ def group_bars(
         margin=dict(l=80, r=30, t=60, b=110),
     )
     return fig
+
+
+def lag_panels(
+    panels: Mapping[str, Mapping[str, tuple[Sequence[float], Sequence[float]]]],
+    title: str = "Gradient norm vs lag, one panel per run",
+    ylabel: str = "gradient norm at lag k",
+    dashes: Sequence[str] = ("solid", "dash", "dot"),
+) -> go.Figure:
+    """Small multiples of ``lag_figure``: one panel per ``panel title: {line: (lags, norms)}``.
+
+    The panels sit side by side on shared axes (log y), so a reader compares them at a glance;
+    the k-th line of every panel has the same colour and dash (``dashes[k]``), and one legend
+    names them (lesson 03: the memory cell's and the activation's gradient per forget bias).
+    """
+    if not panels:
+        raise LstmvizError("lag_panels needs at least one panel")
+    fig = make_subplots(
+        rows=1,
+        cols=len(panels),
+        shared_xaxes=True,
+        shared_yaxes=True,
+        horizontal_spacing=0.03,
+        subplot_titles=list(panels),
+    )
+    for col, lines in enumerate(panels.values(), start=1):
+        for k, (label, (lags, norms)) in enumerate(lines.items()):
+            norms = np.asarray(norms, dtype=float)
+            fig.add_scatter(
+                x=list(np.asarray(lags).tolist()),
+                # a log axis cannot show 0; underflowed gradients are dropped, not drawn as a cliff
+                y=style.round_sig(np.where(norms > 0, norms, np.nan), as_list=True),
+                name=label,
+                legendgroup=label,
+                showlegend=col == 1,
+                mode="lines",
+                line=dict(color=COLORS[k % len(COLORS)], dash=dashes[k % len(dashes)], width=2.5),
+                hovertemplate="lag %{x}<br>%{y:.2e}<extra>" + label + "</extra>",
+                row=1,
+                col=col,
+            )
+        fig.update_xaxes(title_text="lag k (steps back)", row=1, col=col)
+    fig.update_yaxes(type="log", exponentformat="power", row=1, col=1, title_text=ylabel)
+    fig.update_yaxes(type="log", exponentformat="power")
+    fig.update_layout(
+        title=title,
+        template="plotly_white",
+        height=450,
+        legend=dict(orientation="h", y=-0.22, x=0.5, xanchor="center"),
+        margin=dict(l=80, r=30, t=90, b=100),
+    )
+    return fig
