@@ -180,3 +180,16 @@ def test_group_bars_one_bar_per_series_and_group():
     no_se = curves.group_bars(["a", "b"], {"5-gram": ([3, 4], None)})
     assert no_se.data[0].error_y.array is None and no_se.data[0].error_y.type is None
     assert no_se.layout.xaxis.title.text == "kind of character"
+
+
+def test_loss_and_gain_bars_two_panels_gain_with_its_se():
+    losses = {"LSTM": [1.0, 2.0], "5-gram": [1.5, 2.5]}
+    fig = curves.loss_and_gain_bars(["a", "b"], losses, {"5-gram - LSTM": ([0.5, 0.5], [0.1, 0.3])})
+    lstm, five, gain = fig.data
+    assert [lstm.yaxis, five.yaxis, gain.yaxis] == ["y", "y", "y2"]  # losses on top, gain below
+    assert list(five.y) == [1.5, 2.5] and list(gain.x) == ["a", "b"]
+    assert list(gain.y) == [0.5, 0.5] and list(gain.error_y.array) == [0.1, 0.3]
+    assert gain.name == "5-gram - LSTM (± 1 SE)" and fig.layout.yaxis2.title.text.startswith("gain")
+    assert [s.y0 for s in fig.layout.shapes] == [0]  # zero marked on the gain panel
+    with pytest.raises(LstmvizError, match="one per group"):
+        curves.loss_and_gain_bars(["a", "b"], {}, {"g": ([1.0, 2.0], [0.1])})
