@@ -144,7 +144,12 @@ def lay_out(src: Path, static: Path, extra: Path) -> dict:
             "../explorer.html",
         )
 
-    facts = next(iter(notes.values()))  # {{ key }} in a page: a fact of the (first) recording
+    facts = dict(next(iter(notes.values())))  # {{ key }} in a page: a fact of the recording,
+    facts["guides"] = (  # or the toctree of docs/*.md, when there are any
+        "```{toctree}\n:caption: Guides\n:maxdepth: 1\n:glob:\n\ndocs/*\n```\n"
+        if list((ROOT / "docs").glob("*.md"))
+        else ""
+    )
     for page in WEBSITE.glob("*.md"):
         text = re.sub(r"\{\{ (\w+) \}\}", lambda m: str(facts[m[1]]), page.read_text("utf-8"))
         (src / page.name).write_text(text, encoding="utf-8")
