@@ -207,10 +207,13 @@ def test_every_page_loads_offline_with_math_alt_text_and_figures(site, served, b
     assert worst[1] <= MAX_PAGE_BYTES, f"{worst[0]} loads {worst[1] / 1e6:.2f} MB"
 
 
-def _screens(tmp_path: Path) -> Path:
+def _shot(target, tmp_path: Path, name: str, **options) -> None:
+    """A screenshot in the test's tmp folder and in SCREENS, for a person to look at."""
+    path = tmp_path / f"{name}.png"
+    target.screenshot(path=str(path), **options)
     SCREENS.mkdir(parents=True, exist_ok=True)
-    print(f"screenshots: {SCREENS} (and {tmp_path})")
-    return SCREENS
+    shutil.copy(path, SCREENS / path.name)
+    print(f"screenshot: {SCREENS / path.name} (and {path})")
 
 
 HOVER_TARGET = """(gd) => {
@@ -239,9 +242,9 @@ def test_a_plotly_figure_answers_a_hover(site, served, browser, tmp_path):
         pg.mouse.move(x, y, steps=5)
         label = figure.locator(".hoverlayer .hovertext").first
         label.wait_for()
-        assert label.inner_text().strip(), "an empty hover label"
-        figure.screenshot(path=str(_screens(tmp_path) / "lesson-02-figure-hover.png"))
-        pg.screenshot(path=str(SCREENS / "lesson-02-page.png"))
+        assert label.text_content().strip(), "an empty hover label"
+        _shot(figure, tmp_path, "lesson-02-figure-hover")
+        _shot(pg, tmp_path, "lesson-02-page")
         assert not page.console and not refused, (page.console, refused)
     finally:
         pg.close()
@@ -279,7 +282,7 @@ def test_the_recorded_explorer_changes_its_figure_when_a_unit_is_picked(
         frame = page.pg.frame_locator("iframe.lstmviz-frame")
         _explorer_responds(frame)
         page.pg.locator("iframe.lstmviz-frame").scroll_into_view_if_needed()
-        page.pg.screenshot(path=str(_screens(tmp_path) / "explorer-page.png"), full_page=True)
+        _shot(page.pg, tmp_path, "explorer-page", full_page=True)
         assert not page.console and not page.failed and not refused
     finally:
         page.pg.close()
@@ -292,7 +295,7 @@ def test_the_recorded_explorer_changes_its_figure_when_a_unit_is_picked(
         box.locator("button.lstmviz-open").click()
         _explorer_responds(page.pg.frame_locator(".lstmviz-recorded iframe.lstmviz-frame"))
         box.scroll_into_view_if_needed()
-        box.screenshot(path=str(SCREENS / "lesson-05-recorded-explorer.png"))
+        _shot(box, tmp_path, "lesson-05-recorded-explorer")
         assert not page.console and not page.failed and not refused
     finally:
         page.pg.close()

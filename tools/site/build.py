@@ -102,13 +102,12 @@ def record(name: str, spec: dict, start: dict, out: Path) -> dict:
     )
     text = spec["prime"] + written
     trace = lstmviz.record_text(ckpt.model, ckpt.vocab, text)
-    description = (
-        f"the passage the shipped {spec['model']} model wrote from the prime "
-        f"“{shown(spec['prime'])}” ({spec['length']} characters, temperature "
+    description = (  # "... wrote a passage from <description>"
+        f"the prime “{shown(spec['prime'])}” ({spec['length']} characters, temperature "
         f"{spec['temperature']}, seed {spec['seed']})"
     )
     title = (
-        f"The shipped {spec['model']} model's gates over a passage it wrote "
+        f"The shipped {spec['model'].capitalize()} model's gates over a passage it wrote "
         f"({len(text)} characters)"
     )
     page = export_html(trace, text, out / f"{name}.html", title=title, **start)

@@ -202,7 +202,8 @@ def recorded_html(spec: dict, page: str, standalone: str) -> str:
         f'data-title="{html.escape(spec["title"])}">'
         "<p><strong>Recorded explorer.</strong> This website has no Python kernel, so the live "
         "explorer above is a snapshot. Here the same model's gates and memory cells are "
-        f"recorded over {html.escape(spec['description'])}: pick a layer, what to show "
+        f"recorded over a passage it wrote from {html.escape(spec['description'])}: pick a "
+        "layer, what to show "
         "(Γ<sub>u</sub>, Γ<sub>f</sub>, ĉ, Γ<sub>o</sub>, c, a) and a unit, and move along "
         "the text.</p>"
         f'<p><button type="button" class="lstmviz-open">Open the recorded explorer here '

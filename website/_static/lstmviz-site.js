@@ -49,8 +49,10 @@
   function fit(f) {  // the frame as tall as the explorer in it (same site, so we may look in)
     const resize = () => {
       try {
-        const doc = f.contentDocument;
-        if (doc && doc.body) f.style.height = doc.documentElement.scrollHeight + 4 + "px";
+        const doc = f.contentDocument;  // the body's height, not the frame's own
+        if (doc && doc.body && doc.body.scrollHeight) {
+          f.style.height = doc.body.scrollHeight + 24 + "px";
+        }
       } catch (e) { /* another origin: keep the stylesheet's height */ }
     };
     const watch = () => {

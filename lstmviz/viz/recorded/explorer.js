@@ -56,6 +56,11 @@
     return scale[0][1];
   }
   function position01(v, lo, hi) { return (v - lo) / (hi - lo); }
+  // Γ_f as Γ with a real subscript f, in text that is otherwise escaped
+  function sub(text) {
+    const esc = text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+    return esc.replace(/Γ_([ufo])/g, "Γ<sub>$1</sub>");
+  }
 
   // ------------------------------------------------------------------ build the page
   $(".lx-title").textContent = D.title;
@@ -184,7 +189,7 @@
       const v = value(layer, n, unit, t), [lo, hi] = range(layer, n, unit);
       const tr = body.insertRow();
       if (n === state.name) tr.className = "lx-on";
-      tr.insertCell().textContent = D.labels[n];
+      tr.insertCell().innerHTML = sub(D.labels[n]);
       const num = tr.insertCell();
       num.className = "lx-num";
       num.textContent = fmt(v, layer, n, unit);
@@ -201,11 +206,11 @@
       const f = value(layer, "f", unit, t), i = value(layer, "i", unit, t);
       const g = value(layer, "g", unit, t), cPrev = value(layer, "c", unit, t - 1);
       const c = value(layer, "c", unit, t), F = (v, n) => fmt(v, layer, n, unit);
-      p.textContent = `c⟨t⟩ = Γ_f·c⟨t−1⟩ + Γ_u·ĉ⟨t⟩ = ${F(f, "f")} × ${F(cPrev, "c")} + ` +
-        `${F(i, "i")} × ${F(g, "g")} = ${F(f * cPrev + i * g, "c")} (recorded: ${F(c, "c")})`;
+      p.innerHTML = sub(`c⟨t⟩ = Γ_f·c⟨t−1⟩ + Γ_u·ĉ⟨t⟩ = ${F(f, "f")} × ${F(cPrev, "c")} + ` +
+        `${F(i, "i")} × ${F(g, "g")} = ${F(f * cPrev + i * g, "c")} (recorded: ${F(c, "c")})`);
     } else {
-      p.textContent = need ? "c⟨t⟩ = Γ_f·c⟨t−1⟩ + Γ_u·ĉ⟨t⟩ (move to a later character to see it " +
-        "worked out)" : "";
+      p.innerHTML = need ? sub("c⟨t⟩ = Γ_f·c⟨t−1⟩ + Γ_u·ĉ⟨t⟩ (move to a later character to see " +
+        "it worked out)") : "";
     }
   }
   function colourGrid() {
@@ -218,8 +223,8 @@
       rects[u].firstChild.textContent =
         `unit ${u}: ${D.symbols[name]} = ${fmt(lo + q * (hi - lo) / LEVELS, layer, name, u)}`;
     }
-    $(".lx-grid-title").textContent =
-      `all ${H} units of ${D.labels[name]}, layer ${layer}, at character ${t}: click one to pick it`;
+    $(".lx-grid-title").innerHTML = sub(
+      `all ${H} units of ${D.labels[name]}, layer ${layer}, at character ${t}: click one to pick it`);
     $(".lx-grid-note").textContent = name === "c"
       ? "Each memory cell is coloured on its own range, ±its largest |c| in this text."
       : "";
