@@ -16,6 +16,8 @@ sphinxcontrib.katex.STARTUP_TIMEOUT = 120.0
 sphinxcontrib.katex.RENDER_TIMEOUT = 60.0
 
 HERE = Path(__file__).resolve().parent
+if "LSTMVIZ_SITE_STATIC" not in os.environ:
+    raise SystemExit("website/conf.py is Sphinx's half of tools/site/build.py: run `make site`")
 GENERATED = Path(os.environ["LSTMVIZ_SITE_STATIC"])  # build.py's static files of this build
 KATEX_JS = os.environ["LSTMVIZ_SITE_KATEX"]  # the npm katex that typesets at build time
 
