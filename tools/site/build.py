@@ -81,8 +81,11 @@ def start_of(lesson: dict, widget: str) -> dict:
             text = "".join(out.get("data", {}).get("text/plain", ""))
             if text.startswith(f"<lstmviz {widget}:"):
                 found = dict(re.findall(r"(\w+)='?(\w+)'?", text.partition(":")[2]))
-                return dict(layer=int(found["layer"]), name=found["name"], unit=int(found["unit"]))
-    return dict(layer=-1, name="c", unit=None)
+                if {"layer", "name", "unit"} <= set(found):
+                    return dict(
+                        layer=int(found["layer"]), name=found["name"], unit=int(found["unit"])
+                    )
+    return dict(layer=-1, name="c", unit=None)  # the top layer's most variable memory cell
 
 
 def record(name: str, spec: dict, start: dict, out: Path) -> dict:
