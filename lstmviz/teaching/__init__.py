@@ -6,7 +6,8 @@ task), ``sandbox`` (the gate sandbox), ``compare`` (the lesson-06 experiments, l
 models), ``error_analysis`` (lesson 07: a network against n-grams, per character), ``notebook``
 (``setup()`` at the top of every lesson), ``exercises`` (exercise checks),
 ``stats`` (mean ± standard error over seeds), ``memory`` (loss with the state reset every k
-steps), ``textstats`` (real words, line lengths and names in a sample).
+steps), ``textstats`` (real words, line lengths and names in a sample), ``runlog`` (lesson 04:
+a training run's log read as the seed printed its own).
 """
 
 from . import (
@@ -17,6 +18,7 @@ from . import (
     gradients,
     memory,
     notebook,
+    runlog,
     sandbox,
     scratch,
     stats,
@@ -32,6 +34,7 @@ __all__ = [
     "gradients",
     "memory",
     "notebook",
+    "runlog",
     "sandbox",
     "scratch",
     "stats",
