@@ -10,6 +10,7 @@ from .cell import lstm_step
 from .checkpoint import Checkpoint, load_checkpoint, load_pretrained, save_checkpoint
 from .corpus import load_corpus, split
 from .errors import LstmvizError
+from .evaluation import Evaluation, evaluate
 from .model import CharLSTM
 from .sampling import generate, stream
 from .training import (
@@ -28,12 +29,14 @@ from .vocab import Vocab
 __all__ = [
     "CharLSTM",
     "Checkpoint",
+    "Evaluation",
     "LstmvizError",
     "PRESETS",
     "TrainConfig",
     "TrainResult",
     "Vocab",
     "choose_preset",
+    "evaluate",
     "generate",
     "load_checkpoint",
     "load_corpus",

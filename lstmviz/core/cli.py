@@ -5,6 +5,7 @@
     python -m lstmviz sample --checkpoint runs/full/best.pt --prime "ROMEO" --length 500 --top-k 5
     python -m lstmviz sample --checkpoint shakespeare            # a pretrained model, by name
     python -m lstmviz export --checkpoint runs/full/best.pt --out shakespeare.pt   # float16
+    python -m lstmviz eval --checkpoint shakespeare    # validation loss, as on the model card
 
 ``train``'s flags are TrainConfig's fields (``--hidden-size`` sets ``hidden_size``; the help text
 is written next to each field in ``training.py``); ``--preset`` chooses among ``PRESETS``.
@@ -30,6 +31,7 @@ from pathlib import Path
 from .checkpoint import available_pretrained, export_checkpoint, load_checkpoint
 from .distributed import Echo
 from .errors import LstmvizError, one_line
+from .evaluation import evaluate
 from .files import check_write_target, os_error
 from .sampling import stream
 from .training import PRESETS, TrainConfig, TrainingInterrupted, pick_device, train
@@ -88,7 +90,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``lstmviz`` argument parser with subcommands train, sample and export."""
+    """The ``lstmviz`` argument parser with subcommands train, sample, eval and export."""
     parser = _Parser(prog="lstmviz", description="Train and sample character LSTMs.")
     parser.add_argument("--version", action="version", version=f"lstmviz {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -121,6 +123,20 @@ def build_parser() -> argparse.ArgumentParser:
     sa.add_argument("--temperature", type=float, default=1.0, help="0: greedy; <1 safer; >1 wilder")
     sa.add_argument("--seed", type=int, default=None, help="same seed, same text")
     sa.add_argument("--device", default=None, help=device_help)
+
+    ev = sub.add_parser(
+        "eval",
+        help="print a checkpoint's validation loss (nats/char, bits/char, perplexity)",
+        description=(
+            "Score a checkpoint on the validation part of its corpus (the last val_fraction of "
+            "the text, as training splits it), in float32: the number a model card gives."
+        ),
+    )
+    ev.add_argument("--checkpoint", required=True, help=checkpoint_help)
+    ev.add_argument(
+        "--corpus", default=None, help="corpus to split (default: the one it was trained on)"
+    )
+    ev.add_argument("--device", default=None, help=device_help)
 
     ex = sub.add_parser(
         "export",
@@ -190,6 +206,11 @@ def _sample(args: argparse.Namespace) -> None:
     out.flush()
 
 
+def _eval(args: argparse.Namespace) -> None:
+    result = evaluate(args.checkpoint, args.corpus, device=pick_device(args.device))
+    print(f"{args.checkpoint}: {result}")
+
+
 def _export(args: argparse.Namespace) -> None:
     check_write_target(args.out, "export target")  # a link, device, FIFO, folder: even with --force
     if Path(args.out).exists() and not args.force:
@@ -211,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         # report instead of dying mid-sentence (train() itself stops on SIGTERM between steps)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
-        {"train": _train, "sample": _sample, "export": _export}[args.command](args)
+        {"train": _train, "sample": _sample, "eval": _eval, "export": _export}[args.command](args)
     except TrainingInterrupted as e:
         if _reports():
             print(one_line(str(e)), file=sys.stderr)
