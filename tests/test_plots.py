@@ -241,14 +241,15 @@ def test_top_k_bars_shows_the_first_characters_and_the_rest_as_one_bar():
     fig = plots.top_k_bars(p, chars, k=2, first=4, title="t")
     bars, kept = fig.data
     # most likely first: b, d, e, then f and j tie at 0.08 (the earlier one first)
-    assert list(bars.x) == ["'b'", "'d'", "'e'", "'f'", "the other 6"]
+    assert list(bars.x) == ["'b'", "'d'", "'e'", "'f'", "rest"]
     assert list(bars.y)[:4] == [0.3, 0.2, 0.1, 0.08]
     assert bars.y[-1] == pytest.approx(1 - 0.68)  # every character after the first four, summed
+    assert fig.layout.annotations[0].text == "the other 6<br>together"
     assert list(bars.marker.color[:3]) == ["#1f77b4", "#1f77b4", "#c7c7c7"]  # top-2 kept in blue
     assert list(kept.x) == ["'b'", "'d'"] and list(kept.y) == [0.6, 0.4]  # renormalised
     assert plots.top_k_bars(torch.tensor(p), chars, 2, 4).data[0].y == bars.y
     labels = plots.top_k_bars(np.full(3, 1 / 3), [" ", "\n", "x"], 1, 2).data[0].x
-    assert list(labels) == ["'␣'", "'⏎'", "the other 1"]  # invisible characters made visible
+    assert list(labels) == ["'␣'", "'⏎'", "rest"]  # invisible characters made visible
     with pytest.raises(LstmvizError, match="1 <= k <= first < V"):
         plots.top_k_bars(p, chars, k=5, first=4)
 

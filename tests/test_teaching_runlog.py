@@ -84,3 +84,18 @@ def test_load_refuses_what_is_not_a_run_log(tmp_path):
         runlog.load(bad)
     with pytest.raises(LstmvizError, match="cannot read the run log"):
         runlog.load(tmp_path / "missing.json")
+
+
+def test_epoch_train_means_average_each_finished_epoch():
+    log = {
+        "steps_per_epoch": 4,
+        "history": [
+            {"kind": "train", "step": 2, "train_loss": 3.0},
+            {"kind": "train", "step": 4, "train_loss": 2.0},  # the last step of epoch 0
+            {"kind": "val", "step": 4, "train_loss": 2.0, "val_loss": 2.2},
+            {"kind": "train", "step": 6, "train_loss": 1.5},
+            {"kind": "train", "step": 8, "train_loss": 1.0},
+            {"kind": "train", "step": 10, "train_loss": 0.5},  # epoch 2, unfinished: left out
+        ],
+    }
+    assert runlog.epoch_train_means(log) == [2.5, 1.25]

@@ -101,3 +101,18 @@ def seed_lines(log: dict[str, Any], epoch_ends: bool = False) -> list[str]:
 def samples(log: dict[str, Any]) -> dict[int, str]:
     """``{step: text}`` of every sample the run recorded (the text after its prime)."""
     return {e["step"]: e["text"] for e in log["history"] if e["kind"] == "sample"}
+
+
+def epoch_train_means(log: dict[str, Any]) -> list[float]:
+    """The mean logged training loss (nats/char) of each whole epoch, in order: (epochs,).
+
+    Each "train" entry is the mean of the steps since the one before; an entry counts for the
+    epoch its step ends in. Only epochs the run finished are included.
+    """
+    per = int(log["steps_per_epoch"])
+    sums: dict[int, list[float]] = {}
+    for e in log["history"]:
+        if e["kind"] == "train" and e.get("train_loss") is not None:
+            sums.setdefault((e["step"] - 1) // per, []).append(e["train_loss"])
+    last = max((e["step"] for e in log["history"]), default=0) // per  # epochs finished
+    return [sum(sums[k]) / len(sums[k]) for k in range(last) if k in sums]

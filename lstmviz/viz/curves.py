@@ -568,7 +568,7 @@ def epoch_figure(
 
     ``history``: ``lstmviz.train``'s entries (a run log's ``history``: ``kind`` "train" or "val",
     ``step``, ``train_loss``, ``val_loss``); x = step / ``steps_per_epoch``. ``references``:
-    ``{label: nats/char}`` dashed lines (``add_references``); ``marks``: ``{label: epoch}`` dotted
+    ``{label: nats/char}`` dashed lines, labelled at the right; ``marks``: ``{label: epoch}`` dotted
     vertical lines, e.g. the checkpoints a lesson samples. ``ymax`` cuts the axis there (the first
     steps' losses run off the top), else it shows everything.
     """
@@ -597,13 +597,21 @@ def epoch_figure(
             hovertemplate="epoch %{x:.2f}<br>%{y:.3f} nats/char<extra>" + name + "</extra>",
         )
         add_bits_twin(fig, x, y)
-    add_references(fig, references or {})
-    for label, epoch in (marks or {}).items():
+    for label, y in (references or {}).items():  # labelled at the right, clear of the early fall
+        fig.add_hline(
+            y=float(y),
+            line=dict(dash="dash", color="gray", width=1.5),
+            annotation_text=f"{label} {float(y):.2f}",
+            annotation_position="top right",
+            annotation_font=dict(color="gray", size=11),
+        )
+    right = max((e["step"] for e in history), default=1) / steps_per_epoch
+    for label, epoch in (marks or {}).items():  # a label on the side away from the nearer edge
         fig.add_vline(
             x=float(epoch),
             line=dict(dash="dot", color="black", width=1),
             annotation_text=label,
-            annotation_position="top right",
+            annotation_position="top right" if epoch < right / 2 else "top left",
             annotation_font=dict(size=11),
         )
     values += [float(v) for v in (references or {}).values()]
@@ -620,7 +628,7 @@ def epoch_figure(
         height=420,
         xaxis=dict(title="epoch (passes over the training text)"),
         yaxis=dict(title="loss (nats/char)"),
-        legend=dict(x=0.99, xanchor="right", y=0.99),
+        legend=dict(x=0.02, xanchor="left", y=0.02, yanchor="bottom"),
         margin=dict(l=70, r=70, t=60, b=50),
     )
     return fig

@@ -904,7 +904,7 @@ def top_k_bars(
 
     ``probs`` (V,): the softmax over all V characters (temperature 1); ``chars`` (V,): the
     vocabulary. Blue bars: the ``k`` characters top-k keeps; grey: characters it cuts; the last
-    bar sums every character after the ``first``. Orange diamonds: the kept characters'
+    bar, "rest", sums every character after the ``first``. Orange diamonds: the kept characters'
     probabilities after top-k renormalises them to sum to 1.
     """
     p = np.asarray(probs.detach().cpu() if hasattr(probs, "detach") else probs, dtype=np.float64)
@@ -914,7 +914,7 @@ def top_k_bars(
             f"{p.shape}, {len(chars)} chars, k={k}, first={first}"
         )
     order = np.argsort(-p, kind="stable")
-    labels = [f"'{shown(chars[i])}'" for i in order[:first]] + [f"the other {len(p) - first}"]
+    labels = [f"'{shown(chars[i])}'" for i in order[:first]] + ["rest"]
     heights = [*p[order[:first]], p[order[first:]].sum()]
     colors = ["#1f77b4"] * k + ["#c7c7c7"] * (first - k) + ["#9e9e9e"]
     fig = go.Figure()
@@ -934,19 +934,30 @@ def top_k_bars(
         marker=dict(symbol="diamond", size=12, color="#ff7f0e"),
         hovertemplate="%{x}: %{y:.3f} after top-k<extra></extra>",
     )
+    fig.add_annotation(  # what the last bar is, above it
+        x="rest",
+        y=heights[-1],
+        text=f"the other {len(p) - first}<br>together",
+        showarrow=False,
+        yanchor="bottom",
+        xanchor="right",
+        font=dict(size=11, color="#555555"),
+    )
+    top = max(heights[0], heights[-1], float((kept / kept.sum()).max()))
     fig.update_layout(
         title=title,
         template="plotly_white",
         height=420,
         xaxis=dict(
-            title=f"the {first} likeliest next characters, most likely first; then all the others "
+            title=f"the {first} likeliest next characters, most likely first; then the rest "
             "together",
             type="category",
+            tickangle=0,
             tickfont=dict(family=FONT, size=12),
         ),
-        yaxis=dict(title="probability", rangemode="tozero"),
-        legend=dict(x=0.99, xanchor="right", y=0.99),
-        margin=dict(l=70, r=30, t=60, b=70),
+        yaxis=dict(title="probability", range=[0, 1.15 * top]),
+        legend=dict(x=0.3, xanchor="left", y=0.99),  # clear of the diamonds and the last bar
+        margin=dict(l=70, r=30, t=60, b=80),
         bargap=0.25,
     )
     return fig
