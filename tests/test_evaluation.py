@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -50,3 +51,24 @@ def test_eval_needs_a_corpus_for_a_model_trained_on_a_string(tmp_path, tiny_conf
     train(tiny_config.replace(steps=2, out=str(out), sample_len=0), text=tiny_text, progress=False)
     with pytest.raises(LstmvizError, match="give one with --corpus"):
         lstmviz.evaluate(out)
+
+
+#: The model cards' numbers (README.md, "Model cards"): validation loss in nats/char.
+CARDS = {"shakespeare": 1.394, "shakespeare_epoch1": 1.614, "python": 1.318}
+
+
+def test_every_shipped_model_has_a_card():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert set(CARDS) == set(lstmviz.core.checkpoint.available_pretrained())
+    for name, card in CARDS.items():
+        assert f"**{card:.3f} nats/char" in readme, name
+    assert lstmviz.load_pretrained("shakespeare").val_loss <= 1.4223  # no worse than before
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(CARDS))
+def test_shipped_models_score_what_their_cards_and_val_loss_say(name):
+    """The packaged float16 weights on the whole validation part: the card's number, stored."""
+    result = lstmviz.evaluate(name)
+    assert round(result.loss, 3) == CARDS[name]
+    assert result.loss == pytest.approx(lstmviz.load_pretrained(name).val_loss, abs=1e-5)

@@ -146,6 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--checkpoint", required=True, help=checkpoint_help)
     ex.add_argument("--out", required=True, help="file to write")
     ex.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    ex.add_argument(
+        "--evaluate",
+        action="store_true",
+        help="score the float16 weights on the validation text (as eval does) and store that "
+        "loss as the export's val_loss (what load_pretrained(name).val_loss and a model card say)",
+    )
     return parser
 
 
@@ -215,7 +221,14 @@ def _export(args: argparse.Namespace) -> None:
     check_write_target(args.out, "export target")  # a link, device, FIFO, folder: even with --force
     if Path(args.out).exists() and not args.force:
         raise LstmvizError(f"{args.out!r} already exists; pass --force to overwrite it")
-    path = export_checkpoint(args.checkpoint, args.out)
+    val_loss = None
+    if args.evaluate:
+        ckpt = load_checkpoint(args.checkpoint)
+        ckpt.model.half().float()  # score the weights as they will be shipped
+        result = evaluate(ckpt)
+        val_loss = result.loss
+        print(f"the float16 weights: {result}")
+    path = export_checkpoint(args.checkpoint, args.out, val_loss=val_loss)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 
