@@ -235,6 +235,22 @@ def test_measured_draws_means_with_error_bars_and_a_baseline_band():
         plots.measured([0, 1], {"bad": ([1.0], None)})
 
 
+def test_fit_colours_centres_the_scale_on_the_median():
+    from lstmviz.viz import plots
+
+    values = np.concatenate([np.linspace(10.0, 20.0, 101), [np.nan]])
+    text = "x" * (len(values) - 1)
+    fig = plots.coloured_text(values[:-1, None], text, name="c", layer=None, units=[0])
+    assert fig.layout.coloraxis.cmin == -20.0  # the default: white at 0, ± max
+    lo, hi = plots.fit_colours(fig, values, q=0.1)
+    assert (lo, hi) == pytest.approx((11.0, 19.0))  # median 15, 10th/90th percentiles 11 and 19
+    assert (fig.layout.coloraxis.cmin, fig.layout.coloraxis.cmax) == (lo, hi)
+    skewed = np.array([0.0, 9.0, 10.0, 11.0, 30.0])
+    assert plots.fit_colours(fig, skewed, q=0.0) == pytest.approx((-10.0, 30.0))  # the far side
+    with pytest.raises(LstmvizError, match="finite"):
+        plots.fit_colours(fig, [np.nan])
+
+
 def test_top_k_bars_shows_the_first_characters_and_the_rest_as_one_bar():
     chars = list("abcdefghij")
     p = np.array([0.05, 0.3, 0.02, 0.2, 0.1, 0.08, 0.07, 0.06, 0.04, 0.08])

@@ -6,8 +6,9 @@ task), ``sandbox`` (the gate sandbox), ``compare`` (the lesson-06 experiments, l
 models), ``error_analysis`` (lesson 07: a network against n-grams, per character), ``notebook``
 (``setup()`` at the top of every lesson), ``exercises`` (exercise checks),
 ``stats`` (mean ± standard error over seeds), ``memory`` (loss with the state reset every k
-steps), ``textstats`` (real words, line lengths and names in a sample), ``runlog`` (lesson 04:
-a training run's log read as the seed printed its own).
+steps), ``textstats`` (real words, line lengths and names in a sample), ``vanishing`` (lesson
+02's decay table and clipping experiment), ``runlog`` (lesson 04: a training run's log read as the
+seed printed its own).
 """
 
 from . import (
@@ -24,6 +25,7 @@ from . import (
     stats,
     tasks,
     textstats,
+    vanishing,
 )
 
 __all__ = [
@@ -40,4 +42,5 @@ __all__ = [
     "stats",
     "tasks",
     "textstats",
+    "vanishing",
 ]

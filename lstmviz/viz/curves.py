@@ -361,10 +361,15 @@ def unrolled_figure(
     """Diagram of an RNN unrolled over len(inputs) steps: x⟨t⟩ → a⟨t⟩ → ŷ⟨t⟩, a⟨t−1⟩ → a⟨t⟩.
 
     ``outputs`` labels the ŷ boxes (default ŷ⟨t⟩); ``highlight=(s, t)`` colours the path that
-    carries information from step s to step t through the hidden states.
+    carries information from step s to step t through the hidden states. Time steps are written
+    as Ng's superscript a<sup><t></sup>: the angle brackets ⟨ ⟩ look like ( ) at PNG size.
     """
+
+    def at(name: str, t: int | str) -> str:  # a<t> as a superscript, "<" and ">" escaped
+        return f"{name}<sup>&lt;{t}&gt;</sup>"
+
     T = len(inputs)
-    outputs = list(outputs) if outputs is not None else [f"ŷ⟨{t + 1}⟩" for t in range(T)]
+    outputs = list(outputs) if outputs is not None else [at("ŷ", t + 1) for t in range(T)]
     if len(outputs) != T:
         raise LstmvizError(f"got {T} inputs but {len(outputs)} outputs; give one output per step")
     fig = go.Figure()
@@ -382,7 +387,7 @@ def unrolled_figure(
             fillcolor=fill,
             layer="below",
         )
-        fig.add_annotation(x=x, y=y, text=text, showarrow=False, font=dict(size=14))
+        fig.add_annotation(x=x, y=y, text=text, showarrow=False, font=dict(size=16))
 
     def arrow(x0: float, y0: float, x1: float, y1: float, label: str, color: str) -> None:
         style.arrow(fig, x0, y0, x1, y1, color, head=3)
@@ -392,25 +397,31 @@ def unrolled_figure(
                 y=(y0 + y1) / 2,
                 text=label,
                 showarrow=False,
-                font=dict(size=11, color=color),
+                font=dict(size=13, color=color),
                 xshift=18 if x0 == x1 else 0,
                 yshift=0 if x0 == x1 else 12,
             )
 
-    box(-dx, 1, "a⟨0⟩=0", "gray", "#f4f4f4")
+    box(-dx, 1, at("a", 0) + "=0", "gray", "#f4f4f4")
     for t in range(T):
         x = t * dx
         color = hot if on_path(t) else cold
         box(x, 0, inputs[t], "gray", "#f4f4f4")
-        box(x, 1, f"a⟨{t + 1}⟩", color, "#fde7e3" if on_path(t) else "#e8ebfe")
+        box(x, 1, at("a", t + 1), color, "#fde7e3" if on_path(t) else "#e8ebfe")
         box(x, 2, outputs[t], "gray", "#f4f4f4")
-        arrow(x, 0.3, x, 0.7, "W_ax", "gray")
-        arrow(x, 1.3, x, 1.7, "W_ya", "gray")
+        arrow(x, 0.3, x, 0.7, "W<sub>ax</sub>", "gray")
+        arrow(x, 1.3, x, 1.7, "W<sub>ya</sub>", "gray")
         link_hot = on_path(t) and on_path(t - 1)
-        arrow(x - dx + 0.48, 1, x - 0.48, 1, "W_aa", hot if link_hot else cold)
-    fig.add_annotation(x=-dx - 0.75, y=0, text="input x⟨t⟩", showarrow=False, xanchor="right")
-    fig.add_annotation(x=-dx - 0.75, y=1, text="hidden a⟨t⟩", showarrow=False, xanchor="right")
-    fig.add_annotation(x=-dx - 0.75, y=2, text="output ŷ⟨t⟩", showarrow=False, xanchor="right")
+        arrow(x - dx + 0.48, 1, x - 0.48, 1, "W<sub>aa</sub>", hot if link_hot else cold)
+    for y, (row, name) in enumerate((("input", "x"), ("hidden", "a"), ("output", "ŷ"))):
+        fig.add_annotation(
+            x=-dx - 0.75,
+            y=y,
+            text=f"{row} {at(name, 't')}",
+            showarrow=False,
+            xanchor="right",
+            font=dict(size=14),
+        )
     fig.update_xaxes(visible=False, range=[-dx - 2.4, (T - 1) * dx + 0.8])
     fig.update_yaxes(visible=False, range=[-0.5, 2.5])
     fig.update_layout(
