@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-import lstmviz.core.training as training
+import lstmviz.core.device as device
 from lstmviz.__main__ import main
 from lstmviz.core.checkpoint import LATEST, read_raw
 from lstmviz.core.errors import LstmvizError
@@ -26,20 +26,20 @@ ARM = "processor\t: 0\nBogoMIPS\t: 50.00\nFeatures\t: fp asimd sve {}\nCPU part\
     ],
 )
 def test_native_bf16_reads_the_cpu_flags(monkeypatch, cpuinfo, native):
-    monkeypatch.setattr(training, "_cpuinfo", lambda: cpuinfo)
+    monkeypatch.setattr(device, "_cpuinfo", lambda: cpuinfo)
     assert native_bf16("cpu") is native
     assert resolve_precision("auto", "cpu") == ("bf16" if native else "fp32")
 
 
 def test_native_bf16_on_macos_asks_sysctl(monkeypatch):
     asked = []
-    monkeypatch.setattr(training, "_cpuinfo", lambda: "")
-    monkeypatch.setattr(training, "_sysctl", lambda name: asked.append(name) or "1")
-    monkeypatch.setattr(training.sys, "platform", "darwin")
+    monkeypatch.setattr(device, "_cpuinfo", lambda: "")
+    monkeypatch.setattr(device, "_sysctl", lambda name: asked.append(name) or "1")
+    monkeypatch.setattr(device.sys, "platform", "darwin")
     assert native_bf16("cpu") is True and asked == ["hw.optional.arm.FEAT_BF16"]
-    monkeypatch.setattr(training, "_sysctl", lambda name: "0")
+    monkeypatch.setattr(device, "_sysctl", lambda name: "0")
     assert native_bf16("cpu") is False
-    monkeypatch.setattr(training.sys, "platform", "win32")
+    monkeypatch.setattr(device.sys, "platform", "win32")
     assert native_bf16("cpu") is False  # nothing to read: float32
 
 
