@@ -708,18 +708,15 @@ def stack(figs: Sequence[go.Figure], gap: int = 30, width: int | None = None) ->
     n_x = n_y = n_c = n_leg = 0
     top = total
     for fig, h in zip(figs, heights, strict=True):
-        lay = (
-            fig.layout.to_plotly_json()
-        )  # arrays stay NumPy arrays (fig.to_plotly_json encodes them)
+        # the layout as a dict whose arrays stay NumPy arrays (fig.to_plotly_json encodes them)
+        lay = fig.layout.to_plotly_json()
         lay.pop("template", None)
         for key in ("barmode", "bargap", "plot_bgcolor"):  # figure-wide settings (last one wins)
             if key in lay:
                 out["layout"][key] = lay[key]
         m = {"t": 100, "b": 80, "l": 80, "r": 80} | (lay.get("margin") or {})
-        lo, hi = (
-            (top - h + m["b"]) / total,
-            (top - m["t"]) / total,
-        )  # this figure's plot area in paper units
+        # this figure's plot area in paper units
+        lo, hi = (top - h + m["b"]) / total, (top - m["t"]) / total
         top -= h + gap
 
         def y_of(v: float, lo: float = lo, hi: float = hi) -> float:
