@@ -474,20 +474,21 @@ class _Run:
         # every rank's streams, for a checkpoint (a collective: all ranks take part)
         need_state = out is not None and (due_eval or due_save or keep)
         full = self._all_streams(state) if need_state else None
-        if due_eval and main:  # rank 0 alone validates; the others wait at the next step
-            self._validate(step, lr)
-        if due_sample and main:
-            self._sample(step)
-        if keep and main:
-            self.save(epoch_file(step // self.per_pass), full)
-        if due_eval and main and (self.best is None or self.val_loss < self.best):
-            self.best = self.val_loss
-            if out is not None:
-                self.save(BEST, full)
-        if due_save and main:
-            self.save(LATEST, full)
-        if out is not None and main and (due_eval or due_sample or due_save):
-            self.write_log()
+        if main:  # rank 0 alone validates, samples and writes; the others wait at the next step
+            if due_eval:
+                self._validate(step, lr)
+            if due_sample:
+                self._sample(step)
+            if keep:
+                self.save(epoch_file(step // self.per_pass), full)
+            if due_eval and (self.best is None or self.val_loss < self.best):
+                self.best = self.val_loss
+                if out is not None:
+                    self.save(BEST, full)
+            if due_save:
+                self.save(LATEST, full)
+            if out is not None and (due_eval or due_sample or due_save):
+                self.write_log()
         signum = self.stop.signum if self.ranks is None else agreed
         if signum is not None:  # Ctrl-C / SIGTERM: this step is whole; keep it
             if out is not None:
