@@ -5,6 +5,7 @@ fails."""
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
 import signal
@@ -23,6 +24,7 @@ from lstmviz.core.checkpoint import (
     BEST,
     HOLDER,
     LATEST,
+    LOG,
     RunFolder,
     load_checkpoint,
     save_checkpoint,
@@ -206,4 +208,6 @@ def test_full_disk_during_training_keeps_earlier_checkpoints(
     says(err, "the disk is full")
     monkeypatch.setattr(checkpoint.torch, "save", real_save)
     assert load_checkpoint(run).step == 5  # the earlier checkpoint is intact
-    assert sorted(p.name for p in run.iterdir()) == [".lstmviz.lock", LATEST]  # no temp files
+    # no temp files; the run log written with the step-5 checkpoint is whole
+    assert sorted(p.name for p in run.iterdir()) == [".lstmviz.lock", LATEST, LOG]
+    assert json.loads((run / LOG).read_text())["config"]["save_every"] == 5
