@@ -58,8 +58,20 @@ def test_bad_training_settings_are_refused_before_any_work(flag, value, words, t
     assert time.monotonic() - start < 5
 
 
-def test_cli_sample_refuses_before_printing_anything(tmp_path, saved, flags, message, capsys):
-    refused(capsys, ["sample", "--checkpoint", str(saved), *flags], message)
+@pytest.mark.parametrize(
+    "flags, words",
+    [
+        (["--temperature", "1e-45"], ("temperature", "0 (greedy)")),
+        (["--temperature", "inf"], ("temperature", "0 (greedy)")),
+        (["--temperature", "nan"], ("temperature", "0 (greedy)")),
+        (["--seed", str(10**23)], ("seed", "0 to 4294967295")),
+        (["--prime", "\ud800"], ("lone surrogate",)),
+        (["--length", "-2"], ("length", ">= 0")),
+        (["--top-k", "0"], ("top_k",)),
+    ],
+)
+def test_cli_sample_refuses_before_printing_anything(tmp_path, saved, flags, words, capsys):
+    refused(capsys, ["sample", "--checkpoint", str(saved), *flags], *words)
 
 
 def test_sample_into_a_closed_pipe_is_quiet(saved):
