@@ -75,8 +75,12 @@ class Chosen:
         """``activations(trace, name, layer)``, computed again only when one of them changed."""
         key = self._key
         if key is None or key[0] is not trace or key[1:] != (name, layer):
-            self._key, self._values = (trace, name, layer), activations(trace, name, layer)
+            self.keep(trace, name, layer, activations(trace, name, layer))
         return self._values
+
+    def keep(self, trace: Any, name: str, layer: int, values: np.ndarray) -> None:
+        """Remember ``values`` as ``activations(trace, name, layer)`` (read by the caller)."""
+        self._key, self._values = (trace, name, layer), values
 
 
 def placeholder(text: str) -> go.Figure:

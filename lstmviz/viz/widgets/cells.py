@@ -55,7 +55,7 @@ class CellExplorer(Explorer):
         window: int = 400,
     ):
         self.trace, self.text = trace, text
-        values = activations(trace, name, layer)  # once, to check the trace fits the text
+        values = activations(trace, name, layer)  # (T, H): checked against the text first
         if values.shape[0] != len(text):
             raise LstmvizError(
                 f"the trace has {values.shape[0]} steps but the text has {len(text)} characters; "
@@ -109,7 +109,9 @@ class CellExplorer(Explorer):
         )
         self.w_span_text = W.HTML()
         self._text, self._heat = LiveFigure(), LiveFigure()
-        self._chosen = Chosen()  # the activation shown, read from the trace once per choice
+        # the activation shown, read from the trace once per choice: this one is read already
+        self._chosen = Chosen()
+        self._chosen.keep(trace, self.w_name.value, self.w_layer.value, values)
 
         for w in (self.w_unit, self.w_span):
             w.observe(self._changed, names="value")
