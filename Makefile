@@ -11,7 +11,8 @@ TORCH_INDEX ?= $(shell $(PYTHON) tools/torch_index.py)
 BIN    := $(VENV)/bin
 PORT   ?= 8888
 
-.PHONY: setup setup-test lab test test-compat lessons lessons-elsewhere lint bench gpu-check
+.PHONY: setup setup-test setup-site lab test test-compat lessons lessons-elsewhere lint bench gpu-check \
+	site site-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,9 +25,26 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
-setup-test: setup
+setup-test: setup setup-site
 	$(BIN)/pip install --quiet -e ".[test,browser]"
 	bash .ci/install-chromium
+
+# The website's tools: the [site] extra (Sphinx, myst-nb, furo, KaTeX's Sphinx extension) and the
+# npm packages that website/package-lock.json pins (plotly.js, KaTeX), with Debian's Node.js.
+setup-site: setup website/node_modules/.package-lock.json
+	$(BIN)/pip install --quiet -e ".[site]"
+website/node_modules/.package-lock.json: website/package-lock.json
+	bash .ci/install-node
+	npm ci --prefix website --no-audit --no-fund --ignore-scripts
+
+# The lessons as a static website in build/site (from their committed outputs, never executed);
+# serve it with `python -m http.server -d build/site`. make test builds and browser-tests it.
+site: setup-site
+	$(BIN)/python tools/site/build.py --out build/site
+
+# The site's browser test alone, on the site `make site` built.
+site-test: site setup-test
+	LSTMVIZ_SITE=build/site $(BIN)/python -m pytest -p no:cacheprovider tests/test_site.py
 
 # Set up, then open the lessons in JupyterLab (root or not, headless or not, no news prompt).
 lab: setup
@@ -37,10 +55,11 @@ lab: setup
 # the other cells show rests on the lessons' own claims, checked with margins (ARCHITECTURE.md).
 NBVAL := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-# Set up, then run the whole suite: unit tests, the browser test, nbval on every lesson, and every
+# Set up, then run the whole suite: unit tests, the browser tests (the explorers in three
+# front-ends; the website, built afresh by tests/test_site.py), nbval on every lesson, and every
 # lesson again with other CPU kernels and one thread.
 test: setup-test
-	$(BIN)/python -m ruff check lstmviz tests benchmarks lessons tools
+	$(BIN)/python -m ruff check lstmviz tests benchmarks lessons tools website
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(NBVAL) tests lessons
 	$(MAKE) lessons-elsewhere
@@ -61,7 +80,7 @@ lessons: setup
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=600 --ExecutePreprocessor.store_widget_state=False lessons/[0-9]*.ipynb
 
 lint: setup-test
-	$(BIN)/python -m ruff check lstmviz tests benchmarks lessons tools
+	$(BIN)/python -m ruff check lstmviz tests benchmarks lessons tools website
 
 bench: setup
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done

@@ -15,7 +15,6 @@ from lstmviz.core.checkpoint import (
     read_raw,
     save_checkpoint,
 )
-from lstmviz.core.corpus import load_corpus, split
 from lstmviz.core.errors import LstmvizError
 from lstmviz.core.sampling import generate
 
@@ -152,21 +151,3 @@ def test_save_refuses_wrong_vocab(tmp_path, tiny_trained):
     with pytest.raises(LstmvizError, match="vocabulary has 3 characters"):
         save_checkpoint(tmp_path / "x.pt", tiny_trained.model, Vocab("abc"))
     assert not (tmp_path / "x.pt").exists()
-
-
-@pytest.mark.parametrize(
-    "name, card, target", [("shakespeare", 1.4223, 1.45), ("python", 1.318, None)]
-)
-def test_shipped_checkpoints_score_what_their_model_cards_say(name, card, target):
-    """The packaged float16 weights, on the whole validation part of their corpus (model cards)."""
-    from lstmviz.core.training import streams, validation_loss
-
-    ckpt = load_pretrained(name)
-    _, val = split(load_corpus(ckpt.config["corpus"]))
-    x, y = streams(torch.as_tensor(ckpt.vocab.encode(val)), ckpt.config["batch_size"])
-    loss = validation_loss(ckpt.model, x, y, ckpt.config["seq_len"])
-    assert loss == pytest.approx(card, abs=6e-4)
-    if ckpt.config["val_chars"] is None:  # the run validated on the whole part too, in float32
-        assert loss == pytest.approx(ckpt.val_loss, abs=6e-4)
-    if target is not None:
-        assert loss <= target  # issue 6: <= 1.45 nats/char

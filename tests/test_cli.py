@@ -255,5 +255,6 @@ def test_pretrained_names_work_where_a_checkpoint_path_does(tmp_path, capsys, mo
     fails(
         capsys,
         ["sample", "--checkpoint", "hamlet"],
-        "'hamlet' does not exist and is not a pretrained model's name (python, shakespeare)",
+        "'hamlet' does not exist and is not a pretrained model's name (python, shakespeare, "
+        "shakespeare_epoch1)",
     )

@@ -180,3 +180,41 @@ def test_group_bars_one_bar_per_series_and_group():
     no_se = curves.group_bars(["a", "b"], {"5-gram": ([3, 4], None)})
     assert no_se.data[0].error_y.array is None and no_se.data[0].error_y.type is None
     assert no_se.layout.xaxis.title.text == "kind of character"
+
+
+def test_lag_panels_one_panel_per_run_shared_log_axes():
+    lags = np.arange(4)
+    panels = {
+        f"b = {b}": {"cell": (lags, b**lags), "act": (lags, [1.0, 0.0, 0.1, 0.01])}
+        for b in (0.5, 2.0)
+    }
+    fig = curves.lag_panels(panels, title="t")
+    assert [a.text for a in fig.layout.annotations] == ["b = 0.5", "b = 2.0"]  # panel titles
+    assert [(d.name, d.xaxis) for d in fig.data] == [
+        ("cell", "x"),
+        ("act", "x"),
+        ("cell", "x2"),
+        ("act", "x2"),
+    ]
+    assert list(fig.data[2].y) == [1.0, 2.0, 4.0, 8.0]
+    assert list(fig.data[1].y) == [1.0, None, 0.1, 0.01]  # a log axis cannot show 0
+    assert [d.showlegend for d in fig.data] == [True, True, False, False]  # one legend
+    assert fig.data[0].line.color == fig.data[2].line.color != fig.data[1].line.color
+    assert fig.data[1].line.dash == fig.data[3].line.dash == "dash"
+    assert fig.layout.yaxis.type == fig.layout.yaxis2.type == "log"
+    assert fig.layout.yaxis2.matches == "y"  # shared: the same scale in every panel
+    with pytest.raises(LstmvizError, match="at least one panel"):
+        curves.lag_panels({})
+
+
+def test_loss_and_gain_bars_two_panels_gain_with_its_se():
+    losses = {"LSTM": [1.0, 2.0], "5-gram": [1.5, 2.5]}
+    fig = curves.loss_and_gain_bars(["a", "b"], losses, {"5-gram - LSTM": ([0.5, 0.5], [0.1, 0.3])})
+    lstm, five, gain = fig.data
+    assert [lstm.yaxis, five.yaxis, gain.yaxis] == ["y", "y", "y2"]  # losses on top, gain below
+    assert list(five.y) == [1.5, 2.5] and list(gain.x) == ["a", "b"]
+    assert list(gain.y) == [0.5, 0.5] and list(gain.error_y.array) == [0.1, 0.3]
+    assert gain.name == "5-gram - LSTM (± 1 SE)" and fig.layout.yaxis2.title.text.startswith("gain")
+    assert [s.y0 for s in fig.layout.shapes] == [0]  # zero marked on the gain panel
+    with pytest.raises(LstmvizError, match="one per group"):
+        curves.loss_and_gain_bars(["a", "b"], {}, {"g": ([1.0, 2.0], [0.1])})

@@ -121,7 +121,8 @@ def test_lesson03_exercise2_gates_keep_the_cell():
 
 def test_lesson03_exercise3_is_the_cell_path_alone():
     # an LSTM whose weights are all zero has constant gates: the gradient travels only along the
-    # cell path, so the measured fraction left after 10 steps is exactly σ(b_f)^10
+    # cell path, so the measured fraction left after 10 steps is exactly σ(b_f)^10 (the lesson's
+    # check measures the expected answer this way, so that the page does not show the formula)
     from torch import nn
 
     from lstmviz.core.model import set_forget_bias
@@ -312,30 +313,62 @@ def test_lesson_06_solutions_pass_the_lessons_checks(tiny_model):
 
 
 # ---- lesson 07: how far back -------------------------------------------------------------------
-def test_lesson_07_solutions_pass_the_lessons_checks(tiny_model):
-    import numpy as np
-
+def test_lesson_07_exercise_1_gradient_by_hand_is_the_librarys(tiny_model):
     import lstmviz
-    from lstmviz.teaching import memory
 
     S = _solutions("07_how_far_back")
     model, vocab = tiny_model
     text = "OBERON\nDo you amend it then; it lies in you:\nWhy should Titania cross her Oberon?\n"
     p = len(text) - 2
-    far = S.exercise_1(model, vocab, text, p, context=30)
-    # by hand: occlude each character at lags 4..29, one forward each, and take the largest drop
-    base = lstmviz.influence(model, vocab, text, p).logp
-    drops = {}
-    for i in range(p - 29, p - 3):
-        t = text[:i] + " " + text[i + 1 : p + 1]
-        drops[i] = base - lstmviz.influence(model, vocab, t, p, target=text[p + 1]).logp
-    assert far == max(drops, key=drops.get) and p - 29 <= far <= p - 4
-    assert E.check("07.1", far, max(drops, key=drops.get)) == E.CORRECT
-    assert E.check("07.1", p, max(drops, key=drops.get)) == E.WRONG  # lag 0 is not the answer
+    mine = S.exercise_1(model, vocab, text, p)
+    lib = lstmviz.influence(model, vocab, text, p).scores
+    assert mine.shape == (p + 1,) and np.all(mine > 0)
+    np.testing.assert_allclose(mine, lib, rtol=1e-5, atol=1e-9)
+    assert E.check("07.1", mine, lib, rtol=1e-4, atol=1e-7) == E.CORRECT
+    # the usual slips give other numbers: the gradient of p instead of log p (scaled by p), or
+    # the prediction of another character (the one at p instead of p + 1)
+    p_next = np.exp(lstmviz.influence(model, vocab, text, p).logp)
+    assert E.check("07.1", mine * p_next, lib, rtol=1e-4, atol=1e-7) == E.WRONG
+    other = S.exercise_1(model, vocab, text[:-1], p - 1)
+    assert E.check("07.1", other, lib, rtol=1e-4, atol=1e-7) == E.WRONG
+    # a dropout model in train mode would give random scores: the solution switches to eval
+    drop = lstmviz.CharLSTM(len(vocab), hidden_size=16, num_layers=2, dropout=0.5, embedding_dim=8)
+    drop.train()
+    np.testing.assert_allclose(
+        S.exercise_1(drop, vocab, text, p),
+        lstmviz.influence(drop, vocab, text, p).scores,
+        rtol=1e-5,
+        atol=1e-9,
+    )
 
-    ids = vocab.encode(text * 3)
-    rise = S.exercise_2(model, ids, 20)
-    expect = memory.loss_with_resets(model, ids, 20) - memory.loss_with_resets(model, ids, None)
-    assert rise == expect and np.isfinite(rise)
-    assert E.check("07.2", rise, expect, rtol=0.01) == E.CORRECT
-    assert E.check("07.2", rise + 0.1, expect, rtol=0.01) == E.WRONG
+
+def test_lesson_07_exercise_2_resets_predictions_follow_the_measurement(tiny_model):
+    import torch
+
+    from lstmviz.teaching import memory
+
+    S = _solutions("07_how_far_back")
+    model, vocab = tiny_model
+    torch.manual_seed(1)
+    other = type(model)(len(vocab), hidden_size=16, num_layers=2, dropout=0.0, embedding_dim=8)
+    models = {"a": model, "b": other.eval()}
+    text = "OBERON\nDo you amend it then; it lies in you:\nWhy should Titania cross her Oberon?\n"
+    ids = vocab.encode(text * 12)
+    least, most, rises = S.exercise_2(models, ids)
+    for name, m in models.items():  # each rise by hand: the loss with resets minus without
+        base = memory.loss_with_resets(m, ids, None)
+        for k, rise in zip(S.EVERY, rises[name], strict=True):
+            assert rise == memory.loss_with_resets(m, ids, k) - base and np.isfinite(rise)
+    assert rises["a"] != rises["b"]  # two different models: the comparison means something
+    assert least == min(rises, key=lambda n: rises[n][0])
+    assert most == max(rises, key=lambda n: rises[n][1])
+    # the lesson's checks: each number within 1%, the predictions against the measurement
+    close = lambda a: all(  # noqa: E731
+        np.allclose(a[n], rises[n], rtol=0.01, atol=1e-4) for n in rises
+    )
+    assert E.check("07.2 (measurement)", rises, close) == E.CORRECT
+    shifted = {n: (r[0] + 0.1, r[1]) for n, r in rises.items()}
+    assert E.check("07.2 (measurement)", shifted, close) == E.WRONG
+    assert E.check("07.2 (k = 200)", least, least) == E.CORRECT
+    wrong = "b" if least == "a" else "a"
+    assert E.check("07.2 (k = 200)", wrong, least) == E.WRONG

@@ -74,3 +74,23 @@ def test_bad_input_is_one_clear_error():
         NGram.fit("", 2)
     with pytest.raises(LstmvizError, match="not one of"):
         NGram.fit(TEXT, 2).loss("the QUEEN")
+
+
+def test_context_counts_are_the_counts_witten_bell_uses():
+    # "abab" + "aa": after "a": b twice, a once (N=3, T=2); after "b": a twice (N=2, T=1)
+    lm = NGram.fit("ababaa", 2, k=0.0)
+    n_h, t_h, n_hc = lm.context_counts("abba")
+    assert n_h.tolist() == [-1, 3, 2, 2]  # contexts: none, "a", "b", "b"
+    assert t_h.tolist() == [-1, 2, 1, 1]
+    assert n_hc.tolist() == [-1, 2, 0, 2]  # "ab" twice, "bb" never, "ba" twice
+    # the full-order estimate is (N(hc) + T(h) P_lower) / (N(h) + T(h)), as they say
+    p_lower = NGram.fit("ababaa", 1, k=0.0).probs("")
+    for t, c in ((1, 1), (2, 1), (3, 0)):
+        expect = (n_hc[t] + t_h[t] * float(p_lower[c])) / (n_h[t] + t_h[t])
+        assert math.exp(-float(lm.per_char_loss("abba")[t])) == pytest.approx(expect)
+    tri = NGram.fit(TEXT, 3, k=0.0)
+    n_h, _, n_hc = tri.context_counts("thehhat")  # "hh" was never seen: N(h) = N(hc) = 0
+    assert n_h[2] == TEXT.count("th") and n_hc[2] == TEXT.count("the")
+    assert n_h[5] == 0 and n_hc[5] == 0
+    with pytest.raises(LstmvizError, match="no context"):
+        NGram.fit(TEXT, 1).context_counts("the")

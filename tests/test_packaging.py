@@ -168,6 +168,9 @@ def test_wheel_ships_models_corpus_licences_and_py_typed(tmp_path):
         "lstmviz/data/python_stdlib.txt.xz",
         "lstmviz/data/LICENSE-python-corpus",
         "lstmviz/core/corpus.py",
+        "lstmviz/viz/recorded/explorer.js",  # export_html's page script, style and template
+        "lstmviz/viz/recorded/explorer.css",
+        "lstmviz/viz/recorded/explorer.html",
     ):
         assert shipped in names
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)

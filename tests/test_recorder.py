@@ -314,7 +314,7 @@ def test_default_cap_fits_100k_characters_of_a_2x512_model_in_500_mb():
         assert rec.capacity == {"LSTM": cap}, kwargs
         per_step = 2 * 1 * 6 * 512 * rec.trace["c", 0].element_size()
         assert rec.capacity["LSTM"] * per_step <= 500e6  # the most it will ever hold
-        assert rec.nbytes() == 256 * per_step  # ... allocated as needed: 256 steps so far
+        assert rec.nbytes() == 3 * per_step  # ... what the 3 steps so far hold
     # and the window really stops growing: a long cheap run keeps memory at the cap
     small = nn.LSTM(4, 16, 2)
     with GateRecorder(small, max_mb=0.05) as rec:
@@ -572,6 +572,44 @@ def test_record_text_is_the_recording_idiom(tiny_model):
     assert trace["c", 1].shape == (1, len(text), 16)
     with pytest.raises(lstmviz.LstmvizError, match="contains '☃'"):
         lstmviz.record_text(model, vocab, "☃")
+
+
+RSS_PROBE = """
+import resource, sys, torch
+import lstmviz
+torch.manual_seed(0)
+vocab = lstmviz.Vocab("abcdefghij")
+model = lstmviz.CharLSTM(len(vocab), 256, 2).eval()
+
+def peak_mb():  # VmHWM: the most resident memory this process has ever had
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+
+lstmviz.generate(model, vocab, "a", 200, seed=0)  # everything but the recording warmed up
+before = peak_mb()
+with lstmviz.GateRecorder(model, max_mb=float(sys.argv[1])) as rec:
+    lstmviz.generate(model, vocab, "a", int(sys.argv[2]), seed=0)
+print(peak_mb() - before, rec.nbytes() / 2**20, rec.trace.steps)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+def test_a_long_recording_never_takes_much_more_memory_than_its_cap():
+    """Peak resident memory grows by at most the cap (+10 %), however long the generation."""
+    cap_mb, steps_at_cap = 48.0, int(48 * 2**20 // (2 * 6 * 256 * 4))  # 4,096 steps
+    run = subprocess.run(
+        [sys.executable, "-c", RSS_PROBE, str(cap_mb), str(3 * steps_at_cap)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert run.returncode == 0, run.stderr
+    grew, kept_mb, steps = map(float, run.stdout.split())
+    assert steps == steps_at_cap and kept_mb <= cap_mb
+    assert grew <= 1.1 * cap_mb, f"peak RSS grew {grew:.1f} MB for a {cap_mb} MB cap"
+    assert grew >= 0.5 * cap_mb  # the probe measures the recording (it did fill its cap)
 
 
 # ---- threads: a recorder records only the thread that entered it

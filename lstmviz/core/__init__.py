@@ -12,6 +12,7 @@ from .config import PRESETS, TrainConfig, choose_preset
 from .corpus import load_corpus, split
 from .device import pick_device
 from .errors import LstmvizError
+from .evaluation import Evaluation, evaluate
 from .model import CharLSTM
 from .run import TrainResult, train
 from .sampling import generate, stream
@@ -21,12 +22,14 @@ from .vocab import Vocab
 __all__ = [
     "CharLSTM",
     "Checkpoint",
+    "Evaluation",
     "LstmvizError",
     "PRESETS",
     "TrainConfig",
     "TrainResult",
     "Vocab",
     "choose_preset",
+    "evaluate",
     "generate",
     "load_checkpoint",
     "load_corpus",

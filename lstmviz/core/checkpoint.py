@@ -154,8 +154,14 @@ def save_checkpoint(
     return atomic_save(ckpt, path)
 
 
-def export_checkpoint(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
-    """Copy checkpoint ``src`` to ``dst`` as a float16 weights-only export (for shipping)."""
+def export_checkpoint(
+    src: str | os.PathLike, dst: str | os.PathLike, *, val_loss: float | None = None
+) -> Path:
+    """Copy checkpoint ``src`` to ``dst`` as a float16 weights-only export (for shipping).
+
+    ``val_loss``: store this validation loss instead of the source's (``lstmviz export
+    --evaluate`` passes the export's own score on the whole validation text).
+    """
     ck = load_checkpoint(src)
     try:
         same = os.path.samefile(ck.path, dst)
@@ -172,7 +178,7 @@ def export_checkpoint(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
         ck.vocab,
         step=ck.step,
         config=ck.config,
-        val_loss=ck.val_loss,
+        val_loss=ck.val_loss if val_loss is None else val_loss,
         best_val_loss=ck.best_val_loss,
         history=ck.history,
         half=True,

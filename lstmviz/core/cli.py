@@ -5,6 +5,7 @@
     python -m lstmviz sample --checkpoint runs/full/best.pt --prime "ROMEO" --length 500 --top-k 5
     python -m lstmviz sample --checkpoint shakespeare            # a pretrained model, by name
     python -m lstmviz export --checkpoint runs/full/best.pt --out shakespeare.pt   # float16
+    python -m lstmviz eval --checkpoint shakespeare    # validation loss, as on the model card
 
 ``train``'s flags are TrainConfig's fields (``--hidden-size`` sets ``hidden_size``; the help text
 is written next to each field in ``config.py``); ``--preset`` chooses among ``PRESETS``.
@@ -32,6 +33,7 @@ from .config import PRESETS, TrainConfig
 from .device import pick_device
 from .distributed import Echo
 from .errors import LstmvizError, one_line
+from .evaluation import evaluate
 from .files import check_write_target, os_error
 from .run import train
 from .sampling import stream
@@ -91,7 +93,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``lstmviz`` argument parser with subcommands train, sample and export."""
+    """The ``lstmviz`` argument parser with subcommands train, sample, eval and export."""
     parser = _Parser(prog="lstmviz", description="Train and sample character LSTMs.")
     parser.add_argument("--version", action="version", version=f"lstmviz {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -125,6 +127,20 @@ def build_parser() -> argparse.ArgumentParser:
     sa.add_argument("--seed", type=int, default=None, help="same seed, same text")
     sa.add_argument("--device", default=None, help=device_help)
 
+    ev = sub.add_parser(
+        "eval",
+        help="print a checkpoint's validation loss (nats/char, bits/char, perplexity)",
+        description=(
+            "Score a checkpoint on the validation part of its corpus (the last val_fraction of "
+            "the text, as training splits it), in float32: the number a model card gives."
+        ),
+    )
+    ev.add_argument("--checkpoint", required=True, help=checkpoint_help)
+    ev.add_argument(
+        "--corpus", default=None, help="corpus to split (default: the one it was trained on)"
+    )
+    ev.add_argument("--device", default=None, help=device_help)
+
     ex = sub.add_parser(
         "export",
         help="write a float16 weights-only copy of a checkpoint",
@@ -133,6 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--checkpoint", required=True, help=checkpoint_help)
     ex.add_argument("--out", required=True, help="file to write")
     ex.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    ex.add_argument(
+        "--evaluate",
+        action="store_true",
+        help="score the float16 weights on the validation text (as eval does) and store that "
+        "loss as the export's val_loss (what load_pretrained(name).val_loss and a model card say)",
+    )
     return parser
 
 
@@ -193,11 +215,23 @@ def _sample(args: argparse.Namespace) -> None:
     out.flush()
 
 
+def _eval(args: argparse.Namespace) -> None:
+    result = evaluate(args.checkpoint, args.corpus, device=pick_device(args.device))
+    print(f"{args.checkpoint}: {result}")
+
+
 def _export(args: argparse.Namespace) -> None:
     check_write_target(args.out, "export target")  # a link, device, FIFO, folder: even with --force
     if Path(args.out).exists() and not args.force:
         raise LstmvizError(f"{args.out!r} already exists; pass --force to overwrite it")
-    path = export_checkpoint(args.checkpoint, args.out)
+    val_loss = None
+    if args.evaluate:
+        ckpt = load_checkpoint(args.checkpoint)
+        ckpt.model.half().float()  # score the weights as they will be shipped
+        result = evaluate(ckpt)
+        val_loss = result.loss
+        print(f"the float16 weights: {result}")
+    path = export_checkpoint(args.checkpoint, args.out, val_loss=val_loss)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 
@@ -214,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         # report instead of dying mid-sentence (train() itself stops on SIGTERM between steps)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
-        {"train": _train, "sample": _sample, "export": _export}[args.command](args)
+        {"train": _train, "sample": _sample, "eval": _eval, "export": _export}[args.command](args)
     except TrainingInterrupted as e:
         if _reports():
             print(one_line(str(e)), file=sys.stderr)

@@ -154,6 +154,32 @@ class NGram:
         with np.errstate(divide="ignore"):  # a zero probability (k = 0) is an infinite loss
             return torch.from_numpy(-np.log(self._chain(codes, usable, ids)))
 
+    def context_counts(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """What the full-order estimate of each character rests on: text (T,) -> 3 x (T,) int.
+
+        For text[t] and its context h (the order - 1 characters before it): N(h), how often h was
+        counted in the training text; T(h), how many different characters followed it; N(hc),
+        how often text[t] did. Witten-Bell gives the counts of h the weight N(h) / (N(h) + T(h))
+        (lesson 07). -1 for the first order - 1 characters, which have no full context.
+        """
+        if self.order < 2:
+            raise LstmvizError("a unigram model has no context; use an order >= 2")
+        if not isinstance(text, str) or not text:
+            raise LstmvizError("the text to count must be a non-empty string")
+        ids = self.vocab.encode(text, what="counted text").numpy()
+        code = np.zeros(len(ids), dtype=np.int64)
+        for m in range(2, self.order + 1):
+            code = self._extend(code, ids, m)
+        keys, n_pair = self._pairs[self.order]
+        ctx, n_ctx, distinct = self._contexts[self.order]
+        short = np.arange(len(ids)) < self.order - 1
+        counts = (
+            _lookup(ctx, n_ctx, code),
+            _lookup(ctx, distinct, code),
+            _lookup(keys, n_pair, code * len(self.vocab) + ids),
+        )
+        return tuple(np.where(short, -1, c).astype(np.int64) for c in counts)  # type: ignore
+
     def loss(self, text: str) -> float:
         """Mean per-character loss of ``text``, nats/char (the cross-entropy of the model)."""
         return float(self.per_char_loss(text).mean())

@@ -27,8 +27,12 @@ from .trace import Trace
 #: Default cap on a GateRecorder's storage, all layers and names together (MiB). 400 MiB holds
 #: 17,066 steps of a 2x512 model in float32, 34,133 in float16.
 MAX_MB = 400.0
-#: Storage grows by doubling from this many steps, so short recordings stay small.
+#: Without a cap (or off the CPU), storage grows by doubling from this many steps.
 FIRST_ALLOC = 256
+
+
+#: ``capacity`` of a recorder with neither max_steps nor a finite max_mb.
+UNCAPPED = 2**62
 
 
 # ---- GateRecorder: many calls, bounded memory ----------------------------------------------
@@ -73,10 +77,17 @@ class _Tape:
                 else None
             )
             caps = [c for c in (self.rec.max_steps, by_mb) if c is not None]
-            self.cap = max(1, min(caps)) if caps else 2**62
+            self.cap = max(1, min(caps)) if caps else UNCAPPED
         buf = self.bufs[layer]
-        n = min(self.cap, FIRST_ALLOC if buf is None else 2 * buf.shape[0])
-        new = torch.zeros(n, B, 6 * H, dtype=dtype, device=device)
+        if device.type == "cpu" and self.cap < UNCAPPED:
+            # The whole ring at once, left untouched (torch.empty): the OS commits a page only
+            # when a step is first written into it, so memory grows with the recording and stops
+            # at the cap. Growing by doubling instead would hold the old and the new buffer at
+            # once while copying (up to twice the cap) and copy every step again and again.
+            n = self.cap
+        else:
+            n = min(self.cap, FIRST_ALLOC if buf is None else 2 * buf.shape[0])
+        new = torch.empty(n, B, 6 * H, dtype=dtype, device=device)
         if buf is not None:
             new[: buf.shape[0]] = buf
         self.bufs[layer] = new
@@ -387,10 +398,14 @@ class GateRecorder:
         return {name: tape.cap for name, tape in self._tapes.items() if tape.cap}
 
     def nbytes(self) -> int:
-        """Bytes of trace storage allocated now."""
+        """Bytes of the steps kept now (all layers): what the recording costs in memory.
+
+        On a CPU the ring buffer is reserved at its cap but costs memory only where steps were
+        written, so this is the recording's real size; it never exceeds ``max_mb``.
+        """
         return sum(
-            b.numel() * b.element_size()
+            min(n, b.shape[0]) * b[0].numel() * b.element_size()
             for t in self._tapes.values()
-            for b in t.bufs
+            for b, n in zip(t.bufs, t.counts, strict=True)
             if b is not None
         )

@@ -28,12 +28,13 @@ class ClaimFailed(AssertionError):
     """A lesson's claim does not hold on this machine; the message names the sentence."""
 
 
-def claim(statement: str, holds: Any, *, check: str = "", **values: Any) -> str:
+def claim(statement: str, holds: Any, *, check: str = "", **values: Any) -> None:
     """Print ``✓ statement`` (``{name}`` fields filled from ``values``) if ``holds``, else raise.
 
     ``holds``: a bool (or a one-element numpy/torch boolean): the claim's test. ``check``: the test
-    in words, printed after the sentence in brackets (e.g. "gap > 3 SE"). Returns the line printed.
-    Raises ClaimFailed (an AssertionError) naming the sentence and its numbers when it fails.
+    in words, printed after the sentence in brackets (e.g. "gap > 3 SE"). Returns None, so a claim
+    ending a cell adds no output of its own. Raises ClaimFailed (an AssertionError) naming the
+    sentence and its numbers when it fails.
     """
     text = statement.format(**values)
     ok = _truth(holds, text)
@@ -45,7 +46,6 @@ def claim(statement: str, holds: Any, *, check: str = "", **values: Any) -> str:
             + ". The lesson's text is wrong for this run; please report it with the numbers above."
         )
     print(line)
-    return line
 
 
 def _truth(holds: Any, text: str) -> bool:

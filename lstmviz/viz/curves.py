@@ -487,3 +487,112 @@ def group_bars(
         margin=dict(l=80, r=30, t=60, b=110),
     )
     return fig
+
+
+def lag_panels(
+    panels: Mapping[str, Mapping[str, tuple[Sequence[float], Sequence[float]]]],
+    title: str = "Gradient norm vs lag, one panel per run",
+    ylabel: str = "gradient norm at lag k",
+    dashes: Sequence[str] = ("solid", "dash", "dot"),
+) -> go.Figure:
+    """Small multiples of ``lag_figure``: one panel per ``panel title: {line: (lags, norms)}``.
+
+    The panels sit side by side on shared axes (log y), so a reader compares them at a glance;
+    the k-th line of every panel has the same colour and dash (``dashes[k]``), and one legend
+    names them (lesson 03: the memory cell's and the activation's gradient per forget bias).
+    """
+    if not panels:
+        raise LstmvizError("lag_panels needs at least one panel")
+    fig = make_subplots(
+        rows=1,
+        cols=len(panels),
+        shared_xaxes=True,
+        shared_yaxes=True,
+        horizontal_spacing=0.03,
+        subplot_titles=list(panels),
+    )
+    for col, lines in enumerate(panels.values(), start=1):
+        for k, (label, (lags, norms)) in enumerate(lines.items()):
+            norms = np.asarray(norms, dtype=float)
+            fig.add_scatter(
+                x=list(np.asarray(lags).tolist()),
+                # a log axis cannot show 0; underflowed gradients are dropped, not drawn as a cliff
+                y=style.round_sig(np.where(norms > 0, norms, np.nan), as_list=True),
+                name=label,
+                legendgroup=label,
+                showlegend=col == 1,
+                mode="lines",
+                line=dict(color=COLORS[k % len(COLORS)], dash=dashes[k % len(dashes)], width=2.5),
+                hovertemplate="lag %{x}<br>%{y:.2e}<extra>" + label + "</extra>",
+                row=1,
+                col=col,
+            )
+        fig.update_xaxes(title_text="lag k (steps back)", row=1, col=col)
+    fig.update_yaxes(type="log", exponentformat="power", row=1, col=1, title_text=ylabel)
+    fig.update_yaxes(type="log", exponentformat="power")
+    fig.update_layout(
+        title=title,
+        template="plotly_white",
+        height=450,
+        legend=dict(orientation="h", y=-0.22, x=0.5, xanchor="center"),
+        margin=dict(l=80, r=30, t=90, b=100),
+    )
+    return fig
+
+
+def loss_and_gain_bars(
+    groups: Sequence[str],
+    losses: Mapping[str, Sequence[float]],
+    gains: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    title: str = "Loss and gain by kind of character",
+    xlabel: str = "kind of character",
+    gain_label: str = "gain (nats/char)",
+) -> go.Figure:
+    """Two panels over the same groups (lesson 07): top, each model's mean loss ``label: values``
+    as grouped bars; bottom, each gain ``label: (values, ses)`` with ± 1 SE error bars, zero
+    marked (a bar whose error bar stays clear of zero is a gain larger than its noise)."""
+    n = len(groups)
+    for label, values in losses.items():
+        if len(values) != n:
+            raise LstmvizError(f"losses {label!r} has {len(values)} values for {n} groups")
+    for label, (values, ses) in gains.items():
+        if len(values) != n or len(ses) != n:
+            raise LstmvizError(f"gain {label!r} needs {n} values and {n} SEs, one per group")
+    fig = make_subplots(
+        rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, row_heights=[0.5, 0.5]
+    )
+    x = list(groups)
+    for k, (label, values) in enumerate(losses.items()):
+        fig.add_bar(
+            x=x,
+            y=style.round_sig(values, as_list=True),
+            name=label,
+            marker=dict(color=COLORS[k % len(COLORS)]),
+            legendgroup="loss",
+            row=1,
+            col=1,
+        )
+    for k, (label, (values, ses)) in enumerate(gains.items()):
+        fig.add_bar(
+            x=x,
+            y=style.round_sig(values, as_list=True),
+            error_y=dict(type="data", array=style.round_sig(ses, as_list=True), thickness=2),
+            name=f"{label} (± 1 SE)",
+            marker=dict(color=("#555555", "#999999")[k % 2]),
+            legendgroup="gain",
+            row=2,
+            col=1,
+        )
+    fig.add_hline(y=0, line=dict(color="black", width=1), row=2, col=1)
+    fig.update_layout(
+        title=title,
+        template="plotly_white",
+        height=640,
+        barmode="group",
+        legend=dict(tracegroupgap=150),
+        margin=dict(l=80, r=30, t=60, b=110),
+    )
+    fig.update_yaxes(title_text="mean loss (nats/char)", row=1, col=1)
+    fig.update_yaxes(title_text=gain_label, row=2, col=1)
+    fig.update_xaxes(title_text=xlabel, row=2, col=1)
+    return fig
