@@ -218,3 +218,12 @@ def test_loss_and_gain_bars_two_panels_gain_with_its_se():
     assert [s.y0 for s in fig.layout.shapes] == [0]  # zero marked on the gain panel
     with pytest.raises(LstmvizError, match="one per group"):
         curves.loss_and_gain_bars(["a", "b"], {}, {"g": ([1.0, 2.0], [0.1])})
+
+
+def test_unrolled_figure_writes_time_steps_as_superscripts():
+    # ⟨ ⟩ read as ( ) at PNG size (lesson 01's "a⟨1)"); Ng's a<t> as a superscript does not
+    fig = curves.unrolled_figure(["I", "am"], highlight=(0, 1))
+    texts = [a.text for a in fig.layout.annotations]
+    assert "a<sup>&lt;1&gt;</sup>" in texts and "a<sup>&lt;0&gt;</sup>=0" in texts
+    assert "ŷ<sup>&lt;2&gt;</sup>" in texts and "hidden a<sup>&lt;t&gt;</sup>" in texts
+    assert not any("⟨" in t for t in texts)

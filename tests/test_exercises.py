@@ -234,17 +234,40 @@ class _PlantedTrace:
         return self.layers[key[1]][None]
 
 
-def test_lesson_05_solutions_pass_the_lessons_checks():
+def test_lesson_05_solutions_pass_the_lessons_checks(tiny_model):
     import numpy as np
 
+    import lstmviz
     from lstmviz.gates import analysis, features
 
     S = _solutions("05_inside_the_gates")
-    o0 = np.random.default_rng(0).uniform(size=(200, 16))
-    assert E.check("05.1", S.exercise_1(o0), analysis.saturation_fractions(o0)[1]) == E.CORRECT
-    assert E.check("05.1", o0.mean(axis=0), analysis.saturation_fractions(o0)[1]) == E.WRONG
-    expected = analysis.half_life(np.full(10, 0.95))
-    assert E.check("05.2", S.exercise_2(), expected) == E.CORRECT and 13 < expected < 14
+    # exercise 1: one step of layer 1 by hand, against what the recorder stored while generating
+    model, vocab = tiny_model
+    with lstmviz.GateRecorder(model) as rec:
+        lstmviz.generate(model, vocab, "OBERON\n", 30, temperature=0.8, seed=0)
+    trace, t = rec.trace, 12
+
+    def matches(answer, layer=1):  # the lesson's check
+        return all(
+            torch.allclose(
+                torch.as_tensor(answer[n]).reshape(-1).float(),
+                trace[n, layer][0, t],
+                atol=1e-5,
+                rtol=1e-4,
+            )
+            for n in "ifgoch"
+        )
+
+    by_hand = S.exercise_1(model.lstm, trace, t)
+    assert E.check("05.1", by_hand, matches) == E.CORRECT
+    # the usual mistakes fail: layer 0's state instead of layer 1's, rows in the wrong order
+    wrong_state = dict(
+        by_hand, c=by_hand["i"] * by_hand["g"] + by_hand["f"] * trace["c", 0][0, t - 1]
+    )
+    assert E.check("05.1", wrong_state, matches) == E.WRONG
+    swapped = dict(by_hand, i=by_hand["f"], f=by_hand["i"])
+    assert E.check("05.1", swapped, matches) == E.WRONG
+    assert E.check("05.1", {"i": by_hand["i"]}, matches) == E.WRONG  # missing keys: feedback
 
     def passage(seed):
         rng = np.random.default_rng(seed)
@@ -254,7 +277,7 @@ def test_lesson_05_solutions_pass_the_lessons_checks():
         return _PlantedTrace(layers), text
 
     (tr_a, text_a), (tr_b, text_b) = passage(1), passage(2)
-    layer, unit, r_b = S.exercise_3(tr_a, text_a, tr_b, text_b)
+    layer, unit, r_b = S.exercise_2(tr_a, text_a, tr_b, text_b)
     assert (layer, unit) == (1, 2) and r_b > 0.5
     # the lesson's check cell, on these passages
     _l, _u, _ = features.best_cell(tr_a, text_a, "end of line")
@@ -262,8 +285,8 @@ def test_lesson_05_solutions_pass_the_lessons_checks():
         analysis.activations(tr_b, "c", _l)[:, [_u]], {"eol": features.is_newline(text_b)}
     )
     expected = (_l, _u, float(_r[0, 0]))
-    assert E.check("05.3", (layer, unit, r_b), expected, atol=0.01) == E.CORRECT
-    assert E.check("05.3", (layer, unit + 1, r_b), expected, atol=0.01) == E.WRONG
+    assert E.check("05.2", (layer, unit, r_b), expected, atol=0.01) == E.CORRECT
+    assert E.check("05.2", (layer, unit + 1, r_b), expected, atol=0.01) == E.WRONG
 
 
 def test_lesson_06_solutions_pass_the_lessons_checks(tiny_model):
@@ -310,6 +333,20 @@ def test_lesson_06_solutions_pass_the_lessons_checks(tiny_model):
     assert E.check("06.3", (layer, unit, expect), pred) == E.CORRECT
     assert E.check("06.3", (layer, unit, expect + 0.05), pred) == E.WRONG
     assert E.check("06.3", (layer, unit + 1, expect), pred) == E.WRONG
+
+    # exercise 4: a one-step clamp of a top-layer cell, by editing the state, equals intervene's
+    top, value, prime = model.num_layers - 1, 0.7, "OBERON\nDo"
+    expected = experiments.logits_after(model, vocab, prime, "h", clamps={("c", top, 3): value})
+    by_hand = S.exercise_4(model, vocab, prime, top, 3, value, "h")
+    assert E.check("06.4", by_hand, expected, atol=1e-4) == E.CORRECT
+    plain = experiments.logits_after(model, vocab, prime, "h")
+    assert not torch.allclose(plain, expected, atol=1e-4)  # the clamp changed the next step
+    c_only = experiments.logits_after(
+        model, vocab, prime, "h", edit=experiments.overwrite_cell(top, 3, value)
+    )
+    assert E.check("06.4", c_only, expected, atol=1e-4) == E.WRONG  # c alone is not enough
+    with pytest.raises(ValueError, match="top-layer"):
+        S.exercise_4(model, vocab, prime, 0, 3, value)
 
 
 # ---- lesson 07: how far back -------------------------------------------------------------------

@@ -232,3 +232,19 @@ def test_measured_draws_means_with_error_bars_and_a_baseline_band():
     assert (band.y0, band.y1) == pytest.approx((0.2, 0.3))
     with pytest.raises(LstmvizError, match="one value per x"):
         plots.measured([0, 1], {"bad": ([1.0], None)})
+
+
+def test_fit_colours_centres_the_scale_on_the_median():
+    from lstmviz.viz import plots
+
+    values = np.concatenate([np.linspace(10.0, 20.0, 101), [np.nan]])
+    text = "x" * (len(values) - 1)
+    fig = plots.coloured_text(values[:-1, None], text, name="c", layer=None, units=[0])
+    assert fig.layout.coloraxis.cmin == -20.0  # the default: white at 0, ± max
+    lo, hi = plots.fit_colours(fig, values, q=0.1)
+    assert (lo, hi) == pytest.approx((11.0, 19.0))  # median 15, 10th/90th percentiles 11 and 19
+    assert (fig.layout.coloraxis.cmin, fig.layout.coloraxis.cmax) == (lo, hi)
+    skewed = np.array([0.0, 9.0, 10.0, 11.0, 30.0])
+    assert plots.fit_colours(fig, skewed, q=0.0) == pytest.approx((-10.0, 30.0))  # the far side
+    with pytest.raises(LstmvizError, match="finite"):
+        plots.fit_colours(fig, [np.nan])

@@ -6,7 +6,8 @@ task), ``sandbox`` (the gate sandbox), ``compare`` (the lesson-06 experiments, l
 models), ``error_analysis`` (lesson 07: a network against n-grams, per character), ``notebook``
 (``setup()`` at the top of every lesson), ``exercises`` (exercise checks),
 ``stats`` (mean ± standard error over seeds), ``memory`` (loss with the state reset every k
-steps), ``textstats`` (real words, line lengths and names in a sample).
+steps), ``textstats`` (real words, line lengths and names in a sample), ``vanishing`` (lesson
+02's decay table and clipping experiment).
 """
 
 from . import (
@@ -22,6 +23,7 @@ from . import (
     stats,
     tasks,
     textstats,
+    vanishing,
 )
 
 __all__ = [
@@ -37,4 +39,5 @@ __all__ = [
     "stats",
     "tasks",
     "textstats",
+    "vanishing",
 ]

@@ -206,10 +206,12 @@ def unrolled_figure(
     """Diagram of an RNN unrolled over len(inputs) steps: x⟨t⟩ → a⟨t⟩ → ŷ⟨t⟩, a⟨t−1⟩ → a⟨t⟩.
 
     ``outputs`` labels the ŷ boxes (default ŷ⟨t⟩); ``highlight=(s, t)`` colours the path that
-    carries information from step s to step t through the hidden states (lesson 01).
+    carries information from step s to step t through the hidden states (lesson 01). Time steps
+    are written as Ng's superscript a<sup><t></sup>: the angle brackets ⟨ ⟩ look like ( ) at PNG
+    size.
     """
     T = len(inputs)
-    outputs = list(outputs) if outputs is not None else [f"ŷ⟨{t + 1}⟩" for t in range(T)]
+    outputs = list(outputs) if outputs is not None else [_at("ŷ", t + 1) for t in range(T)]
     if len(outputs) != T:
         raise LstmvizError(f"got {T} inputs but {len(outputs)} outputs; give one output per step")
     fig = go.Figure()
@@ -228,23 +230,30 @@ def unrolled_figure(
             fill=fill,
             color=color,
             width=2,
-            size=14,
+            size=16,
             below=True,
         )
 
-    box(-dx, 1, "a⟨0⟩=0", "gray", "#f4f4f4")
+    box(-dx, 1, _at("a", 0) + "=0", "gray", "#f4f4f4")
     for t in range(T):
         x = t * dx
         color = hot if on_path(t) else cold
         box(x, 0, inputs[t], "gray", "#f4f4f4")
-        box(x, 1, f"a⟨{t + 1}⟩", color, "#fde7e3" if on_path(t) else "#e8ebfe")
+        box(x, 1, _at("a", t + 1), color, "#fde7e3" if on_path(t) else "#e8ebfe")
         box(x, 2, outputs[t], "gray", "#f4f4f4")
-        _weight(fig, x, 0.3, x, 0.7, "W_ax", "gray")
-        _weight(fig, x, 1.3, x, 1.7, "W_ya", "gray")
+        _weight(fig, x, 0.3, x, 0.7, "W<sub>ax</sub>", "gray")
+        _weight(fig, x, 1.3, x, 1.7, "W<sub>ya</sub>", "gray")
         link_hot = on_path(t) and on_path(t - 1)
-        _weight(fig, x - dx + 0.48, 1, x - 0.48, 1, "W_aa", hot if link_hot else cold)
-    for y, row in enumerate(("input x⟨t⟩", "hidden a⟨t⟩", "output ŷ⟨t⟩")):
-        fig.add_annotation(x=-dx - 0.75, y=y, text=row, showarrow=False, xanchor="right")
+        _weight(fig, x - dx + 0.48, 1, x - 0.48, 1, "W<sub>aa</sub>", hot if link_hot else cold)
+    for y, (row, name) in enumerate((("input", "x"), ("hidden", "a"), ("output", "ŷ"))):
+        fig.add_annotation(
+            x=-dx - 0.75,
+            y=y,
+            text=f"{row} {_at(name, 't')}",
+            showarrow=False,
+            xanchor="right",
+            font=dict(size=14),
+        )
     fig.update_xaxes(visible=False, range=[-dx - 2.4, (T - 1) * dx + 0.8])
     fig.update_yaxes(visible=False, range=[-0.5, 2.5])
     fig.update_layout(
@@ -257,6 +266,11 @@ def unrolled_figure(
     return fig
 
 
+def _at(name: str, t: int | str) -> str:
+    """Ng's a<t> as a superscript, "<" and ">" escaped: ``_at("a", 1)`` -> a<sup>&lt;1&gt;</sup>."""
+    return f"{name}<sup>&lt;{t}&gt;</sup>"
+
+
 def _weight(fig: go.Figure, x0: float, y0: float, x1: float, y1: float, label: str, color: str):
     """An arrow from (x0, y0) to (x1, y1) labelled with the weight matrix it applies."""
     style.arrow(fig, x0, y0, x1, y1, color, head=3)
@@ -265,7 +279,7 @@ def _weight(fig: go.Figure, x0: float, y0: float, x1: float, y1: float, label: s
         y=(y0 + y1) / 2,
         text=label,
         showarrow=False,
-        font=dict(size=11, color=color),
+        font=dict(size=13, color=color),
         xshift=18 if x0 == x1 else 0,
         yshift=0 if x0 == x1 else 12,
     )

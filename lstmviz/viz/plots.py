@@ -830,3 +830,23 @@ def stack(figs: Sequence[go.Figure], gap: int = 30, width: int | None = None) ->
                 )
             )
     return go.Figure(out)
+
+
+# ----------------------------------------------------------------------------- fitted colours
+def fit_colours(fig: go.Figure, values: Any, *, q: float = 0.01) -> tuple[float, float]:
+    """Centre a ``coloured_text`` figure's diverging colours on the median of ``values``.
+
+    For a cell whose values never come near 0 (say 4 to 24), the default scale (white at 0, ±max)
+    paints everything one colour. Here white is the median of ``values`` (any shape; NaN
+    ignored) and the scale reaches the farther of their ``q`` and ``1 - q`` quantiles on both
+    sides (values beyond take the end colours). Changes ``fig`` in place; returns (cmin, cmax).
+    """
+    v = np.asarray(values, dtype=np.float64).ravel()
+    v = v[np.isfinite(v)]
+    if v.size == 0 or not 0 <= q < 0.5:
+        raise LstmvizError(f"need finite values and 0 <= q < 0.5; got {v.size} values, q={q}")
+    lo, mid, hi = np.quantile(v, [q, 0.5, 1 - q])
+    half = float(round_sig(max(mid - lo, hi - mid, 1e-6), 2))
+    mid = float(round_sig(mid, 3))
+    fig.update_layout(coloraxis=dict(cmin=mid - half, cmax=mid + half))
+    return mid - half, mid + half
