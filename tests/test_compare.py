@@ -198,3 +198,27 @@ def test_load_net_round_trip_and_clear_errors(tmp_path):
     path.with_suffix(".json").write_text("{not json")
     with pytest.raises(LstmvizError, match="not valid JSON"):
         compare.load_net(path)
+
+
+def test_evaluate_net_scores_the_whole_validation_part(tmp_path):
+    """The loss over every validation character in batch_size streams, as one pass per stream."""
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(TEXT, encoding="utf-8")
+    torch.manual_seed(0)
+    vocab = lstmviz.Vocab.from_text(TEXT)
+    net = compare.CharNet("lstm", len(vocab), 12, 2, 5).eval()
+    result = compare.evaluate_net(net, vocab, {"corpus": str(corpus), "batch_size": 4,
+                                               "seq_len": 16, "steps": 3})  # fmt: skip
+    val = lstmviz.split(TEXT)[1]
+    ids = vocab.encode(val)
+    n = (len(ids) - 1) // 4
+    x, y = ids[: 4 * n].view(4, n), ids[1 : 4 * n + 1].view(4, n)
+    with torch.no_grad():  # the whole stream at once: the state carried by the model itself
+        want = torch.nn.functional.cross_entropy(net(x)[0].flatten(0, 1), y.flatten()).item()
+    assert result.loss == pytest.approx(want, rel=1e-5)
+    assert (result.chars, result.val_chars, result.corpus) == (4 * n, len(val), str(corpus))
+    first = compare.evaluate_net(net, vocab, {"corpus": str(corpus), "batch_size": 1,
+                                              "seq_len": 16})  # fmt: skip
+    assert first.chars == len(val) - 1 and first.loss != pytest.approx(result.loss, rel=1e-6)
+    with pytest.raises(LstmvizError, match="lack corpus, seq_len"):
+        compare.evaluate_net(net, vocab, {"batch_size": 4})

@@ -227,3 +227,25 @@ def test_unrolled_figure_writes_time_steps_as_superscripts():
     assert "a<sup>&lt;1&gt;</sup>" in texts and "a<sup>&lt;0&gt;</sup>=0" in texts
     assert "ŷ<sup>&lt;2&gt;</sup>" in texts and "hidden a<sup>&lt;t&gt;</sup>" in texts
     assert not any("⟨" in t for t in texts)
+
+
+def test_epoch_figure_puts_steps_on_epochs_and_marks_the_checkpoints():
+    history = [
+        {"kind": "train", "step": 10, "train_loss": 4.0, "val_loss": None},
+        {"kind": "train", "step": 20, "train_loss": 2.0, "val_loss": None},
+        {"kind": "val", "step": 20, "train_loss": 2.0, "val_loss": 1.9},
+        {"kind": "sample", "step": 20, "text": "abc"},
+        {"kind": "train", "step": 40, "train_loss": 1.5, "val_loss": None},
+        {"kind": "val", "step": 40, "train_loss": 1.5, "val_loss": 1.6},
+    ]
+    fig = curves.epoch_figure(history, 20, references={"trigram": 2.1}, marks={"end": 2}, ymax=2.5)
+    train, train_bits, val, val_bits = fig.data
+    assert list(train.x) == [0.5, 1.0, 2.0] and list(train.y) == [4.0, 2.0, 1.5]
+    assert list(val.x) == [1.0, 2.0] and list(val.y) == [1.9, 1.6]
+    assert val_bits.yaxis == "y2" and val_bits.y[0] == pytest.approx(1.9 / math.log(2), 1e-3)
+    lo, hi = fig.layout.yaxis.range  # cut at ymax: the first train point runs off the top
+    assert lo < 1.5 and 2.5 < hi < 2.6
+    assert fig.layout.yaxis2.range[1] == pytest.approx(hi / math.log(2))
+    texts = {a.text for a in fig.layout.annotations}
+    assert {"trigram 2.10", "end"} <= texts
+    assert [s.x0 for s in fig.layout.shapes if s.line.dash == "dot"] == [2]

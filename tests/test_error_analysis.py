@@ -68,6 +68,30 @@ def test_speaker_lines_follow_the_play_layout():
     assert marked == "MACBETH\nBANQUO\n"
 
 
+def test_name_lines_give_each_name_and_its_place():
+    lines = ea.name_lines(PLAY)
+    assert [n for _, _, n in lines] == ["MACBETH", "BANQUO"]
+    assert all(PLAY[s:e] == n + "\n" for s, e, n in lines)
+    assert ea.name_lines("\nHAMLET") == []  # a name line needs a speech after it
+
+
+def test_name_groups_split_letters_and_newline_by_known_and_recent_names():
+    text = "\n\nBANQUO\nHail.\n\nLENNOX\nWhat?\n\nBANQUO\nHa!\n\n" + "." * 30 + "\n\nBANQUO\nHo.\n"
+    g = ea.name_groups(text, known={"LENNOX"}, near=30)
+    marked = {k: "".join(text[i] for i in np.flatnonzero(m)) for k, m in g.items()}
+    assert marked["1st letter"] == "BLBB"
+    assert marked["known name: rest"] == "ENNOX" and marked["known name: newline"] == "\n"
+    assert marked["new name: rest"] == "ANQUO" * 3 and marked["new name: newline"] == "\n" * 3
+    # the second BANQUO began 28 characters after the first (< 30); the third, 44 after the second
+    second = text.index("BANQUO", 10)
+    recent = np.flatnonzero(g["new, in last 30: rest"]).tolist()
+    assert recent == list(range(second + 1, second + 6))
+    total = sum(g[k].astype(int) for k in g if "in last" not in k)
+    assert (total == ea.speaker_lines(text)).all()  # 1st letter + rest + newline: every name char
+    with pytest.raises(LstmvizError, match="near must be"):
+        ea.name_groups(text, set(), near=0)
+
+
 def test_play_groups_partition_the_speech_characters():
     g = ea.play_groups(PLAY)
     idx = {k: np.flatnonzero(v).tolist() for k, v in g.items()}

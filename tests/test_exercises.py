@@ -187,6 +187,8 @@ def test_lesson04_solutions():
     ids = torch.arange(10_001) % 7
     assert S.exercise_1(len(ids), 32, 64) == streams(ids, 32)[0].shape[1] // 64 == 4
     assert S.exercise_1(108_000, 32, 64) == streams(torch.zeros(108_000), 32)[0].shape[1] // 64
+    # the lesson's case: the full preset's B = 128, T = 100 on the plays' 4,460,031 training chars
+    assert S.exercise_1(4_460_031, 128, 100) == 348
 
     lstm = lstmviz.CharLSTM(11, hidden_size=12, num_layers=2, dropout=0.0, embedding_dim=5)
     layer0 = sum(p.numel() for n, p in lstm.lstm.named_parameters() if n.endswith("_l0"))
@@ -215,9 +217,19 @@ def test_lesson04_solutions():
     passage = "ab c\nab d\n"
     entropy = torch.tensor([0.1, 0.2, 2.0, 0.3, 1.0, 0.1, 0.2, 1.5, 0.3, 1.2])
     # after a space: 2.0, 1.5 (mean 1.75); after a newline: 1.0, 1.2; other: mean 0.2
-    assert S.exercise_4(entropy, passage) == "space"
+    prediction, means = S.exercise_4(entropy, passage)
+    assert prediction == "space"
+    assert means == pytest.approx({"space": 1.75, "newline": 1.1, "other": 0.2})
+    group = ["space" if ch == " " else "newline" if ch == "\n" else "other" for ch in passage]
+    measured = {  # as the lesson measures it, and its check
+        g: entropy[[t for t, k in enumerate(group) if k == g]].mean().item() for g in means
+    }
+    right = E.check(
+        "4", means, lambda a: all(math.isclose(a[g], v, rel_tol=1e-3) for g, v in measured.items())
+    )
+    assert right == E.CORRECT
     entropy[[2, 7]] = 0.0  # now the newlines lead: 1.0, 1.2
-    assert S.exercise_4(entropy, passage) == "newline"
+    assert S.exercise_4(entropy, passage)[0] == "newline"
 
 
 # ----------------------------------------------------------------------------- lessons 05 and 06

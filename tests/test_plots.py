@@ -5,6 +5,7 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 import pytest
+import torch
 
 from lstmviz.core.errors import LstmvizError
 from lstmviz.gates import analysis
@@ -248,3 +249,36 @@ def test_fit_colours_centres_the_scale_on_the_median():
     assert plots.fit_colours(fig, skewed, q=0.0) == pytest.approx((-10.0, 30.0))  # the far side
     with pytest.raises(LstmvizError, match="finite"):
         plots.fit_colours(fig, [np.nan])
+
+
+def test_top_k_bars_shows_the_first_characters_and_the_rest_as_one_bar():
+    chars = list("abcdefghij")
+    p = np.array([0.05, 0.3, 0.02, 0.2, 0.1, 0.08, 0.07, 0.06, 0.04, 0.08])
+    fig = plots.top_k_bars(p, chars, k=2, first=4, title="t")
+    bars, kept = fig.data
+    # most likely first: b, d, e, then f and j tie at 0.08 (the earlier one first)
+    assert list(bars.x) == ["'b'", "'d'", "'e'", "'f'", "rest"]
+    assert list(bars.y)[:4] == [0.3, 0.2, 0.1, 0.08]
+    assert bars.y[-1] == pytest.approx(1 - 0.68)  # every character after the first four, summed
+    assert fig.layout.annotations[0].text == "the other 6<br>together"
+    assert list(bars.marker.color[:3]) == ["#1f77b4", "#1f77b4", "#c7c7c7"]  # top-2 kept in blue
+    assert list(kept.x) == ["'b'", "'d'"] and list(kept.y) == [0.6, 0.4]  # renormalised
+    assert plots.top_k_bars(torch.tensor(p), chars, 2, 4).data[0].y == bars.y
+    labels = plots.top_k_bars(np.full(3, 1 / 3), [" ", "\n", "x"], 1, 2).data[0].x
+    assert list(labels) == ["'␣'", "'⏎'", "rest"]  # invisible characters made visible
+    with pytest.raises(LstmvizError, match="1 <= k <= first < V"):
+        plots.top_k_bars(p, chars, k=5, first=4)
+
+
+def test_temperature_lines_one_line_per_character_and_the_rest():
+    taus = np.array([0.1, 1.0, 10.0])
+    probs = np.array([[0.9, 0.08, 0.02], [0.5, 0.3, 0.2], [0.35, 0.33, 0.32]])
+    fig = plots.temperature_lines(taus, probs, [0, 1], ["a", " ", "c"])
+    a, space, rest = fig.data
+    assert (a.name, space.name, rest.name) == ("'a'", "'␣'", "the other 1 together")
+    assert list(a.x) == [0.1, 1.0, 10.0] and list(space.y) == [0.08, 0.3, 0.33]
+    assert list(rest.y) == pytest.approx([0.02, 0.2, 0.32])
+    assert fig.layout.xaxis.type == fig.layout.yaxis.type == "log"
+    assert fig.layout.annotations[0].y == pytest.approx(math.log10(1 / 3))  # log10 units
+    with pytest.raises(LstmvizError, match="probs \\(N, V\\)"):
+        plots.temperature_lines(taus, probs[:2], [0], ["a", "b", "c"])

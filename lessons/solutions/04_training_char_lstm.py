@@ -23,11 +23,12 @@ def exercise_3(z: torch.Tensor, k: int, tau: float) -> torch.Tensor:
     return out
 
 
-def exercise_4(entropy: torch.Tensor, passage: str) -> str:
-    """The group of the character just read ("space", "newline", "other") with the highest mean
-    next-character entropy; entropy (T,) belongs to passage (T,)."""
+def exercise_4(entropy: torch.Tensor, passage: str) -> tuple[str, dict[str, float]]:
+    """(prediction, mean_entropy): the mean next-character entropy after each group of the
+    character just read ("space", "newline", "other"), and the group where it is highest;
+    entropy (T,) belongs to passage (T,)."""
     groups: dict[str, list[float]] = {"space": [], "newline": [], "other": []}
     for ch, h in zip(passage, entropy.tolist(), strict=True):
         groups["space" if ch == " " else "newline" if ch == "\n" else "other"].append(h)
     means = {g: sum(v) / len(v) for g, v in groups.items() if v}
-    return max(means, key=means.get)
+    return max(means, key=means.get), means

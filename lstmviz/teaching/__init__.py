@@ -7,7 +7,8 @@ models), ``error_analysis`` (lesson 07: a network against n-grams, per character
 (``setup()`` at the top of every lesson), ``exercises`` (exercise checks),
 ``stats`` (mean ± standard error over seeds), ``memory`` (loss with the state reset every k
 steps), ``textstats`` (real words, line lengths and names in a sample), ``vanishing`` (lesson
-02's decay table and clipping experiment).
+02's decay table and clipping experiment), ``runlog`` (lesson 04: a training run's log read as the
+seed printed its own).
 """
 
 from . import (
@@ -18,6 +19,7 @@ from . import (
     gradients,
     memory,
     notebook,
+    runlog,
     sandbox,
     scratch,
     stats,
@@ -34,6 +36,7 @@ __all__ = [
     "gradients",
     "memory",
     "notebook",
+    "runlog",
     "sandbox",
     "scratch",
     "stats",

@@ -9,6 +9,8 @@
   table (``lstmviz.viz.curves.loss_figure(runs)`` draws their training curves).
 * ``load_net(path)`` -- a trained ``CharNet`` saved as ``{kind, vocab, model}`` (lesson 07's
   matched LSTM, GRU and RNN, ``tools/results/span_models.py``), with the settings saved beside.
+* ``evaluate_net(net, vocab, info)`` -- its loss on the whole validation part of its corpus,
+  scored as ``lstmviz.evaluate`` scores a checkpoint (``run`` logs only the first ``val_chars``).
 
 A lesson changes one thing at a time (the kind of recurrent layer, or the forget-gate bias) and
 keeps everything else -- text, hidden size, steps, batches, learning rate, seed -- the same.
@@ -29,8 +31,10 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from ..core.checkpoint import Checkpoint
 from ..core.corpus import split
 from ..core.errors import LstmvizError
+from ..core.evaluation import Evaluation, evaluate
 from ..core.model import set_forget_bias
 from ..core.numbers import LN2, perplexity
 from ..core.training import streams, train_step, validation_loss, validation_streams, windows
@@ -275,3 +279,21 @@ def load_net(path: str | os.PathLike) -> tuple[CharNet, Vocab, dict]:
                 f"({e}); remake both with tools/results/span_models.py"
             ) from None
     return model.eval(), vocab, info
+
+
+def evaluate_net(net: nn.Module, vocab: Vocab, info: Mapping) -> Evaluation:
+    """A trained CharNet's loss on its corpus's whole validation part, as ``lstmviz.evaluate``.
+
+    ``info``: its settings, as ``load_net`` returns them (``corpus``, ``batch_size``, ``seq_len``):
+    the validation part is read in ``batch_size`` streams of ``seq_len``-character windows, state
+    carried, in float32 -- the shipped models' model-card numbers are measured the same way.
+    ``run`` logs a loss on the first ``val_chars`` characters only: another text, another number.
+    """
+    missing = [k for k in ("corpus", "batch_size", "seq_len") if k not in info]
+    if missing:
+        raise LstmvizError(
+            f"the settings lack {', '.join(missing)}: pass the info that load_net reads from the "
+            ".json beside the model (tools/results/span_models.py writes both)"
+        )
+    config = dict(info)
+    return evaluate(Checkpoint(net, vocab, int(config.get("steps", 0)), config, val_loss=None))

@@ -13,6 +13,8 @@ by lesson 07:
   one is (a small scanner that skips strings and comments): the distance a model must remember.
 * ``speaker_lines(text)`` / ``play_groups(text)`` -- masks of the play script's character kinds:
   speaker-name lines, speech lines by position, the ends of speeches, stage directions in [ ].
+* ``name_lines(text)`` / ``name_groups(text, known)`` -- the speaker-name lines themselves, and
+  masks of their characters (first letter, the rest, the newline) by whether the name is known.
 * ``closer_groups(text)`` -- masks of Python's closing brackets and quotes by distance bin.
 * ``compare_groups(a, b, groups)`` -- mean loss of two models per group, their difference ± SE.
 
@@ -23,7 +25,7 @@ predicting text[t] from the characters before it.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -158,14 +160,14 @@ def closer_groups(
     return groups
 
 
-def speaker_lines(text: str) -> np.ndarray:
-    """(T,) bool: the characters (newline included) of the play's speaker-name lines.
+def name_lines(text: str) -> list[tuple[int, int, str]]:
+    """The play's speaker-name lines as (start, end, name): text[start:end] is the name + newline.
 
     The play script's layout: a blank line, the speaker's name on a line of its own, the speech.
     A name line is a non-empty line right after an empty one (or at the start) and right before a
     non-empty one; a stage direction laid out like a name ("Enter MACBETH" over a speech) counts.
     """
-    out = np.zeros(len(text), dtype=bool)
+    out = []
     lines = text.split("\n")
     pos = 0
     for k, line in enumerate(lines):
@@ -173,9 +175,46 @@ def speaker_lines(text: str) -> np.ndarray:
         before_blank = k == 0 or lines[k - 1] == ""
         after_text = k + 1 < len(lines) and lines[k + 1] != ""
         if line and before_blank and after_text:
-            out[pos : min(end, len(text))] = True
+            out.append((pos, min(end, len(text)), line))
         pos = end
     return out
+
+
+def speaker_lines(text: str) -> np.ndarray:
+    """(T,) bool: the characters (newline included) of the play's speaker-name lines."""
+    out = np.zeros(len(text), dtype=bool)
+    for start, end, _ in name_lines(text):
+        out[start:end] = True
+    return out
+
+
+def name_groups(text: str, known: Collection[str], near: int = WARMUP) -> dict[str, np.ndarray]:
+    """Masks (T,) bool of the name lines' characters: 1st letter, the rest, newline; known or new.
+
+    A name is *known* when it is in ``known`` (for example the names of the training text's name
+    lines, ``{name for _, _, name in name_lines(train_text)}``), *new* otherwise. ``rest``: the
+    characters after the first, up to the newline. ``new, in last {near}: rest``: the rest of a new
+    name whose same name line began fewer than ``near`` characters before (with the default, inside
+    the context ``model_losses`` gives every character).
+    """
+    if not isinstance(near, int) or near < 1:
+        raise LstmvizError(f"near must be a whole number >= 1, got {near!r}")
+    names = set(known)
+    labels = ("1st letter", "known name: rest", "new name: rest", f"new, in last {near}: rest",
+              "known name: newline", "new name: newline")  # fmt: skip
+    groups = {label: np.zeros(len(text), dtype=bool) for label in labels}
+    last: dict[str, int] = {}  # where each name's previous name line began
+    for start, end, name in name_lines(text):
+        kind = "known name" if name in names else "new name"
+        stop = end - 1 if text[end - 1] == "\n" else end  # the name's characters end here
+        groups["1st letter"][start] = True
+        groups[f"{kind}: rest"][start + 1 : stop] = True
+        if kind == "new name" and start - last.get(name, -(10**18)) < near:
+            groups[f"new, in last {near}: rest"][start + 1 : stop] = True
+        if stop < end:
+            groups[f"{kind}: newline"][stop] = True
+        last[name] = start
+    return groups
 
 
 def play_groups(text: str) -> dict[str, np.ndarray]:

@@ -596,3 +596,81 @@ def loss_and_gain_bars(
     fig.update_yaxes(title_text=gain_label, row=2, col=1)
     fig.update_xaxes(title_text=xlabel, row=2, col=1)
     return fig
+
+
+def epoch_figure(
+    history: Sequence[Mapping[str, Any]],
+    steps_per_epoch: int,
+    title: str = "Training and validation loss per epoch",
+    references: Mapping[str, float] | None = None,
+    marks: Mapping[str, float] | None = None,
+    ymax: float | None = None,
+) -> go.Figure:
+    """A run's train and validation loss vs epoch (nats/char left, bits/char right).
+
+    ``history``: ``lstmviz.train``'s entries (a run log's ``history``: ``kind`` "train" or "val",
+    ``step``, ``train_loss``, ``val_loss``); x = step / ``steps_per_epoch``. ``references``:
+    ``{label: nats/char}`` dashed lines, labelled at the right; ``marks``: ``{label: epoch}`` dotted
+    vertical lines, e.g. the checkpoints a lesson samples. ``ymax`` cuts the axis there (the first
+    steps' losses run off the top), else it shows everything.
+    """
+    fig = go.Figure()
+    lines = (
+        ("train", "train_loss", COLORS[0], "lines"),
+        ("validation", "val_loss", COLORS[1], "lines+markers"),
+    )
+    values: list[float] = []
+    for name, key, color, mode in lines:
+        points = [
+            (e["step"] / steps_per_epoch, e[key])
+            for e in history
+            if e.get("kind") == ("val" if key == "val_loss" else "train") and e.get(key) is not None
+        ]
+        x = style.round_sig([p[0] for p in points], as_list=True)
+        y = [p[1] for p in points]
+        values += [v for v in y if math.isfinite(v)]
+        fig.add_scatter(
+            x=x,
+            y=style.round_sig(y, as_list=True),
+            name=name,
+            mode=mode,
+            line=dict(color=color, width=1.5 if key == "train_loss" else 2.5),
+            marker=dict(size=5),
+            hovertemplate="epoch %{x:.2f}<br>%{y:.3f} nats/char<extra>" + name + "</extra>",
+        )
+        add_bits_twin(fig, x, y)
+    for label, y in (references or {}).items():  # labelled at the right, clear of the early fall
+        fig.add_hline(
+            y=float(y),
+            line=dict(dash="dash", color="gray", width=1.5),
+            annotation_text=f"{label} {float(y):.2f}",
+            annotation_position="top right",
+            annotation_font=dict(color="gray", size=11),
+        )
+    right = max((e["step"] for e in history), default=1) / steps_per_epoch
+    for label, epoch in (marks or {}).items():  # a label on the side away from the nearer edge
+        fig.add_vline(
+            x=float(epoch),
+            line=dict(dash="dot", color="black", width=1),
+            annotation_text=label,
+            annotation_position="top right" if epoch < right / 2 else "top left",
+            annotation_font=dict(size=11),
+        )
+    values += [float(v) for v in (references or {}).values()]
+    if values:  # fix both ranges so the right axis reads bits/char exactly
+        lo, hi = min(values), max(values) if ymax is None else ymax
+        pad = 0.04 * (hi - lo) or 0.05
+        fig.layout.yaxis.range = [lo - pad, hi + pad]
+        fig.layout.yaxis2 = bits_axis(
+            "loss (bits/char)", range=[(lo - pad) / LN2, (hi + pad) / LN2]
+        )
+    fig.update_layout(
+        title=title,
+        template="plotly_white",
+        height=420,
+        xaxis=dict(title="epoch (passes over the training text)"),
+        yaxis=dict(title="loss (nats/char)"),
+        legend=dict(x=0.02, xanchor="left", y=0.02, yanchor="bottom"),
+        margin=dict(l=70, r=70, t=60, b=50),
+    )
+    return fig

@@ -850,3 +850,137 @@ def fit_colours(fig: go.Figure, values: Any, *, q: float = 0.01) -> tuple[float,
     mid = float(round_sig(mid, 3))
     fig.update_layout(coloraxis=dict(cmin=mid - half, cmax=mid + half))
     return mid - half, mid + half
+
+
+def top_k_bars(
+    probs: Any,
+    chars: Sequence[str],
+    k: int,
+    first: int = 20,
+    title: str = "Top-k sampling at one step",
+) -> go.Figure:
+    """The ``first`` likeliest next characters and the rest as one bar; top-k kept in colour.
+
+    ``probs`` (V,): the softmax over all V characters (temperature 1); ``chars`` (V,): the
+    vocabulary. Blue bars: the ``k`` characters top-k keeps; grey: characters it cuts; the last
+    bar, "rest", sums every character after the ``first``. Orange diamonds: the kept characters'
+    probabilities after top-k renormalises them to sum to 1.
+    """
+    p = np.asarray(probs.detach().cpu() if hasattr(probs, "detach") else probs, dtype=np.float64)
+    if p.ndim != 1 or len(p) != len(chars) or not 1 <= k <= first < len(p):
+        raise LstmvizError(
+            f"top_k_bars needs probs (V,) and V chars with 1 <= k <= first < V; got probs "
+            f"{p.shape}, {len(chars)} chars, k={k}, first={first}"
+        )
+    order = np.argsort(-p, kind="stable")
+    labels = [f"'{shown(chars[i])}'" for i in order[:first]] + ["rest"]
+    heights = [*p[order[:first]], p[order[first:]].sum()]
+    colors = ["#1f77b4"] * k + ["#c7c7c7"] * (first - k) + ["#9e9e9e"]
+    fig = go.Figure()
+    fig.add_bar(
+        x=labels,
+        y=round_sig(heights, as_list=True),
+        marker=dict(color=colors, pattern=dict(shape=[""] * first + ["/"])),
+        name=f"probability (blue: kept by top-{k}, grey: cut)",
+        hovertemplate="%{x}: p = %{y:.3f}<extra></extra>",
+    )
+    kept = p[order[:k]]
+    fig.add_scatter(
+        x=labels[:k],
+        y=round_sig(kept / kept.sum(), as_list=True),
+        mode="markers",
+        name=f"top-{k}, renormalised to sum to 1",
+        marker=dict(symbol="diamond", size=12, color="#ff7f0e"),
+        hovertemplate="%{x}: %{y:.3f} after top-k<extra></extra>",
+    )
+    fig.add_annotation(  # what the last bar is, above it
+        x="rest",
+        y=heights[-1],
+        text=f"the other {len(p) - first}<br>together",
+        showarrow=False,
+        yanchor="bottom",
+        xanchor="right",
+        font=dict(size=11, color="#555555"),
+    )
+    top = max(heights[0], heights[-1], float((kept / kept.sum()).max()))
+    fig.update_layout(
+        title=title,
+        template="plotly_white",
+        height=420,
+        xaxis=dict(
+            title=f"the {first} likeliest next characters, most likely first; then the rest "
+            "together",
+            type="category",
+            tickangle=0,
+            tickfont=dict(family=FONT, size=12),
+        ),
+        yaxis=dict(title="probability", range=[0, 1.15 * top]),
+        legend=dict(x=0.3, xanchor="left", y=0.99),  # clear of the diamonds and the last bar
+        margin=dict(l=70, r=30, t=60, b=80),
+        bargap=0.25,
+    )
+    return fig
+
+
+def temperature_lines(
+    taus: Any,
+    probs: Any,
+    ids: Sequence[int],
+    chars: Sequence[str],
+    title: str = "The same step at every temperature: p(character) vs τ",
+) -> go.Figure:
+    """p(character) vs temperature τ, both on log axes: one line per character in ``ids``.
+
+    ``taus`` (N,): the temperatures; ``probs`` (N, V): softmax(z / τ) at each; ``ids``: the
+    characters drawn as lines (e.g. the top k); every other character together as one dotted line;
+    a dashed line at the uniform 1/V.
+    """
+    t = np.asarray(taus, dtype=np.float64)
+    p = np.asarray(probs, dtype=np.float64)
+    if p.ndim != 2 or p.shape != (len(t), len(chars)):
+        raise LstmvizError(
+            f"temperature_lines needs probs (N, V) for N taus and V chars; got {p.shape}, "
+            f"{len(t)} taus, {len(chars)} chars"
+        )
+    x = round_sig(t, as_list=True)
+    fig = go.Figure()
+    for j, i in enumerate(ids):
+        fig.add_scatter(
+            x=x,
+            y=round_sig(p[:, i], as_list=True),
+            name=f"'{shown(chars[i])}'",
+            mode="lines",
+            line=dict(color=COLORS[j % len(COLORS)], width=2.5),
+        )
+    rest = 1 - p[:, list(ids)].sum(1)
+    fig.add_scatter(
+        x=x,
+        y=round_sig(rest, as_list=True),
+        name=f"the other {len(chars) - len(ids)} together",
+        mode="lines",
+        line=dict(color="gray", dash="dot", width=2.5),
+    )
+    uniform = 1 / len(chars)
+    fig.add_hline(y=uniform, line=dict(dash="dash", color="gray"))
+    fig.add_annotation(  # on a log axis, y is given in log10 units
+        x=1,
+        xref="x domain",
+        xanchor="right",
+        y=math.log10(uniform),
+        yanchor="top",
+        text=f"uniform: 1/{len(chars)} each",
+        showarrow=False,
+        font=dict(color="gray"),
+    )
+    fig.add_vline(x=1, line=dict(dash="dash", color="lightgray"))
+    fig.update_layout(
+        title=title,
+        template="plotly_white",
+        height=420,
+        xaxis=dict(title="temperature τ (log scale)", type="log"),
+        yaxis=dict(
+            title="probability (log scale)", type="log", range=[-4, 0.05], exponentformat="power"
+        ),
+        legend=dict(x=1.02, xanchor="left", y=1),
+    )
+    return fig
