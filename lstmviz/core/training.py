@@ -19,6 +19,7 @@ device and precision ``lstmviz.core.device``.
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import math
 from collections.abc import Callable, Iterator
@@ -219,10 +220,22 @@ def loop(
     return max(start, cfg.steps), state
 
 
-def __getattr__(name: str) -> Any:
-    """``train``, ``TrainResult`` and ``TrainingInterrupted``, importable from here as before."""
-    if name in ("train", "TrainResult", "TrainingInterrupted"):
-        from . import run
+#: Public names that lived here before the split, and their modules now: still importable from
+#: here (``from lstmviz.core.training import train`` keeps working), loaded on first use because
+#: ``run`` imports this module.
+_MOVED = {
+    "train": "run",
+    "TrainResult": "run",
+    "LOG_FORMAT": "run",
+    "TrainingInterrupted": "signals",
+    "GIVEN_TEXT": "config",
+    "LR_MAX": "config",
+    "SAMPLE_MAX": "config",
+}
 
-        return getattr(run, name)
+
+def __getattr__(name: str) -> Any:
+    """The names in ``_MOVED``, from their new modules."""
+    if name in _MOVED:
+        return getattr(importlib.import_module(f".{_MOVED[name]}", __package__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

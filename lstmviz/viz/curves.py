@@ -147,14 +147,17 @@ class TrainingCurves:
         return bundle
 
 
-def add_references(fig: go.Figure, references: Mapping[str, float]) -> go.Figure:
-    """Dashed grey horizontal lines at ``{label: y}`` (e.g. n-gram losses), labelled on the left."""
+def add_references(
+    fig: go.Figure, references: Mapping[str, float], position: str = "top left"
+) -> go.Figure:
+    """Dashed grey horizontal lines at ``{label: y}`` (e.g. n-gram losses), labelled at
+    ``position`` (plotly's annotation position: "top left", "top right", ...)."""
     for label, y in references.items():
         fig.add_hline(
             y=float(y),
             line=dict(dash="dash", color="gray", width=1.5),
             annotation_text=f"{label} {float(y):.2f}",
-            annotation_position="top left",
+            annotation_position=position,
             annotation_font=dict(color="gray", size=11),
         )
     return fig
@@ -639,14 +642,7 @@ def epoch_figure(
             hovertemplate="epoch %{x:.2f}<br>%{y:.3f} nats/char<extra>" + name + "</extra>",
         )
         add_bits_twin(fig, x, y)
-    for label, y in (references or {}).items():  # labelled at the right, clear of the early fall
-        fig.add_hline(
-            y=float(y),
-            line=dict(dash="dash", color="gray", width=1.5),
-            annotation_text=f"{label} {float(y):.2f}",
-            annotation_position="top right",
-            annotation_font=dict(color="gray", size=11),
-        )
+    add_references(fig, references or {}, "top right")  # at the right, clear of the early fall
     right = max((e["step"] for e in history), default=1) / steps_per_epoch
     for label, epoch in (marks or {}).items():  # a label on the side away from the nearer edge
         fig.add_vline(
