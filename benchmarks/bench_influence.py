@@ -80,7 +80,7 @@ def main() -> None:
     chosen = len(live.text) - 1
 
     def view_update() -> None:
-        live._why_key = ""  # forget the cached result: time a fresh computation, as for a click
+        live.influence_view.key = ""  # forget the cached result: time a fresh computation
         live.show_influence(chosen)
 
     dense = range(MAX_LAG, MAX_LAG + 20 * POSITIONS, 20)

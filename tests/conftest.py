@@ -1,16 +1,21 @@
-"""Shared fixtures: a small text, a tiny untrained model, and a tiny model trained in seconds."""
+"""Shared fixtures: a small text, a tiny untrained model, a tiny model trained in seconds and its
+checkpoint, a local HTTP server, and folders that cannot be written (a tmpfs, read-only)."""
 
 from __future__ import annotations
 
 import contextlib
 import http.server
 import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import torch
 
+from lstmviz.core.checkpoint import save_checkpoint
 from lstmviz.core.corpus import load_corpus
 from lstmviz.core.model import CharLSTM
 from lstmviz.core.training import TrainConfig, train
@@ -99,3 +104,59 @@ def local_server(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+@pytest.fixture
+def saved(tmp_path, tiny_trained):
+    """A full training checkpoint of the tiny model (optimizer state included), as a file."""
+    return save_checkpoint(
+        tmp_path / "ck.pt",
+        tiny_trained.model,
+        tiny_trained.vocab,
+        step=60,
+        config=tiny_trained.config.to_dict(),
+        val_loss=tiny_trained.val_loss,
+        optimizer=torch.optim.Adam(tiny_trained.model.parameters()),
+        history=tiny_trained.history,
+    )
+
+
+def _can_mount() -> bool:
+    return os.geteuid() == 0 and sys.platform.startswith("linux")
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """mount(size, readonly=False) -> a fresh tmpfs folder (root only, else the test is skipped)."""
+    mounted: list[Path] = []
+
+    def mount(size: str = "1m", readonly: bool = False) -> Path:
+        if not _can_mount():
+            pytest.skip("mounting a tmpfs needs root on Linux")
+        where = tmp_path / f"tmpfs{len(mounted)}"
+        where.mkdir()
+        opts = f"size={size}" + (",ro" if readonly else "")
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(where)], capture_output=True
+        )
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+        mounted.append(where)
+        return where
+
+    yield mount
+    for where in mounted:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+@pytest.fixture
+def readonly_dir(tmp_path, tmpfs):
+    """A folder nobody here may write into: a read-only tmpfs as root, chmod 555 otherwise."""
+    if os.geteuid() == 0:
+        yield tmpfs("64k", readonly=True)
+        return
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    yield folder
+    folder.chmod(0o755)

@@ -90,7 +90,12 @@ def _run(cmd: list[str]) -> subprocess.CompletedProcess:
 
 
 def _losses(history: list[dict]) -> list[tuple]:
-    return [(e["kind"], e["step"], e["train_loss"], e["val_loss"]) for e in history]
+    """The logged and validated losses of a history (samples carry text, not losses)."""
+    return [
+        (e["kind"], e["step"], e["train_loss"], e["val_loss"])
+        for e in history
+        if e["kind"] != "sample"
+    ]
 
 
 def _assert_same_run(a: list[dict], b: list[dict]) -> None:

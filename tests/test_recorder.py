@@ -7,6 +7,8 @@ import os
 import random
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 import torch
@@ -608,3 +610,76 @@ def test_a_long_recording_never_takes_much_more_memory_than_its_cap():
     assert steps == steps_at_cap and kept_mb <= cap_mb
     assert grew <= 1.1 * cap_mb, f"peak RSS grew {grew:.1f} MB for a {cap_mb} MB cap"
     assert grew >= 0.5 * cap_mb  # the probe measures the recording (it did fill its cap)
+
+
+# ---- threads: a recorder records only the thread that entered it
+
+
+def test_gate_recorder_records_only_its_own_thread(tiny_trained):
+    model, vocab = tiny_trained.model, tiny_trained.vocab
+    ids = vocab.encode("ROMEO")
+    barrier = threading.Barrier(2)
+
+    def steps(n: int, first: int) -> None:
+        state = model.init_state(1)
+        for i in range(n):
+            barrier.wait(timeout=30)  # the two threads step in lockstep: interleaved
+            _, state = model.step(ids[(first + i) % len(ids)].view(1), state)
+
+    with GateRecorder(model) as alone:
+        state = model.init_state(1)
+        for i in range(5):
+            _, state = model.step(ids[i].view(1), state)
+
+    other = threading.Thread(target=steps, args=(5, 2))
+    other.start()
+    with GateRecorder(model) as rec:
+        steps(5, 0)
+    other.join(30)
+    assert rec.trace.steps == 5  # not 10: the other thread's steps are not interleaved in
+    for name in "ifgoch":
+        torch.testing.assert_close(rec.trace[name, 1], alone.trace[name, 1], atol=0, rtol=0)
+
+    # a recorder entered in the other thread records that thread's steps
+    box = {}
+
+    def own():
+        with GateRecorder(model) as r:
+            state = model.init_state(1)
+            for i in range(3):
+                _, state = model.step(ids[i].view(1), state)
+        box["steps"] = r.trace.steps
+
+    t = threading.Thread(target=own)
+    t.start()
+    t.join(30)
+    assert box["steps"] == 3
+    assert "records only the thread that entered it" in GateRecorder.__doc__
+
+
+def test_gate_recorder_ignores_fused_forward_calls_of_other_threads(tiny_trained):
+    """Whole-sequence calls (the forward hook path) from another thread stay out of the trace."""
+    model, vocab = tiny_trained.model, tiny_trained.vocab
+    ids = vocab.encode("ROMEO and JULIET")[None]
+    stop, calls = threading.Event(), [0]
+
+    def busy() -> None:
+        with torch.no_grad():
+            while not stop.is_set():
+                model(ids[:, :7])
+                calls[0] += 1
+
+    other = threading.Thread(target=busy)
+    other.start()
+    try:
+        while calls[0] < 3:  # the other thread is running the model
+            time.sleep(0.01)
+        with torch.no_grad(), GateRecorder(model) as rec:
+            for _ in range(4):
+                model(ids)
+                time.sleep(0.01)  # give the other thread time to call in between
+    finally:
+        stop.set()
+        other.join(30)
+    assert calls[0] > 3
+    assert rec.trace.steps == 4 * ids.shape[1]  # only this thread's 4 calls of 16 characters

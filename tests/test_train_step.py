@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lstmviz.core import CharLSTM, train_step
+from lstmviz.core.training import streams, windows
 
 
 def _lm_batch(vocab_size=11, b=3, t=7, seed=0):
@@ -108,3 +109,15 @@ def test_grad_scaler_path_unscales_before_clipping_and_skips_overflow():
     assert not math.isfinite(loss) and scaler.get_scale() < 1024.0
     for k, p in zip(kept, model.parameters(), strict=True):
         torch.testing.assert_close(p.detach(), k, equal_nan=True)
+
+
+def test_windows_walk_the_streams_round_and_round():
+    """Step k reads columns [j*T, (j+1)*T), j = k mod windows per pass; a pass starts at j = 0."""
+    x, y = streams(torch.arange(2 * 11 + 1), 2)  # (2, 11): 3 whole windows of 3 per pass
+    got = list(zip(range(2, 9), windows(x, y, 3, start=2), strict=False))
+    assert [(k, new_pass) for k, (_, _, new_pass) in got] == [
+        (2, False), (3, True), (4, False), (5, False), (6, True), (7, False), (8, False)
+    ]  # fmt: skip
+    for k, (xb, yb, _) in got:
+        j = k % 3
+        assert torch.equal(xb, x[:, 3 * j : 3 * j + 3]) and torch.equal(yb, xb + 1)

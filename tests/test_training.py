@@ -12,8 +12,10 @@ import time
 import pytest
 import torch
 
+import lstmviz.core.run as core_run
 import lstmviz.core.training as training
 from lstmviz.core.checkpoint import BEST, LATEST, load_checkpoint, read_raw
+from lstmviz.core.corpus import split
 from lstmviz.core.errors import LstmvizError
 from lstmviz.core.model import CharLSTM
 from lstmviz.core.training import (
@@ -119,11 +121,11 @@ def test_state_is_carried_between_batches(monkeypatch, tiny_config, tiny_text):
                 calls[-1] += (new_state[0].detach().clone(),)
             return logits, new_state
 
-    monkeypatch.setattr(training, "CharLSTM", Spy)
+    monkeypatch.setattr(core_run, "CharLSTM", Spy)
     cfg = tiny_config.replace(steps=3, eval_every=100, reset_prob=0.0)
     train(cfg, text=tiny_text, progress=False)
     vocab = Vocab.from_text(tiny_text)
-    x, _ = streams(vocab.encode(training.split(tiny_text)[0]), cfg.batch_size)
+    x, _ = streams(vocab.encode(split(tiny_text)[0]), cfg.batch_size)
     assert calls[0][1] is None  # the first batch starts from zero state
     for k, (ids, state_in, _) in enumerate(calls):
         assert torch.equal(ids, x[:, k * cfg.seq_len : (k + 1) * cfg.seq_len])
@@ -145,7 +147,7 @@ def test_random_state_resets(monkeypatch, tiny_config, tiny_text):
                 )
             return logits, new_state
 
-    monkeypatch.setattr(training, "CharLSTM", Spy)
+    monkeypatch.setattr(core_run, "CharLSTM", Spy)
     train(
         tiny_config.replace(steps=20, eval_every=100, reset_prob=0.3),
         text=tiny_text,

@@ -414,3 +414,30 @@ def test_influence_waits_while_the_model_writes(tiny):
     assert not thread.is_alive()
     # when it stops, the view explains the newest character
     assert ex.why.position == len(ex.text) - 2 and "the model wrote" in ex.w_why.value
+
+
+def test_cell_explorer_reads_the_trace_once_per_choice(tiny, monkeypatch):
+    """Moving unit, window or span redraws from the values read; only a new layer or activation
+    goes back to the trace (it used to be read again on every redraw)."""
+    model, vocab = tiny
+    trace = lstmviz.record_text(model, vocab, TEXT)
+    reads = []
+
+    def counted(*args, **kwargs):
+        reads.append(args[1:])
+        return lstmviz.gates.analysis.activations(*args, **kwargs)
+
+    monkeypatch.setattr(widgets.base, "activations", counted)
+    monkeypatch.setattr(widgets.cells, "activations", counted)
+    ex = widgets.CellExplorer(trace, TEXT, name="c", layer=-1, unit=3, window=60)
+    assert reads == [("c", -1)]  # read once, to check it fits the text, and kept
+    for attr, value in (("w_unit", 5), ("w_start", 40), ("w_span", (70, 80)), ("w_unit", 9)):
+        getattr(ex, attr).value = value
+    ex.match()
+    ex.rank()
+    assert reads == [("c", -1)]
+    ex.w_name.value = "f"
+    ex.w_unit.value = 2
+    ex.w_layer.value = 0
+    assert reads == [("c", -1), ("f", 1), ("f", 0)]
+    np.testing.assert_array_equal(ex.values(), lstmviz.gates.analysis.activations(trace, "f", 0))

@@ -10,7 +10,7 @@ A checkpoint is a ``torch.save``'d dict holding only tensors and plain Python va
     step          optimizer steps taken          val_loss / best_val_loss  nats/char or None
     optimizer     Adam state_dict, or None       rng          {"torch": ByteTensor, "cuda": [...]}
     train_state   the carried (h, c) of the training streams, or None
-    history       list of the logged dicts (see ``lstmviz.training.train``)
+    history       list of the logged dicts (see ``lstmviz.core.run.train``)
     world_size    processes that trained it (torchrun; 1 without); any number can resume it
 
 Writes go to a temporary file in the same folder, then ``os.replace`` (atomic on POSIX and Windows):
@@ -22,16 +22,17 @@ verify the zip archive's CRC-32 checksums (a flipped bit inside a tensor is caug
 field's type, that the weights are finite, and that the tensor shapes fit ``model_config``
 before a model is built (so a file that claims a huge model allocates nothing).
 
-``RunFolder`` locks a training run's folder (``filelock``) so that two runs never write into one.
+Resuming a run: ``read_resumable`` reads a run folder's ``checkpoint.pt`` and checks that it holds
+training state; ``restore`` puts that state (weights, Adam's moments, the RNG, the carried (h, c)
+of every stream) back into a freshly built model and optimizer. The folder itself (its file names,
+its lock): ``lstmviz.core.run_folder``.
 """
 
 from __future__ import annotations
 
-import datetime
 import math
 import os
 import pickle
-import socket
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -39,31 +40,28 @@ from numbers import Real
 from pathlib import Path
 from typing import Any
 
-import filelock
 import torch
 
-from .errors import LstmvizError
-from .files import atomic_write, check_write_target, open_regular, os_error
-from .log import log
+from .errors import LstmvizError, first_line
+from .files import atomic_write, open_regular, os_error
 from .model import CharLSTM
+from .run_folder import (  # noqa: F401 -- the run folder's names, imported from here since 0.1
+    BEST,
+    HOLDER,
+    LATEST,
+    LOCK,
+    LOG,
+    RunFolder,
+    epoch_file,
+)
 from .vocab import Vocab
 
 FORMAT = "lstmviz-checkpoint"
 VERSION = 1
-#: File name of the latest checkpoint inside a training run's ``out`` folder.
-LATEST = "checkpoint.pt"
-#: File name of the checkpoint with the lowest validation loss so far.
-BEST = "best.pt"
 #: Where ``load_pretrained`` looks: ``lstmviz/checkpoints/{name}.pt``.
 PRETRAINED_DIR = Path(__file__).parent.parent / "checkpoints"
 #: Largest checkpoint file read, in bytes (a full-preset run's checkpoint is about 40 MB).
 CHECKPOINT_CAP = 1_000_000_000
-#: The run's log: plain JSON (settings, every logged loss, the samples), rewritten as it grows.
-LOG = "log.json"
-#: Lock file of a run folder (flock'd by filelock; the OS releases it when the process ends).
-LOCK = ".lstmviz.lock"
-#: Who holds the lock: "pid N on HOST since TIME", written after locking, removed on release.
-HOLDER = ".lstmviz.lock.holder"
 
 
 @dataclass
@@ -398,9 +396,8 @@ def model_from_raw(ckpt: dict, device: str | torch.device = "cpu") -> tuple[Char
     except LstmvizError:
         raise
     except (KeyError, TypeError, RuntimeError, AttributeError, ValueError) as e:
-        msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         raise LstmvizError(
-            f"{where!r} does not match its own model configuration ({msg}); "
+            f"{where!r} does not match its own model configuration ({first_line(e, 200)}); "
             "the file is damaged or was not written by this version of lstmviz"
         ) from None
     return model.to(device).eval(), vocab
@@ -441,109 +438,85 @@ def load_pretrained(name: str = "shakespeare", device: str | torch.device = "cpu
     return load_checkpoint(path, device)
 
 
-def epoch_file(epoch: int) -> str:
-    """File name of the checkpoint kept at the end of epoch ``epoch`` (1-based): "epoch1.pt"."""
-    return f"epoch{epoch}.pt"
+# ----------------------------------------------------------------------------- resuming a run
 
 
-def _is_ours(tmp_name: str) -> bool:
-    """Whether ``.NAME.XXXX.tmp`` is a temp file of a file lstmviz writes in a run folder."""
-    name = tmp_name[1:].rsplit(".", 2)[0]
-    return name in (LATEST, BEST, LOG) or (
-        name.startswith("epoch") and name.endswith(".pt") and name[5:-3].isdigit()
-    )
+def read_resumable(out: Path) -> dict:
+    """The checkpoint dict of run folder ``out``'s ``checkpoint.pt``, checked to hold training
+    state (an optimizer and the settings); LstmvizError naming what to do otherwise."""
+    if not (out / LATEST).exists():
+        raise LstmvizError(
+            f"nothing to resume: {str(out / LATEST)!r} does not exist; drop --resume to start"
+        )
+    raw = read_raw(out / LATEST)
+    if not isinstance(raw.get("config"), dict) or raw.get("optimizer") is None:
+        raise LstmvizError(
+            f"{str(out / LATEST)!r} has no training state (an exported or hand-saved model); "
+            "it cannot be resumed"
+        )
+    return raw
 
 
-class RunFolder:
-    """``with RunFolder(out):`` -- a training run's folder, created, locked and checked writable.
+@dataclass
+class Resumed:
+    """Where a resumed run stands: its step, losses, history and the carried (h, c) (or None)."""
 
-    Two runs writing into one folder would silently replace each other's checkpoints, so the folder
-    is locked (``filelock``: an OS lock the system releases when the process ends, even on kill -9);
-    a second writer gets an LstmvizError naming the folder and the holder. Entering also writes a
-    probe (the holder file), so a read-only folder or a path that is a file is refused before any
-    training, and removes temporary files a killed save left behind (``.checkpoint.pt.*.tmp``).
-    A folder this run created and left empty is removed again on exit.
+    step: int = 0
+    best_val_loss: float | None = None
+    val_loss: float | None = None
+    history: list[dict] = field(default_factory=list)
+    state: tuple[torch.Tensor, torch.Tensor] | None = None
+
+
+def restore(
+    raw: dict,
+    model: CharLSTM,
+    optimizer: torch.optim.Optimizer,
+    vocab: Vocab,
+    batch_size: int,
+    out: Path | None,
+) -> Resumed:
+    """Put checkpoint ``raw``'s training state into ``model`` (on its device) and ``optimizer``.
+
+    Loads the weights, Adam's moments (checked to fit their weights), torch's RNG (and CUDA's) and
+    the carried state (h, c), each (num_layers, batch_size, hidden_size), float32 on the model's
+    device. LstmvizError if the corpus's ``vocab`` differs or the state does not fit the model.
     """
-
-    def __init__(self, out: str | os.PathLike):
-        self.out = Path(out)
-        self._lock: filelock.BaseFileLock | None = None
-        self._created = False
-
-    def __enter__(self) -> RunFolder:
-        out = self.out
-        try:
-            if out.exists() and not out.is_dir():
-                raise LstmvizError(
-                    f"the run folder {str(out)!r} is a file, not a folder; choose another --out"
-                )
-            self._created = not out.exists()
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise os_error(e, f"cannot create the run folder {str(out)!r}") from None
-        lock = filelock.FileLock(out / LOCK, timeout=0)
-        try:
-            lock.acquire()
-        except filelock.Timeout:
-            if not (out / LOCK).exists():  # filelock's answer when the file cannot be created
-                self._remove_if_created()
-                raise LstmvizError(
-                    f"cannot write into the run folder {str(out)!r}: no file can be created in "
-                    "it; choose another --out"
-                ) from None
-            raise LstmvizError(
-                f"the run folder {str(out)!r} is in use by another lstmviz run ({self.holder()}); "
-                "wait for it to finish, or choose another --out"
-            ) from None
-        except OSError as e:
-            self._remove_if_created()
-            raise os_error(e, f"cannot write into the run folder {str(out)!r}") from None
-        self._lock = lock
-        try:
-            now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-            (out / HOLDER).write_text(f"pid {os.getpid()} on {socket.gethostname()} since {now}\n")
-        except OSError as e:
-            self.__exit__()
-            raise os_error(e, f"cannot write into the run folder {str(out)!r}") from None
-        try:  # a folder or link named checkpoint.pt would otherwise be found at the first save
-            for name in (LATEST, BEST):
-                check_write_target(out / name, "checkpoint")
-        except LstmvizError:
-            self.__exit__()
-            raise
-        for stale in [p for p in out.glob(".*.tmp") if _is_ours(p.name)]:
-            # we hold the lock, so no save is in progress: these are leftovers of a killed save
-            stale.unlink(missing_ok=True)
-            log.info("removed %s, left behind by an interrupted save", stale)
-        return self
-
-    def holder(self) -> str:
-        """Who holds the lock, as written in its holder file ("pid N on HOST since TIME")."""
-        try:
-            return (self.out / HOLDER).read_text().strip()[:200] or "holder unknown"
-        except (OSError, UnicodeDecodeError):
-            return "holder unknown"
-
-    def __exit__(self, *exc: object) -> None:
-        if self._lock is None:
-            return
-        try:
-            (self.out / HOLDER).unlink(missing_ok=True)
-        except OSError:  # not ours to fix here (e.g. a folder of that name); the lock goes anyway
-            pass
-        self._lock.release()
-        self._lock = None
-        self._remove_if_created()
-
-    def _remove_if_created(self) -> None:
-        """Leave no empty folder behind when a run we started here wrote nothing."""
-        if not self._created:
-            return
-        try:
-            leftovers = {p.name for p in self.out.iterdir()}
-            if leftovers <= {LOCK, HOLDER}:
-                for name in leftovers:
-                    (self.out / name).unlink(missing_ok=True)
-                self.out.rmdir()
-        except OSError:
-            pass
+    saved_model, saved_vocab = model_from_raw(raw)
+    if saved_vocab != vocab:
+        raise LstmvizError(
+            f"the checkpoint in {str(out)!r} was trained on another vocabulary "
+            f"({len(saved_vocab)} characters) than this corpus has ({len(vocab)}); resume with "
+            "the same corpus or use a new --out"
+        )
+    model.load_state_dict(saved_model.state_dict())
+    device = model.head.weight.device
+    resumed = Resumed(
+        step=int(raw["step"]),
+        best_val_loss=raw.get("best_val_loss"),
+        val_loss=raw.get("val_loss"),
+        history=list(raw.get("history") or []),
+    )
+    try:
+        optimizer.load_state_dict(raw["optimizer"])
+        for p in model.parameters():  # Adam's moments must match their weights
+            for key, moment in optimizer.state.get(p, {}).items():
+                if torch.is_tensor(moment) and moment.dim() and moment.shape != p.shape:
+                    raise ValueError(f"optimizer {key} of shape {tuple(moment.shape)}")
+        rng = raw.get("rng") or {}
+        if "torch" in rng:
+            torch.set_rng_state(rng["torch"])
+        if device.type == "cuda" and rng.get("cuda"):
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        if raw.get("train_state") is not None:
+            h, c = raw["train_state"]["h"], raw["train_state"]["c"]
+            want = (model.num_layers, batch_size, model.hidden_size)
+            if tuple(h.shape) != want or tuple(c.shape) != want:
+                raise ValueError(f"train_state of shape {tuple(h.shape)}, not {want}")
+            resumed.state = (h.to(device, torch.float32), c.to(device, torch.float32))
+    except (ValueError, KeyError, TypeError, RuntimeError, IndexError) as e:
+        raise LstmvizError(
+            f"{raw.get('_path', str(out))!r} is damaged: its training state does not fit its "
+            f"model ({first_line(e)}); resume from an earlier checkpoint"
+        ) from None
+    return resumed

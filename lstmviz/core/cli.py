@@ -8,7 +8,7 @@
     python -m lstmviz eval --checkpoint shakespeare    # validation loss, as on the model card
 
 ``train``'s flags are TrainConfig's fields (``--hidden-size`` sets ``hidden_size``; the help text
-is written next to each field in ``training.py``); ``--preset`` chooses among ``PRESETS``.
+is written next to each field in ``config.py``); ``--preset`` chooses among ``PRESETS``.
 Bad input (a missing corpus, an unknown character in the prime, a damaged checkpoint, a bad flag,
 an unwritable folder, a full disk...) prints one line ``error: ...`` on stderr and exits with
 status 2; nothing is overwritten. Ctrl-C (SIGINT) or SIGTERM during ``train`` saves a last
@@ -29,12 +29,15 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from .checkpoint import available_pretrained, export_checkpoint, load_checkpoint
+from .config import PRESETS, TrainConfig
+from .device import pick_device
 from .distributed import Echo
 from .errors import LstmvizError, one_line
 from .evaluation import evaluate
 from .files import check_write_target, os_error
+from .run import train
 from .sampling import stream
-from .training import PRESETS, TrainConfig, TrainingInterrupted, pick_device, train
+from .signals import TrainingInterrupted
 
 
 def _flag_type(hint: typing.Any) -> type:

@@ -31,7 +31,6 @@ import importlib.util
 import lzma
 import os
 import re
-import tempfile
 import threading
 import time
 import urllib.error
@@ -42,7 +41,7 @@ from pathlib import Path
 import platformdirs
 
 from .errors import LstmvizError, one_line
-from .files import os_error, read_capped
+from .files import TEMP_SUFFIX, atomic_write, os_error, read_capped
 from .log import log
 
 #: Largest download accepted for a URL corpus, in bytes.
@@ -350,24 +349,22 @@ def _fetch(url: str, deadline: float) -> bytes:
 
 
 def _write_cache(target: Path, data: bytes) -> None:
-    """Write the cache file via a temp file + rename; one-line error and no leftovers on failure."""
-    tmp = None
+    """Write the cache file atomically (``files.atomic_write``), after removing temp files that
+    downloads killed while writing left in the cache folder; one-line error on failure."""
+    folder = target.parent
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        for stale in target.parent.glob(".download-*"):
+        leftovers = [*folder.glob(".download-*"), *folder.glob(f".*{TEMP_SUFFIX}")]
+        for stale in leftovers:  # ".download-*": written by lstmviz before atomic_write
             # left by a download killed while writing; any live one is younger than its deadline
             if time.time() - stale.stat().st_mtime > 2 * URL_DEADLINE:
                 stale.unlink(missing_ok=True)
                 log.info("removed %s, left behind by an interrupted download", stale)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".download-")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, target)
-    except OSError as e:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
-        raise os_error(
-            e,
-            f"cannot store the download in the cache {str(target.parent)!r} (set LSTMVIZ_CACHE "
-            "to another folder)",
-        ) from None
+    except OSError:  # no folder yet (atomic_write makes it), or one we cannot list: nothing to do
+        pass
+    atomic_write(
+        target,
+        lambda f: f.write(data),
+        "corpus cache file",
+        failed=f"cannot store the download in the cache {str(folder)!r} (set LSTMVIZ_CACHE "
+        "to another folder)",
+    )

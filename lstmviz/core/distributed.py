@@ -28,7 +28,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from .errors import LstmvizError
+from .errors import LstmvizError, first_line
 
 T = TypeVar("T")
 
@@ -214,8 +214,7 @@ _LOST_WORDS = ("gloo", "nccl", "connection reset", "connection closed", "timed o
 def failure(error: BaseException, ranks: Ranks) -> str:
     """Why this rank's run ended, in one line: it lost contact with the others (and how)."""
     # gloo: "[.../pair.cc:537] Read error [127.0.0.1]:52369: Connection reset by peer. This..."
-    first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-    first = re.sub(r"^\[[^\]]*\]\s*", "", first).split(". ")[0]
+    first = re.sub(r"^\[[^\]]*\]\s*", "", first_line(error, width=None)).split(". ")[0]
     return (
         f"process {ranks.rank} of {ranks.world_size} lost contact with the other processes "
         f"({first[:160]})"

@@ -15,3 +15,8 @@ def one_line(text: object) -> str:
     """``text`` on one line, terminal control characters (colour codes...) shown as escapes."""
     flat = " ".join(str(text).split())
     return re.sub(r"[\x00-\x1f\x7f-\x9f]", lambda m: repr(m.group())[1:-1], flat)
+
+
+def first_line(error: BaseException, width: int | None = 160) -> str:
+    """The first line of ``error``'s message, at most ``width`` characters (its type if empty)."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:width]

@@ -11,16 +11,17 @@ validate under bf16 autocast, which moves the third decimal).
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 
 import torch
 
+from . import numbers
 from .checkpoint import Checkpoint, load_checkpoint
+from .config import GIVEN_TEXT
 from .corpus import load_corpus, split
 from .errors import LstmvizError
-from .training import GIVEN_TEXT, streams, validation_loss
+from .training import validation_loss, validation_streams
 
 
 @dataclass
@@ -35,12 +36,12 @@ class Evaluation:
     @property
     def bits(self) -> float:
         """The loss in bits/char."""
-        return self.loss / math.log(2)
+        return numbers.bits(self.loss)
 
     @property
     def perplexity(self) -> float:
         """e^loss: how many characters the model is, on average, choosing among."""
-        return math.exp(self.loss) if self.loss < 709 else math.inf
+        return numbers.perplexity(self.loss)
 
     def __str__(self) -> str:
         return (
@@ -74,8 +75,7 @@ def evaluate(
     ids = ckpt.vocab.encode(val_text, what=f"validation part of {source!r}")
     if len(ids) < 2:
         raise LstmvizError(f"the validation part of {source!r} is too short to score")
-    batch = max(1, min(batch_size, (len(ids) - 1) // seq_len))  # as training validates
-    x, y = streams(ids, batch)
+    x, y = validation_streams(ids, batch_size, seq_len)  # as training validates
     model = ckpt.model.to(device)
     loss = validation_loss(model, x.to(device), y.to(device), seq_len)
     return Evaluation(loss=loss, chars=y.numel(), val_chars=len(val_text), corpus=str(source))

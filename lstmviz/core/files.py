@@ -19,6 +19,9 @@ from typing import BinaryIO
 
 from .errors import LstmvizError
 
+#: The ending of ``atomic_write``'s temp files (``.NAME.XXXXXXXX.tmp``, beside NAME).
+TEMP_SUFFIX = ".tmp"
+
 #: What to do about an OSError, by errno (the rest: the system's own words only).
 _ADVICE = {
     errno.ENOSPC: "the disk is full; free some space and try again",
@@ -39,21 +42,21 @@ def os_error(e: OSError, doing: str) -> LstmvizError:
     return LstmvizError(f"{doing}: {reason}")
 
 
+#: What a file is, by the test of its stat mode, in the order they are asked.
+_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISLNK, "a symbolic link"),
+    (stat.S_ISREG, "a regular file"),
+)
+
+
 def describe(mode: int) -> str:
     """What a file of stat mode ``mode`` is, in words ("a FIFO (named pipe)", ...)."""
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
-    if stat.S_ISCHR(mode):
-        return "a character device"
-    if stat.S_ISBLK(mode):
-        return "a block device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISLNK(mode):
-        return "a symbolic link"
-    return "a regular file" if stat.S_ISREG(mode) else "not a regular file"
+    return next((what for test, what in _KINDS if test(mode)), "not a regular file")
 
 
 def _refuse_special(st: os.stat_result, path: Path, what: str, cap: int) -> None:
@@ -121,21 +124,28 @@ def check_write_target(path: str | os.PathLike, what: str) -> None:
         )
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None], what: str) -> Path:
+def atomic_write(
+    path: str | os.PathLike,
+    write: Callable[[BinaryIO], None],
+    what: str,
+    *,
+    failed: str | None = None,
+) -> Path:
     """Call ``write(f)`` on a temp file beside ``path``, then rename it to ``path``: all or none.
 
     A kill at any moment leaves either the old file or the new one, never half of one; the temp
-    file (``.NAME.*.tmp``) is removed on failure (after a kill, ``RunFolder`` removes it). Only a
-    regular file (or nothing) at ``path`` is replaced. An OSError (a full disk, a vanished folder)
-    becomes one LstmvizError saying nothing was replaced.
+    file (``.NAME.*.tmp``) is removed on failure (after a kill, ``RunFolder`` removes it, or the
+    next download into the corpus cache). Only a regular file (or nothing) at ``path`` is replaced.
+    An OSError (a full disk, a vanished folder) becomes one LstmvizError saying nothing was
+    replaced, or starting with ``failed`` when given (what failed, and what to do about it).
     """
     path = Path(path)
     check_write_target(path, what)  # os.replace would replace a link or device file itself
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     except OSError as e:
-        raise os_error(e, f"cannot write {what} {str(path)!r}") from None
+        raise os_error(e, failed or f"cannot write {what} {str(path)!r}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -147,7 +157,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None], wha
         if os.path.exists(tmp):
             os.unlink(tmp)
         if isinstance(e, OSError):  # the old file is untouched
-            raise os_error(e, f"cannot write {what} {str(path)!r} (nothing was replaced)") from None
+            doing = failed or f"cannot write {what} {str(path)!r} (nothing was replaced)"
+            raise os_error(e, doing) from None
         raise
     return path
 

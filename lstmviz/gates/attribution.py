@@ -28,7 +28,6 @@ kernels compute the same function and support autograd in eval mode. On the CPU 
 from __future__ import annotations
 
 import contextlib
-import math
 import operator
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ import torch
 from torch import Tensor, nn
 
 from ..core.errors import LstmvizError
+from ..core.numbers import mean_se
 from ..core.vocab import Vocab
 
 # ---- settings
@@ -433,5 +433,5 @@ def memory_span(
     """
     share = span_shares(model, vocab, text, positions, max_lag)  # (n, K)
     n, K = share.shape
-    se = share.std(0, ddof=1) / math.sqrt(n) if n > 1 else np.full(K, np.nan)
-    return np.arange(K), share.mean(0), se
+    mean, se = mean_se(share) if n > 1 else (share[0], np.full(K, np.nan))
+    return np.arange(K), mean, se

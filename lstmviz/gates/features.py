@@ -98,10 +98,8 @@ def bracket_depth(text: str) -> np.ndarray:
     step = _is(text, OPEN).astype(np.int64) - _is(text, CLOSE).astype(np.int64)
     depth = np.zeros(len(text), dtype=np.int64)
     d = 0
-    for t, s in enumerate(
-        step.tolist()
-    ):  # clip at 0: a stray ')' must not make depth negative forever
-        d = max(d + s, 0)
+    for t, s in enumerate(step.tolist()):
+        d = max(d + s, 0)  # clip at 0: a stray ')' must not make depth negative forever
         depth[t] = d
     return depth.astype(np.float32)
 

@@ -264,20 +264,11 @@ class GateRecorder:
         try:
             for name, m in self.modules:
                 tape = self._tapes[name]
-                if isinstance(m, nn.LSTM):
+                if isinstance(m, nn.LSTM | nn.LSTMCell):
+                    # whole calls (the fused forward) and single steps (lstm_step's layer hook)
+                    whole = self._lstm_hook if isinstance(m, nn.LSTM) else self._cell_hook
                     self._handles.append(
-                        m.register_forward_hook(
-                            self._owned(self._lstm_hook(tape)), with_kwargs=True
-                        )
-                    )
-                    self._handles.append(
-                        hooks.add_layer_hook(m, self._owned(self._layer_hook(tape)))
-                    )
-                elif isinstance(m, nn.LSTMCell):
-                    self._handles.append(
-                        m.register_forward_hook(
-                            self._owned(self._cell_hook(tape)), with_kwargs=True
-                        )
+                        m.register_forward_hook(self._owned(whole(tape)), with_kwargs=True)
                     )
                     self._handles.append(
                         hooks.add_layer_hook(m, self._owned(self._layer_hook(tape)))

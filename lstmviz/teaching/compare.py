@@ -36,7 +36,8 @@ from ..core.corpus import split
 from ..core.errors import LstmvizError
 from ..core.evaluation import Evaluation, evaluate
 from ..core.model import set_forget_bias
-from ..core.training import streams, train_step, validation_loss
+from ..core.numbers import LN2, perplexity
+from ..core.training import streams, train_step, validation_loss, validation_streams, windows
 from ..core.vocab import Vocab
 
 # ---- settings of the lesson's experiments: tiny, so three runs take seconds on a 2-core CPU ----
@@ -48,10 +49,8 @@ BATCH_SIZE = 16
 SEQ_LEN = 64
 LR = 3e-3
 GRAD_CLIP = 5.0
-VAL_CHARS = (
-    20_000  # validate on the first characters of the validation part (fast, and the same for all)
-)
-LN2 = math.log(2)
+# validate on the first characters of the validation part (fast, and the same for all)
+VAL_CHARS = 20_000
 NAMES = {"rnn": "vanilla RNN (tanh)", "gru": "GRU", "lstm": "LSTM"}
 
 
@@ -141,15 +140,14 @@ def run(
     train_text, val_text = split(text)
     vocab = vocab or Vocab.from_text(text)
     x, y = streams(vocab.encode(train_text, what="corpus"), batch_size)
-    chunks = x.shape[1] // seq_len
-    if chunks < 1:
+    if x.shape[1] < seq_len:
         raise LstmvizError(
             f"the text is too short for {batch_size} streams of {seq_len} characters; "
             "use a longer text or a smaller batch_size / seq_len"
         )
-    val_ids = vocab.encode(val_text[: val_chars + 1], what="corpus")
-    val_batch = max(1, min(batch_size, (len(val_ids) - 1) // seq_len))
-    vx, vy = streams(val_ids, val_batch)
+    vx, vy = validation_streams(
+        vocab.encode(val_text[: val_chars + 1], what="corpus"), batch_size, seq_len
+    )
 
     torch.manual_seed(seed)  # the same initial weights for the same kind and size
     model = CharNet(kind, len(vocab), hidden_size, num_layers, embedding_dim)
@@ -162,11 +160,9 @@ def run(
     state = None
     t0 = time.perf_counter()
     model.train()
-    for step in range(steps):
-        k = step % chunks
-        if k == 0:
+    for step, (xb, yb, new_pass) in zip(range(steps), windows(x, y, seq_len), strict=False):
+        if new_pass:
             state = None  # a new pass over the text starts from a zero state
-        xb, yb = x[:, k * seq_len : (k + 1) * seq_len], y[:, k * seq_len : (k + 1) * seq_len]
         loss, state, _ = train_step(model, opt, xb, yb, state, grad_clip=grad_clip)
         losses.append(loss)
         if not math.isfinite(losses[-1]):
@@ -221,13 +217,12 @@ def table(runs: Sequence[Run], baseline: str | None = None) -> str:
         f"{'model':<34} {'params':>8} {'val nats/char':>14} {'bits/char':>10} "
         f"{'perplexity':>11} {'time':>7}"
     )
-    lines = [head, "-" * len(head)]
-    for r in runs:
-        lines.append(
-            f"{r.label:<34} {r.params:>8,} {r.final_val:>14.3f} {r.bits_per_char:>10.3f} "
-            f"{math.exp(r.final_val):>11.2f} {r.seconds:>6.1f}s"
-        )
-    return "\n".join(lines)
+    rows = [
+        f"{r.label:<34} {r.params:>8,} {r.final_val:>14.3f} {r.bits_per_char:>10.3f} "
+        f"{perplexity(r.final_val):>11.2f} {r.seconds:>6.1f}s"
+        for r in runs
+    ]
+    return "\n".join([head, "-" * len(head), *rows])
 
 
 def load_net(path: str | os.PathLike) -> tuple[CharNet, Vocab, dict]:

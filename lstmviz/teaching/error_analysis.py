@@ -290,10 +290,8 @@ def compare_groups(
 def table(rows: Sequence[GroupRow], a: str = "LSTM", b: str = "5-gram") -> str:
     """The rows as a text table: group, characters, both losses, gain ± SE."""
     head = f"{'characters':<24} {'n':>6} {a:>8} {b:>8}   {b + ' - ' + a:>16}"
-    lines = [head, "-" * len(head)]
-    for r in rows:
-        lines.append(
-            f"{r.group:<24} {r.n:>6} {r.loss_a:>8.3f} {r.loss_b:>8.3f}   "
-            f"{r.gain:>+8.3f} ± {r.se:5.3f}"
-        )
-    return "\n".join(lines)
+    lines = [
+        f"{r.group:<24} {r.n:>6} {r.loss_a:>8.3f} {r.loss_b:>8.3f}   {r.gain:>+8.3f} ± {r.se:5.3f}"
+        for r in rows
+    ]
+    return "\n".join([head, "-" * len(head), *lines])

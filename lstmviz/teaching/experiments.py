@@ -143,17 +143,8 @@ def context_loss(model: CharLSTM, ids: Tensor, k: int, positions: np.ndarray) ->
     ids (N,), positions (P,) with p >= k - 1. If the loss stops falling as k grows, the model
     uses no more than k characters of context.
     """
-    positions = np.asarray(positions)
-    if k < 1 or positions.min() < k - 1 or positions.max() + 1 >= len(ids):
-        raise LstmvizError(f"each position needs {k} characters before it and one after")
-    was_training = model.training
-    model.eval()
-    try:
-        x = torch.stack([ids[p - k + 1 : p + 1] for p in positions])
-        logits, _ = model(x)
-    finally:
-        model.train(was_training)
-    return F.cross_entropy(logits[:, -1], ids[positions + 1]).item()
+    logits, targets = _from_context(model, ids, k, positions)
+    return F.cross_entropy(logits, targets).item()
 
 
 @torch.no_grad()
@@ -163,6 +154,14 @@ def context_losses(model: CharLSTM, ids: Tensor, k: int, positions: np.ndarray) 
     Two values of k at the same positions are paired: the standard error of their difference is
     that of the per-position differences.
     """
+    logits, targets = _from_context(model, ids, k, positions)
+    return F.cross_entropy(logits, targets, reduction="none").double().numpy()
+
+
+def _from_context(
+    model: CharLSTM, ids: Tensor, k: int, positions: np.ndarray
+) -> tuple[Tensor, Tensor]:
+    """(logits (P, V) after reading only ids[p-k+1..p] from a zero state, targets ids[p+1] (P,))."""
     positions = np.asarray(positions)
     if k < 1 or positions.min() < k - 1 or positions.max() + 1 >= len(ids):
         raise LstmvizError(f"each position needs {k} characters before it and one after")
@@ -173,8 +172,7 @@ def context_losses(model: CharLSTM, ids: Tensor, k: int, positions: np.ndarray) 
         logits, _ = model(x)
     finally:
         model.train(was_training)
-    loss = F.cross_entropy(logits[:, -1], ids[positions + 1], reduction="none")
-    return loss.double().numpy()
+    return logits[:, -1], ids[positions + 1]
 
 
 def line_medians(acts: np.ndarray, text: str) -> tuple[np.ndarray, np.ndarray]:

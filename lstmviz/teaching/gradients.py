@@ -96,7 +96,7 @@ def _as_scratch(model: nn.Module) -> nn.Module:
         return model
     raise LstmvizError(
         f"cannot measure gradients through a {type(model).__name__}: pass an nn.RNN, nn.LSTM, "
-        "nn.LSTMCell or a lstmviz.scratch RNN / LSTMCell / LSTM"
+        "nn.LSTMCell or a lstmviz.teaching.scratch RNN / LSTMCell / LSTM"
     )
 
 

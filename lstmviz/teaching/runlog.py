@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.errors import LstmvizError
-from ..core.training import LOG_FORMAT
+from ..core.run import LOG_FORMAT
 
 #: The seed post's loss log, quoted as it printed it (its dots included). Its run read an excerpt
 #: of 'The Outcasts' with its own vocabulary, so its numbers do not compare digit for digit with a

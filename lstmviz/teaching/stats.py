@@ -10,15 +10,19 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from ..core import numbers
+
 
 def mean_se(values: Sequence[float]) -> tuple[float, float]:
-    """(mean, standard error of the mean) of n >= 2 finite values; SE uses the n-1 deviation."""
+    """(mean, standard error of the mean) of n >= 2 finite values (n,) -> two floats.
+
+    ``lstmviz.core.numbers.mean_se``, the one definition (SE uses the n-1 deviation), with the
+    values checked first: a NaN or a single seed is a mistake in a lesson, not a result.
+    """
     xs = [float(v) for v in values]
     if len(xs) < 2 or not all(math.isfinite(v) for v in xs):
         raise ValueError(f"need at least two finite values for a standard error, got {xs}")
-    m = sum(xs) / len(xs)
-    var = sum((v - m) ** 2 for v in xs) / (len(xs) - 1)
-    return m, math.sqrt(var / len(xs))
+    return numbers.mean_se(xs)
 
 
 def fmt(values: Sequence[float], digits: int = 3) -> str:

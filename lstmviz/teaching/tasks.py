@@ -107,7 +107,7 @@ class SequenceClassifier(nn.Module):
                 "radius rescales a vanilla RNN's W_aa; for an LSTM set forget_bias instead"
             )
         self.kind = kind
-        # the fused torch modules: the lessons have already checked them against lstmviz.scratch
+        # the fused torch modules: the lessons have checked them against lstmviz.teaching.scratch
         cls = nn.RNN if kind == "rnn" else nn.LSTM
         self.rnn = cls(input_size, hidden_size, batch_first=True)
         self.readout = nn.Linear(hidden_size, n_classes)

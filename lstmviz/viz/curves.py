@@ -1,5 +1,7 @@
 """Line figures: training curves (live), several runs' losses, gradient norm and accuracy vs lag.
 
+The unrolled RNN, a schematic, is ``diagrams.unrolled_figure`` (still importable from here).
+
 Every function returns a plotly figure whose data is exactly what it was given, rounded to
 4 significant digits so notebooks store small, stable JSON. ``TrainingCurves`` is a callback for
 ``lstmviz.train(..., callback=...)`` (or any loop that calls it with the same dicts) that draws
@@ -18,7 +20,9 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..core.errors import LstmvizError
+from ..core.numbers import mean_se
 from . import style
+from .diagrams import unrolled_figure  # noqa: F401 -- importable from here as before
 from .livefig import LiveFigure
 from .style import COLORS, LN2, add_bits_twin, bits, bits_axis
 
@@ -143,14 +147,17 @@ class TrainingCurves:
         return bundle
 
 
-def add_references(fig: go.Figure, references: Mapping[str, float]) -> go.Figure:
-    """Dashed grey horizontal lines at ``{label: y}`` (e.g. n-gram losses), labelled on the left."""
+def add_references(
+    fig: go.Figure, references: Mapping[str, float], position: str = "top left"
+) -> go.Figure:
+    """Dashed grey horizontal lines at ``{label: y}`` (e.g. n-gram losses), labelled at
+    ``position`` (plotly's annotation position: "top left", "top right", ...)."""
     for label, y in references.items():
         fig.add_hline(
             y=float(y),
             line=dict(dash="dash", color="gray", width=1.5),
             annotation_text=f"{label} {float(y):.2f}",
-            annotation_position="top left",
+            annotation_position=position,
             annotation_font=dict(color="gray", size=11),
         )
     return fig
@@ -222,12 +229,7 @@ def accuracy_figure(
             if se
             else None,
         )
-    fig.add_hline(
-        y=chance,
-        line=dict(dash="dash", color="gray"),
-        annotation_text=f"chance ({chance:.0%})",
-        annotation_position="bottom right",
-    )
+    _chance_line(fig, chance, "bottom right")
     fig.update_layout(
         title=title,
         template="plotly_white",
@@ -248,11 +250,11 @@ def accuracy_bars(
     fig = go.Figure()
     for k, (label, acc) in enumerate(runs.items()):
         acc = np.asarray(acc, dtype=float)
-        se = acc.std(ddof=1) / np.sqrt(len(acc)) if len(acc) > 1 else 0.0
+        mean, se = mean_se(acc) if len(acc) > 1 else (float(acc[0]), 0.0)
         color = COLORS[k % len(COLORS)]
         fig.add_bar(
             x=[label],
-            y=style.round_sig([acc.mean()], as_list=True),
+            y=style.round_sig([mean], as_list=True),
             error_y=dict(type="data", array=style.round_sig([se], as_list=True)),
             marker=dict(color=color, opacity=0.55),
             name=label,
@@ -266,12 +268,7 @@ def accuracy_bars(
             showlegend=False,
             hovertemplate="%{y:.0%}<extra>" + label + "</extra>",
         )
-    fig.add_hline(
-        y=chance,
-        line=dict(dash="dash", color="gray"),
-        annotation_text=f"chance ({chance:.0%})",
-        annotation_position="top right",
-    )
+    _chance_line(fig, chance, "top right")
     fig.update_layout(
         title=title,
         template="plotly_white",
@@ -282,6 +279,16 @@ def accuracy_bars(
         margin=dict(l=80, r=30, t=60, b=80),
     )
     return fig
+
+
+def _chance_line(fig: go.Figure, chance: float, position: str) -> None:
+    """A dashed grey line at the accuracy of guessing, labelled "chance (25%)" at ``position``."""
+    fig.add_hline(
+        y=chance,
+        line=dict(dash="dash", color="gray"),
+        annotation_text=f"chance ({chance:.0%})",
+        annotation_position=position,
+    )
 
 
 def history_figure(
@@ -348,88 +355,6 @@ def history_figure(
         template="plotly_white",
         height=220 + 200 * len(keys),
         margin=dict(l=80, r=30, t=60, b=50),
-    )
-    return fig
-
-
-def unrolled_figure(
-    inputs: Sequence[str],
-    outputs: Sequence[str] | None = None,
-    highlight: tuple[int, int] | None = None,
-    title: str = "A recurrent network, unrolled in time: the same weights at every step",
-) -> go.Figure:
-    """Diagram of an RNN unrolled over len(inputs) steps: x⟨t⟩ → a⟨t⟩ → ŷ⟨t⟩, a⟨t−1⟩ → a⟨t⟩.
-
-    ``outputs`` labels the ŷ boxes (default ŷ⟨t⟩); ``highlight=(s, t)`` colours the path that
-    carries information from step s to step t through the hidden states. Time steps are written
-    as Ng's superscript a<sup><t></sup>: the angle brackets ⟨ ⟩ look like ( ) at PNG size.
-    """
-
-    def at(name: str, t: int | str) -> str:  # a<t> as a superscript, "<" and ">" escaped
-        return f"{name}<sup>&lt;{t}&gt;</sup>"
-
-    T = len(inputs)
-    outputs = list(outputs) if outputs is not None else [at("ŷ", t + 1) for t in range(T)]
-    if len(outputs) != T:
-        raise LstmvizError(f"got {T} inputs but {len(outputs)} outputs; give one output per step")
-    fig = go.Figure()
-    dx, hot, cold = 1.6, "#EF553B", "#636EFA"
-    on_path = (lambda t: highlight[0] <= t <= highlight[1]) if highlight else (lambda t: False)
-
-    def box(x: float, y: float, text: str, color: str, fill: str) -> None:
-        fig.add_shape(
-            type="rect",
-            x0=x - 0.48,
-            x1=x + 0.48,
-            y0=y - 0.3,
-            y1=y + 0.3,
-            line=dict(color=color, width=2),
-            fillcolor=fill,
-            layer="below",
-        )
-        fig.add_annotation(x=x, y=y, text=text, showarrow=False, font=dict(size=16))
-
-    def arrow(x0: float, y0: float, x1: float, y1: float, label: str, color: str) -> None:
-        style.arrow(fig, x0, y0, x1, y1, color, head=3)
-        if label:
-            fig.add_annotation(
-                x=(x0 + x1) / 2,
-                y=(y0 + y1) / 2,
-                text=label,
-                showarrow=False,
-                font=dict(size=13, color=color),
-                xshift=18 if x0 == x1 else 0,
-                yshift=0 if x0 == x1 else 12,
-            )
-
-    box(-dx, 1, at("a", 0) + "=0", "gray", "#f4f4f4")
-    for t in range(T):
-        x = t * dx
-        color = hot if on_path(t) else cold
-        box(x, 0, inputs[t], "gray", "#f4f4f4")
-        box(x, 1, at("a", t + 1), color, "#fde7e3" if on_path(t) else "#e8ebfe")
-        box(x, 2, outputs[t], "gray", "#f4f4f4")
-        arrow(x, 0.3, x, 0.7, "W<sub>ax</sub>", "gray")
-        arrow(x, 1.3, x, 1.7, "W<sub>ya</sub>", "gray")
-        link_hot = on_path(t) and on_path(t - 1)
-        arrow(x - dx + 0.48, 1, x - 0.48, 1, "W<sub>aa</sub>", hot if link_hot else cold)
-    for y, (row, name) in enumerate((("input", "x"), ("hidden", "a"), ("output", "ŷ"))):
-        fig.add_annotation(
-            x=-dx - 0.75,
-            y=y,
-            text=f"{row} {at(name, 't')}",
-            showarrow=False,
-            xanchor="right",
-            font=dict(size=14),
-        )
-    fig.update_xaxes(visible=False, range=[-dx - 2.4, (T - 1) * dx + 0.8])
-    fig.update_yaxes(visible=False, range=[-0.5, 2.5])
-    fig.update_layout(
-        title=title,
-        template="plotly_white",
-        height=330,
-        margin=dict(l=10, r=10, t=50, b=10),
-        showlegend=False,
     )
     return fig
 
@@ -717,14 +642,7 @@ def epoch_figure(
             hovertemplate="epoch %{x:.2f}<br>%{y:.3f} nats/char<extra>" + name + "</extra>",
         )
         add_bits_twin(fig, x, y)
-    for label, y in (references or {}).items():  # labelled at the right, clear of the early fall
-        fig.add_hline(
-            y=float(y),
-            line=dict(dash="dash", color="gray", width=1.5),
-            annotation_text=f"{label} {float(y):.2f}",
-            annotation_position="top right",
-            annotation_font=dict(color="gray", size=11),
-        )
+    add_references(fig, references or {}, "top right")  # at the right, clear of the early fall
     right = max((e["step"] for e in history), default=1) / steps_per_epoch
     for label, epoch in (marks or {}).items():  # a label on the side away from the nearer edge
         fig.add_vline(

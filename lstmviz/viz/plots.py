@@ -23,7 +23,6 @@ float32, so a notebook's saved figure JSON is small and the same on every run.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -32,22 +31,27 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..core.errors import LstmvizError
-from ..core.names import GATES, LABELS, RANGES, SYMBOLS, canonical
+from ..core.names import GATES, LABELS, SYMBOLS, canonical
 from ..gates import analysis
 from ..gates.attribution import Influence
-from .style import (
+from .style import (  # noqa: F401 -- shown, subscripts, TICK_PX: importable from here as before
     COLORS,
     FONT,
     INFLUENCE_SCALE_SOFT,
     NAME_COLORS,
+    SHOW,
+    TICK_PX,
+    character_ticks,
     colorscale,
     round_sig,
+    shown,
+    subscripts,
+    value_range,
 )
 
 # ----------------------------------------------------------------------------- settings
 MAX_COLS = 1000  # heatmap columns at most; longer windows are averaged into bins of characters
 MAX_TICK_CHARS = 150  # up to this many columns, characters are the tick labels (else positions)
-TICK_PX = {11: 8.0, 8: 5.5}  # px a one-character tick label needs at that font size (glyph + gap)
 AUTOSIZE_PX = 700  # width to plan ticks for in a figure without one: plotly's default, which an
 # explorer's plot gets in Notebook 7 and Voila (narrower than JupyterLab's)
 COLORBAR_PX = 70  # a heatmap's colour bar with its labels
@@ -58,42 +62,8 @@ TOP_K = 24  # units shown by default in a heatmap
 # decays about exponentially with distance, so a linear scale would colour only the last few
 INFLUENCE_DECADES = 3
 
-SHOW = {"\n": "⏎", " ": "␣", "\t": "⇥", "\r": "␍"}  # how invisible characters are drawn
-
 
 # ----------------------------------------------------------------------------- helpers
-_SUB = re.compile(r"Γ_([ufo])")
-
-
-def subscripts(fig: go.Figure) -> go.Figure:
-    """Draw Γ_f as Γ with a real subscript f (plotly's <sub>) in titles, hovers and names."""
-
-    def fix(text: Any) -> Any:
-        return _SUB.sub(r"Γ<sub>\1</sub>", text) if isinstance(text, str) else text
-
-    fig.layout.title.text = fix(fig.layout.title.text)
-    for ann in fig.layout.annotations:
-        ann.text = fix(ann.text)
-    for tr in fig.data:
-        for key in ("name", "hovertemplate"):
-            if key in tr and tr[key] is not None:
-                tr[key] = fix(tr[key])
-        if "colorbar" in tr and tr.colorbar.title.text:
-            tr.colorbar.title.text = fix(tr.colorbar.title.text)
-    if fig.layout.coloraxis.colorbar.title.text:
-        fig.layout.coloraxis.colorbar.title.text = fix(fig.layout.coloraxis.colorbar.title.text)
-    for ax in fig.select_xaxes():
-        ax.title.text = fix(ax.title.text)
-    for ax in fig.select_yaxes():
-        ax.title.text = fix(ax.title.text)
-    return fig
-
-
-def shown(ch: str) -> str:
-    """A character as drawn in a label: spaces and newlines made visible."""
-    return SHOW.get(ch, ch)
-
-
 def _layer_label(source: Any, layer: int | None) -> str:
     if layer is None:
         return ""
@@ -129,16 +99,6 @@ def _units(values: np.ndarray, units: Sequence[int] | int | None, k: int, by: st
     return units % H
 
 
-def value_range(name: str, values: np.ndarray) -> tuple[float, float]:
-    """Colour range for ``name``: (0, 1) for gates, (-1, 1) for ĉ and a, ±max|c| for the cell."""
-    lo, hi = RANGES[name]
-    if math.isfinite(lo) and math.isfinite(hi):
-        return lo, hi
-    m = float(np.nanmax(np.abs(values))) if values.size else 1.0
-    m = float(round_sig(max(m, 1e-6), 2))
-    return -m, m
-
-
 def _columns(
     text: str, start: int, stop: int, max_cols: int, offset: int = 0
 ) -> tuple[list[str], list[str], int]:
@@ -172,24 +132,6 @@ def _bin(values: np.ndarray, per: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- heatmap
-def character_ticks(labels: Sequence[str], ticks: Sequence[str], room: float) -> dict:
-    """x-axis settings that label columns with their characters without overlap in ``room`` px.
-
-    Every character at font 11 when each column has the room, else at font 8, else every k-th
-    (hover still names each one): labels (N,), ticks (N,) -> ``update_xaxes`` keywords.
-    """
-    px = room / max(len(labels), 1)  # per column
-    size = 11 if px >= TICK_PX[11] else 8
-    every = max(1, math.ceil(TICK_PX[size] / px))
-    return dict(
-        tickmode="array",
-        tickvals=list(labels[::every]),
-        ticktext=list(ticks[::every]),
-        tickangle=0,
-        tickfont=dict(family=FONT, size=size),
-    )
-
-
 def heatmap(
     source: Any,
     text: str,
@@ -766,18 +708,15 @@ def stack(figs: Sequence[go.Figure], gap: int = 30, width: int | None = None) ->
     n_x = n_y = n_c = n_leg = 0
     top = total
     for fig, h in zip(figs, heights, strict=True):
-        lay = (
-            fig.layout.to_plotly_json()
-        )  # arrays stay NumPy arrays (fig.to_plotly_json encodes them)
+        # the layout as a dict whose arrays stay NumPy arrays (fig.to_plotly_json encodes them)
+        lay = fig.layout.to_plotly_json()
         lay.pop("template", None)
         for key in ("barmode", "bargap", "plot_bgcolor"):  # figure-wide settings (last one wins)
             if key in lay:
                 out["layout"][key] = lay[key]
         m = {"t": 100, "b": 80, "l": 80, "r": 80} | (lay.get("margin") or {})
-        lo, hi = (
-            (top - h + m["b"]) / total,
-            (top - m["t"]) / total,
-        )  # this figure's plot area in paper units
+        # this figure's plot area in paper units
+        lo, hi = (top - h + m["b"]) / total, (top - m["t"]) / total
         top -= h + gap
 
         def y_of(v: float, lo: float = lo, hi: float = hi) -> float:

@@ -1,4 +1,5 @@
-"""Shared figure helpers, defined once: rounding, colours, fonts, the bits/char axis, static PNGs.
+"""Shared figure helpers, defined once: rounding, colour ranges, how characters and Ng's
+symbols are drawn, colours, fonts, the bits/char axis, static PNGs.
 
 Every figure module (``plots``, ``curves``, ``widgets``, the lessons' sandbox) takes these from
 here, so a figure looks and rounds the same wherever it is drawn. Names of the gates (labels,
@@ -10,6 +11,7 @@ from __future__ import annotations
 import base64
 import math
 import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,12 +19,14 @@ import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from ..core.names import GATES
+from ..core.names import GATES, RANGES
+from ..core.numbers import LN2  # noqa: F401 -- nats per bit, style.LN2 to the figures
 
 # ----------------------------------------------------------------------------- settings
 SIG_DIGITS = 4  # significant digits kept in figure data: small, stable notebook JSON
 FONT = "DejaVu Sans Mono, Menlo, Consolas, monospace"  # characters of the text, in every figure
-LN2 = math.log(2)  # nats per bit
+TICK_PX = {11: 8.0, 8: 5.5}  # px a one-character tick label needs at that font size (glyph + gap)
+SHOW = {"\n": "⏎", " ": "␣", "\t": "⇥", "\r": "␍"}  # how invisible characters are drawn
 #: One colour per run or line, in order (plotly's default qualitative palette).
 COLORS = ("#636EFA", "#EF553B", "#00CC96", "#AB63FA", "#FFA15A", "#19D3F3", "#FF6692", "#B6E880")
 #: One colour per activation, where several share an axis (e.g. the saturation panels).
@@ -69,6 +73,68 @@ def round_sig(values: Any, digits: int = SIG_DIGITS, *, as_list: bool = False) -
     if as_list:
         return [float(v) if math.isfinite(v) else None for v in out.ravel().tolist()]
     return out.astype(np.float32)
+
+
+def value_range(name: str, values: np.ndarray) -> tuple[float, float]:
+    """Colour range for ``name``: (0, 1) for gates, (-1, 1) for ĉ and a, ±max|c| for the cell."""
+    lo, hi = RANGES[name]
+    if math.isfinite(lo) and math.isfinite(hi):
+        return lo, hi
+    m = float(np.nanmax(np.abs(values))) if values.size else 1.0
+    m = float(round_sig(max(m, 1e-6), 2))
+    return -m, m
+
+
+# ----------------------------------------------------------------------------- characters
+def shown(ch: str) -> str:
+    """A character as drawn in a label: spaces and newlines made visible."""
+    return SHOW.get(ch, ch)
+
+
+def character_ticks(labels: Sequence[str], ticks: Sequence[str], room: float) -> dict:
+    """x-axis settings that label columns with their characters without overlap in ``room`` px.
+
+    Every character at font 11 when each column has the room, else at font 8, else every k-th
+    (hover still names each one): labels (N,), ticks (N,) -> ``update_xaxes`` keywords.
+    """
+    px = room / max(len(labels), 1)  # per column
+    size = 11 if px >= TICK_PX[11] else 8
+    every = max(1, math.ceil(TICK_PX[size] / px))
+    return dict(
+        tickmode="array",
+        tickvals=list(labels[::every]),
+        ticktext=list(ticks[::every]),
+        tickangle=0,
+        tickfont=dict(family=FONT, size=size),
+    )
+
+
+# ----------------------------------------------------------------------------- Ng's symbols
+_SUB = re.compile(r"Γ_([ufo])")
+
+
+def subscripts(fig: go.Figure) -> go.Figure:
+    """Draw Γ_f as Γ with a real subscript f (plotly's <sub>) in titles, hovers and names."""
+
+    def fix(text: Any) -> Any:
+        return _SUB.sub(r"Γ<sub>\1</sub>", text) if isinstance(text, str) else text
+
+    fig.layout.title.text = fix(fig.layout.title.text)
+    for ann in fig.layout.annotations:
+        ann.text = fix(ann.text)
+    for tr in fig.data:
+        for key in ("name", "hovertemplate"):
+            if key in tr and tr[key] is not None:
+                tr[key] = fix(tr[key])
+        if "colorbar" in tr and tr.colorbar.title.text:
+            tr.colorbar.title.text = fix(tr.colorbar.title.text)
+    if fig.layout.coloraxis.colorbar.title.text:
+        fig.layout.coloraxis.colorbar.title.text = fix(fig.layout.coloraxis.colorbar.title.text)
+    for ax in fig.select_xaxes():
+        ax.title.text = fix(ax.title.text)
+    for ax in fig.select_yaxes():
+        ax.title.text = fix(ax.title.text)
+    return fig
 
 
 # ----------------------------------------------------------------------------- colours

@@ -1,0 +1,140 @@
+"""A training run's folder: what it holds, and ``RunFolder``, which keeps one run at a time in it.
+
+A run folder (``train(out=...)``, ``--out``) holds ``checkpoint.pt`` (the latest state, what
+``--resume`` continues), ``best.pt`` (the lowest validation loss so far), ``epochN.pt`` (the first
+``keep_epochs`` epochs' ends) and ``log.json`` (settings, losses and samples, plain JSON).
+``RunFolder`` locks it (``filelock``) so that two runs never write into one, checks it writable
+before any training, and removes the temporary files a killed save left behind.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import socket
+from pathlib import Path
+
+import filelock
+
+from .errors import LstmvizError
+from .files import check_write_target, os_error
+from .log import log
+
+#: File name of the latest checkpoint inside a training run's ``out`` folder.
+LATEST = "checkpoint.pt"
+#: File name of the checkpoint with the lowest validation loss so far.
+BEST = "best.pt"
+#: The run's log: plain JSON (settings, every logged loss, the samples), rewritten as it grows.
+LOG = "log.json"
+#: Lock file of a run folder (flock'd by filelock; the OS releases it when the process ends).
+LOCK = ".lstmviz.lock"
+#: Who holds the lock: "pid N on HOST since TIME", written after locking, removed on release.
+HOLDER = ".lstmviz.lock.holder"
+
+
+def epoch_file(epoch: int) -> str:
+    """File name of the checkpoint kept at the end of epoch ``epoch`` (1-based): "epoch1.pt"."""
+    return f"epoch{epoch}.pt"
+
+
+def _is_ours(tmp_name: str) -> bool:
+    """Whether ``.NAME.XXXX.tmp`` is a temp file of a file lstmviz writes in a run folder."""
+    name = tmp_name[1:].rsplit(".", 2)[0]
+    return name in (LATEST, BEST, LOG) or (
+        name.startswith("epoch") and name.endswith(".pt") and name[5:-3].isdigit()
+    )
+
+
+class RunFolder:
+    """``with RunFolder(out):`` -- a training run's folder, created, locked and checked writable.
+
+    Two runs writing into one folder would silently replace each other's checkpoints, so the folder
+    is locked (``filelock``: an OS lock the system releases when the process ends, even on kill -9);
+    a second writer gets an LstmvizError naming the folder and the holder. Entering also writes a
+    probe (the holder file), so a read-only folder or a path that is a file is refused before any
+    training, and removes temporary files a killed save left behind (``.checkpoint.pt.*.tmp``).
+    A folder this run created and left empty is removed again on exit.
+    """
+
+    def __init__(self, out: str | os.PathLike):
+        self.out = Path(out)
+        self._lock: filelock.BaseFileLock | None = None
+        self._created = False
+
+    def __enter__(self) -> RunFolder:
+        out = self.out
+        try:
+            if out.exists() and not out.is_dir():
+                raise LstmvizError(
+                    f"the run folder {str(out)!r} is a file, not a folder; choose another --out"
+                )
+            self._created = not out.exists()
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise os_error(e, f"cannot create the run folder {str(out)!r}") from None
+        lock = filelock.FileLock(out / LOCK, timeout=0)
+        try:
+            lock.acquire()
+        except filelock.Timeout:
+            if not (out / LOCK).exists():  # filelock's answer when the file cannot be created
+                self._remove_if_created()
+                raise LstmvizError(
+                    f"cannot write into the run folder {str(out)!r}: no file can be created in "
+                    "it; choose another --out"
+                ) from None
+            raise LstmvizError(
+                f"the run folder {str(out)!r} is in use by another lstmviz run ({self.holder()}); "
+                "wait for it to finish, or choose another --out"
+            ) from None
+        except OSError as e:
+            self._remove_if_created()
+            raise os_error(e, f"cannot write into the run folder {str(out)!r}") from None
+        self._lock = lock
+        try:
+            now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+            (out / HOLDER).write_text(f"pid {os.getpid()} on {socket.gethostname()} since {now}\n")
+        except OSError as e:
+            self.__exit__()
+            raise os_error(e, f"cannot write into the run folder {str(out)!r}") from None
+        try:  # a folder or link named checkpoint.pt would otherwise be found at the first save
+            for name in (LATEST, BEST):
+                check_write_target(out / name, "checkpoint")
+        except LstmvizError:
+            self.__exit__()
+            raise
+        for stale in [p for p in out.glob(".*.tmp") if _is_ours(p.name)]:
+            # we hold the lock, so no save is in progress: these are leftovers of a killed save
+            stale.unlink(missing_ok=True)
+            log.info("removed %s, left behind by an interrupted save", stale)
+        return self
+
+    def holder(self) -> str:
+        """Who holds the lock, as written in its holder file ("pid N on HOST since TIME")."""
+        try:
+            return (self.out / HOLDER).read_text().strip()[:200] or "holder unknown"
+        except (OSError, UnicodeDecodeError):
+            return "holder unknown"
+
+    def __exit__(self, *exc: object) -> None:
+        if self._lock is None:
+            return
+        try:
+            (self.out / HOLDER).unlink(missing_ok=True)
+        except OSError:  # not ours to fix here (e.g. a folder of that name); the lock goes anyway
+            pass
+        self._lock.release()
+        self._lock = None
+        self._remove_if_created()
+
+    def _remove_if_created(self) -> None:
+        """Leave no empty folder behind when a run we started here wrote nothing."""
+        if not self._created:
+            return
+        try:
+            leftovers = {p.name for p in self.out.iterdir()}
+            if leftovers <= {LOCK, HOLDER}:
+                for name in leftovers:
+                    (self.out / name).unlink(missing_ok=True)
+                self.out.rmdir()
+        except OSError:
+            pass

@@ -1,0 +1,236 @@
+"""Loading a checkpoint: a file that is not one, is damaged, or lies about itself is refused in one
+line before any model is built -- never a blocked read, never code run, never a huge allocation."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import zipfile
+
+import pytest
+import torch
+from faults import ROOT, edited, no_hang, refused, says
+
+from lstmviz.__main__ import main
+from lstmviz.core.checkpoint import LATEST, load_checkpoint
+from lstmviz.core.errors import LstmvizError
+
+
+@pytest.mark.parametrize("use", ["api", "cli"])
+def test_fifo_checkpoint_is_refused_without_blocking(tmp_path, capsys, use):
+    fifo = tmp_path / "model.pt"
+    os.mkfifo(fifo)
+    if use == "api":
+        res = no_hang(lambda: load_checkpoint(fifo), fifo)
+        assert isinstance(res.get("error"), LstmvizError), res
+        says(res["error"], "FIFO", "not a regular file")
+    else:
+        res = no_hang(lambda: main(["sample", "--checkpoint", str(fifo)]), fifo)
+        assert res.get("value") == 2, res
+        err = capsys.readouterr().err
+        assert err.startswith("error: ")
+        says(err, "checkpoint", "FIFO")
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom"])
+def test_endless_devices_are_refused_as_checkpoint(device, capsys):
+    res = no_hang(lambda: load_checkpoint(device))
+    assert isinstance(res.get("error"), LstmvizError), res
+    says(res["error"], "character device", "not a regular file")
+    refused(capsys, ["sample", "--checkpoint", device], "character device")
+
+
+def test_a_folder_named_like_a_checkpoint_is_refused(tmp_path, capsys):
+    (tmp_path / "run" / LATEST).mkdir(parents=True)  # a folder where the checkpoint should be
+    refused(capsys, ["sample", "--checkpoint", str(tmp_path / "run" / LATEST)], "a folder")
+
+
+def test_a_sparse_10_gb_checkpoint_is_refused_without_reading(tmp_path, capsys):
+    big = tmp_path / "huge.pt"
+    with open(big, "wb") as f:
+        f.truncate(10 * 2**30)  # sparse: 10 GiB claimed, nothing stored
+    res = no_hang(lambda: load_checkpoint(big), timeout=10)
+    assert res["seconds"] < 5 and isinstance(res.get("error"), LstmvizError), res
+    says(res["error"], "more than the 1,000,000,000-byte cap for a checkpoint")
+    refused(capsys, ["sample", "--checkpoint", str(big)], "byte cap for a checkpoint")
+
+
+def test_a_checkpoint_name_too_long(tmp_path, capsys):
+    refused(capsys, ["sample", "--checkpoint", str(tmp_path / ("y" * 300))], "name is too long")
+
+
+def test_non_finite_weights_are_refused_at_load(tmp_path, saved, capsys):
+    raw = torch.load(saved, weights_only=True)
+    raw["model"]["lstm.weight_hh_l1"][3, 4] = float("nan")
+    torch.save(raw, tmp_path / "nan.pt")
+    with pytest.raises(LstmvizError) as info:
+        load_checkpoint(tmp_path / "nan.pt")
+    says(info.value, "damaged", "'lstm.weight_hh_l1'", "NaN or infinite")
+    raw = torch.load(saved, weights_only=True)
+    raw["model"]["head.bias"][0] = float("-inf")
+    torch.save(raw, tmp_path / "inf.pt")
+    refused(capsys, ["sample", "--checkpoint", str(tmp_path / "inf.pt")], "'head.bias' holds NaN")
+    raw = torch.load(saved, weights_only=True)
+    raw["train_state"] = {"h": torch.full((2, 16, 32), math.nan), "c": torch.zeros(2, 16, 32)}
+    torch.save(raw, tmp_path / "state.pt")
+    with pytest.raises(LstmvizError) as info:
+        load_checkpoint(tmp_path / "state.pt")
+    says(info.value, "'train_state.h'", "NaN")
+
+
+def test_a_file_claiming_a_huge_model_allocates_nothing(tmp_path, saved):
+    """hidden_size 12000 in a small file: refused from the shapes, in a process that stays small."""
+    raw = torch.load(saved, weights_only=True)
+    raw["model_config"]["hidden_size"] = 12000
+    torch.save(raw, tmp_path / "liar.pt")
+    assert (tmp_path / "liar.pt").stat().st_size < 200_000
+    code = (
+        "import resource, sys\n"
+        "from lstmviz.core.checkpoint import load_checkpoint\n"
+        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "try:\n    load_checkpoint(sys.argv[1])\n"
+        "except Exception as e:\n    print(e)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "liar.pt")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    message, grew_kib = done.stdout.strip().splitlines()
+    says(message, "does not match its own model configuration", "'lstm.weight_ih_l0'", "(48000, 8)")
+    # the peak over what importing torch and lstmviz took: building the 12000-unit model would
+    # add > 2.5 GB; reading the small file and comparing shapes adds a few MB
+    assert int(grew_kib) < 200_000, f"grew {int(grew_kib) / 1e6:.2f} GB"
+
+
+def test_a_flipped_byte_inside_a_tensor_is_detected(tmp_path, saved, capsys):
+    data = bytearray(saved.read_bytes())
+    with zipfile.ZipFile(saved) as archive:
+        entry = next(i for i in archive.infolist() if "/data/" in i.filename and i.file_size > 64)
+    name_len = int.from_bytes(data[entry.header_offset + 26 : entry.header_offset + 28], "little")
+    extra_len = int.from_bytes(data[entry.header_offset + 28 : entry.header_offset + 30], "little")
+    data[entry.header_offset + 30 + name_len + extra_len + 17] ^= 0x04  # one bit of one float
+    (tmp_path / "flip.pt").write_bytes(bytes(data))
+    refused(
+        capsys,
+        ["sample", "--checkpoint", str(tmp_path / "flip.pt")],
+        "damaged",
+        "checksum",
+        repr(entry.filename),
+    )
+
+
+@pytest.mark.parametrize(
+    "changes, words",
+    [
+        (dict(step="abc"), ("'step'", "whole number >= 0", "'abc'")),
+        (dict(step=True), ("'step'", "whole number >= 0", "True")),
+        (dict(history=5), ("'history'", "list of dicts", "5")),
+        (dict(history=[1, 2]), ("'history'", "list of dicts")),
+        (dict(version="2"), ("'version'", "whole number >= 1", "'2'")),
+        (dict(val_loss="low"), ("'val_loss'", "finite number or None")),
+        (dict(best_val_loss=math.nan), ("'best_val_loss'", "finite number or None")),
+        (dict(vocab=7), ("'vocab'", "a string")),
+        (dict(config=[1]), ("'config'", "a dict or None")),
+        (dict(model=[1]), ("'model'", "a dict of tensors")),
+        (dict(optimizer="x"), ("'optimizer'", "a dict or None")),
+        (dict(train_state={"h": 1}), ("'train_state'", "None or")),
+    ],
+)
+def test_fields_of_the_wrong_type_give_one_line(tmp_path, saved, capsys, changes, words):
+    bad = edited(saved, tmp_path / "bad.pt", **changes)
+    refused(capsys, ["sample", "--checkpoint", str(bad)], "or damaged", *words)
+
+
+def test_model_config_of_the_wrong_type(tmp_path, saved, capsys):
+    raw = torch.load(saved, weights_only=True)
+    for key, value in [("hidden_size", "32"), ("num_layers", 0), ("dropout", 1.5)]:
+        bad = edited(saved, tmp_path / "bad.pt", model_config={**raw["model_config"], key: value})
+        refused(capsys, ["sample", "--checkpoint", str(bad)], "its 'model_config' should be")
+
+
+def test_a_compressed_archive_is_refused_before_unpacking(tmp_path, capsys):
+    """A zip bomb (50 MB of zeros deflated to ~50 KB) posing as a checkpoint: never unpacked."""
+    bomb = tmp_path / "bomb.pt"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("bomb/data.pkl", b"\0" * 50_000_000)
+    assert bomb.stat().st_size < 200_000
+    refused(capsys, ["sample", "--checkpoint", str(bomb)], "unsafe zip archive: compressed entries")
+
+
+def test_random_bytes_are_damaged_not_code(tmp_path, capsys):
+    (tmp_path / "noise.pt").write_bytes(os.urandom(4096))
+    line = refused(
+        capsys,
+        ["sample", "--checkpoint", str(tmp_path / "noise.pt")],
+        "is not an lstmviz checkpoint, or damaged",
+    )
+    assert "Python objects or code" not in line
+    (tmp_path / "legacy.pt").write_bytes(b"\x80\x02" + os.urandom(200))  # pickle-like start
+    refused(capsys, ["sample", "--checkpoint", str(tmp_path / "legacy.pt")], "or damaged")
+
+
+def test_no_terminal_escape_codes_in_messages(tmp_path, saved, capsys):
+    class Payload:
+        def __reduce__(self):
+            return (print, ("\x1b[31mowned\x1b[0m",))
+
+    raw = torch.load(saved, weights_only=True)
+    raw["history"] = [Payload()]
+    torch.save(raw, tmp_path / "evil.pt")
+    refused(
+        capsys,
+        ["sample", "--checkpoint", str(tmp_path / "evil.pt")],
+        "refused to load",
+        "Python objects or code",
+    )
+    weird = tmp_path / "a\x1b[31mred.pt"
+    line = refused(capsys, ["sample", "--checkpoint", str(weird)], "does not exist")
+    assert "\\x1b[31m" in line  # shown, not executed by the terminal
+
+
+@pytest.mark.parametrize(
+    "convert, fragment",
+    [
+        (lambda t: t > 0, "torch.bool"),
+        (lambda t: t.long(), "torch.int64"),
+        (lambda t: t.to(torch.complex64), "torch.complex64"),
+        (lambda t: t.to_sparse(), "sparse"),
+    ],
+)
+def test_weights_of_the_wrong_kind_are_refused(tmp_path, saved, capsys, convert, fragment):
+    """A bool or int weight would be cast to 0/1 or whole numbers and load silently."""
+
+    def change(c):
+        c["model"]["lstm.weight_ih_l0"] = convert(c["model"]["lstm.weight_ih_l0"])
+
+    bad = edited(saved, tmp_path / "bad.pt", change)
+    refused(capsys, ["sample", "--checkpoint", str(bad)], "damaged", "lstm.weight_ih_l0", fragment)
+
+
+def test_float64_weights_still_load(tmp_path, saved):
+    """A float64 copy is the same model: accepted and converted, not refused."""
+
+    def change(c):
+        c["model"] = {k: v.double() for k, v in c["model"].items()}
+
+    ck = load_checkpoint(edited(saved, tmp_path / "f64.pt", change))
+    assert ck.model.lstm.weight_ih_l0.dtype == torch.float32
+
+
+@pytest.mark.parametrize("vocab", ["ba", "aab"])
+def test_a_vocabulary_out_of_order_names_the_file(tmp_path, saved, capsys, vocab):
+    """It said "build it with Vocab.from_text(text)": advice for code, not for a damaged file."""
+
+    def change(c):
+        c["vocab"] = c["vocab"][: -len(vocab)] + vocab
+
+    bad = edited(saved, tmp_path / "bad.pt", change)
+    line = refused(capsys, ["sample", "--checkpoint", str(bad)], str(bad), "damaged")
+    assert "from_text" not in line

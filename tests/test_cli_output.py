@@ -1,0 +1,171 @@
+"""What the command line prints when it refuses: one line ``error: ...`` on stderr, exit status 2,
+nothing on stdout and nothing half-written -- for bad flags, sampling arguments and devices, and
+for every export target that is not a regular file (even with --force)."""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+
+import pytest
+from faults import TINY_FLAGS, lstmviz_process, no_hang, refused
+
+import lstmviz.core.checkpoint as checkpoint
+from lstmviz.__main__ import main
+from lstmviz.core.checkpoint import load_checkpoint
+from lstmviz.core.errors import LstmvizError
+
+#: (flag, value, key words of its refusal): the setting, and what is allowed.
+BAD_TRAIN_FLAGS = [
+    ("--seq-len", "0", ("seq_len", "--seq-len", ">= 1")),
+    ("--batch-size", "0", ("--batch-size", ">= 1")),
+    ("--hidden-size", "0", ("--hidden-size", ">= 1")),
+    ("--num-layers", "0", ("--num-layers", ">= 1")),
+    ("--embedding-dim", "-3", ("--embedding-dim", ">= 1")),
+    ("--dropout", "1.5", ("--dropout", "[0, 1)")),
+    ("--dropout", "1", ("--dropout", "[0, 1)")),
+    ("--lr", "nan", ("--lr", "(0, 1e+06]", "nan")),
+    ("--lr", "0", ("--lr", "(0, 1e+06]")),
+    ("--lr", "inf", ("--lr", "(0, 1e+06]")),
+    ("--lr", "1e300", ("--lr", "(0, 1e+06]")),
+    ("--min-lr", "-1", ("--min-lr", "[0, 1e+06]")),
+    ("--grad-clip", "-1", ("--grad-clip", "> 0", "inf: no clipping")),
+    ("--grad-clip", "0", ("--grad-clip", "> 0")),
+    ("--grad-clip", "nan", ("--grad-clip", "> 0")),
+    ("--eval-every", "0", ("--eval-every", ">= 1")),
+    ("--log-every", "0", ("--log-every", ">= 1")),
+    ("--save-every", "-1", ("--save-every", ">= 0")),
+    ("--steps", "-5", ("--steps", ">= 1")),
+    ("--steps", "0", ("--steps", ">= 1")),
+    ("--val-chars", "-1", ("--val-chars", ">= 1")),
+    ("--val-chars", "0", ("--val-chars", ">= 1")),
+    ("--reset-prob", "1.5", ("--reset-prob", "[0, 1]")),
+    ("--val-fraction", "0", ("--val-fraction", "(0, 1)")),
+    ("--val-fraction", "1", ("--val-fraction", "(0, 1)")),
+    ("--seed", "-1", ("--seed", "0 to 4294967295")),
+    ("--seed", str(10**23), ("--seed", "0 to 4294967295")),
+    ("--seq-len", "abc", ("--seq-len", "invalid int value", "'abc'")),
+]
+
+
+@pytest.mark.parametrize("flag, value, words", BAD_TRAIN_FLAGS)
+def test_bad_training_settings_are_refused_before_any_work(flag, value, words, tmp_path, capsys):
+    out = tmp_path / "run"
+    start = time.monotonic()
+    refused(capsys, ["train", flag, value, "--out", str(out), "--no-progress"], *words)
+    assert not out.exists()  # refused before the folder was made or the corpus loaded
+    assert time.monotonic() - start < 5
+
+
+@pytest.mark.parametrize(
+    "flags, words",
+    [
+        (["--temperature", "1e-45"], ("temperature", "0 (greedy)")),
+        (["--temperature", "inf"], ("temperature", "0 (greedy)")),
+        (["--temperature", "nan"], ("temperature", "0 (greedy)")),
+        (["--seed", str(10**23)], ("seed", "0 to 4294967295")),
+        (["--prime", "\ud800"], ("lone surrogate",)),
+        (["--length", "-2"], ("length", ">= 0")),
+        (["--top-k", "0"], ("top_k",)),
+    ],
+)
+def test_cli_sample_refuses_before_printing_anything(tmp_path, saved, flags, words, capsys):
+    refused(capsys, ["sample", "--checkpoint", str(saved), *flags], *words)
+
+
+def test_sample_into_a_closed_pipe_is_quiet(saved):
+    """`lstmviz sample ... | head -c 20`: the reader leaves early; no error, no traceback."""
+    proc = lstmviz_process("sample", "--checkpoint", str(saved), "--length", "200000")
+    first = proc.stdout.read(20)
+    proc.stdout.close()
+    err = proc.stderr.read()
+    proc.wait(60)
+    assert len(first) == 20 and proc.returncode == 0, err
+    assert err == ""
+
+
+@pytest.mark.parametrize("device", ["meta", "xla", "vulkan", "lazy", "privateuseone"])
+def test_devices_torch_knows_but_lstmviz_cannot_use(saved, capsys, device):
+    """torch.device() accepts these names; training or sampling then failed as "a bug" (exit 1)."""
+    refused(capsys, ["train", *TINY_FLAGS, "--device", device], "unknown device", device)
+    refused(capsys, ["sample", "--checkpoint", str(saved), "--device", device], "unknown device")
+
+
+def test_export_refuses_a_symlink_even_with_force(tmp_path, saved, capsys):
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me")
+    link = tmp_path / "link.pt"
+    link.symlink_to(target)
+    argv = ["export", "--checkpoint", str(saved), "--out", str(link), "--force"]
+    refused(capsys, argv, "is a symbolic link", "not even with --force")
+    assert link.is_symlink() and target.read_text() == "keep me"
+    with pytest.raises(LstmvizError, match="symbolic link"):  # the library refuses it too
+        checkpoint.export_checkpoint(saved, link)
+
+
+def test_export_refuses_fifo_directory_and_device(tmp_path, saved, capsys):
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    res = no_hang(
+        lambda: main(["export", "--checkpoint", str(saved), "--out", str(fifo), "--force"]), fifo
+    )
+    assert res.get("value") == 2 and stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert "FIFO" in capsys.readouterr().err
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    refused(
+        capsys,
+        ["export", "--checkpoint", str(saved), "--out", str(folder), "--force"],
+        "is a folder",
+    )
+    assert folder.is_dir()
+    node = tmp_path / "null"
+    try:
+        os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(1, 3))  # our own /dev/null, in tmp_path
+    except (PermissionError, AttributeError):
+        pytest.skip("making a device node needs root")
+    refused(
+        capsys,
+        ["export", "--checkpoint", str(saved), "--out", str(node), "--force"],
+        "is a character device",
+    )
+    assert stat.S_ISCHR(os.lstat(node).st_mode)
+
+
+def test_export_still_overwrites_a_regular_file_with_force(tmp_path, saved, capsys):
+    dst = tmp_path / "old.pt"
+    dst.write_text("old")
+    assert main(["export", "--checkpoint", str(saved), "--out", str(dst), "--force"]) == 0
+    assert load_checkpoint(dst).step == 60
+
+
+@pytest.mark.parametrize("how", ["same path", "via a symlinked folder", "hard link"])
+def test_export_onto_its_own_source_is_refused(tmp_path, saved, capsys, how):
+    """--force replaced the training checkpoint by its float16 export: optimizer state lost."""
+    target = saved
+    if how == "via a symlinked folder":
+        (tmp_path / "alias").symlink_to(tmp_path)
+        target = tmp_path / "alias" / saved.name
+    elif how == "hard link":
+        target = tmp_path / "hard.pt"
+        os.link(saved, target)
+    before = saved.read_bytes()
+    flags = ["export", "--checkpoint", str(saved), "--out", str(target), "--force"]
+    refused(capsys, flags, "the checkpoint itself")
+    assert saved.read_bytes() == before
+
+
+def test_export_into_a_readonly_folder(readonly_dir, saved, capsys):
+    argv = ["export", "--checkpoint", str(saved), "--out", str(readonly_dir / "model.pt")]
+    refused(capsys, argv, "cannot write checkpoint", str(readonly_dir / "model.pt"))
+    assert list(readonly_dir.iterdir()) == []
+
+
+def test_really_full_disk_on_a_tiny_tmpfs(tmpfs, saved, capsys):
+    small = tmpfs("16k")
+    (small / "old.pt").write_bytes(b"previous export")
+    argv = ["export", "--checkpoint", str(saved), "--out", str(small / "old.pt"), "--force"]
+    refused(capsys, argv, "the disk is full")
+    assert (small / "old.pt").read_bytes() == b"previous export"
+    assert sorted(p.name for p in small.iterdir()) == ["old.pt"]

@@ -1,0 +1,80 @@
+"""Resuming a run (``--resume``): a checkpoint whose stored settings or training state do not fit is
+refused in one line, and nothing is overwritten."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from faults import edited, says
+
+from lstmviz.core.checkpoint import LATEST
+from lstmviz.core.errors import LstmvizError
+from lstmviz.core.training import train
+
+
+def test_resuming_a_checkpoint_with_bad_stored_settings(tmp_path, tiny_config, tiny_text):
+    run = tmp_path / "run"
+    train(tiny_config.replace(out=str(run), steps=3), text=tiny_text, progress=False)
+    raw = torch.load(run / LATEST, weights_only=True)
+    raw["config"]["seq_len"] = -4
+    torch.save(raw, run / LATEST)
+    with pytest.raises(LstmvizError) as info:
+        train(out=str(run), resume=True, text=tiny_text, progress=False, steps=6)
+    says(info.value, "damaged", "training settings", "--seq-len", "-4")
+
+
+@pytest.mark.parametrize("damage", ["optimizer", "train_state", "rng"])
+def test_resuming_a_checkpoint_with_damaged_training_state(
+    tmp_path, tiny_config, tiny_text, damage
+):
+    run = tmp_path / "run"
+    train(tiny_config.replace(out=str(run), steps=3), text=tiny_text, progress=False)
+    raw = torch.load(run / LATEST, weights_only=True)
+    if damage == "optimizer":
+        raw["optimizer"]["param_groups"] = []
+    elif damage == "train_state":
+        raw["train_state"] = {"h": torch.zeros(2, 3, 32), "c": torch.zeros(2, 3, 32)}
+    else:
+        raw["rng"] = {"torch": torch.zeros(3, dtype=torch.uint8)}
+    torch.save(raw, run / LATEST)
+    with pytest.raises(LstmvizError) as info:
+        train(out=str(run), resume=True, text=tiny_text, progress=False, steps=6)
+    says(info.value, "damaged", "training state does not fit")
+    assert read_step(run) == 3  # nothing was overwritten
+
+
+def read_step(run: Path) -> int:
+    return int(torch.load(run / LATEST, weights_only=True)["step"])
+
+
+@pytest.fixture
+def run_dir(tmp_path, tiny_config, tiny_text):
+    """A finished 10-step run folder holding checkpoint.pt with optimizer and stream state."""
+    train(tiny_config.replace(steps=10, out=str(tmp_path / "run")), text=tiny_text, progress=False)
+    return tmp_path / "run"
+
+
+def _exp_avg_cut(c):
+    c["optimizer"]["state"][0]["exp_avg"] = c["optimizer"]["state"][0]["exp_avg"][:1]
+
+
+def _state_float64(c):
+    c["train_state"] = {k: v.double() for k, v in c["train_state"].items()}
+
+
+@pytest.mark.parametrize("change", [_exp_avg_cut, _state_float64])
+def test_resuming_damaged_training_state_is_one_message(run_dir, tiny_text, change):
+    """An optimizer moment of the wrong shape crashed the first step (a "bug" exit 1)."""
+    ck = run_dir / LATEST
+    edited(ck, ck, change)
+    before = ck.read_bytes()
+    again = dict(out=str(run_dir), steps=12, text=tiny_text, resume=True, progress=False)
+    if change is _state_float64:  # float64 carried state is the same state: resumes fine
+        assert train(**again).step == 12
+        return
+    with pytest.raises(LstmvizError) as info:
+        train(**again)
+    says(info.value, "damaged", "training state")
+    assert ck.read_bytes() == before

@@ -1,0 +1,80 @@
+"""Training and generation settings, checked before any work: a wrong type or range is one
+LstmvizError naming the setting and what is allowed, and a model too big for this machine is
+refused before anything is allocated."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+import torch
+from faults import says
+
+from lstmviz.core.errors import LstmvizError
+from lstmviz.core.model import CharLSTM
+from lstmviz.core.sampling import generate
+from lstmviz.core.training import train
+
+
+def test_a_model_too_big_for_memory_is_refused_before_allocating(tiny_config, tiny_text):
+    start = time.monotonic()
+    with pytest.raises(LstmvizError) as info:
+        train(tiny_config.replace(hidden_size=200_000), text=tiny_text, progress=False)
+    assert time.monotonic() - start < 10
+    with torch.device("meta"):  # the parameters the message must count, without their memory
+        model = CharLSTM(len(set(tiny_text)), 200_000, 2, 0.1, 8)
+    counted = sum(p.numel() for p in model.parameters())
+    says(info.value, "hidden_size=200000", f"has {counted:,} parameters", "cpu memory", "smaller")
+
+
+def test_grad_clip_minus_one_never_trains_backwards(tiny_config, tiny_text):
+    with pytest.raises(LstmvizError, match="grad_clip"):
+        train(tiny_config.replace(grad_clip=-1.0), text=tiny_text, progress=False)
+    off = train(tiny_config.replace(grad_clip=math.inf, steps=10), text=tiny_text, progress=False)
+    assert off.step == 10  # inf is the documented "no clipping"
+
+
+@pytest.mark.parametrize(
+    "field, value, words",
+    [
+        ("hidden_size", 2.5, ("--hidden-size", "whole number >= 1", "2.5")),
+        ("batch_size", True, ("--batch-size", "whole number >= 1", "True")),
+        ("lr", "0.1", ("--lr", "(0, 1e+06]", "'0.1'")),
+        ("val_chars", 1.0, ("--val-chars", "whole number")),
+        ("seed", 2**64, ("--seed", "0 to 4294967295")),
+        ("corpus", 5, ("corpus must be",)),
+        ("device", 0, ("--device", "non-empty string or None")),
+    ],
+)
+def test_training_settings_of_the_wrong_type(field, value, words, tiny_config):
+    with pytest.raises(LstmvizError) as info:
+        train(tiny_config.replace(**{field: value}), text="abc" * 1000, progress=False)
+    says(info.value, *words)
+    with pytest.raises(LstmvizError) as info:
+        train({"steps": 3}, text="abc" * 1000, progress=False)
+    says(info.value, "must be a TrainConfig")
+
+
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        (dict(temperature=1e-45), ("temperature", "0 (greedy)", "0.001 and 1000")),
+        (dict(temperature=math.inf), ("temperature", "got inf")),
+        (dict(temperature=math.nan), ("temperature", "got nan")),
+        (dict(temperature=-1.0), ("temperature", "got -1.0")),
+        (dict(seed=10**23), ("seed", "0 to 4294967295")),
+        (dict(seed=-1), ("seed", "0 to 4294967295")),
+        (dict(seed=1.5), ("seed", "whole number")),
+        (dict(prime="RO\ud800"), ("lone surrogate",)),
+        (dict(top_k=0), ("top_k", ">= 1")),
+        (dict(top_k=True), ("top_k", "whole number")),
+        (dict(length=-1), ("length", ">= 0")),
+    ],
+)
+def test_bad_generation_arguments_are_refused_up_front(tiny_trained, kwargs, words):
+    args = dict(prime="ROMEO", length=20, temperature=1.0, seed=0) | kwargs
+    prime, length = args.pop("prime"), args.pop("length")
+    with pytest.raises(LstmvizError) as info:
+        generate(tiny_trained.model, tiny_trained.vocab, prime, length, **args)
+    says(info.value, *words)
