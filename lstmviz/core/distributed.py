@@ -113,21 +113,28 @@ def group(ranks: Ranks, device: torch.device) -> Iterator[None]:
     # device_id binds NCCL to this rank's GPU at once (no guessing which GPU a barrier uses)
     gpu = device if device.type == "cuda" else None
     dist.init_process_group(backend, timeout=TIMEOUT, device_id=gpu)
+    peers_gone = False
     try:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        yield
-        dist.barrier()  # every rank done before any leaves
-    except RuntimeError as e:
-        if not lost(e):
-            raise
-        # the training loop reports failures with its step; this is one before or after it
-        raise LstmvizError(
-            f"{failure(e, ranks)}, outside the training steps. See the other processes' "
-            "messages above; start again (with --resume if the run folder has a checkpoint)"
-        ) from None
+        try:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            yield
+            dist.barrier()  # every rank done before any leaves
+        except RuntimeError as e:
+            if not lost(e):
+                raise
+            # the training loop reports failures with its step; this is one before or after it
+            raise PeerLost(
+                f"{failure(e, ranks)}, outside the training steps. See the other processes' "
+                "messages above; start again (with --resume if the run folder has a checkpoint)"
+            ) from None
+    except PeerLost:
+        peers_gone = True
+        raise
     finally:
         signal.signal(signal.SIGTERM, previous)
-        if dist.is_initialized():
+        # With a peer gone there is nothing to leave in step, and gloo's teardown can then hang
+        # (torch 2.3, see below) before the one-line report is printed: leave it to the exit.
+        if dist.is_initialized() and not peers_gone:
             # gloo's worker threads free each finished collective after the caller has seen it
             # finish, and freeing its tensors needs the GIL; destroy_process_group joins them
             # while holding the GIL, so a worker still freeing deadlocks both (seen with torch
@@ -199,6 +206,10 @@ def gather_state(state: tuple[Tensor, Tensor], ranks: Ranks) -> tuple[Tensor, Te
         dist.all_gather(parts, t.contiguous())
         out.append(torch.cat(parts, dim=1))
     return out[0], out[1]
+
+
+class PeerLost(LstmvizError):
+    """This rank lost contact with the others (a dead peer, a timeout): one line, exit 2."""
 
 
 def lost(error: BaseException) -> bool:

@@ -372,7 +372,7 @@ def _train(
     except RuntimeError as e:
         if ranks is None or not distributed.lost(e):
             raise
-        raise LstmvizError(
+        raise distributed.PeerLost(
             f"{distributed.failure(e, ranks)}; stopped after step {run.step}. The last checkpoint "
             f"is {_last_checkpoint(out)}: run the same torchrun command with --resume to continue"
         ) from None
