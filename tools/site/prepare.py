@@ -14,6 +14,9 @@ What changes, output by output (the lesson file itself is never touched):
 - "Exercise N: not answered yet. Replace the ... " lines (a lesson run without answers) become
   one box saying where the answer is checked when the lesson runs in Jupyter.
 - the ``# NBVAL_CHECK_OUTPUT`` first line (a test marker) is taken off the code cell.
+- the launch cells on top (tag ``lstmviz-launch``: Colab and Binder badges, the install cell,
+  written by tools/links.py) are left out: they are for running the notebook, and the badges'
+  images come from other hosts, which the site never asks.
 
 Needs neither plotly nor Sphinx: the site's tests import it anywhere lstmviz imports.
 """
@@ -31,6 +34,7 @@ from lstmviz.core.names import LABELS
 PLOTLY = "application/vnd.plotly.v1+json"
 WIDGET = "application/vnd.jupyter.widget-view+json"
 MARKER = "# NBVAL_CHECK_OUTPUT"
+LAUNCH = "lstmviz-launch"  # tools/links.py's TAG (tests/test_links.py checks they agree)
 #: trace types in plotly.js's "cartesian" bundle, the one the site ships (1.5 MB, not 4.8 MB)
 CARTESIAN = {
     "bar",
@@ -250,6 +254,7 @@ def prepare_notebook(
     name under ``notebooks/`` that a note under the title offers.
     """
     nb = copy.deepcopy(nb)
+    nb["cells"] = [c for c in nb["cells"] if LAUNCH not in c.get("metadata", {}).get("tags", [])]
     nb.get("metadata", {}).pop("widgets", None)  # no widget state: myst-nb loads no widget JS
     pending = dict(recorded or {})
     if download:  # right under the title (the first cell's first line), else on top
