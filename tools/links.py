@@ -132,9 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     targets = {ROOT / "README.md": lambda text: readme(text, owner, name)}
     for path in sorted((ROOT / "lessons").glob("*.ipynb")):
         rel = path.relative_to(ROOT).as_posix()
-        targets[path] = lambda text, rel=rel: nbformat.writes(
-            lesson(nbformat.reads(text, as_version=4), owner, name, rel)
-        ) + "\n"  # nbformat.write's own ending, which the committed lessons have
+        targets[path] = lambda text, rel=rel: (
+            nbformat.writes(lesson(nbformat.reads(text, as_version=4), owner, name, rel)) + "\n"
+        )  # nbformat.write's own ending, which the committed lessons have
     for path, make in targets.items():
         text = path.read_text(encoding="utf-8")
         new = make(text)
