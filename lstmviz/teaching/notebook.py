@@ -1,6 +1,7 @@
 """Lesson set-up: seeds, and plotly renderers that are interactive live and static on GitHub.
 
-Used by every lesson: ``lstmviz.teaching.notebook.setup()`` is its first code cell.
+Used by every lesson: ``lstmviz.teaching.notebook.setup()`` is its first code cell after the
+install cell (tools/links.py); ``result_file`` and ``solutions`` read its files through the package.
 """
 
 from __future__ import annotations
