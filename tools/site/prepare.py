@@ -225,8 +225,14 @@ def _html_output(markup: str) -> dict:
     return {"output_type": "display_data", "metadata": {}, "data": {"text/html": markup}}
 
 
-def download_note(download: str) -> dict:
-    """A markdown cell under the lesson's title: the notebook itself, to run."""
+def download_note(download: str, colab: str | None = None) -> dict:
+    """A markdown cell under the lesson's title: the notebook itself, to run (and in Colab)."""
+    elsewhere = (
+        f' Or open it in <a href="{html.escape(colab)}">Colab</a>: its first cell installs '
+        "lstmviz there."
+        if colab
+        else ""
+    )
     return {
         "cell_type": "markdown",
         "metadata": {},
@@ -235,7 +241,8 @@ def download_note(download: str) -> dict:
             "change it and do the exercises, open it in JupyterLab: download "
             f'<a href="../notebooks/{html.escape(download)}" download>{html.escape(download)}</a> '
             "or, in a copy of the repository, run <code>make lab</code> (see '"
-            '<a href="../index.html#run-the-lessons">Run the lessons</a>\').</p>'
+            '<a href="../index.html#run-the-lessons">Run the lessons</a>\').'
+            f"{elsewhere}</p>"
         ),
     }
 
@@ -245,13 +252,15 @@ def prepare_notebook(
     solutions: str,
     recorded: dict[str, tuple[dict, str, str]] | None = None,
     download: str | None = None,
+    colab: str | None = None,
 ) -> dict:
     """A copy of lesson ``nb`` (nbformat 4 JSON as a dict) as the website shows it.
 
     ``solutions``: the path named in exercise boxes. ``recorded``: widget kind (e.g.
     ``"LiveGeneration"``) -> (recording spec, explorer page URL, standalone page URL); the first
     widget of that kind gets the recorded explorer under its snapshot. ``download``: the file
-    name under ``notebooks/`` that a note under the title offers.
+    name under ``notebooks/`` that a note under the title offers, with ``colab``: the lesson's
+    address in Colab (tools/links.py), which the note offers too.
     """
     nb = copy.deepcopy(nb)
     nb["cells"] = [c for c in nb["cells"] if LAUNCH not in c.get("metadata", {}).get("tags", [])]
@@ -264,9 +273,9 @@ def prepare_notebook(
         if title.startswith("# "):
             cells[0] = {**cells[0], "source": title + "\n"}
             body = {"cell_type": "markdown", "metadata": {}, "source": rest.lstrip("\n")}
-            cells[1:1] = [download_note(download), body]
+            cells[1:1] = [download_note(download, colab), body]
         else:
-            cells.insert(0, download_note(download))
+            cells.insert(0, download_note(download, colab))
     for cell in nb["cells"]:
         if cell["cell_type"] != "code":
             continue
