@@ -43,14 +43,9 @@ def test_mean_and_standard_error():
 
 # ---- lessons 02 and 03: each worked solution against what the lesson's check expects ----------
 def _solutions(lesson: str):
-    import importlib.util
-    from pathlib import Path
+    from lstmviz.teaching.notebook import solutions  # as the lessons load them
 
-    path = Path(__file__).parent.parent / "lessons" / "solutions" / f"{lesson}.py"
-    spec = importlib.util.spec_from_file_location(f"solutions_{lesson}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return solutions(lesson)
 
 
 def test_lesson02_exercise1_bound_lag_is_guaranteed_and_smallest():

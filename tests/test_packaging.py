@@ -149,7 +149,8 @@ def test_wheel_ships_models_corpus_licences_and_py_typed(tmp_path):
     src.mkdir()
     for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, src / name)
-    shutil.copytree(ROOT / "lstmviz", src / "lstmviz", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("lstmviz", "lessons"):
+        shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
     build = "import sys, setuptools.build_meta as b; b.build_wheel(sys.argv[1])"  # PEP 517
     subprocess.run(
         [sys.executable, "-c", build, str(tmp_path / "dist")],
@@ -171,11 +172,30 @@ def test_wheel_ships_models_corpus_licences_and_py_typed(tmp_path):
         "lstmviz/viz/recorded/explorer.js",  # export_html's page script, style and template
         "lstmviz/viz/recorded/explorer.css",
         "lstmviz/viz/recorded/explorer.html",
+        "lstmviz/lessons/solutions/README.md",
     ):
         assert shipped in names
+    # every notebook and worked solution in lessons/, once, as lstmviz/lessons/ (lstmviz lessons)
+    for path in (ROOT / "lessons").rglob("*"):
+        if path.suffix in (".ipynb", ".py"):
+            assert f"lstmviz/{path.relative_to(ROOT).as_posix()}" in names, path
+    assert not any(n.startswith("lessons/") for n in names)
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     assert "License-Expression: MIT" in metadata
     assert "Requires-Python: >=3.11" in metadata
+
+
+def test_every_folder_of_the_package_is_listed_in_pyproject():
+    """pyproject lists the packages (to map lessons/ into the wheel): none may be forgotten."""
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        ".".join(p.relative_to(ROOT).parts)
+        for p in [ROOT / "lstmviz", *(ROOT / "lstmviz").rglob("*")]
+        if p.is_dir() and p.name != "__pycache__"
+    }
+    assert found | {"lstmviz.lessons", "lstmviz.lessons.solutions"} == listed
 
 
 def test_licence_is_mit_and_spdx():

@@ -152,6 +152,10 @@ def test_the_marker_line_goes_and_a_download_note_sits_under_the_title():
     assert title["source"] == "# 01 — Title\n" and intro["source"] == "Intro $x$."
     assert 'href="../notebooks/01_x.ipynb"' in note["source"]
     assert code["source"] == "print(vocab)"
+    assert "Colab" not in note["source"]
+    colab = "https://colab.research.google.com/github/o/n/blob/main/lessons/01_x.ipynb"
+    nb = prepare.prepare_notebook(notebook(marked), "s.py", download="01_x.ipynb", colab=colab)
+    assert f'<a href="{colab}">Colab</a>' in nb["cells"][1]["source"]
 
 
 def test_every_committed_lesson_prepares_and_keeps_each_figure():

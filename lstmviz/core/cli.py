@@ -1,4 +1,4 @@
-"""Command line: ``python -m lstmviz train|sample|export ...``.
+"""Command line: ``python -m lstmviz train|sample|eval|export|lessons ...``.
 
     python -m lstmviz train --preset full --out runs/full --save-every 200
     python -m lstmviz train --out runs/full --resume            # continue after a kill
@@ -6,6 +6,7 @@
     python -m lstmviz sample --checkpoint shakespeare            # a pretrained model, by name
     python -m lstmviz export --checkpoint runs/full/best.pt --out shakespeare.pt   # float16
     python -m lstmviz eval --checkpoint shakespeare    # validation loss, as on the model card
+    python -m lstmviz lessons my-lessons               # copy the lessons; jupyter lab my-lessons
 
 ``train``'s flags are TrainConfig's fields (``--hidden-size`` sets ``hidden_size``; the help text
 is written next to each field in ``config.py``); ``--preset`` chooses among ``PRESETS``.
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import shlex
 import signal
 import sys
 import typing
@@ -35,6 +37,7 @@ from .distributed import Echo
 from .errors import LstmvizError, one_line
 from .evaluation import evaluate
 from .files import check_write_target, os_error
+from .lessons import DEFAULT_DIR, copy_lessons
 from .run import train
 from .sampling import stream
 from .signals import TrainingInterrupted
@@ -93,7 +96,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``lstmviz`` argument parser with subcommands train, sample, eval and export."""
+    """The ``lstmviz`` argument parser with subcommands train, sample, eval, export and lessons."""
     parser = _Parser(prog="lstmviz", description="Train and sample character LSTMs.")
     parser.add_argument("--version", action="version", version=f"lstmviz {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -155,7 +158,41 @@ def build_parser() -> argparse.ArgumentParser:
         help="score the float16 weights on the validation text (as eval does) and store that "
         "loss as the export's val_loss (what load_pretrained(name).val_loss and a model card say)",
     )
+    le = sub.add_parser(
+        "lessons",
+        help="copy the seven lessons (Jupyter notebooks) into a folder",
+        description=(
+            "Copy the lessons that come with lstmviz (notebooks and worked solutions) into DIR, "
+            "then open them with `jupyter lab DIR`. A file there that you changed is never "
+            "overwritten without --force; identical files are left as they are."
+        ),
+    )
+    le.add_argument(
+        "dir",
+        nargs="?",
+        default=DEFAULT_DIR,
+        metavar="DIR",
+        help=f"folder to copy into, made if missing (default: {DEFAULT_DIR})",
+    )
+    le.add_argument(
+        "--force", action="store_true", help="overwrite lesson files in DIR that differ"
+    )
     return parser
+
+
+def _lessons(args: argparse.Namespace) -> None:
+    done = copy_lessons(args.dir, force=args.force)
+    notebooks = sum(p.suffix == ".ipynb" for p in done.written + done.replaced)
+    if done.written or done.replaced:
+        print(
+            f"copied {len(done.written) + len(done.replaced)} file(s) ({notebooks} notebooks) "
+            f"into {done.dest}"
+            + (f", replacing {len(done.replaced)} that differed" if done.replaced else "")
+            + (f"; {len(done.unchanged)} were there already" if done.unchanged else "")
+        )
+    else:
+        print(f"{done.dest} already holds these lessons, unchanged")
+    print(f"open them with:  jupyter lab {shlex.quote(str(done.dest))}")
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -248,7 +285,14 @@ def main(argv: list[str] | None = None) -> int:
         # report instead of dying mid-sentence (train() itself stops on SIGTERM between steps)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
-        {"train": _train, "sample": _sample, "eval": _eval, "export": _export}[args.command](args)
+        commands = {
+            "train": _train,
+            "sample": _sample,
+            "eval": _eval,
+            "export": _export,
+            "lessons": _lessons,
+        }
+        commands[args.command](args)
     except TrainingInterrupted as e:
         if _reports():
             print(one_line(str(e)), file=sys.stderr)

@@ -1,6 +1,7 @@
 """Lesson set-up: seeds, and plotly renderers that are interactive live and static on GitHub.
 
-Used by every lesson: ``lstmviz.teaching.notebook.setup()`` is its first code cell.
+Used by every lesson: ``lstmviz.teaching.notebook.setup()`` is its first code cell after the
+install cell (tools/links.py); ``result_file`` and ``solutions`` read its files through the package.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ import time
 import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import TypeVar
 
 import numpy as np
 import plotly.io as pio
 import torch
 
+from ..core.errors import LstmvizError
+from ..core.lessons import lessons_dir
 from ..viz.style import static_images_available
 
 T = TypeVar("T")
@@ -147,3 +151,29 @@ def result_file(name: str) -> Path:
         have = ", ".join(sorted(p.name for p in RESULTS_DIR.glob("*"))) or "none"
         raise FileNotFoundError(f"no shipped result named {name!r} in {RESULTS_DIR}; have: {have}")
     return path
+
+
+def solutions(lesson: str) -> ModuleType:
+    """The worked solutions of ``lesson`` (e.g. ``"07_how_far_back"``): ``solutions/LESSON.py``.
+
+    Read from the lessons that ship with the package (``core.lessons.lessons_dir``), never from
+    the folder the notebook runs in, so a lesson opened in Colab or copied anywhere finds them.
+    Loaded once per kernel.
+    """
+    name = f"lstmviz_solutions_{lesson}"
+    if name in sys.modules:
+        return sys.modules[name]
+    path = lessons_dir() / "solutions" / f"{lesson}.py"
+    if not path.is_file():
+        have = ", ".join(sorted(p.stem for p in path.parent.glob("[0-9]*.py"))) or "none"
+        raise LstmvizError(f"no worked solutions named {lesson!r} in {path.parent}; have: {have}")
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None  # a .py file always has a loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module

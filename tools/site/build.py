@@ -29,6 +29,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import links  # noqa: E402 (tools/links.py: the Colab address of each lesson)
 import prepare  # noqa: E402 (this folder's module)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -161,9 +163,14 @@ def lay_out(src: Path, static: Path, extra: Path) -> dict:
 
     (src / "lessons").mkdir()
     (extra / "notebooks").mkdir()
+    owner, name = links.repository()
     for stem, nb in lessons.items():
         site_nb = prepare.prepare_notebook(
-            nb, f"lessons/solutions/{stem}.py", recorded.get(stem), download=f"{stem}.ipynb"
+            nb,
+            f"lessons/solutions/{stem}.py",
+            recorded.get(stem),
+            download=f"{stem}.ipynb",
+            colab=links.colab_url(owner, name, f"lessons/{stem}.ipynb"),
         )
         (src / "lessons" / f"{stem}.ipynb").write_text(
             json.dumps(site_nb, ensure_ascii=False), encoding="utf-8"

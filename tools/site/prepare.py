@@ -14,6 +14,9 @@ What changes, output by output (the lesson file itself is never touched):
 - "Exercise N: not answered yet. Replace the ... " lines (a lesson run without answers) become
   one box saying where the answer is checked when the lesson runs in Jupyter.
 - the ``# NBVAL_CHECK_OUTPUT`` first line (a test marker) is taken off the code cell.
+- the launch cells on top (tag ``lstmviz-launch``: Colab and Binder badges, the install cell,
+  written by tools/links.py) are left out: they are for running the notebook, and the badges'
+  images come from other hosts, which the site never asks.
 
 Needs neither plotly nor Sphinx: the site's tests import it anywhere lstmviz imports.
 """
@@ -31,6 +34,7 @@ from lstmviz.core.names import LABELS
 PLOTLY = "application/vnd.plotly.v1+json"
 WIDGET = "application/vnd.jupyter.widget-view+json"
 MARKER = "# NBVAL_CHECK_OUTPUT"
+LAUNCH = "lstmviz-launch"  # tools/links.py's TAG (tests/test_links.py checks they agree)
 #: trace types in plotly.js's "cartesian" bundle, the one the site ships (1.5 MB, not 4.8 MB)
 CARTESIAN = {
     "bar",
@@ -221,8 +225,14 @@ def _html_output(markup: str) -> dict:
     return {"output_type": "display_data", "metadata": {}, "data": {"text/html": markup}}
 
 
-def download_note(download: str) -> dict:
-    """A markdown cell under the lesson's title: the notebook itself, to run."""
+def download_note(download: str, colab: str | None = None) -> dict:
+    """A markdown cell under the lesson's title: the notebook itself, to run (and in Colab)."""
+    elsewhere = (
+        f' Or open it in <a href="{html.escape(colab)}">Colab</a>: its first cell installs '
+        "lstmviz there."
+        if colab
+        else ""
+    )
     return {
         "cell_type": "markdown",
         "metadata": {},
@@ -231,7 +241,8 @@ def download_note(download: str) -> dict:
             "change it and do the exercises, open it in JupyterLab: download "
             f'<a href="../notebooks/{html.escape(download)}" download>{html.escape(download)}</a> '
             "or, in a copy of the repository, run <code>make lab</code> (see '"
-            '<a href="../index.html#run-the-lessons">Run the lessons</a>\').</p>'
+            '<a href="../index.html#run-the-lessons">Run the lessons</a>\').'
+            f"{elsewhere}</p>"
         ),
     }
 
@@ -241,15 +252,18 @@ def prepare_notebook(
     solutions: str,
     recorded: dict[str, tuple[dict, str, str]] | None = None,
     download: str | None = None,
+    colab: str | None = None,
 ) -> dict:
     """A copy of lesson ``nb`` (nbformat 4 JSON as a dict) as the website shows it.
 
     ``solutions``: the path named in exercise boxes. ``recorded``: widget kind (e.g.
     ``"LiveGeneration"``) -> (recording spec, explorer page URL, standalone page URL); the first
     widget of that kind gets the recorded explorer under its snapshot. ``download``: the file
-    name under ``notebooks/`` that a note under the title offers.
+    name under ``notebooks/`` that a note under the title offers, with ``colab``: the lesson's
+    address in Colab (tools/links.py), which the note offers too.
     """
     nb = copy.deepcopy(nb)
+    nb["cells"] = [c for c in nb["cells"] if LAUNCH not in c.get("metadata", {}).get("tags", [])]
     nb.get("metadata", {}).pop("widgets", None)  # no widget state: myst-nb loads no widget JS
     pending = dict(recorded or {})
     if download:  # right under the title (the first cell's first line), else on top
@@ -259,9 +273,9 @@ def prepare_notebook(
         if title.startswith("# "):
             cells[0] = {**cells[0], "source": title + "\n"}
             body = {"cell_type": "markdown", "metadata": {}, "source": rest.lstrip("\n")}
-            cells[1:1] = [download_note(download), body]
+            cells[1:1] = [download_note(download, colab), body]
         else:
-            cells.insert(0, download_note(download))
+            cells.insert(0, download_note(download, colab))
     for cell in nb["cells"]:
         if cell["cell_type"] != "code":
             continue
