@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+from ..critical import critical
 from .errors import LstmvizError
 
 #: The ending of ``atomic_write``'s temp files (``.NAME.XXXXXXXX.tmp``, beside NAME).
@@ -124,42 +125,84 @@ def check_write_target(path: str | os.PathLike, what: str) -> None:
         )
 
 
+def write_regular(path: str | os.PathLike, data: bytes, what: str) -> None:
+    """Write ``data`` to ``path``, never through a symbolic link and only into a regular file.
+
+    For small files that need not be atomic (a lock's holder line). A link, FIFO, device or folder
+    at ``path`` is refused (LstmvizError), also one swapped in after the check: the file is opened
+    with O_NOFOLLOW (a link fails) and O_NONBLOCK (a FIFO cannot block), then looked at (fstat).
+    """
+    path = Path(path)
+    check_write_target(path, what)
+    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0), 0o666)
+    except OSError as e:  # ELOOP: a link swapped in; ENXIO: a FIFO without a reader
+        raise os_error(e, f"cannot write {what} {str(path)!r}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise LstmvizError(
+                f"{what} {str(path)!r} is {describe(st.st_mode)}; lstmviz writes only regular "
+                "files. Remove it or choose another path"
+            )
+        os.ftruncate(fd, 0)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError as e:
+        raise os_error(e, f"cannot write {what} {str(path)!r}") from None
+    finally:
+        os.close(fd)
+
+
 def atomic_write(
     path: str | os.PathLike,
     write: Callable[[BinaryIO], None],
     what: str,
     *,
     failed: str | None = None,
+    cap: int | None = None,
 ) -> Path:
     """Call ``write(f)`` on a temp file beside ``path``, then rename it to ``path``: all or none.
 
     A kill at any moment leaves either the old file or the new one, never half of one; the temp
     file (``.NAME.*.tmp``) is removed on failure (after a kill, ``RunFolder`` removes it, or the
     next download into the corpus cache). Only a regular file (or nothing) at ``path`` is replaced.
-    An OSError (a full disk, a vanished folder) becomes one LstmvizError saying nothing was
-    replaced, or starting with ``failed`` when given (what failed, and what to do about it).
+    Ctrl-C and SIGTERM wait until the file is whole (``lstmviz.critical``): a second Ctrl-C during
+    a save neither breaks the writer nor loses the save. ``cap``: a file that came out larger is
+    not kept (the reader would refuse it). An OSError (a full disk, a vanished folder) becomes one
+    LstmvizError saying nothing was replaced, or starting with ``failed`` when given (what
+    failed, and what to do about it).
     """
     path = Path(path)
     check_write_target(path, what)  # os.replace would replace a link or device file itself
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
-    except OSError as e:
-        raise os_error(e, failed or f"cannot write {what} {str(path)!r}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException as e:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(e, OSError):  # the old file is untouched
-            doing = failed or f"cannot write {what} {str(path)!r} (nothing was replaced)"
-            raise os_error(e, doing) from None
-        raise
+    with critical():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
+        except OSError as e:
+            raise os_error(e, failed or f"cannot write {what} {str(path)!r}") from None
+        try:
+            with os.fdopen(fd, "wb") as f:
+                write(f)
+                f.flush()
+                size = f.tell()
+                if cap is not None and size > cap:
+                    raise LstmvizError(
+                        f"refusing to write {what} {str(path)!r}: it came to {size:,} bytes, more "
+                        f"than the {cap:,}-byte cap lstmviz reads back; nothing was replaced"
+                    )
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; the usual permissions
+            os.replace(tmp, path)
+        except BaseException as e:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            if isinstance(e, OSError):  # the old file is untouched
+                doing = failed or f"cannot write {what} {str(path)!r} (nothing was replaced)"
+                raise os_error(e, doing) from None
+            raise
     return path
 
 

@@ -27,17 +27,17 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from . import checkpoint, distributed, training
 from . import config as settings
-from . import distributed, training
 from .checkpoint import Resumed, read_raw, read_resumable, restore, save_checkpoint
 from .config import GIVEN_TEXT, TrainConfig, choose_preset
 from .corpus import load_corpus, split
 from .device import autocast_for, memory_bytes, pick_device, resolve_precision
 from .errors import LstmvizError, first_line
 from .files import atomic_write
-from .model import CharLSTM
+from .model import CharLSTM, param_count
 from .numbers import bits, perplexity
-from .run_folder import BEST, LATEST, LOG, RunFolder, epoch_file
+from .run_folder import BEST, LATEST, LOG, RunFolder, epoch_file, run_files
 from .sampling import generate
 from .signals import StopOnSignal, TrainingInterrupted
 from .vocab import Vocab
@@ -219,10 +219,17 @@ def _resolve(
         config = config.replace(**overrides)
     out = Path(config.out) if config.out else None
     if not resume:
-        if out is not None and (out / LATEST).exists():
+        held = run_files(out) if out is not None else []
+        if LATEST in held:
             raise LstmvizError(
                 f"{str(out)!r} already holds a checkpoint; pass --resume (resume=True) to continue "
                 "it, or choose another --out folder"
+            )
+        if held:  # e.g. best.pt of a run killed before its first checkpoint.pt: never replace it
+            raise LstmvizError(
+                f"{str(out)!r} already holds files of another run ({', '.join(held)}) but no "
+                f"{LATEST} to resume; a new run there would replace them. Choose another --out "
+                "folder, or move those files away"
             )
         return config.validate(), None
     if out is None:
@@ -240,18 +247,29 @@ def _not_utf8(text: str) -> bool:
 
 
 def _check_model_fits(cfg: TrainConfig, vocab_size: int, device: torch.device) -> None:
-    """Refuse, before allocating anything, a model whose training state cannot fit in memory."""
-    with torch.device("meta"):  # the model's shapes, without its memory
-        model = _model(cfg, vocab_size)
-    params = sum(p.numel() for p in model.parameters())
+    """Refuse, before building anything, a model whose training state cannot fit in memory, or
+    (with ``out``) whose checkpoint would be larger than lstmviz reads back."""
+    sizes = dict(vocab_size=vocab_size, hidden_size=cfg.hidden_size, num_layers=cfg.num_layers)
+    params = param_count(**sizes, embedding_dim=cfg.embedding_dim)  # computed: nothing is built
+    model = (
+        f"a model with hidden_size={cfg.hidden_size}, num_layers={cfg.num_layers}, "
+        f"embedding_dim={cfg.embedding_dim} and {vocab_size:,} characters has {params:,} parameters"
+    )
     need = 16 * params  # float32 weights, gradients and Adam's two moments
     have = memory_bytes(device)
     if have is not None and need > have:
         raise LstmvizError(
-            f"a model with hidden_size={cfg.hidden_size}, num_layers={cfg.num_layers}, "
-            f"embedding_dim={cfg.embedding_dim} has {params:,} parameters and needs about "
-            f"{need / 1e9:,.1f} GB to train, more than the {have / 1e9:.1f} GB of {device.type} "
-            "memory here; choose smaller sizes"
+            f"{model} and needs about {need / 1e9:,.1f} GB to train, more than the "
+            f"{have / 1e9:.1f} GB of {device.type} memory here; choose smaller sizes"
+        )
+    size = checkpoint.training_checkpoint_bytes(
+        {**sizes, "embedding_dim": cfg.embedding_dim}, cfg.batch_size
+    )
+    if cfg.out is not None and size > checkpoint.CHECKPOINT_CAP:
+        raise LstmvizError(
+            f"{model}; its checkpoint would take about {size / 1e9:,.2f} GB, more than the "
+            f"{checkpoint.CHECKPOINT_CAP / 1e9:g} GB lstmviz reads back (--resume, sample, "
+            "export). Choose smaller sizes (or a corpus with fewer distinct characters)"
         )
 
 
