@@ -3,6 +3,7 @@ refused in one line, and nothing is overwritten."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,58 @@ def test_resuming_damaged_training_state_is_one_message(run_dir, tiny_text, chan
         train(**again)
     says(info.value, "damaged", "training state")
     assert ck.read_bytes() == before
+
+
+def _group(**changes):
+    def change(c):
+        c["optimizer"]["param_groups"][0].update(changes)
+
+    return change
+
+
+def _moment(key, value):
+    def change(c):
+        c["optimizer"]["state"][0][key] = torch.full_like(c["optimizer"]["state"][0][key], value)
+
+    return change
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        (_group(maximize=True), ("maximize=True",)),
+        (_group(weight_decay=1e6), ("weight_decay=1000000.0",)),
+        (_group(eps=-1.0), ("eps=-1.0",)),
+        (_group(betas=(math.nan, 0.999)), ("betas=(nan, 0.999)",)),
+        (_group(amsgrad=True), ("amsgrad=True",)),
+        (_moment("exp_avg_sq", -1.0), ("negative second moment",)),
+        (_moment("step", -3.0), ("step count of -3.0",)),
+        (_moment("step", 2.5), ("step count of 2.5",)),
+    ],
+)
+def test_resuming_with_poisoned_optimizer_settings_is_refused(run_dir, tiny_text, change, words):
+    """maximize=True made the loss climb (exit 0); eps=-1 or a NaN beta poisoned the weights, and
+    the "last good checkpoint" then named was the poisoned file itself."""
+    ck = run_dir / LATEST
+    edited(ck, ck, change)
+    before = ck.read_bytes()
+    with pytest.raises(LstmvizError) as info:
+        train(out=str(run_dir), steps=12, text=tiny_text, resume=True, progress=False)
+    says(info.value, str(ck), "damaged", "training state", *words)
+    assert ck.read_bytes() == before
+
+
+def test_the_learning_rate_and_implementation_flags_stored_are_not_trusted(run_dir, tiny_text):
+    """The rate is the schedule's (set every step) and foreach/fused say how, not what: a stored
+    lr of 1e6 or fused=True resumes exactly like the untouched checkpoint."""
+    ck = run_dir / LATEST
+    plain = run_dir.parent / "plain"
+    plain.mkdir()
+    (plain / LATEST).write_bytes(ck.read_bytes())
+    edited(ck, ck, _group(lr=1e6, foreach=True, fused=True))
+    again = dict(steps=12, text=tiny_text, resume=True, progress=False)
+    edited_run = train(out=str(run_dir), **again)
+    plain_run = train(out=str(plain), **again)
+    assert edited_run.step == plain_run.step == 12
+    for key, value in plain_run.model.state_dict().items():
+        torch.testing.assert_close(edited_run.model.state_dict()[key], value, atol=0, rtol=0)

@@ -10,20 +10,32 @@ import logging
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 
 import pytest
 import torch
-from faults import ROOT, TINY_FLAGS, lstmviz_process, refused, run_lstmviz, says, wait_for_line
+from faults import (
+    ROOT,
+    TINY_FLAGS,
+    lstmviz_process,
+    no_hang,
+    refused,
+    run_lstmviz,
+    says,
+    wait_for_line,
+)
 
 import lstmviz.core.checkpoint as checkpoint
+import lstmviz.core.files as files
 import lstmviz.core.run as core_run
 from lstmviz.__main__ import main
 from lstmviz.core.checkpoint import (
     BEST,
     HOLDER,
     LATEST,
+    LOCK,
     LOG,
     RunFolder,
     load_checkpoint,
@@ -211,3 +223,75 @@ def test_full_disk_during_training_keeps_earlier_checkpoints(
     # no temp files; the run log written with the step-5 checkpoint is whole
     assert sorted(p.name for p in run.iterdir()) == [".lstmviz.lock", LATEST, LOG]
     assert json.loads((run / LOG).read_text())["config"]["save_every"] == 5
+
+
+@pytest.mark.parametrize("name", [HOLDER, LOCK, LATEST, BEST, LOG, "epoch1.pt"])
+@pytest.mark.parametrize("kind", ["link", "fifo"])
+def test_no_run_file_is_written_through_a_link_or_into_a_fifo(
+    tmp_path, tiny_config, tiny_text, name, kind
+):
+    """A link at .lstmviz.lock.holder pointing at a user's file: train exited 0 and the file held
+    "pid ... since ..."; a FIFO there hung train in open()."""
+    out = tmp_path / "run"
+    out.mkdir()
+    victim = tmp_path / "notes.txt"
+    victim.write_text("my notes\n")
+    if kind == "link":
+        (out / name).symlink_to(victim)
+    else:
+        os.mkfifo(out / name)
+    cfg = tiny_config.replace(out=str(out), steps=2)
+    res = no_hang(lambda: train(cfg, text=tiny_text, progress=False), out / name, timeout=30)
+    assert isinstance(res.get("error"), LstmvizError), res
+    says(res["error"], name, "symbolic link" if kind == "link" else "FIFO")
+    assert victim.read_text() == "my notes\n"
+    assert (
+        os.path.islink(out / name)
+        if kind == "link"
+        else stat.S_ISFIFO(os.lstat(out / name).st_mode)
+    )
+    assert name == LATEST or not (out / LATEST).exists()  # refused before any training
+
+
+def test_a_link_or_fifo_swapped_in_after_the_check_is_still_not_written(tmp_path, monkeypatch):
+    """The check and the open are two steps; the open itself refuses to follow a link or wait."""
+    victim = tmp_path / "notes.txt"
+    victim.write_text("my notes\n")
+    (tmp_path / "link").symlink_to(victim)
+    os.mkfifo(tmp_path / "fifo")
+    monkeypatch.setattr(files, "check_write_target", lambda path, what: None)  # lost the race
+    for path in (tmp_path / "link", tmp_path / "fifo"):
+        res = no_hang(lambda p=path: files.write_regular(p, b"x", "f"), path)
+        assert isinstance(res.get("error"), LstmvizError), res
+    assert victim.read_text() == "my notes\n"
+
+
+@pytest.mark.parametrize("name", [BEST, "epoch2.pt", LOG])
+def test_a_fresh_run_never_replaces_files_of_another_run(tmp_path, saved, tiny_config, name):
+    """best.pt (step 900) but no checkpoint.pt -- a run killed before its first save: a fresh
+    train --out there exited 0 and best.pt was then step 5."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / name).write_bytes(saved.read_bytes())
+    seen = []
+    with pytest.raises(LstmvizError) as info:
+        train(tiny_config.replace(out=str(out), steps=5), callback=seen.append, progress=False)
+    says(info.value, name, "another --out", "no checkpoint.pt")
+    assert seen == [] and (out / name).read_bytes() == saved.read_bytes()
+    assert not (out / HOLDER).exists()
+
+
+def test_a_fresh_run_into_a_folder_with_a_best_checkpoint_from_the_cli(tmp_path, saved, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / BEST).write_bytes(saved.read_bytes())
+    refused(capsys, ["train", *TINY_FLAGS, "--out", str(out), "--steps", "5"], "best.pt", "--out")
+    assert load_checkpoint(out / BEST).step == 60
+
+
+def test_a_folder_named_like_a_temp_file_is_left_alone(tmp_path, tiny_config, tiny_text):
+    """Cleaning up after a killed save removed files only; a folder of that name raised."""
+    out = tmp_path / "run"
+    (out / ".checkpoint.pt.abc123.tmp").mkdir(parents=True)
+    train(tiny_config.replace(out=str(out), steps=2), text=tiny_text, progress=False)
+    assert (out / ".checkpoint.pt.abc123.tmp").is_dir() and load_checkpoint(out).step == 2
