@@ -9,7 +9,7 @@ import time
 
 import pytest
 import torch
-from faults import says
+from faults import TINY_FLAGS, no_hang, refused, says
 
 from lstmviz.core.errors import LstmvizError
 from lstmviz.core.model import CharLSTM
@@ -78,3 +78,28 @@ def test_bad_generation_arguments_are_refused_up_front(tiny_trained, kwargs, wor
     with pytest.raises(LstmvizError) as info:
         generate(tiny_trained.model, tiny_trained.vocab, prime, length, **args)
     says(info.value, *words)
+
+
+@pytest.mark.parametrize(
+    "flags, words",
+    [
+        (["--num-layers", "200000", "--hidden-size", "1"], ("--num-layers", "from 1 to 64")),
+        (["--num-layers", "65"], ("--num-layers", "from 1 to 64", "65")),
+        (["--steps", str(2**64)], ("--steps", "from 1 to 9007199254740992")),
+    ],
+)
+def test_a_flag_declaring_a_huge_cost_is_refused_before_building(tmp_path, capsys, flags, words):
+    """train --num-layers 200000 --hidden-size 1 was still before step 1 after 90 s (its
+    parameters are few, so the memory check passed); --steps 2**64 overflowed the seed."""
+    argv = ["train", *TINY_FLAGS, "--out", str(tmp_path / "run"), *flags]
+    res = no_hang(lambda: refused(capsys, argv, *words), timeout=20)
+    assert "error" not in res and res["seconds"] < 5, res
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_deepest_model_allowed_still_builds_quickly(tiny_config, tiny_text):
+    """The bound is a bound on cost, not on use: 64 layers of one unit train a step at once."""
+    start = time.monotonic()
+    cfg = tiny_config.replace(num_layers=64, hidden_size=1, steps=1, eval_every=1, seq_len=8)
+    assert train(cfg, text=tiny_text, progress=False).step == 1
+    assert time.monotonic() - start < 30
