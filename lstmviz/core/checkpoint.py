@@ -19,8 +19,12 @@ that folder removes the orphaned temporary file). Only regular files are ever wr
 never NaN or infinite weights. Loads read only a regular file of at most ``CHECKPOINT_CAP`` bytes,
 verify the zip archive's CRC-32 checksums (a flipped bit inside a tensor is caught), use
 ``torch.load(weights_only=True)``, which refuses pickles that would run code, then check every
-field's type, that the weights are finite, and that the tensor shapes fit ``model_config``
-before a model is built (so a file that claims a huge model allocates nothing).
+field's type and range, every tensor's structure (dense, on the CPU, a dtype we compute with,
+stored whole: a zero stride cannot pose one number as 80 GB) before any value is read, that the
+values are finite, and that the tensor shapes fit ``model_config`` -- computed, not built -- before
+a model is built (so a file that claims a huge or deep model allocates nothing). A checkpoint is
+never written larger than ``CHECKPOINT_CAP`` (what is read back), and ``train`` refuses up front a
+run whose checkpoint would be. Resuming checks Adam's settings and moments too.
 
 Resuming a run: ``read_resumable`` reads a run folder's ``checkpoint.pt`` and checks that it holds
 training state; ``restore`` puts that state (weights, Adam's moments, the RNG, the carried (h, c)

@@ -4,7 +4,9 @@ A run folder (``train(out=...)``, ``--out``) holds ``checkpoint.pt`` (the latest
 ``--resume`` continues), ``best.pt`` (the lowest validation loss so far), ``epochN.pt`` (the first
 ``keep_epochs`` epochs' ends) and ``log.json`` (settings, losses and samples, plain JSON).
 ``RunFolder`` locks it (``filelock``) so that two runs never write into one, checks it writable
-before any training, and removes the temporary files a killed save left behind.
+before any training, and removes the temporary files a killed save left behind. Nothing in it is
+written through a symbolic link or into a FIFO or device (``files.write_regular``,
+``files.atomic_write``), and a fresh run never replaces another run's files (``run_files``).
 """
 
 from __future__ import annotations
