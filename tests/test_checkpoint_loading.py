@@ -335,13 +335,15 @@ def test_shapes_computed_without_building_match_the_model(sizes):
 
 
 def test_a_save_larger_than_the_read_cap_is_not_written(tmp_path, saved, monkeypatch):
-    """A 1.55 GB checkpoint was written, then refused by every reader (1 GB cap)."""
+    """A 1.55 GB checkpoint was written, then refused by every reader (1 GB cap). Here the
+    tensors fit under the cap but a long history does not: found while writing, nothing kept."""
     before = saved.read_bytes()
     ck = load_checkpoint(saved)
-    monkeypatch.setattr(checkpoint, "CHECKPOINT_CAP", len(before) // 2)
+    monkeypatch.setattr(checkpoint, "CHECKPOINT_CAP", 100_000)
+    history = [{"kind": "sample", "text": "x" * 100_000}]
     with pytest.raises(LstmvizError) as info:
-        save_checkpoint(saved, ck.model, ck.vocab, step=61)
-    says(info.value, "refusing to write", f"{len(before) // 2:,}-byte cap", "nothing was replaced")
+        save_checkpoint(saved, ck.model, ck.vocab, step=61, history=history)
+    says(info.value, "refusing to write", "100,000-byte cap", "nothing was replaced")
     assert saved.read_bytes() == before
     assert [p.name for p in saved.parent.iterdir() if p.name.endswith(".tmp")] == []
 
@@ -386,3 +388,29 @@ def run_dir(tmp_path, tiny_config, tiny_text):
     """A finished 4-step run folder holding checkpoint.pt with optimizer, rng and stream state."""
     train(tiny_config.replace(steps=4, out=str(tmp_path / "run")), text=tiny_text, progress=False)
     return tmp_path / "run"
+
+
+@pytest.mark.parametrize(
+    "changes, words",
+    [
+        (dict(val_loss=10**400), ("'val_loss'", "finite number")),
+        (dict(history=[{"kind": "train", "loss": torch.zeros(3)}]), ("'history'", "plain values")),
+        (dict(config={"corpus": torch.zeros(1).expand(10**9)}), ("'config'", "plain values")),
+        (dict(world_size=0), ("'world_size'", "whole number >= 1")),
+    ],
+)
+def test_fields_that_would_break_later_are_refused_at_load(tmp_path, saved, capsys, changes, words):
+    """An int too large for a float overflowed in a message; a tensor in the history broke the
+    run log at the first save after resuming ("a bug in lstmviz")."""
+    bad = edited(saved, tmp_path / "bad.pt", **changes)
+    refused(capsys, ["sample", "--checkpoint", str(bad)], "or damaged", *words)
+
+
+def test_a_save_known_to_be_too_large_writes_nothing(tmp_path, tiny_trained, monkeypatch):
+    """The tensors' bytes are known before writing: refused without a temp file of that size."""
+    monkeypatch.setattr(checkpoint, "CHECKPOINT_CAP", 10_000)
+    path = tmp_path / "model.pt"
+    with pytest.raises(LstmvizError) as info:
+        save_checkpoint(path, tiny_trained.model, tiny_trained.vocab)
+    says(info.value, "tensors alone take", "10,000-byte cap", "nothing was written")
+    assert list(tmp_path.iterdir()) == []

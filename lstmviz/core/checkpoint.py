@@ -58,6 +58,7 @@ from .run_folder import (  # noqa: F401 -- the run folder's names, imported from
     LOG,
     RunFolder,
     epoch_file,
+    run_files,
 )
 from .vocab import Vocab
 
@@ -143,6 +144,14 @@ def save_checkpoint(
     for name, loss in (("val_loss", val_loss), ("best_val_loss", best_val_loss)):
         if loss is not None and not math.isfinite(loss):
             raise LstmvizError(f"refusing to save {str(path)!r}: its {name} is {loss}")
+    tensor_bytes = sum(t.numel() * t.element_size() for t in weights.values())
+    if not half and optimizer is not None:  # Adam's two moments
+        tensor_bytes += 2 * sum(t.numel() * 4 for t in weights.values())
+    if tensor_bytes > CHECKPOINT_CAP:  # known before writing a byte
+        raise LstmvizError(
+            f"refusing to save {str(path)!r}: its tensors alone take {tensor_bytes:,} bytes, "
+            f"more than the {CHECKPOINT_CAP:,}-byte cap lstmviz reads back; nothing was written"
+        )
     ckpt: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
@@ -302,7 +311,28 @@ def _is_int(v: object, lo: int = 0) -> bool:
 
 
 def _is_loss(v: object) -> bool:
-    return v is None or (isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v))
+    if v is None:
+        return True
+    try:  # an int too large for a float overflows here rather than in a message later
+        return isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(float(v))
+    except OverflowError:
+        return False
+
+
+def _is_plain(v: object, depth: int = 0) -> bool:
+    """Whether ``v`` is what JSON holds (str, number, bool, None, lists and dicts of them): the
+    history and settings are written to log.json, and a tensor there broke the run log."""
+    if v is None or isinstance(v, str | bool | int):
+        return True
+    if isinstance(v, float):
+        return True  # NaN and inf become null in log.json
+    if depth > 20:
+        return False
+    if isinstance(v, list | tuple):
+        return all(_is_plain(x, depth + 1) for x in v)
+    if isinstance(v, dict):
+        return all(isinstance(k, str) and _is_plain(x, depth + 1) for k, x in v.items())
+    return False
 
 
 def _check_fields(ckpt: dict, path: Path) -> None:
@@ -321,14 +351,19 @@ def _check_fields(ckpt: dict, path: Path) -> None:
             "a whole number >= 1",
         ),
         (isinstance(ckpt.get("vocab"), str) and ckpt["vocab"] != "", "vocab", "a string"),
-        (isinstance(ckpt.get("config"), dict | None), "config", "a dict or None"),
+        (
+            isinstance(ckpt.get("config"), dict | None) and _is_plain(ckpt.get("config")),
+            "config",
+            "a dict or None, of plain values",
+        ),
         (_is_loss(ckpt.get("val_loss")), "val_loss", "a finite number or None"),
         (_is_loss(ckpt.get("best_val_loss")), "best_val_loss", "a finite number or None"),
         (
             isinstance(ckpt.get("history", []), list)
-            and all(isinstance(e, dict) for e in ckpt.get("history", [])),
+            and all(isinstance(e, dict) for e in ckpt.get("history", []))
+            and _is_plain(ckpt.get("history", [])),
             "history",
-            "a list of dicts",
+            "a list of dicts of plain values",
         ),
         (isinstance(ckpt.get("optimizer"), dict | None), "optimizer", "a dict or None"),
         (isinstance(ckpt.get("rng"), dict | None), "rng", "a dict or None"),
@@ -533,6 +568,13 @@ def read_resumable(out: Path) -> dict:
     """The checkpoint dict of run folder ``out``'s ``checkpoint.pt``, checked to hold training
     state (an optimizer and the settings); LstmvizError naming what to do otherwise."""
     if not (out / LATEST).exists():
+        others = run_files(out)
+        if others:  # a new run there is refused too: say what does work
+            raise LstmvizError(
+                f"nothing to resume: {str(out / LATEST)!r} does not exist (the folder holds "
+                f"{', '.join(others)}, which a new run would replace); start the run in another "
+                "--out folder, or move those files away"
+            )
         raise LstmvizError(
             f"nothing to resume: {str(out / LATEST)!r} does not exist; drop --resume to start"
         )
@@ -601,6 +643,8 @@ def restore(
             want = (model.num_layers, batch_size, model.hidden_size)
             if tuple(h.shape) != want or tuple(c.shape) != want:
                 raise ValueError(f"train_state of shape {tuple(h.shape)}, not {want}")
+            if bool((h.abs() > 1).any()):  # h = o * tanh(c): always inside [-1, 1]
+                raise ValueError("a carried h outside [-1, 1], which no LSTM produces")
             resumed.state = (h.to(device, torch.float32), c.to(device, torch.float32))
     except (ValueError, KeyError, TypeError, RuntimeError, IndexError) as e:
         raise LstmvizError(
@@ -646,10 +690,22 @@ def _optimizer_state(saved: Any, optimizer: torch.optim.Optimizer) -> dict:
                 )
         if group.get("params") != own["params"]:
             raise ValueError("optimizer parameter groups that do not match the model")
+    beta1, beta2 = fresh[0]["betas"]
+    # |exp_avg| <= bound * sqrt(exp_avg_sq) for any gradients whatever (Cauchy-Schwarz on the two
+    # running averages); twice that leaves room for rounding. Moments outside it come from no
+    # training, and make the next step's update huge (weights that overflow to inf).
+    bound = 2 * (1 - beta1) / math.sqrt((1 - beta2) * (1 - beta1**2 / beta2))
     for i, st in saved.get("state", {}).items():
         sq, step = st.get("exp_avg_sq"), st.get("step")
         if sq is not None and bool((sq < 0).any()):
             raise ValueError(f"a negative second moment (exp_avg_sq) for parameter {i}")
+        avg = st.get("exp_avg")
+        if avg is not None and sq is not None and avg.shape == sq.shape:
+            if bool((avg.double().abs() > bound * sq.double().sqrt() + 1e-12).any()):
+                raise ValueError(
+                    f"a first moment (exp_avg) for parameter {i} that no gradients can produce "
+                    "with its second moment"
+                )
         if step is not None:
             value = float(step)
             if not (0 <= value <= STEP_MAX and value == int(value)):

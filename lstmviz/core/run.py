@@ -365,7 +365,7 @@ def _train(
         train_chars=len(train_text),
         val=(vx, vy),
     )
-    run.begin(resumed)
+    run.begin(resumed, from_checkpoint=raw is not None)
     stop.looping = True
     try:
         step, state = training.loop(
@@ -448,8 +448,9 @@ class _Run:
         """How many processes train together (1 without torchrun)."""
         return 1 if self.ranks is None else self.ranks.world_size
 
-    def begin(self, resumed: Resumed) -> None:
+    def begin(self, resumed: Resumed, *, from_checkpoint: bool = False) -> None:
         """Start the clock and the progress bar at the resumed step, with its losses and history."""
+        self.resumed_at = resumed.step if from_checkpoint else None
         self.step, self.best = resumed.step, resumed.best_val_loss
         self.val_loss, self.history = resumed.val_loss, resumed.history
         self.t_start = time.perf_counter()
@@ -472,9 +473,9 @@ class _Run:
             # rank stops them all after this same step
             loss, agreed = distributed.agree(loss, self.stop.signum, self.ranks, self.device)
         if not math.isfinite(loss):
-            _diverged("loss", loss, step, out)
+            self._diverged("loss", loss, step)
         if self.scaler is None and not math.isfinite(norm):
-            _diverged("gradient norm", norm, step, out)
+            self._diverged("gradient norm", norm, step)
         self.step = step
         self.loss_sum, self.loss_n = self.loss_sum + loss, self.loss_n + 1
         self.bar.update(1)
@@ -516,6 +517,18 @@ class _Run:
                     self.write_log()
             raise TrainingInterrupted(signum, step, out)
 
+    def _diverged(self, what: str, value: float | str, step: int) -> None:
+        """Stop: the last good checkpoint is named, unless it is the one just resumed from and
+        the very first step after it diverged -- then that checkpoint is not called good."""
+        if self.resumed_at is not None and step == self.resumed_at + 1 and self.out is not None:
+            raise LstmvizError(
+                f"training {what} became {value} at step {step}, the first step after resuming "
+                f"from {str(self.out / LATEST)!r} (step {self.resumed_at}): that checkpoint "
+                "leads to NaN at once, so its weights or training state are likely damaged. "
+                "Resume from an earlier copy of it, or start a new run in another --out folder"
+            )
+        _diverged(what, value, step, self.out)
+
     def _emit(self, entry: dict) -> None:
         self.history.append({**entry, "epoch": entry["step"] / self.per_pass})
         if self.callback is not None:
@@ -542,7 +555,7 @@ class _Run:
         )
         self.model.train()
         if not math.isfinite(val_loss):
-            _diverged("validation loss", val_loss, step, self.out)
+            self._diverged("validation loss", val_loss, step)
         # last_train is None when a resumed run validates before its first log
         self.bar.set_postfix(train=_fmt(self.last_train), val=_fmt(val_loss))
         elapsed = time.perf_counter() - self.t_start
@@ -584,7 +597,7 @@ class _Run:
     def save(self, name: str, train_state: Any) -> None:
         """Write OUT/name with the training state (never weights that went NaN or infinite)."""
         if not _all_finite(self.net):  # never write poisoned weights over a good checkpoint
-            _diverged("weights", "NaN or infinite", self.step, self.out)
+            self._diverged("weights", "NaN or infinite", self.step)
         save_checkpoint(
             self.out / name,
             self.net,
