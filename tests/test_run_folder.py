@@ -254,15 +254,29 @@ def test_no_run_file_is_written_through_a_link_or_into_a_fifo(
 
 
 def test_a_link_or_fifo_swapped_in_after_the_check_is_still_not_written(tmp_path, monkeypatch):
-    """The check and the open are two steps; the open itself refuses to follow a link or wait."""
+    """The check and the write are two steps; the write puts a new file in place, so a link or
+    FIFO that appeared in between is replaced, never followed or opened."""
     victim = tmp_path / "notes.txt"
     victim.write_text("my notes\n")
     (tmp_path / "link").symlink_to(victim)
+    (tmp_path / "hard").hardlink_to(victim)
     os.mkfifo(tmp_path / "fifo")
     monkeypatch.setattr(files, "check_write_target", lambda path, what: None)  # lost the race
-    for path in (tmp_path / "link", tmp_path / "fifo"):
-        res = no_hang(lambda p=path: files.write_regular(p, b"x", "f"), path)
-        assert isinstance(res.get("error"), LstmvizError), res
+    for path in (tmp_path / "link", tmp_path / "hard", tmp_path / "fifo"):
+        no_hang(lambda p=path: files.atomic_write(p, lambda f: f.write(b"x"), "f"), path)
+        assert path.read_bytes() == b"x" and not path.is_symlink()
+    assert victim.read_text() == "my notes\n"
+
+
+def test_a_holder_file_hard_linked_to_a_users_file_leaves_it_alone(
+    tmp_path, tiny_config, tiny_text
+):
+    out = tmp_path / "run"
+    out.mkdir()
+    victim = tmp_path / "notes.txt"
+    victim.write_text("my notes\n")
+    (out / HOLDER).hardlink_to(victim)
+    train(tiny_config.replace(out=str(out), steps=2), text=tiny_text, progress=False)
     assert victim.read_text() == "my notes\n"
 
 

@@ -125,37 +125,6 @@ def check_write_target(path: str | os.PathLike, what: str) -> None:
         )
 
 
-def write_regular(path: str | os.PathLike, data: bytes, what: str) -> None:
-    """Write ``data`` to ``path``, never through a symbolic link and only into a regular file.
-
-    For small files that need not be atomic (a lock's holder line). A link, FIFO, device or folder
-    at ``path`` is refused (LstmvizError), also one swapped in after the check: the file is opened
-    with O_NOFOLLOW (a link fails) and O_NONBLOCK (a FIFO cannot block), then looked at (fstat).
-    """
-    path = Path(path)
-    check_write_target(path, what)
-    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-    try:
-        fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0), 0o666)
-    except OSError as e:  # ELOOP: a link swapped in; ENXIO: a FIFO without a reader
-        raise os_error(e, f"cannot write {what} {str(path)!r}") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise LstmvizError(
-                f"{what} {str(path)!r} is {describe(st.st_mode)}; lstmviz writes only regular "
-                "files. Remove it or choose another path"
-            )
-        os.ftruncate(fd, 0)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    except OSError as e:
-        raise os_error(e, f"cannot write {what} {str(path)!r}") from None
-    finally:
-        os.close(fd)
-
-
 def atomic_write(
     path: str | os.PathLike,
     write: Callable[[BinaryIO], None],

@@ -5,8 +5,9 @@ A run folder (``train(out=...)``, ``--out``) holds ``checkpoint.pt`` (the latest
 ``keep_epochs`` epochs' ends) and ``log.json`` (settings, losses and samples, plain JSON).
 ``RunFolder`` locks it (``filelock``) so that two runs never write into one, checks it writable
 before any training, and removes the temporary files a killed save left behind. Nothing in it is
-written through a symbolic link or into a FIFO or device (``files.write_regular``,
-``files.atomic_write``), and a fresh run never replaces another run's files (``run_files``).
+written through a symbolic or hard link or into a FIFO or device (every file, even the lock's holder
+line, is a new file put in place by ``files.atomic_write``), and a fresh run never replaces another
+run's files (``run_files``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 import filelock
 
 from .errors import LstmvizError
-from .files import check_write_target, os_error, read_capped, write_regular
+from .files import atomic_write, check_write_target, os_error, read_capped
 from .log import log
 
 #: File name of the latest checkpoint inside a training run's ``out`` folder.
@@ -57,7 +58,7 @@ def _is_epoch_file(name: str) -> bool:
 def _is_ours(tmp_name: str) -> bool:
     """Whether ``.NAME.XXXX.tmp`` is a temp file of a file lstmviz writes in a run folder."""
     name = tmp_name[1:].rsplit(".", 2)[0]
-    return name in (LATEST, BEST, LOG) or _is_epoch_file(name)
+    return name in (LATEST, BEST, LOG, HOLDER) or _is_epoch_file(name)
 
 
 class RunFolder:
@@ -114,9 +115,9 @@ class RunFolder:
         try:
             now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
             holder = f"pid {os.getpid()} on {socket.gethostname()} since {now}\n"
-            # never through a link (it would overwrite the user's file) nor into a FIFO (a hang)
-            try:
-                write_regular(out / HOLDER, holder.encode(), "lock holder file")
+            try:  # a new file replaces the old one: never written through a link (or a hard
+                # link: the user's file keeps its content), never opened if it is a FIFO
+                atomic_write(out / HOLDER, lambda f: f.write(holder.encode()), "lock holder file")
             except LstmvizError as e:
                 raise LstmvizError(f"cannot write into the run folder {str(out)!r}: {e}") from None
             self._holder_written = True
