@@ -14,6 +14,7 @@ import torch
 from faults import ROOT, edited, no_hang, refused, says
 
 import lstmviz.core.checkpoint as checkpoint
+import lstmviz.core.run as core_run
 from lstmviz.__main__ import main
 from lstmviz.core.checkpoint import (
     LATEST,
@@ -21,6 +22,7 @@ from lstmviz.core.checkpoint import (
     save_checkpoint,
     training_checkpoint_bytes,
 )
+from lstmviz.core.corpus import split
 from lstmviz.core.errors import LstmvizError
 from lstmviz.core.model import CharLSTM, param_count, param_shapes
 from lstmviz.core.training import train
@@ -414,3 +416,37 @@ def test_a_save_known_to_be_too_large_writes_nothing(tmp_path, tiny_trained, mon
         save_checkpoint(path, tiny_trained.model, tiny_trained.vocab)
     says(info.value, "tensors alone take", "10,000-byte cap", "nothing was written")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_whose_history_would_outgrow_the_read_cap_never_starts(tmp_path, tiny_config):
+    """Samples are kept in every checkpoint: 10,000 samples of 100,000 characters would make a
+    checkpoint of over 1 GB late in the run, refused by every reader."""
+    out = tmp_path / "run"
+    cfg = tiny_config.replace(out=str(out), steps=10_001, sample_len=100_000, sample_every=1)
+    res = no_hang(lambda: train(cfg, text=TEXT, progress=False), timeout=30)
+    assert isinstance(res.get("error"), LstmvizError), res
+    says(res["error"], "10,001 steps", "samples of 100,000 characters", "--sample-len", "1 GB")
+    assert not out.exists()
+
+
+def test_the_history_estimate_is_a_lower_bound_of_a_real_checkpoint(tmp_path, tiny_config):
+    cfg = tiny_config.replace(
+        out=str(tmp_path / "run"),
+        steps=12,
+        log_every=1,
+        eval_every=3,
+        sample_every=2,
+        sample_len=500,
+    )
+    train(cfg, text=TEXT, progress=False)
+    ck = load_checkpoint(tmp_path / "run")
+    entries, samples = core_run._history_size(cfg, len(split(TEXT, cfg.val_fraction)[0]))
+    assert entries + samples >= len(ck.history) > 0.8 * (entries + samples)
+    estimate = training_checkpoint_bytes(ck.model.config(), cfg.batch_size)
+    estimate += 90 * entries + samples * (cfg.sample_len + 90)
+    assert 0.5 * (tmp_path / "run" / LATEST).stat().st_size < estimate
+    assert estimate <= (tmp_path / "run" / LATEST).stat().st_size
+
+
+#: A text long enough for the tiny settings, with a newline (the samples' prime).
+TEXT = "".join(f"line {i}: the quick brown fox\n" for i in range(400))

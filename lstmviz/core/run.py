@@ -246,9 +246,12 @@ def _not_utf8(text: str) -> bool:
     return False
 
 
-def _check_model_fits(cfg: TrainConfig, vocab_size: int, device: torch.device) -> None:
+def _check_model_fits(
+    cfg: TrainConfig, vocab_size: int, device: torch.device, train_chars: int
+) -> None:
     """Refuse, before building anything, a model whose training state cannot fit in memory, or
-    (with ``out``) whose checkpoint would be larger than lstmviz reads back."""
+    (with ``out``) a run whose checkpoint -- model, optimizer and the history it records over
+    ``train_chars`` characters -- would be larger than lstmviz reads back."""
     sizes = dict(vocab_size=vocab_size, hidden_size=cfg.hidden_size, num_layers=cfg.num_layers)
     params = param_count(**sizes, embedding_dim=cfg.embedding_dim)  # computed: nothing is built
     model = (
@@ -265,12 +268,34 @@ def _check_model_fits(cfg: TrainConfig, vocab_size: int, device: torch.device) -
     size = checkpoint.training_checkpoint_bytes(
         {**sizes, "embedding_dim": cfg.embedding_dim}, cfg.batch_size
     )
-    if cfg.out is not None and size > checkpoint.CHECKPOINT_CAP:
+    cap = checkpoint.CHECKPOINT_CAP
+    if cfg.out is not None and size > cap:
         raise LstmvizError(
             f"{model}; its checkpoint would take about {size / 1e9:,.2f} GB, more than the "
-            f"{checkpoint.CHECKPOINT_CAP / 1e9:g} GB lstmviz reads back (--resume, sample, "
-            "export). Choose smaller sizes (or a corpus with fewer distinct characters)"
+            f"{cap / 1e9:g} GB lstmviz reads back (--resume, sample, export). Choose smaller "
+            "sizes (or a corpus with fewer distinct characters)"
         )
+    entries, samples = _history_size(cfg, train_chars)
+    history = 90 * entries + samples * (cfg.sample_len + 90)  # bytes, pickled: a lower bound
+    if cfg.out is not None and size + history > cap:
+        raise LstmvizError(
+            f"a run of {cfg.steps:,} steps records about {entries:,} losses and {samples:,} "
+            f"samples of {cfg.sample_len:,} characters, kept in every checkpoint: about "
+            f"{(size + history) / 1e9:,.2f} GB with the model, more than the {cap / 1e9:g} GB "
+            "lstmviz reads back. Use fewer --steps, a larger --log-every / --eval-every / "
+            "--sample-every, or a shorter --sample-len (0: no samples)"
+        )
+
+
+def _history_size(cfg: TrainConfig, train_chars: int) -> tuple[int, int]:
+    """(loss entries, samples) a run of ``cfg.steps`` steps records (see ``_Run.after_step``)."""
+    per_pass = max(1, (train_chars - 1) // cfg.batch_size // cfg.seq_len)
+    epochs = cfg.steps // per_pass
+    entries = cfg.steps // cfg.log_every + cfg.steps // cfg.eval_every + epochs + 2
+    samples = 0
+    if cfg.sample_len:
+        samples = epochs + (cfg.steps // cfg.sample_every if cfg.sample_every else 0) + 1
+    return entries, samples
 
 
 def _model(cfg: TrainConfig, vocab_size: int) -> CharLSTM:
@@ -312,7 +337,7 @@ def _train(
     if cfg.sample_len:  # refused now, not after an epoch of training
         vocab.encode(cfg.sample_prime, what="sample prime (--sample-prime)")
 
-    _check_model_fits(cfg, len(vocab), device)
+    _check_model_fits(cfg, len(vocab), device, len(train_text))
     torch.manual_seed(cfg.seed)
     try:
         model = _model(cfg, len(vocab))
