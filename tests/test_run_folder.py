@@ -309,3 +309,23 @@ def test_a_folder_named_like_a_temp_file_is_left_alone(tmp_path, tiny_config, ti
     (out / ".checkpoint.pt.abc123.tmp").mkdir(parents=True)
     train(tiny_config.replace(out=str(out), steps=2), text=tiny_text, progress=False)
     assert (out / ".checkpoint.pt.abc123.tmp").is_dir() and load_checkpoint(out).step == 2
+
+
+def test_paths_given_as_path_objects_are_stored_as_strings(tmp_path, corpus_file, tiny_config):
+    """train(corpus=Path(...), out=Path(...)) crashed writing log.json (TypeError, a bug), and a
+    checkpoint holding a PosixPath would be refused by the loader."""
+    out = tmp_path / "run"
+    result = train(tiny_config.replace(corpus=corpus_file, out=out, steps=2), progress=False)
+    assert result.config.corpus == str(corpus_file) and result.config.out == str(out)
+    assert load_checkpoint(out).config["corpus"] == str(corpus_file)
+    assert json.loads((out / LOG).read_text())["config"]["out"] == str(out)
+    again = train(out=out, corpus=corpus_file, resume=True, steps=4, progress=False)
+    assert again.step == 4  # the same corpus, as a Path, is the same corpus
+
+
+def test_a_checkpoint_the_loader_would_refuse_is_never_saved(tmp_path, tiny_trained):
+    path = tmp_path / "model.pt"
+    with pytest.raises(LstmvizError) as info:
+        save_checkpoint(path, tiny_trained.model, tiny_trained.vocab, config={"x": tmp_path})
+    says(info.value, "refusing to save", "config", "could not load it back")
+    assert not path.exists()

@@ -144,6 +144,12 @@ def save_checkpoint(
     for name, loss in (("val_loss", val_loss), ("best_val_loss", best_val_loss)):
         if loss is not None and not math.isfinite(loss):
             raise LstmvizError(f"refusing to save {str(path)!r}: its {name} is {loss}")
+    for name, value in (("config", config), ("history", history)):
+        if not _is_plain(value):  # the loader would refuse it (and log.json cannot hold it)
+            raise LstmvizError(
+                f"refusing to save {str(path)!r}: its {name} holds something other than plain "
+                "values (strings, numbers, lists, dicts); lstmviz could not load it back"
+            )
     tensor_bytes = sum(t.numel() * t.element_size() for t in weights.values())
     if not half and optimizer is not None:  # Adam's two moments
         tensor_bytes += 2 * sum(t.numel() * 4 for t in weights.values())

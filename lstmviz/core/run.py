@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Callable
 from contextlib import ExitStack, nullcontext
@@ -212,11 +213,15 @@ def _resolve(
     config: TrainConfig | None, overrides: dict, resume: bool
 ) -> tuple[TrainConfig, dict | None]:
     """The config to run, and the checkpoint dict to resume from (or None)."""
+    # a pathlib.Path is accepted, and stored as the string it names: checkpoints and log.json
+    # hold plain values only (and a resumed run compares the corpus as a string)
+    overrides = {k: _as_str(k, v) for k, v in overrides.items()}
     preset = overrides.pop("preset", None)
     if config is None:
         config = TrainConfig.from_preset(preset, **overrides)
     else:
         config = config.replace(**overrides)
+        config = config.replace(**{k: _as_str(k, getattr(config, k)) for k in _PATHS})
     out = Path(config.out) if config.out else None
     if not resume:
         held = run_files(out) if out is not None else []
@@ -236,6 +241,15 @@ def _resolve(
         raise LstmvizError("resume needs the run folder: give --out DIR (out=...)")
     raw = read_resumable(out)
     return settings.resumed(raw["config"], overrides, str(out), str(out / LATEST)), raw
+
+
+#: The settings that name a file or folder (a pathlib.Path is accepted for them).
+_PATHS = ("corpus", "out")
+
+
+def _as_str(name: str, value: Any) -> Any:
+    """``value`` as a string if it is a path-like setting ``name``, else as it is."""
+    return os.fspath(value) if name in _PATHS and isinstance(value, os.PathLike) else value
 
 
 def _not_utf8(text: str) -> bool:
