@@ -11,6 +11,7 @@ import pytest
 import torch
 from faults import TINY_FLAGS, no_hang, refused, says
 
+import lstmviz.core.run as core_run
 from lstmviz.core.errors import LstmvizError
 from lstmviz.core.model import CharLSTM
 from lstmviz.core.sampling import generate
@@ -103,3 +104,18 @@ def test_the_deepest_model_allowed_still_builds_quickly(tiny_config, tiny_text):
     cfg = tiny_config.replace(num_layers=64, hidden_size=1, steps=1, eval_every=1, seq_len=8)
     assert train(cfg, text=tiny_text, progress=False).step == 1
     assert time.monotonic() - start < 30
+
+
+def test_a_step_too_big_for_memory_is_refused_before_building(monkeypatch, tiny_config):
+    """Few parameters, but one step of 1000 streams x 190 characters through 64 layers of 512
+    needs ~75 GB of activations: it swapped the machine instead of saying so."""
+    monkeypatch.setattr(core_run, "memory_bytes", lambda device: 16 * 10**9)
+    text = "".join(f"line {i}: the quick brown fox\n" for i in range(8000))
+    cfg = tiny_config.replace(batch_size=1000, seq_len=190, hidden_size=512, num_layers=64)
+    start = time.monotonic()
+    with pytest.raises(LstmvizError) as info:
+        train(cfg, text=text, progress=False)
+    assert time.monotonic() - start < 10
+    says(info.value, "--batch-size 1000 x --seq-len 190", "16.0 GB of cpu memory", "smaller")
+    small = cfg.replace(batch_size=2, seq_len=8, hidden_size=8, num_layers=1, steps=1)
+    assert train(small, text=text, progress=False).step == 1  # the same memory fits this

@@ -272,22 +272,29 @@ def _check_model_fits(
         f"a model with hidden_size={cfg.hidden_size}, num_layers={cfg.num_layers}, "
         f"embedding_dim={cfg.embedding_dim} and {vocab_size:,} characters has {params:,} parameters"
     )
-    need = 16 * params  # float32 weights, gradients and Adam's two moments
-    have = memory_bytes(device)
-    if have is not None and need > have:
-        raise LstmvizError(
-            f"{model} and needs about {need / 1e9:,.1f} GB to train, more than the "
-            f"{have / 1e9:.1f} GB of {device.type} memory here; choose smaller sizes"
-        )
     size = checkpoint.training_checkpoint_bytes(
         {**sizes, "embedding_dim": cfg.embedding_dim}, cfg.batch_size
     )
     cap = checkpoint.CHECKPOINT_CAP
-    if cfg.out is not None and size > cap:
+    if cfg.out is not None and size > cap:  # first: it does not depend on this machine
         raise LstmvizError(
             f"{model}; its checkpoint would take about {size / 1e9:,.2f} GB, more than the "
             f"{cap / 1e9:g} GB lstmviz reads back (--resume, sample, export). Choose smaller "
             "sizes (or a corpus with fewer distinct characters)"
+        )
+    # float32 weights, gradients and Adam's two moments; and at least what one step holds: the
+    # logits and their gradient (B, T, V), each layer's gates, cell and output (B, T, 6H), at 2
+    # bytes a number (bf16 or fp16 autocast; float32 takes twice that): a lower bound
+    need = 16 * params
+    width = 2 * vocab_size + 6 * cfg.hidden_size * cfg.num_layers
+    step = 2 * cfg.batch_size * cfg.seq_len * width
+    have = memory_bytes(device)
+    if have is not None and need + step > have:
+        raise LstmvizError(
+            f"{model} and needs at least {(need + step) / 1e9:,.1f} GB to train "
+            f"({need / 1e9:,.1f} GB for weights and optimizer, {step / 1e9:,.1f} GB for one step "
+            f"of --batch-size {cfg.batch_size} x --seq-len {cfg.seq_len}), more than the "
+            f"{have / 1e9:.1f} GB of {device.type} memory here; choose smaller sizes"
         )
     entries, samples = _history_size(cfg, train_chars)
     history = 90 * entries + samples * (cfg.sample_len + 90)  # bytes, pickled: a lower bound
