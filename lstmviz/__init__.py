@@ -16,40 +16,44 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from .core import (
-    PRESETS,
-    CharLSTM,
-    Checkpoint,
-    Evaluation,
-    LstmvizError,
-    TrainConfig,
-    TrainResult,
-    Vocab,
-    evaluate,
-    generate,
-    load_checkpoint,
-    load_corpus,
-    load_pretrained,
-    lstm_step,
-    pick_device,
-    save_checkpoint,
-    split,
-    stream,
-    train,
-)
-from .gates import (
-    GateRecorder,
-    Influence,
-    Intervention,
-    Trace,
-    influence,
-    intervene,
-    memory_span,
-    occlusion,
-    record,
-    record_text,
-    span_shares,
-)
+from .critical import importing
+
+# torch takes ~1.5 s to import: a Ctrl-C then must not leave half-imported modules behind
+with importing():
+    from .core import (
+        PRESETS,
+        CharLSTM,
+        Checkpoint,
+        Evaluation,
+        LstmvizError,
+        TrainConfig,
+        TrainResult,
+        Vocab,
+        evaluate,
+        generate,
+        load_checkpoint,
+        load_corpus,
+        load_pretrained,
+        lstm_step,
+        pick_device,
+        save_checkpoint,
+        split,
+        stream,
+        train,
+    )
+    from .gates import (
+        GateRecorder,
+        Influence,
+        Intervention,
+        Trace,
+        influence,
+        intervene,
+        memory_span,
+        occlusion,
+        record,
+        record_text,
+        span_shares,
+    )
 
 __version__ = "0.1.0"
 

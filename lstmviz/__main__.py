@@ -2,7 +2,10 @@
 
 import sys
 
-from .core.cli import main
+from .critical import importing
+
+with importing():  # a Ctrl-C while torch imports: one line, exit 130 (see lstmviz.critical)
+    from .core.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

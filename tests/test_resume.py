@@ -3,12 +3,14 @@ refused in one line, and nothing is overwritten."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
 import torch
 from faults import edited, says
 
+import lstmviz.core.checkpoint as checkpoint
 from lstmviz.core.checkpoint import LATEST
 from lstmviz.core.errors import LstmvizError
 from lstmviz.core.training import train
@@ -78,3 +80,120 @@ def test_resuming_damaged_training_state_is_one_message(run_dir, tiny_text, chan
         train(**again)
     says(info.value, "damaged", "training state")
     assert ck.read_bytes() == before
+
+
+def _group(**changes):
+    def change(c):
+        c["optimizer"]["param_groups"][0].update(changes)
+
+    return change
+
+
+def _moment(key, value):
+    def change(c):
+        c["optimizer"]["state"][0][key] = torch.full_like(c["optimizer"]["state"][0][key], value)
+
+    return change
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        (_group(maximize=True), ("maximize=True",)),
+        (_group(weight_decay=1e6), ("weight_decay=1000000.0",)),
+        (_group(eps=-1.0), ("eps=-1.0",)),
+        (_group(betas=(math.nan, 0.999)), ("betas=(nan, 0.999)",)),
+        (_group(amsgrad=True), ("amsgrad=True",)),
+        (_moment("exp_avg_sq", -1.0), ("negative second moment",)),
+        (_moment("step", -3.0), ("step count of -3.0",)),
+        (_moment("step", 2.5), ("step count of 2.5",)),
+    ],
+)
+def test_resuming_with_poisoned_optimizer_settings_is_refused(run_dir, tiny_text, change, words):
+    """maximize=True made the loss climb (exit 0); eps=-1 or a NaN beta poisoned the weights, and
+    the "last good checkpoint" then named was the poisoned file itself."""
+    ck = run_dir / LATEST
+    edited(ck, ck, change)
+    before = ck.read_bytes()
+    with pytest.raises(LstmvizError) as info:
+        train(out=str(run_dir), steps=12, text=tiny_text, resume=True, progress=False)
+    says(info.value, str(ck), "damaged", "training state", *words)
+    assert ck.read_bytes() == before
+
+
+def test_the_learning_rate_and_implementation_flags_stored_are_not_trusted(run_dir, tiny_text):
+    """The rate is the schedule's (set every step) and foreach/fused say how, not what: a stored
+    lr of 1e6 or fused=True resumes exactly like the untouched checkpoint."""
+    ck = run_dir / LATEST
+    plain = run_dir.parent / "plain"
+    plain.mkdir()
+    (plain / LATEST).write_bytes(ck.read_bytes())
+    edited(ck, ck, _group(lr=1e6, foreach=True, fused=True))
+    again = dict(steps=12, text=tiny_text, resume=True, progress=False)
+    edited_run = train(out=str(run_dir), **again)
+    plain_run = train(out=str(plain), **again)
+    assert edited_run.step == plain_run.step == 12
+    for key, value in plain_run.model.state_dict().items():
+        torch.testing.assert_close(edited_run.model.state_dict()[key], value, atol=0, rtol=0)
+
+
+def test_adam_moments_no_gradients_can_produce_are_refused(run_dir, tiny_text):
+    """exp_avg of 1e30 beside a tiny exp_avg_sq: finite, but the next update overflowed the
+    weights, and the message then called the poisoned file the last good checkpoint."""
+    ck = run_dir / LATEST
+
+    def change(c):
+        st = c["optimizer"]["state"][2]
+        st["exp_avg_sq"] = torch.full_like(st["exp_avg_sq"], 1e-20)
+        st["exp_avg"] = torch.full_like(st["exp_avg"], 1e30)
+
+    edited(ck, ck, change)
+    with pytest.raises(LstmvizError) as info:
+        train(out=str(run_dir), steps=12, text=tiny_text, resume=True, progress=False)
+    says(info.value, "damaged", "exp_avg", "no gradients can produce")
+
+
+def test_the_moment_bound_holds_for_any_gradients():
+    """The bound rests on Cauchy-Schwarz, not on typical values: gradients spanning 39 orders of
+    magnitude (down to where their squares underflow), signs flipping, zeros, through torch's own
+    Adam, always pass."""
+    gen = torch.Generator().manual_seed(0)
+    p = torch.nn.Parameter(torch.zeros(2000))
+    adam = torch.optim.Adam([p], lr=1e-3)
+    for step in range(60):
+        scale = 10.0 ** torch.randint(-22, 17, (2000,), generator=gen)
+        g = torch.randn(2000, generator=gen) * scale
+        g[torch.rand(2000, generator=gen) < 0.3] = 0.0
+        p.grad = g if step % 7 else -g.abs().clamp(max=1e6)
+        adam.step()
+    assert all(torch.isfinite(t).all() for t in adam.state[p].values())
+    fresh = torch.optim.Adam([torch.nn.Parameter(torch.zeros(2000))], lr=1e-3)
+    checkpoint._optimizer_state(adam.state_dict(), fresh)  # raises ValueError if refused
+
+
+def test_a_carried_state_no_lstm_produces_is_refused(run_dir, tiny_text):
+    ck = run_dir / LATEST
+    edited(ck, ck, lambda c: c["train_state"]["h"].fill_(3.0))
+    with pytest.raises(LstmvizError) as info:
+        train(out=str(run_dir), steps=12, text=tiny_text, resume=True, progress=False)
+    says(info.value, "damaged", "outside [-1, 1]")
+
+
+def test_a_checkpoint_that_diverges_at_once_is_not_called_good(run_dir, tiny_text):
+    """Huge but finite weights: the first step after resuming is NaN. The message named that very
+    file as "the last good checkpoint"."""
+    ck = run_dir / LATEST
+    edited(ck, ck, lambda c: c["model"]["lstm.weight_hh_l0"].fill_(3e38))
+    before = ck.read_bytes()
+    with pytest.raises(LstmvizError) as info:
+        train(out=str(run_dir), steps=12, text=tiny_text, resume=True, progress=False)
+    line = says(info.value, "first step after resuming", str(ck), "damaged", "step 10")
+    assert "last good" not in line and ck.read_bytes() == before
+
+
+def test_resuming_a_folder_with_only_a_best_checkpoint_says_what_works(run_dir, tiny_text):
+    (run_dir / LATEST).rename(run_dir / "moved.pt")
+    with pytest.raises(LstmvizError) as info:
+        train(out=str(run_dir), steps=12, text=tiny_text, resume=True, progress=False)
+    says(info.value, "nothing to resume", "best.pt", "another --out")
+    assert "drop --resume" not in str(info.value)

@@ -10,20 +10,32 @@ import logging
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 
 import pytest
 import torch
-from faults import ROOT, TINY_FLAGS, lstmviz_process, refused, run_lstmviz, says, wait_for_line
+from faults import (
+    ROOT,
+    TINY_FLAGS,
+    lstmviz_process,
+    no_hang,
+    refused,
+    run_lstmviz,
+    says,
+    wait_for_line,
+)
 
 import lstmviz.core.checkpoint as checkpoint
+import lstmviz.core.files as files
 import lstmviz.core.run as core_run
 from lstmviz.__main__ import main
 from lstmviz.core.checkpoint import (
     BEST,
     HOLDER,
     LATEST,
+    LOCK,
     LOG,
     RunFolder,
     load_checkpoint,
@@ -211,3 +223,109 @@ def test_full_disk_during_training_keeps_earlier_checkpoints(
     # no temp files; the run log written with the step-5 checkpoint is whole
     assert sorted(p.name for p in run.iterdir()) == [".lstmviz.lock", LATEST, LOG]
     assert json.loads((run / LOG).read_text())["config"]["save_every"] == 5
+
+
+@pytest.mark.parametrize("name", [HOLDER, LOCK, LATEST, BEST, LOG, "epoch1.pt"])
+@pytest.mark.parametrize("kind", ["link", "fifo"])
+def test_no_run_file_is_written_through_a_link_or_into_a_fifo(
+    tmp_path, tiny_config, tiny_text, name, kind
+):
+    """A link at .lstmviz.lock.holder pointing at a user's file: train exited 0 and the file held
+    "pid ... since ..."; a FIFO there hung train in open()."""
+    out = tmp_path / "run"
+    out.mkdir()
+    victim = tmp_path / "notes.txt"
+    victim.write_text("my notes\n")
+    if kind == "link":
+        (out / name).symlink_to(victim)
+    else:
+        os.mkfifo(out / name)
+    cfg = tiny_config.replace(out=str(out), steps=2)
+    res = no_hang(lambda: train(cfg, text=tiny_text, progress=False), out / name, timeout=30)
+    assert isinstance(res.get("error"), LstmvizError), res
+    says(res["error"], name, "symbolic link" if kind == "link" else "FIFO")
+    assert victim.read_text() == "my notes\n"
+    assert (
+        os.path.islink(out / name)
+        if kind == "link"
+        else stat.S_ISFIFO(os.lstat(out / name).st_mode)
+    )
+    assert name == LATEST or not (out / LATEST).exists()  # refused before any training
+
+
+def test_a_link_or_fifo_swapped_in_after_the_check_is_still_not_written(tmp_path, monkeypatch):
+    """The check and the write are two steps; the write puts a new file in place, so a link or
+    FIFO that appeared in between is replaced, never followed or opened."""
+    victim = tmp_path / "notes.txt"
+    victim.write_text("my notes\n")
+    (tmp_path / "link").symlink_to(victim)
+    (tmp_path / "hard").hardlink_to(victim)
+    os.mkfifo(tmp_path / "fifo")
+    monkeypatch.setattr(files, "check_write_target", lambda path, what: None)  # lost the race
+    for path in (tmp_path / "link", tmp_path / "hard", tmp_path / "fifo"):
+        no_hang(lambda p=path: files.atomic_write(p, lambda f: f.write(b"x"), "f"), path)
+        assert path.read_bytes() == b"x" and not path.is_symlink()
+    assert victim.read_text() == "my notes\n"
+
+
+def test_a_holder_file_hard_linked_to_a_users_file_leaves_it_alone(
+    tmp_path, tiny_config, tiny_text
+):
+    out = tmp_path / "run"
+    out.mkdir()
+    victim = tmp_path / "notes.txt"
+    victim.write_text("my notes\n")
+    (out / HOLDER).hardlink_to(victim)
+    train(tiny_config.replace(out=str(out), steps=2), text=tiny_text, progress=False)
+    assert victim.read_text() == "my notes\n"
+
+
+@pytest.mark.parametrize("name", [BEST, "epoch2.pt", LOG])
+def test_a_fresh_run_never_replaces_files_of_another_run(tmp_path, saved, tiny_config, name):
+    """best.pt (step 900) but no checkpoint.pt -- a run killed before its first save: a fresh
+    train --out there exited 0 and best.pt was then step 5."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / name).write_bytes(saved.read_bytes())
+    seen = []
+    with pytest.raises(LstmvizError) as info:
+        train(tiny_config.replace(out=str(out), steps=5), callback=seen.append, progress=False)
+    says(info.value, name, "another --out", "no checkpoint.pt")
+    assert seen == [] and (out / name).read_bytes() == saved.read_bytes()
+    assert not (out / HOLDER).exists()
+
+
+def test_a_fresh_run_into_a_folder_with_a_best_checkpoint_from_the_cli(tmp_path, saved, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / BEST).write_bytes(saved.read_bytes())
+    refused(capsys, ["train", *TINY_FLAGS, "--out", str(out), "--steps", "5"], "best.pt", "--out")
+    assert load_checkpoint(out / BEST).step == 60
+
+
+def test_a_folder_named_like_a_temp_file_is_left_alone(tmp_path, tiny_config, tiny_text):
+    """Cleaning up after a killed save removed files only; a folder of that name raised."""
+    out = tmp_path / "run"
+    (out / ".checkpoint.pt.abc123.tmp").mkdir(parents=True)
+    train(tiny_config.replace(out=str(out), steps=2), text=tiny_text, progress=False)
+    assert (out / ".checkpoint.pt.abc123.tmp").is_dir() and load_checkpoint(out).step == 2
+
+
+def test_paths_given_as_path_objects_are_stored_as_strings(tmp_path, corpus_file, tiny_config):
+    """train(corpus=Path(...), out=Path(...)) crashed writing log.json (TypeError, a bug), and a
+    checkpoint holding a PosixPath would be refused by the loader."""
+    out = tmp_path / "run"
+    result = train(tiny_config.replace(corpus=corpus_file, out=out, steps=2), progress=False)
+    assert result.config.corpus == str(corpus_file) and result.config.out == str(out)
+    assert load_checkpoint(out).config["corpus"] == str(corpus_file)
+    assert json.loads((out / LOG).read_text())["config"]["out"] == str(out)
+    again = train(out=out, corpus=corpus_file, resume=True, steps=4, progress=False)
+    assert again.step == 4  # the same corpus, as a Path, is the same corpus
+
+
+def test_a_checkpoint_the_loader_would_refuse_is_never_saved(tmp_path, tiny_trained):
+    path = tmp_path / "model.pt"
+    with pytest.raises(LstmvizError) as info:
+        save_checkpoint(path, tiny_trained.model, tiny_trained.vocab, config={"x": tmp_path})
+    says(info.value, "refusing to save", "config", "could not load it back")
+    assert not path.exists()

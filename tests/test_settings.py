@@ -9,8 +9,9 @@ import time
 
 import pytest
 import torch
-from faults import says
+from faults import TINY_FLAGS, no_hang, refused, says
 
+import lstmviz.core.run as core_run
 from lstmviz.core.errors import LstmvizError
 from lstmviz.core.model import CharLSTM
 from lstmviz.core.sampling import generate
@@ -78,3 +79,43 @@ def test_bad_generation_arguments_are_refused_up_front(tiny_trained, kwargs, wor
     with pytest.raises(LstmvizError) as info:
         generate(tiny_trained.model, tiny_trained.vocab, prime, length, **args)
     says(info.value, *words)
+
+
+@pytest.mark.parametrize(
+    "flags, words",
+    [
+        (["--num-layers", "200000", "--hidden-size", "1"], ("--num-layers", "from 1 to 64")),
+        (["--num-layers", "65"], ("--num-layers", "from 1 to 64", "65")),
+        (["--steps", str(2**64)], ("--steps", "from 1 to 9007199254740992")),
+    ],
+)
+def test_a_flag_declaring_a_huge_cost_is_refused_before_building(tmp_path, capsys, flags, words):
+    """train --num-layers 200000 --hidden-size 1 was still before step 1 after 90 s (its
+    parameters are few, so the memory check passed); --steps 2**64 overflowed the seed."""
+    argv = ["train", *TINY_FLAGS, "--out", str(tmp_path / "run"), *flags]
+    res = no_hang(lambda: refused(capsys, argv, *words), timeout=20)
+    assert "error" not in res and res["seconds"] < 5, res
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_deepest_model_allowed_still_builds_quickly(tiny_config, tiny_text):
+    """The bound is a bound on cost, not on use: 64 layers of one unit train a step at once."""
+    start = time.monotonic()
+    cfg = tiny_config.replace(num_layers=64, hidden_size=1, steps=1, eval_every=1, seq_len=8)
+    assert train(cfg, text=tiny_text, progress=False).step == 1
+    assert time.monotonic() - start < 30
+
+
+def test_a_step_too_big_for_memory_is_refused_before_building(monkeypatch, tiny_config):
+    """Few parameters, but one step of 1000 streams x 190 characters through 64 layers of 512
+    needs ~75 GB of activations: it swapped the machine instead of saying so."""
+    monkeypatch.setattr(core_run, "memory_bytes", lambda device: 16 * 10**9)
+    text = "".join(f"line {i}: the quick brown fox\n" for i in range(8000))
+    cfg = tiny_config.replace(batch_size=1000, seq_len=190, hidden_size=512, num_layers=64)
+    start = time.monotonic()
+    with pytest.raises(LstmvizError) as info:
+        train(cfg, text=text, progress=False)
+    assert time.monotonic() - start < 10
+    says(info.value, "--batch-size 1000 x --seq-len 190", "16.0 GB of cpu memory", "smaller")
+    small = cfg.replace(batch_size=2, seq_len=8, hidden_size=8, num_layers=1, steps=1)
+    assert train(small, text=text, progress=False).step == 1  # the same memory fits this

@@ -19,8 +19,12 @@ that folder removes the orphaned temporary file). Only regular files are ever wr
 never NaN or infinite weights. Loads read only a regular file of at most ``CHECKPOINT_CAP`` bytes,
 verify the zip archive's CRC-32 checksums (a flipped bit inside a tensor is caught), use
 ``torch.load(weights_only=True)``, which refuses pickles that would run code, then check every
-field's type, that the weights are finite, and that the tensor shapes fit ``model_config``
-before a model is built (so a file that claims a huge model allocates nothing).
+field's type and range, every tensor's structure (dense, on the CPU, a dtype we compute with,
+stored whole: a zero stride cannot pose one number as 80 GB) before any value is read, that the
+values are finite, and that the tensor shapes fit ``model_config`` -- computed, not built -- before
+a model is built (so a file that claims a huge or deep model allocates nothing). A checkpoint is
+never written larger than ``CHECKPOINT_CAP`` (what is read back), and ``train`` refuses up front a
+run whose checkpoint would be. Resuming checks Adam's settings and moments too.
 
 Resuming a run: ``read_resumable`` reads a run folder's ``checkpoint.pt`` and checks that it holds
 training state; ``restore`` puts that state (weights, Adam's moments, the RNG, the carried (h, c)
@@ -42,9 +46,10 @@ from typing import Any
 
 import torch
 
+from .checks import STEP_MAX
 from .errors import LstmvizError, first_line
 from .files import atomic_write, open_regular, os_error
-from .model import CharLSTM
+from .model import NUM_LAYERS_MAX, CharLSTM, param_count, param_shapes
 from .run_folder import (  # noqa: F401 -- the run folder's names, imported from here since 0.1
     BEST,
     HOLDER,
@@ -53,6 +58,7 @@ from .run_folder import (  # noqa: F401 -- the run folder's names, imported from
     LOG,
     RunFolder,
     epoch_file,
+    run_files,
 )
 from .vocab import Vocab
 
@@ -80,8 +86,21 @@ class Checkpoint:
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save(obj)`` to ``path`` via a temp file in the same folder + ``os.replace``."""
-    return atomic_write(path, lambda f: torch.save(obj, f), "checkpoint")
+    """``torch.save(obj)`` to ``path`` via a temp file in the same folder + ``os.replace``.
+
+    A file larger than ``CHECKPOINT_CAP`` is not kept: lstmviz never writes what it will not read.
+    """
+    return atomic_write(path, lambda f: torch.save(obj, f), "checkpoint", cap=CHECKPOINT_CAP)
+
+
+def training_checkpoint_bytes(model_config: dict, batch_size: int) -> int:
+    """About how many bytes a run's ``checkpoint.pt`` of this model takes: float32 weights and
+    Adam's two moments (3 x 4 bytes a number), the carried (h, c), the vocabulary (<= 4 bytes a
+    character). A lower bound: the history comes on top."""
+    sizes = {k: model_config[k] for k in ("vocab_size", "hidden_size", "num_layers")}
+    params = param_count(**sizes, embedding_dim=model_config["embedding_dim"])
+    state = 2 * sizes["num_layers"] * batch_size * sizes["hidden_size"]
+    return 12 * params + 4 * state + 4 * sizes["vocab_size"]
 
 
 def save_checkpoint(
@@ -125,6 +144,20 @@ def save_checkpoint(
     for name, loss in (("val_loss", val_loss), ("best_val_loss", best_val_loss)):
         if loss is not None and not math.isfinite(loss):
             raise LstmvizError(f"refusing to save {str(path)!r}: its {name} is {loss}")
+    for name, value in (("config", config), ("history", history)):
+        if not _is_plain(value):  # the loader would refuse it (and log.json cannot hold it)
+            raise LstmvizError(
+                f"refusing to save {str(path)!r}: its {name} holds something other than plain "
+                "values (strings, numbers, lists, dicts); lstmviz could not load it back"
+            )
+    tensor_bytes = sum(t.numel() * t.element_size() for t in weights.values())
+    if not half and optimizer is not None:  # Adam's two moments
+        tensor_bytes += 2 * sum(t.numel() * 4 for t in weights.values())
+    if tensor_bytes > CHECKPOINT_CAP:  # known before writing a byte
+        raise LstmvizError(
+            f"refusing to save {str(path)!r}: its tensors alone take {tensor_bytes:,} bytes, "
+            f"more than the {CHECKPOINT_CAP:,}-byte cap lstmviz reads back; nothing was written"
+        )
     ckpt: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
@@ -284,7 +317,28 @@ def _is_int(v: object, lo: int = 0) -> bool:
 
 
 def _is_loss(v: object) -> bool:
-    return v is None or (isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v))
+    if v is None:
+        return True
+    try:  # an int too large for a float overflows here rather than in a message later
+        return isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(float(v))
+    except OverflowError:
+        return False
+
+
+def _is_plain(v: object, depth: int = 0) -> bool:
+    """Whether ``v`` is what JSON holds (str, number, bool, None, lists and dicts of them): the
+    history and settings are written to log.json, and a tensor there broke the run log."""
+    if v is None or isinstance(v, str | bool | int):
+        return True
+    if isinstance(v, float):
+        return True  # NaN and inf become null in log.json
+    if depth > 20:
+        return False
+    if isinstance(v, list | tuple):
+        return all(_is_plain(x, depth + 1) for x in v)
+    if isinstance(v, dict):
+        return all(isinstance(k, str) and _is_plain(x, depth + 1) for k, x in v.items())
+    return False
 
 
 def _check_fields(ckpt: dict, path: Path) -> None:
@@ -292,26 +346,43 @@ def _check_fields(ckpt: dict, path: Path) -> None:
     mc = ckpt.get("model_config")
     problems = [
         (_is_int(ckpt.get("version", 1), 1), "version", "a whole number >= 1"),
-        (_is_int(ckpt.get("step", 0)), "step", "a whole number >= 0"),
+        (
+            _is_int(ckpt.get("step", 0)) and ckpt.get("step", 0) <= STEP_MAX,
+            "step",
+            f"a whole number >= 0 (at most {STEP_MAX:,})",
+        ),
+        (
+            _is_int(ckpt.get("world_size", 1), 1) and ckpt.get("world_size", 1) <= 2**20,
+            "world_size",
+            "a whole number >= 1",
+        ),
         (isinstance(ckpt.get("vocab"), str) and ckpt["vocab"] != "", "vocab", "a string"),
-        (isinstance(ckpt.get("config"), dict | None), "config", "a dict or None"),
+        (
+            isinstance(ckpt.get("config"), dict | None) and _is_plain(ckpt.get("config")),
+            "config",
+            "a dict or None, of plain values",
+        ),
         (_is_loss(ckpt.get("val_loss")), "val_loss", "a finite number or None"),
         (_is_loss(ckpt.get("best_val_loss")), "best_val_loss", "a finite number or None"),
         (
             isinstance(ckpt.get("history", []), list)
-            and all(isinstance(e, dict) for e in ckpt.get("history", [])),
+            and all(isinstance(e, dict) for e in ckpt.get("history", []))
+            and _is_plain(ckpt.get("history", [])),
             "history",
-            "a list of dicts",
+            "a list of dicts of plain values",
         ),
         (isinstance(ckpt.get("optimizer"), dict | None), "optimizer", "a dict or None"),
         (isinstance(ckpt.get("rng"), dict | None), "rng", "a dict or None"),
         (
             isinstance(mc, dict)
             and all(_is_int(mc.get(k), 1) for k in _SIZES)
+            and mc["num_layers"] <= NUM_LAYERS_MAX
             and isinstance(mc.get("dropout"), Real)
+            and not isinstance(mc.get("dropout"), bool)
             and 0 <= mc["dropout"] < 1,
             "model_config",
-            f"a dict of whole numbers >= 1 ({', '.join(_SIZES)}) and a dropout in [0, 1)",
+            f"a dict of whole numbers >= 1 ({', '.join(_SIZES)}; num_layers at most "
+            f"{NUM_LAYERS_MAX}) and a dropout in [0, 1)",
         ),
         (
             isinstance(ckpt.get("model"), dict)
@@ -334,19 +405,71 @@ def _check_fields(ckpt: dict, path: Path) -> None:
             got = repr(ckpt.get(name))
             got = got if len(got) <= 60 else got[:57] + "..."
             raise _damaged(path, f"its {name!r} should be {want}, but is {got}")
-    for name, t in ckpt["model"].items():
-        # load_state_dict would cast a bool or int tensor to 0/1 or whole-number weights silently
-        if t.layout != torch.strided or not t.is_floating_point():
-            kind = "sparse" if t.layout != torch.strided else str(t.dtype)
-            raise _damaged(path, f"weight {name!r} is a {kind} tensor, not dense floating point")
-    tensors = dict(ckpt["model"])
-    tensors.update({f"train_state.{k}": v for k, v in (ckpt.get("train_state") or {}).items()})
-    for i, st in (ckpt.get("optimizer") or {}).get("state", {}).items():
-        if isinstance(st, dict):
-            tensors.update({f"optimizer state {i} {k}": v for k, v in st.items()})
+    # Structure before values: every check below reads only a tensor's metadata, so a tensor
+    # that claims 80 GB through a zero stride, lives on the meta device or has a dtype with no
+    # kernels (float8) is refused before anything is computed on it.
+    tensors = _tensors(ckpt, path)
+    for name, t in tensors.items():
+        problem = _structure_problem(t, _RNG_DTYPE if name.startswith("rng") else _REAL_DTYPES)
+        if problem is not None:
+            raise _damaged(path, f"{name!r} is {problem}")
     bad = _first_nonfinite(tensors)
     if bad is not None:
         raise _damaged(path, f"{bad!r} holds NaN or infinite values")
+
+
+#: The dtypes of the numbers in a checkpoint (weights, moments, state): float32, or float16 in an
+#: export; bfloat16 and float64 are loaded too (converted to float32).
+_REAL_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
+#: The dtype of a random generator's state.
+_RNG_DTYPE = (torch.uint8,)
+
+
+def _tensors(ckpt: dict, path: Path) -> dict[str, Any]:
+    """Every tensor the checkpoint holds, by a name for messages (anything else where a tensor
+    belongs is refused)."""
+    tensors = dict(ckpt["model"])
+    tensors.update({f"train_state.{k}": v for k, v in (ckpt.get("train_state") or {}).items()})
+    optimizer = ckpt.get("optimizer") or {}
+    states = optimizer.get("state", {})
+    if not isinstance(states, dict) or not all(isinstance(st, dict) for st in states.values()):
+        raise _damaged(path, "its optimizer 'state' is not a dict of dicts")
+    for i, st in states.items():
+        for k, v in st.items():
+            if not isinstance(v, torch.Tensor):
+                raise _damaged(path, f"its optimizer state {i} {k!r} is not a tensor")
+            tensors[f"optimizer state {i} {k}"] = v
+    rng = ckpt.get("rng") or {}
+    if "torch" in rng:
+        tensors["rng torch"] = rng["torch"]
+    cuda = rng.get("cuda") or []
+    if not isinstance(cuda, list | tuple):
+        raise _damaged(path, "its rng 'cuda' is not a list")
+    tensors.update({f"rng cuda {i}": t for i, t in enumerate(cuda)})
+    for name, t in tensors.items():
+        if not isinstance(t, torch.Tensor):
+            raise _damaged(path, f"{name!r} is not a tensor")
+    return tensors
+
+
+def _structure_problem(t: torch.Tensor, dtypes: tuple[torch.dtype, ...]) -> str | None:
+    """What is wrong with tensor ``t``'s structure (layout, device, dtype, strides, storage), or
+    None. Reads metadata only; never touches the numbers."""
+    if t.layout != torch.strided:
+        return f"a {t.layout} tensor, not a dense one"
+    if t.device.type != "cpu":
+        return f"a tensor on the {t.device.type} device, which holds no numbers"
+    if t.dtype not in dtypes:
+        return f"a {t.dtype} tensor; expected {' or '.join(str(d) for d in dtypes)}"
+    if not t.is_contiguous():
+        # torch.save of a state_dict writes dense tensors; a zero stride makes one stored number
+        # pose as billions
+        return f"not stored densely (shape {tuple(t.shape)}, strides {t.stride()})"
+    need = (t.storage_offset() + t.numel()) * t.element_size()
+    have = t.untyped_storage().nbytes()
+    if need > have:
+        return f"larger than its stored data ({need:,} bytes claimed, {have:,} stored)"
+    return None
 
 
 #: The whole-number entries of ``model_config``.
@@ -376,12 +499,18 @@ def model_from_raw(ckpt: dict, device: str | torch.device = "cpu") -> tuple[Char
                 "but its "
                 f"model expects {cfg['vocab_size']}; the file was edited or mixed from two runs"
             )
-        # Shapes first, on the meta device (no memory): a file claiming hidden_size 12000 must
-        # not make us allocate gigabytes before we notice its tensors are small.
-        with torch.device("meta"):
-            skeleton = CharLSTM(**cfg)
-        want = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+        # Shapes first, computed (nothing built): a file claiming hidden_size 12000 or 200,000
+        # layers must not make us allocate gigabytes, or build for minutes, before we notice
+        # its tensors are few and small.
+        sizes = {k: cfg[k] for k in _SIZES}
         got = {k: tuple(v.shape) for k, v in ckpt["model"].items()}
+        if len(got) != 4 * sizes["num_layers"] + 3:
+            raise LstmvizError(
+                f"{where!r} does not match its own model configuration: it holds {len(got)} "
+                f"weight tensors, model_config needs {4 * sizes['num_layers'] + 3}; the file is "
+                "damaged or was not written by this version of lstmviz"
+            )
+        want = param_shapes(**sizes)
         if want != got:
             diff = sorted(set(want) ^ set(got)) or [k for k in want if want[k] != got[k]]
             k = diff[0]
@@ -445,6 +574,13 @@ def read_resumable(out: Path) -> dict:
     """The checkpoint dict of run folder ``out``'s ``checkpoint.pt``, checked to hold training
     state (an optimizer and the settings); LstmvizError naming what to do otherwise."""
     if not (out / LATEST).exists():
+        others = run_files(out)
+        if others:  # a new run there is refused too: say what does work
+            raise LstmvizError(
+                f"nothing to resume: {str(out / LATEST)!r} does not exist (the folder holds "
+                f"{', '.join(others)}, which a new run would replace); start the run in another "
+                "--out folder, or move those files away"
+            )
         raise LstmvizError(
             f"nothing to resume: {str(out / LATEST)!r} does not exist; drop --resume to start"
         )
@@ -498,7 +634,7 @@ def restore(
         history=list(raw.get("history") or []),
     )
     try:
-        optimizer.load_state_dict(raw["optimizer"])
+        optimizer.load_state_dict(_optimizer_state(raw["optimizer"], optimizer))
         for p in model.parameters():  # Adam's moments must match their weights
             for key, moment in optimizer.state.get(p, {}).items():
                 if torch.is_tensor(moment) and moment.dim() and moment.shape != p.shape:
@@ -513,6 +649,8 @@ def restore(
             want = (model.num_layers, batch_size, model.hidden_size)
             if tuple(h.shape) != want or tuple(c.shape) != want:
                 raise ValueError(f"train_state of shape {tuple(h.shape)}, not {want}")
+            if bool((h.abs() > 1).any()):  # h = o * tanh(c): always inside [-1, 1]
+                raise ValueError("a carried h outside [-1, 1], which no LSTM produces")
             resumed.state = (h.to(device, torch.float32), c.to(device, torch.float32))
     except (ValueError, KeyError, TypeError, RuntimeError, IndexError) as e:
         raise LstmvizError(
@@ -520,3 +658,73 @@ def restore(
             f"model ({first_line(e)}); resume from an earlier checkpoint"
         ) from None
     return resumed
+
+
+#: Adam's settings that change what a step does; lstmviz always trains with torch's defaults, so a
+#: checkpoint saying otherwise was edited (maximize=True makes the loss climb, eps=-1 or a NaN
+#: beta poison the weights at the next step). The learning rate is the schedule's, set every step.
+_ADAM_SETTINGS = (
+    "betas",
+    "eps",
+    "weight_decay",
+    "amsgrad",
+    "maximize",
+    "capturable",
+    "differentiable",
+    "decoupled_weight_decay",
+)
+
+
+def _optimizer_state(saved: Any, optimizer: torch.optim.Optimizer) -> dict:
+    """The saved Adam state, checked against the run's own optimizer, to load into it.
+
+    ValueError (a damaged file) if its settings differ from the run's (``_ADAM_SETTINGS``), a
+    moment does not fit (a negative second moment, a negative or fractional step count) or its
+    groups do not match; the groups themselves are the run's (implementation flags such as
+    ``fused`` or ``foreach`` say how, not what, and may not exist on this machine).
+    """
+    if not isinstance(saved, dict) or not isinstance(saved.get("param_groups"), list):
+        raise ValueError("optimizer without param_groups")
+    groups, fresh = saved["param_groups"], optimizer.state_dict()["param_groups"]
+    if len(groups) != len(fresh) or not all(isinstance(g, dict) for g in groups):
+        raise ValueError(f"{len(groups)} optimizer parameter groups, not {len(fresh)}")
+    for group, own in zip(groups, fresh, strict=True):
+        for key in _ADAM_SETTINGS:
+            if key in group and key in own and not _same(group[key], own[key]):
+                raise ValueError(
+                    f"optimizer {key}={group[key]!r}; lstmviz trains with {own[key]!r}"
+                )
+        if group.get("params") != own["params"]:
+            raise ValueError("optimizer parameter groups that do not match the model")
+    beta1, beta2 = fresh[0]["betas"]
+    # |exp_avg| <= bound * sqrt(exp_avg_sq) for any gradients whatever (Cauchy-Schwarz on the two
+    # running averages); twice that leaves room for rounding. Moments outside it come from no
+    # training, and make the next step's update huge (weights that overflow to inf).
+    bound = 2 * (1 - beta1) / math.sqrt((1 - beta2) * (1 - beta1**2 / beta2))
+    for i, st in saved.get("state", {}).items():
+        sq, step = st.get("exp_avg_sq"), st.get("step")
+        if sq is not None and bool((sq < 0).any()):
+            raise ValueError(f"a negative second moment (exp_avg_sq) for parameter {i}")
+        avg = st.get("exp_avg")
+        if avg is not None and sq is not None and avg.shape == sq.shape:
+            if bool((avg.double().abs() > bound * sq.double().sqrt() + 1e-12).any()):
+                raise ValueError(
+                    f"a first moment (exp_avg) for parameter {i} that no gradients can produce "
+                    "with its second moment"
+                )
+        if step is not None:
+            value = float(step)
+            if not (0 <= value <= STEP_MAX and value == int(value)):
+                raise ValueError(f"an optimizer step count of {value} for parameter {i}")
+    return {"state": saved.get("state", {}), "param_groups": fresh}
+
+
+def _same(a: object, b: object) -> bool:
+    """Whether two optimizer settings are equal (tuples and lists alike; NaN never is)."""
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if isinstance(a, Real) and isinstance(b, Real):
+        return float(a) == float(b)
+    return a == b

@@ -14,6 +14,9 @@ from .errors import LstmvizError
 #: Seeds accepted everywhere (torch.manual_seed takes 64 bits; a training run also seeds
 #: ``seed * 1_000_003 + step``, which must stay inside that range too).
 SEED_MAX = 2**32 - 1
+#: Most optimizer steps of a run (and in a checkpoint): exact as a float (the schedule's progress)
+#: and far inside 64 bits with ``seed * 1_000_003`` added (a step of 2**64 overflowed).
+STEP_MAX = 2**53
 
 
 def whole(name: str, value: object, lo: int, hi: int | None = None) -> int:

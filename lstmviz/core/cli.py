@@ -13,7 +13,9 @@ is written next to each field in ``config.py``); ``--preset`` chooses among ``PR
 Bad input (a missing corpus, an unknown character in the prime, a damaged checkpoint, a bad flag,
 an unwritable folder, a full disk...) prints one line ``error: ...`` on stderr and exits with
 status 2; nothing is overwritten. Ctrl-C (SIGINT) or SIGTERM during ``train`` saves a last
-checkpoint, prints the command that resumes it, and exits with 130 (SIGINT) or 143 (SIGTERM).
+checkpoint, prints the command that resumes it, and exits with 130 (SIGINT) or 143 (SIGTERM); while
+lstmviz is still starting (importing torch) it prints one line, nothing written, and exits the
+same way (``lstmviz.critical``). A signal during a save waits until the file is whole.
 An unexpected failure (a bug) prints one line too and exits with 1; LSTMVIZ_DEBUG=1 shows its
 traceback.
 """

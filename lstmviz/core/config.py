@@ -20,6 +20,7 @@ import torch
 
 from . import checks
 from .errors import LstmvizError
+from .model import NUM_LAYERS_MAX
 
 # setting: (full, quick). full: the seed's model, about 3.3M parameters; quick: a 2-core CPU's.
 _PRESET_TABLE: dict[str, tuple[Any, Any]] = {
@@ -170,9 +171,11 @@ class TrainConfig:
 
         ``train`` calls it before any work, so a bad setting never starts a run.
         """
-        for name in ("hidden_size", "num_layers", "embedding_dim", "seq_len", "batch_size"):
+        for name in ("hidden_size", "embedding_dim", "seq_len", "batch_size"):
             checks.whole(flag(name), getattr(self, name), 1)
-        for name in ("steps", "eval_every", "log_every"):
+        checks.whole(flag("num_layers"), self.num_layers, 1, NUM_LAYERS_MAX)
+        checks.whole(flag("steps"), self.steps, 1, checks.STEP_MAX)
+        for name in ("eval_every", "log_every"):
             checks.whole(flag(name), getattr(self, name), 1)
         checks.whole(flag("save_every"), self.save_every, 0)
         checks.whole(flag("sample_every"), self.sample_every, 0)

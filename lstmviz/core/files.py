@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+from ..critical import critical
 from .errors import LstmvizError
 
 #: The ending of ``atomic_write``'s temp files (``.NAME.XXXXXXXX.tmp``, beside NAME).
@@ -130,36 +131,47 @@ def atomic_write(
     what: str,
     *,
     failed: str | None = None,
+    cap: int | None = None,
 ) -> Path:
     """Call ``write(f)`` on a temp file beside ``path``, then rename it to ``path``: all or none.
 
     A kill at any moment leaves either the old file or the new one, never half of one; the temp
     file (``.NAME.*.tmp``) is removed on failure (after a kill, ``RunFolder`` removes it, or the
     next download into the corpus cache). Only a regular file (or nothing) at ``path`` is replaced.
-    An OSError (a full disk, a vanished folder) becomes one LstmvizError saying nothing was
-    replaced, or starting with ``failed`` when given (what failed, and what to do about it).
+    Ctrl-C and SIGTERM wait until the file is whole (``lstmviz.critical``): a second Ctrl-C during
+    a save neither breaks the writer nor loses the save. ``cap``: a file that came out larger is
+    not kept (the reader would refuse it). An OSError (a full disk, a vanished folder) becomes one
+    LstmvizError saying nothing was replaced, or starting with ``failed`` when given (what
+    failed, and what to do about it).
     """
     path = Path(path)
     check_write_target(path, what)  # os.replace would replace a link or device file itself
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
-    except OSError as e:
-        raise os_error(e, failed or f"cannot write {what} {str(path)!r}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException as e:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(e, OSError):  # the old file is untouched
-            doing = failed or f"cannot write {what} {str(path)!r} (nothing was replaced)"
-            raise os_error(e, doing) from None
-        raise
+    with critical():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
+        except OSError as e:
+            raise os_error(e, failed or f"cannot write {what} {str(path)!r}") from None
+        try:
+            with os.fdopen(fd, "wb") as f:
+                write(f)
+                f.flush()
+                size = f.tell()
+                if cap is not None and size > cap:
+                    raise LstmvizError(
+                        f"refusing to write {what} {str(path)!r}: it came to {size:,} bytes, more "
+                        f"than the {cap:,}-byte cap lstmviz reads back; nothing was replaced"
+                    )
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; the usual permissions
+            os.replace(tmp, path)
+        except BaseException as e:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            if isinstance(e, OSError):  # the old file is untouched
+                doing = failed or f"cannot write {what} {str(path)!r} (nothing was replaced)"
+                raise os_error(e, doing) from None
+            raise
     return path
 
 

@@ -17,6 +17,35 @@ from .errors import LstmvizError
 
 State = tuple[Tensor, Tensor]  # (h, c), each (num_layers, B, hidden_size)
 
+#: Most stacked layers accepted (in settings and in checkpoints). Each layer is a sequential step
+#: of every character, and the nn.LSTM of 200,000 one-unit layers takes minutes just to build;
+#: deep character LSTMs have a handful.
+NUM_LAYERS_MAX = 64
+
+
+def param_shapes(
+    vocab_size: int, hidden_size: int, num_layers: int, embedding_dim: int
+) -> dict[str, tuple[int, ...]]:
+    """The shape of every tensor in ``CharLSTM(...).state_dict()``, by name, computed without
+    building anything (a file or a flag may declare a model too big to build)."""
+    V, H, E = vocab_size, hidden_size, embedding_dim
+    shapes: dict[str, tuple[int, ...]] = {"embedding.weight": (V, E)}
+    for k in range(num_layers):
+        shapes[f"lstm.weight_ih_l{k}"] = (4 * H, E if k == 0 else H)
+        shapes[f"lstm.weight_hh_l{k}"] = (4 * H, H)
+        shapes[f"lstm.bias_ih_l{k}"] = (4 * H,)
+        shapes[f"lstm.bias_hh_l{k}"] = (4 * H,)
+    shapes["head.weight"] = (V, H)
+    shapes["head.bias"] = (V,)
+    return shapes
+
+
+def param_count(vocab_size: int, hidden_size: int, num_layers: int, embedding_dim: int) -> int:
+    """How many numbers ``CharLSTM(...)`` holds, computed without building it."""
+    V, H, E = vocab_size, hidden_size, embedding_dim
+    per_layer = 4 * H * H + 8 * H  # weight_hh and the two biases
+    return V * E + 4 * H * E + 4 * H * H * (num_layers - 1) + per_layer * num_layers + V * H + V
+
 
 class CharLSTM(nn.Module):
     """Predicts the next character: ids (B, T) -> logits (B, T, V) over the vocabulary."""

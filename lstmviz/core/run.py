@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Callable
 from contextlib import ExitStack, nullcontext
@@ -27,17 +28,17 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from . import checkpoint, distributed, training
 from . import config as settings
-from . import distributed, training
 from .checkpoint import Resumed, read_raw, read_resumable, restore, save_checkpoint
 from .config import GIVEN_TEXT, TrainConfig, choose_preset
 from .corpus import load_corpus, split
 from .device import autocast_for, memory_bytes, pick_device, resolve_precision
 from .errors import LstmvizError, first_line
 from .files import atomic_write
-from .model import CharLSTM
+from .model import CharLSTM, param_count
 from .numbers import bits, perplexity
-from .run_folder import BEST, LATEST, LOG, RunFolder, epoch_file
+from .run_folder import BEST, LATEST, LOG, RunFolder, epoch_file, run_files
 from .sampling import generate
 from .signals import StopOnSignal, TrainingInterrupted
 from .vocab import Vocab
@@ -212,23 +213,43 @@ def _resolve(
     config: TrainConfig | None, overrides: dict, resume: bool
 ) -> tuple[TrainConfig, dict | None]:
     """The config to run, and the checkpoint dict to resume from (or None)."""
+    # a pathlib.Path is accepted, and stored as the string it names: checkpoints and log.json
+    # hold plain values only (and a resumed run compares the corpus as a string)
+    overrides = {k: _as_str(k, v) for k, v in overrides.items()}
     preset = overrides.pop("preset", None)
     if config is None:
         config = TrainConfig.from_preset(preset, **overrides)
     else:
         config = config.replace(**overrides)
+        config = config.replace(**{k: _as_str(k, getattr(config, k)) for k in _PATHS})
     out = Path(config.out) if config.out else None
     if not resume:
-        if out is not None and (out / LATEST).exists():
+        held = run_files(out) if out is not None else []
+        if LATEST in held:
             raise LstmvizError(
                 f"{str(out)!r} already holds a checkpoint; pass --resume (resume=True) to continue "
                 "it, or choose another --out folder"
+            )
+        if held:  # e.g. best.pt of a run killed before its first checkpoint.pt: never replace it
+            raise LstmvizError(
+                f"{str(out)!r} already holds files of another run ({', '.join(held)}) but no "
+                f"{LATEST} to resume; a new run there would replace them. Choose another --out "
+                "folder, or move those files away"
             )
         return config.validate(), None
     if out is None:
         raise LstmvizError("resume needs the run folder: give --out DIR (out=...)")
     raw = read_resumable(out)
     return settings.resumed(raw["config"], overrides, str(out), str(out / LATEST)), raw
+
+
+#: The settings that name a file or folder (a pathlib.Path is accepted for them).
+_PATHS = ("corpus", "out")
+
+
+def _as_str(name: str, value: Any) -> Any:
+    """``value`` as a string if it is a path-like setting ``name``, else as it is."""
+    return os.fspath(value) if name in _PATHS and isinstance(value, os.PathLike) else value
 
 
 def _not_utf8(text: str) -> bool:
@@ -239,20 +260,63 @@ def _not_utf8(text: str) -> bool:
     return False
 
 
-def _check_model_fits(cfg: TrainConfig, vocab_size: int, device: torch.device) -> None:
-    """Refuse, before allocating anything, a model whose training state cannot fit in memory."""
-    with torch.device("meta"):  # the model's shapes, without its memory
-        model = _model(cfg, vocab_size)
-    params = sum(p.numel() for p in model.parameters())
-    need = 16 * params  # float32 weights, gradients and Adam's two moments
-    have = memory_bytes(device)
-    if have is not None and need > have:
+def _check_model_fits(
+    cfg: TrainConfig, vocab_size: int, device: torch.device, train_chars: int
+) -> None:
+    """Refuse, before building anything, a model whose training state cannot fit in memory, or
+    (with ``out``) a run whose checkpoint -- model, optimizer and the history it records over
+    ``train_chars`` characters -- would be larger than lstmviz reads back."""
+    sizes = dict(vocab_size=vocab_size, hidden_size=cfg.hidden_size, num_layers=cfg.num_layers)
+    params = param_count(**sizes, embedding_dim=cfg.embedding_dim)  # computed: nothing is built
+    model = (
+        f"a model with hidden_size={cfg.hidden_size}, num_layers={cfg.num_layers}, "
+        f"embedding_dim={cfg.embedding_dim} and {vocab_size:,} characters has {params:,} parameters"
+    )
+    size = checkpoint.training_checkpoint_bytes(
+        {**sizes, "embedding_dim": cfg.embedding_dim}, cfg.batch_size
+    )
+    cap = checkpoint.CHECKPOINT_CAP
+    if cfg.out is not None and size > cap:  # first: it does not depend on this machine
         raise LstmvizError(
-            f"a model with hidden_size={cfg.hidden_size}, num_layers={cfg.num_layers}, "
-            f"embedding_dim={cfg.embedding_dim} has {params:,} parameters and needs about "
-            f"{need / 1e9:,.1f} GB to train, more than the {have / 1e9:.1f} GB of {device.type} "
-            "memory here; choose smaller sizes"
+            f"{model}; its checkpoint would take about {size / 1e9:,.2f} GB, more than the "
+            f"{cap / 1e9:g} GB lstmviz reads back (--resume, sample, export). Choose smaller "
+            "sizes (or a corpus with fewer distinct characters)"
         )
+    # float32 weights, gradients and Adam's two moments; and at least what one step holds: the
+    # logits and their gradient (B, T, V), each layer's gates, cell and output (B, T, 6H), at 2
+    # bytes a number (bf16 or fp16 autocast; float32 takes twice that): a lower bound
+    need = 16 * params
+    width = 2 * vocab_size + 6 * cfg.hidden_size * cfg.num_layers
+    step = 2 * cfg.batch_size * cfg.seq_len * width
+    have = memory_bytes(device)
+    if have is not None and need + step > have:
+        raise LstmvizError(
+            f"{model} and needs at least {(need + step) / 1e9:,.1f} GB to train "
+            f"({need / 1e9:,.1f} GB for weights and optimizer, {step / 1e9:,.1f} GB for one step "
+            f"of --batch-size {cfg.batch_size} x --seq-len {cfg.seq_len}), more than the "
+            f"{have / 1e9:.1f} GB of {device.type} memory here; choose smaller sizes"
+        )
+    entries, samples = _history_size(cfg, train_chars)
+    history = 90 * entries + samples * (cfg.sample_len + 90)  # bytes, pickled: a lower bound
+    if cfg.out is not None and size + history > cap:
+        raise LstmvizError(
+            f"a run of {cfg.steps:,} steps records about {entries:,} losses and {samples:,} "
+            f"samples of {cfg.sample_len:,} characters, kept in every checkpoint: about "
+            f"{(size + history) / 1e9:,.2f} GB with the model, more than the {cap / 1e9:g} GB "
+            "lstmviz reads back. Use fewer --steps, a larger --log-every / --eval-every / "
+            "--sample-every, or a shorter --sample-len (0: no samples)"
+        )
+
+
+def _history_size(cfg: TrainConfig, train_chars: int) -> tuple[int, int]:
+    """(loss entries, samples) a run of ``cfg.steps`` steps records (see ``_Run.after_step``)."""
+    per_pass = max(1, (train_chars - 1) // cfg.batch_size // cfg.seq_len)
+    epochs = cfg.steps // per_pass
+    entries = cfg.steps // cfg.log_every + cfg.steps // cfg.eval_every + epochs + 2
+    samples = 0
+    if cfg.sample_len:
+        samples = epochs + (cfg.steps // cfg.sample_every if cfg.sample_every else 0) + 1
+    return entries, samples
 
 
 def _model(cfg: TrainConfig, vocab_size: int) -> CharLSTM:
@@ -294,7 +358,7 @@ def _train(
     if cfg.sample_len:  # refused now, not after an epoch of training
         vocab.encode(cfg.sample_prime, what="sample prime (--sample-prime)")
 
-    _check_model_fits(cfg, len(vocab), device)
+    _check_model_fits(cfg, len(vocab), device, len(train_text))
     torch.manual_seed(cfg.seed)
     try:
         model = _model(cfg, len(vocab))
@@ -347,7 +411,7 @@ def _train(
         train_chars=len(train_text),
         val=(vx, vy),
     )
-    run.begin(resumed)
+    run.begin(resumed, from_checkpoint=raw is not None)
     stop.looping = True
     try:
         step, state = training.loop(
@@ -430,8 +494,9 @@ class _Run:
         """How many processes train together (1 without torchrun)."""
         return 1 if self.ranks is None else self.ranks.world_size
 
-    def begin(self, resumed: Resumed) -> None:
+    def begin(self, resumed: Resumed, *, from_checkpoint: bool = False) -> None:
         """Start the clock and the progress bar at the resumed step, with its losses and history."""
+        self.resumed_at = resumed.step if from_checkpoint else None
         self.step, self.best = resumed.step, resumed.best_val_loss
         self.val_loss, self.history = resumed.val_loss, resumed.history
         self.t_start = time.perf_counter()
@@ -454,9 +519,9 @@ class _Run:
             # rank stops them all after this same step
             loss, agreed = distributed.agree(loss, self.stop.signum, self.ranks, self.device)
         if not math.isfinite(loss):
-            _diverged("loss", loss, step, out)
+            self._diverged("loss", loss, step)
         if self.scaler is None and not math.isfinite(norm):
-            _diverged("gradient norm", norm, step, out)
+            self._diverged("gradient norm", norm, step)
         self.step = step
         self.loss_sum, self.loss_n = self.loss_sum + loss, self.loss_n + 1
         self.bar.update(1)
@@ -498,6 +563,18 @@ class _Run:
                     self.write_log()
             raise TrainingInterrupted(signum, step, out)
 
+    def _diverged(self, what: str, value: float | str, step: int) -> None:
+        """Stop: the last good checkpoint is named, unless it is the one just resumed from and
+        the very first step after it diverged -- then that checkpoint is not called good."""
+        if self.resumed_at is not None and step == self.resumed_at + 1 and self.out is not None:
+            raise LstmvizError(
+                f"training {what} became {value} at step {step}, the first step after resuming "
+                f"from {str(self.out / LATEST)!r} (step {self.resumed_at}): that checkpoint "
+                "leads to NaN at once, so its weights or training state are likely damaged. "
+                "Resume from an earlier copy of it, or start a new run in another --out folder"
+            )
+        _diverged(what, value, step, self.out)
+
     def _emit(self, entry: dict) -> None:
         self.history.append({**entry, "epoch": entry["step"] / self.per_pass})
         if self.callback is not None:
@@ -524,7 +601,7 @@ class _Run:
         )
         self.model.train()
         if not math.isfinite(val_loss):
-            _diverged("validation loss", val_loss, step, self.out)
+            self._diverged("validation loss", val_loss, step)
         # last_train is None when a resumed run validates before its first log
         self.bar.set_postfix(train=_fmt(self.last_train), val=_fmt(val_loss))
         elapsed = time.perf_counter() - self.t_start
@@ -566,7 +643,7 @@ class _Run:
     def save(self, name: str, train_state: Any) -> None:
         """Write OUT/name with the training state (never weights that went NaN or infinite)."""
         if not _all_finite(self.net):  # never write poisoned weights over a good checkpoint
-            _diverged("weights", "NaN or infinite", self.step, self.out)
+            self._diverged("weights", "NaN or infinite", self.step)
         save_checkpoint(
             self.out / name,
             self.net,

@@ -4,7 +4,10 @@ A run folder (``train(out=...)``, ``--out``) holds ``checkpoint.pt`` (the latest
 ``--resume`` continues), ``best.pt`` (the lowest validation loss so far), ``epochN.pt`` (the first
 ``keep_epochs`` epochs' ends) and ``log.json`` (settings, losses and samples, plain JSON).
 ``RunFolder`` locks it (``filelock``) so that two runs never write into one, checks it writable
-before any training, and removes the temporary files a killed save left behind.
+before any training, and removes the temporary files a killed save left behind. Nothing in it is
+written through a symbolic or hard link or into a FIFO or device (every file, even the lock's holder
+line, is a new file put in place by ``files.atomic_write``), and a fresh run never replaces another
+run's files (``run_files``).
 """
 
 from __future__ import annotations
@@ -12,12 +15,13 @@ from __future__ import annotations
 import datetime
 import os
 import socket
+import stat
 from pathlib import Path
 
 import filelock
 
 from .errors import LstmvizError
-from .files import check_write_target, os_error
+from .files import atomic_write, check_write_target, os_error, read_capped
 from .log import log
 
 #: File name of the latest checkpoint inside a training run's ``out`` folder.
@@ -37,12 +41,24 @@ def epoch_file(epoch: int) -> str:
     return f"epoch{epoch}.pt"
 
 
+def run_files(out: Path) -> list[str]:
+    """The names of the files a run leaves in folder ``out`` that it holds (checkpoint.pt, best.pt,
+    epochN.pt, log.json), sorted; a fresh run there would replace them."""
+    try:
+        names = [p.name for p in out.iterdir()] if out.is_dir() else []
+    except OSError:
+        return []
+    return sorted(n for n in names if n in (LATEST, BEST, LOG) or _is_epoch_file(n))
+
+
+def _is_epoch_file(name: str) -> bool:
+    return name.startswith("epoch") and name.endswith(".pt") and name[5:-3].isdigit()
+
+
 def _is_ours(tmp_name: str) -> bool:
     """Whether ``.NAME.XXXX.tmp`` is a temp file of a file lstmviz writes in a run folder."""
     name = tmp_name[1:].rsplit(".", 2)[0]
-    return name in (LATEST, BEST, LOG) or (
-        name.startswith("epoch") and name.endswith(".pt") and name[5:-3].isdigit()
-    )
+    return name in (LATEST, BEST, LOG, HOLDER) or _is_epoch_file(name)
 
 
 class RunFolder:
@@ -60,6 +76,7 @@ class RunFolder:
         self.out = Path(out)
         self._lock: filelock.BaseFileLock | None = None
         self._created = False
+        self._holder_written = False  # only a holder file we wrote is removed on exit
 
     def __enter__(self) -> RunFolder:
         out = self.out
@@ -72,6 +89,11 @@ class RunFolder:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise os_error(e, f"cannot create the run folder {str(out)!r}") from None
+        try:  # filelock opens its file without following links, but say why in one line
+            check_write_target(out / LOCK, "lock file")
+        except LstmvizError:
+            self._remove_if_created()
+            raise
         lock = filelock.FileLock(out / LOCK, timeout=0)
         try:
             lock.acquire()
@@ -92,36 +114,48 @@ class RunFolder:
         self._lock = lock
         try:
             now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-            (out / HOLDER).write_text(f"pid {os.getpid()} on {socket.gethostname()} since {now}\n")
-        except OSError as e:
-            self.__exit__()
-            raise os_error(e, f"cannot write into the run folder {str(out)!r}") from None
-        try:  # a folder or link named checkpoint.pt would otherwise be found at the first save
-            for name in (LATEST, BEST):
-                check_write_target(out / name, "checkpoint")
+            holder = f"pid {os.getpid()} on {socket.gethostname()} since {now}\n"
+            try:  # a new file replaces the old one: never written through a link (or a hard
+                # link: the user's file keeps its content), never opened if it is a FIFO
+                atomic_write(out / HOLDER, lambda f: f.write(holder.encode()), "lock holder file")
+            except LstmvizError as e:
+                raise LstmvizError(f"cannot write into the run folder {str(out)!r}: {e}") from None
+            self._holder_written = True
+            # a folder, link or FIFO named like a file the run writes would be found only at the
+            # first save (or would make it hang): refuse it now
+            for name in (LATEST, BEST, LOG, *run_files(out)):
+                check_write_target(out / name, "run file")
         except LstmvizError:
             self.__exit__()
             raise
         for stale in [p for p in out.glob(".*.tmp") if _is_ours(p.name)]:
             # we hold the lock, so no save is in progress: these are leftovers of a killed save
-            stale.unlink(missing_ok=True)
-            log.info("removed %s, left behind by an interrupted save", stale)
+            try:
+                if stat.S_ISDIR(os.lstat(stale).st_mode):
+                    continue  # not a file of ours: leave it
+                stale.unlink(missing_ok=True)
+                log.info("removed %s, left behind by an interrupted save", stale)
+            except OSError:
+                continue
         return self
 
     def holder(self) -> str:
         """Who holds the lock, as written in its holder file ("pid N on HOST since TIME")."""
         try:
-            return (self.out / HOLDER).read_text().strip()[:200] or "holder unknown"
-        except (OSError, UnicodeDecodeError):
+            text = read_capped(self.out / HOLDER, "lock holder file", 1000).decode()
+            return " ".join(text.split())[:200] or "holder unknown"
+        except (LstmvizError, UnicodeDecodeError):
             return "holder unknown"
 
     def __exit__(self, *exc: object) -> None:
         if self._lock is None:
             return
         try:
-            (self.out / HOLDER).unlink(missing_ok=True)
-        except OSError:  # not ours to fix here (e.g. a folder of that name); the lock goes anyway
+            if self._holder_written and stat.S_ISREG(os.lstat(self.out / HOLDER).st_mode):
+                (self.out / HOLDER).unlink()
+        except OSError:  # not ours to fix here; the lock goes anyway
             pass
+        self._holder_written = False
         self._lock.release()
         self._lock = None
         self._remove_if_created()
