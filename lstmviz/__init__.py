@@ -37,6 +37,7 @@ from .core import (
     stream,
     train,
 )
+from .core.version import package_version as _package_version
 from .gates import (
     GateRecorder,
     Influence,
@@ -51,7 +52,8 @@ from .gates import (
     span_shares,
 )
 
-__version__ = "0.1.0"
+# written once, in pyproject.toml; read from the installed package's metadata
+__version__ = _package_version()
 
 __all__ = [
     "PRESETS",

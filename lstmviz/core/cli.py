@@ -25,7 +25,6 @@ import os
 import signal
 import sys
 import typing
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from .checkpoint import available_pretrained, export_checkpoint, load_checkpoint
@@ -38,6 +37,7 @@ from .files import check_write_target, os_error
 from .run import train
 from .sampling import stream
 from .signals import TrainingInterrupted
+from .version import package_version
 
 
 def _flag_type(hint: typing.Any) -> type:
@@ -76,13 +76,6 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
             default=None,
             help=help_text.replace("%", "%%"),
         )
-
-
-def _version() -> str:
-    try:
-        return version("lstmviz")
-    except PackageNotFoundError:  # running from a source tree that was never installed
-        return "unknown (not installed)"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -133,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_epilog(*EXAMPLES),
         formatter_class=_Help,
     )
-    parser.add_argument("--version", action="version", version=f"lstmviz {_version()}")
+    parser.add_argument("--version", action="version", version=f"lstmviz {package_version()}")
     # not required: a bare `lstmviz` prints this help (main), not an error
     sub = parser.add_subparsers(dest="command", metavar="{train,sample,eval,export}")
     device_help = next(f for f in dataclasses.fields(TrainConfig) if f.name == "device").metadata[
