@@ -48,7 +48,7 @@ def check_supported(lstm: nn.LSTM) -> None:
         )
 
 
-def layer_weights(lstm: nn.LSTM, layer: int) -> tuple[Tensor, Tensor, Tensor]:
+def layer_weights(lstm: nn.Module, layer: int) -> tuple[Tensor, Tensor, Tensor]:
     """Layer ``layer``'s (W_ih (4H, In), W_hh (4H, H), b (4H,)) with both biases added."""
     w_ih = getattr(lstm, f"weight_ih_l{layer}")
     w_hh = getattr(lstm, f"weight_hh_l{layer}")
