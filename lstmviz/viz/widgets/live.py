@@ -30,6 +30,7 @@ from ...core.names import LABELS, canonical
 from ...core.sampling import stream
 from ...gates.attribution import Influence
 from ...gates.recorder import GateRecorder
+from ...gates.trace import Trace
 from .. import plots
 from ..livefig import LiveFigure
 from ..style import FONT, round_sig, shown
@@ -173,7 +174,7 @@ class LiveGeneration(Explorer):
 
         self.seed: int | None = None  # the seed of the text shown (None before the first run)
         self.text = ""  # prime + generated so far
-        self.trace = None  # the recorder's trace (last `window`-ish steps)
+        self.trace: Trace | None = None  # the recorder's trace (last `window`-ish steps)
         self.probs: torch.Tensor | None = None
         self._rows: list[int] | None = None
         self._chosen = Chosen()  # the activation shown, read from the trace once per choice
