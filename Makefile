@@ -72,12 +72,14 @@ voila: setup-frontends
 # the other cells show rests on the lessons' own claims, checked with margins (ARCHITECTURE.md).
 NBVAL := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-# Set up, then run the whole suite: unit tests, the browser tests (the explorers in three
+# Set up, then run the whole suite: ruff, the layers, mypy over lstmviz/ ([tool.mypy] in
+# pyproject.toml), unit tests, the browser tests (the explorers in three
 # front-ends; the website, built afresh by tests/test_site.py), nbval on every lesson, and every
 # lesson again with other CPU kernels and one thread.
 test: setup-test
 	$(BIN)/python -m ruff check lstmviz tests benchmarks lessons tools website
 	$(BIN)/lint-imports
+	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest $(NBVAL) tests lessons
 	$(MAKE) lessons-elsewhere
 

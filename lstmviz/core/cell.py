@@ -16,6 +16,7 @@ an ``nn.LSTM`` call's input the way the module would, with one readable error ea
 from __future__ import annotations
 
 import weakref
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -46,6 +47,13 @@ def check_supported(lstm: nn.LSTM) -> None:
             "this LSTM is in training mode with dropout between layers, so its outputs are "
             "random and cannot be reproduced. Call model.eval() first."
         )
+
+
+def param(module: nn.Module, name: str) -> Tensor:
+    """``module``'s parameter or buffer ``name`` (e.g. ``weight_hh_l0`` of an nn.RNN): (shape as
+    registered). torch's type hints give such attributes as ``Tensor | Module``; this is the one
+    place that says which."""
+    return cast(Tensor, getattr(module, name))
 
 
 def layer_weights(lstm: nn.Module, layer: int) -> tuple[Tensor, Tensor, Tensor]:
