@@ -237,9 +237,9 @@ def test_citation_cff_has_what_cff_1_2_0_requires():
     assert cff["authors"] and all(
         ("name" in a) != ("family-names" in a or "given-names" in a) for a in cff["authors"]
     )  # each an entity (name) or a person (family/given names)
-    assert cff["license"] == tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
-        "license"
-    ]
+    assert (
+        cff["license"] == tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["license"]
+    )
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(cff["date-released"]))
     allowed = {
         "cff-version", "message", "type", "title", "abstract", "authors", "version",
