@@ -4,6 +4,7 @@ for every export target that is not a regular file (even with --force)."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import shlex
 import stat
@@ -218,3 +219,11 @@ def test_help_defaults_are_the_parsers_own():
     args = cli.build_parser().parse_args(["sample", "--checkpoint", "x"])
     assert (args.length, args.temperature, args.seed, args.top_k) == (500, 1.0, None, None)
     assert args.prime == "\n"
+
+
+def test_every_subcommand_has_an_example():
+    """A new subcommand needs its line in cli.EXAMPLES (and so in its help and the main help)."""
+    sub = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(sub.choices) == set(cli.EXAMPLES)
+    for name, parser in sub.choices.items():
+        assert cli.EXAMPLES[name] in parser.format_help()

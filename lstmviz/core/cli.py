@@ -128,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"lstmviz {package_version()}")
     # not required: a bare `lstmviz` prints this help (main), not an error
-    sub = parser.add_subparsers(dest="command", metavar="{train,sample,eval,export}")
+    sub = parser.add_subparsers(dest="command")
     device_help = next(f for f in dataclasses.fields(TrainConfig) if f.name == "device").metadata[
         "help"
     ]
