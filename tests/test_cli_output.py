@@ -208,8 +208,7 @@ def test_help_shows_defaults_an_example_that_parses_and_the_lessons(command, cap
         "train": ["(full: 512, quick: 256)", "(default: auto)"],
         "sample": ["(default: 500)", "(default: 1.0)", "(default: a fresh one)"],
         "eval": ["(default: the one it was trained on)"],
-        "export": [],
-    }[command]
+    }.get(command, [])
     for words in wanted:
         assert words in " ".join(text.split()), words
 
