@@ -85,9 +85,20 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {one_line(message)} (see {self.prog} --help)\n")
 
 
-class _Help(argparse.RawDescriptionHelpFormatter):
+class _Help(argparse.HelpFormatter):
     """Help that shows each flag's default (argparse's ArgumentDefaultsHelpFormatter, but not for
-    a default of None or False, which says nothing) and keeps the examples' line breaks."""
+    a default of None or False, which says nothing); descriptions and epilogs are wrapped
+    paragraph by paragraph, except indented lines (the examples), which are kept as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        paragraphs = []
+        for para in text.split("\n\n"):
+            lines = para.splitlines()
+            if any(line.startswith("  ") for line in lines):
+                paragraphs.append("\n".join(indent + line for line in lines))
+            else:
+                paragraphs.append(super()._fill_text(para, width, indent))
+        return "\n\n".join(paragraphs)
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
@@ -98,7 +109,7 @@ class _Help(argparse.RawDescriptionHelpFormatter):
 
 #: Where a learner starts; every help page ends with it.
 LESSONS_HINT = (
-    "New to LSTMs? The seven lessons (lessons/01_vanilla_rnn.ipynb to 07_how_far_back.ipynb)\n"
+    "New to LSTMs? The seven lessons (lessons/01_vanilla_rnn.ipynb to 07_how_far_back.ipynb) "
     "use this library step by step: `make lab` in the repository opens them in JupyterLab."
 )
 
@@ -174,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
         "eval",
         help="print a checkpoint's validation loss (nats/char, bits/char, perplexity)",
         description=(
-            "Score a checkpoint on the validation part of its corpus (the last val_fraction of\n"
+            "Score a checkpoint on the validation part of its corpus (the last val_fraction of "
             "the text, as training splits it), in float32: the number a model card gives."
         ),
         epilog=_epilog("eval"),
