@@ -10,8 +10,11 @@ TORCH  ?= torch==2.13.0
 TORCH_INDEX ?= $(shell $(PYTHON) tools/torch_index.py)
 BIN    := $(VENV)/bin
 PORT   ?= 8888
+# make voila: the notebook it shows ("05" or a lesson's name; empty: lessons/explorer.ipynb)
+LESSON ?=
+VOILA_PORT ?= 8866
 
-.PHONY: setup setup-test setup-site lab test test-compat lessons lessons-elsewhere lint bench gpu-check \
+.PHONY: setup setup-test setup-site setup-frontends lab notebook voila test test-compat lessons lessons-elsewhere lint bench gpu-check \
 	site site-test
 
 $(BIN)/python:
@@ -23,6 +26,12 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH)"
 	$(BIN)/pip install --quiet -e .
+	touch $@
+
+# Notebook 7 and Voila (the [frontends] extra), once, for make notebook and make voila.
+setup-frontends: $(VENV)/.frontends
+$(VENV)/.frontends: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e ".[frontends]"
 	touch $@
 
 setup-test: setup setup-site
@@ -50,17 +59,27 @@ site-test: site setup-test
 lab: setup
 	$(BIN)/python tools/lab.py --port=$(PORT)
 
+# The same in Notebook 7, and one notebook in Voila (outputs only): the same launcher, so the same
+# settings (root or not, 127.0.0.1, no browser without a display, no news prompt, no token to type).
+notebook: setup-frontends
+	$(BIN)/python tools/lab.py --app=notebook --port=$(PORT)
+
+voila: setup-frontends
+	$(BIN)/python tools/lab.py --app=voila --notebook=$(LESSON) --port=$(VOILA_PORT)
+
 # nbval runs every lesson; --nbval-lax compares digit for digit only the outputs of cells marked
 # `# NBVAL_CHECK_OUTPUT` (identical on every machine by construction: text, shapes, counts). What
 # the other cells show rests on the lessons' own claims, checked with margins (ARCHITECTURE.md).
 NBVAL := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-# Set up, then run the whole suite: unit tests, the browser tests (the explorers in three
+# Set up, then run the whole suite: ruff, the layers, mypy over lstmviz/ ([tool.mypy] in
+# pyproject.toml), unit tests, the browser tests (the explorers in three
 # front-ends; the website, built afresh by tests/test_site.py), nbval on every lesson, and every
 # lesson again with other CPU kernels and one thread.
 test: setup-test
 	$(BIN)/python -m ruff check lstmviz tests benchmarks lessons tools website
 	$(BIN)/lint-imports
+	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest $(NBVAL) tests lessons
 	$(MAKE) lessons-elsewhere
 

@@ -41,6 +41,7 @@ with importing():
         stream,
         train,
     )
+    from .core.version import package_version as _package_version
     from .gates import (
         GateRecorder,
         Influence,
@@ -55,7 +56,8 @@ with importing():
         span_shares,
     )
 
-__version__ = "0.1.0"
+# written once, in pyproject.toml; read from the installed package's metadata
+__version__ = _package_version()
 
 __all__ = [
     "PRESETS",

@@ -17,6 +17,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from typing import Any
 
 #: The signals a critical section holds back.
 HELD = (signal.SIGINT, signal.SIGTERM)
@@ -31,7 +32,7 @@ def critical(on_signal: Callable[[int], None] | None = None) -> Iterator[list[in
     left alone. Sections nest: an inner one hands what it held to the outer one.
     """
     held: list[int] = []
-    old: dict[int, object] = {}
+    old: dict[int, Any] = {}  # signal number -> the handler it had (signal.getsignal's type)
     if threading.current_thread() is threading.main_thread():
         for sig in HELD:
             handler = signal.getsignal(sig)
@@ -41,8 +42,8 @@ def critical(on_signal: Callable[[int], None] | None = None) -> Iterator[list[in
     try:
         yield held
     finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
+        for signum, previous in old.items():
+            signal.signal(signum, previous)
         for signum in held:
             if on_signal is not None:
                 on_signal(signum)

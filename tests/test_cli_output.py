@@ -4,14 +4,17 @@ for every export target that is not a regular file (even with --force)."""
 
 from __future__ import annotations
 
+import argparse
 import os
+import shlex
 import stat
 import time
 
 import pytest
-from faults import TINY_FLAGS, lstmviz_process, no_hang, refused
+from faults import TINY_FLAGS, lstmviz_process, no_hang, refused, run_lstmviz
 
 import lstmviz.core.checkpoint as checkpoint
+import lstmviz.core.cli as cli
 from lstmviz.__main__ import main
 from lstmviz.core.checkpoint import load_checkpoint
 from lstmviz.core.errors import LstmvizError
@@ -169,3 +172,58 @@ def test_really_full_disk_on_a_tiny_tmpfs(tmpfs, saved, capsys):
     refused(capsys, argv, "the disk is full")
     assert (small / "old.pt").read_bytes() == b"previous export"
     assert sorted(p.name for p in small.iterdir()) == ["old.pt"]
+
+
+# ----------------------------------------------------------------------------- help
+
+
+def test_bare_lstmviz_prints_help_and_succeeds():
+    """`lstmviz` with no subcommand: the help on stdout, exit 0 -- not an error."""
+    done = run_lstmviz()
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert done.stdout.startswith("usage: lstmviz")
+    for command in ("train", "sample", "eval", "export"):
+        assert f"\n    {command} " in done.stdout, command
+    assert "lessons/01_vanilla_rnn.ipynb" in done.stdout and "make lab" in done.stdout
+
+
+@pytest.mark.parametrize("command", [None, *cli.EXAMPLES])
+def test_help_shows_defaults_an_example_that_parses_and_the_lessons(command, capsys):
+    argv = ["--help"] if command is None else [command, "--help"]
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 0
+    text = capsys.readouterr().out
+    assert max(len(line) for line in text.splitlines()) <= 100
+    flat = " ".join(text.split())  # wrapped to the terminal's width
+    assert cli.LESSONS_HINT in flat
+    examples = [line.strip() for line in text.split("example", 1)[1].splitlines()[1:]]
+    examples = [line for line in examples if line.startswith("lstmviz ")]
+    assert examples == ([cli.EXAMPLES[command]] if command else list(cli.EXAMPLES.values()))
+    for line in examples:  # every example is a command line the parser accepts as shown
+        args = cli.build_parser().parse_args(shlex.split(line)[1:])
+        assert args.command == line.split()[1]
+    wanted = {
+        None: [],
+        "train": ["(full: 512, quick: 256)", "(default: auto)"],
+        "sample": ["(default: 500)", "(default: 1.0)", "(default: a fresh one)"],
+        "eval": ["(default: the one it was trained on)"],
+    }.get(command, [])
+    for words in wanted:
+        assert words in flat, words
+
+
+def test_help_defaults_are_the_parsers_own():
+    """What `sample --help` says is what an omitted flag gives."""
+    args = cli.build_parser().parse_args(["sample", "--checkpoint", "x"])
+    assert (args.length, args.temperature, args.seed, args.top_k) == (500, 1.0, None, None)
+    assert args.prime == "\n"
+
+
+def test_every_subcommand_has_an_example():
+    """A new subcommand needs its line in cli.EXAMPLES (and so in its help and the main help)."""
+    sub = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(sub.choices) == set(cli.EXAMPLES)
+    for name, parser in sub.choices.items():
+        assert cli.EXAMPLES[name] in parser.format_help()

@@ -1,4 +1,5 @@
-"""`make lab`'s command (tools/lab.py) starts JupyterLab, serves lesson 01, news prompt off."""
+"""`make lab`, `make notebook` and `make voila` (tools/lab.py): JupyterLab and Notebook 7 serve
+lesson 01 (news prompt off), Voila the explorer or the lesson LESSON= names; root or not."""
 
 from __future__ import annotations
 
@@ -21,9 +22,48 @@ lab = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(lab)
 
 
-def test_make_lab_runs_tools_lab():
-    recipe = re.search(r"^lab:.*\n((?:\t.*\n)+)", (ROOT / "Makefile").read_text(), re.M)
-    assert recipe and "tools/lab.py" in recipe.group(1)
+@pytest.mark.parametrize(
+    "target, words",
+    [
+        ("lab", ["tools/lab.py --port=$(PORT)"]),
+        ("notebook", ["tools/lab.py --app=notebook --port=$(PORT)"]),
+        ("voila", ["tools/lab.py --app=voila --notebook=$(LESSON)"]),
+    ],
+)
+def test_make_targets_run_tools_lab(target, words):
+    recipe = re.search(rf"^{target}:.*\n((?:\t.*\n)+)", (ROOT / "Makefile").read_text(), re.M)
+    assert recipe, target
+    for word in words:
+        assert word in recipe.group(1)
+
+
+@pytest.mark.parametrize("uid", [0, 1000])
+def test_notebook_and_voila_args_for_root(monkeypatch, uid):
+    monkeypatch.setattr(os, "geteuid", lambda: uid)
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setenv("DISPLAY", ":0")
+    nb = lab.app_args("notebook", ["--port=1"])
+    assert nb[:3] == [sys.executable, "-m", "notebook"] and nb[-1] == "--port=1"
+    assert ("--allow-root" in nb) == (uid == 0)
+    assert "--ServerApp.ip=127.0.0.1" in nb and "--no-browser" not in nb
+    assert f"--JupyterNotebookApp.app_settings_dir={lab.SETTINGS}" in nb  # news off
+    voila = lab.app_args("voila", [])
+    assert voila[:4] == [sys.executable, "-m", "voila", str(lab.EXPLORER)]
+    assert "--Voila.ip=127.0.0.1" in voila and "--Voila.token=" in voila
+    assert "--allow-root" not in voila  # Voila has no such flag (and no such check)
+    # the user's own address replaces ours (Jupyter refuses two)
+    remote = lab.app_args("notebook", ["--ip=0.0.0.0"])
+    assert [a for a in remote if "ip=" in a] == ["--ip=0.0.0.0"]
+
+
+def test_lesson_names_pick_one_notebook():
+    assert lab.lesson_path("") == lab.EXPLORER and lab.EXPLORER.exists()
+    assert lab.lesson_path("05") == ROOT / "lessons" / "05_inside_the_gates.ipynb"
+    assert lab.lesson_path("07_how_far_back.ipynb").name == "07_how_far_back.ipynb"
+    with pytest.raises(SystemExit, match=r"LESSON=0 names 7 notebooks in lessons/; one of: 01_"):
+        lab.lesson_path("0")
+    with pytest.raises(SystemExit, match="LESSON=99 names no notebook"):
+        lab.lesson_path("99")
 
 
 @pytest.mark.parametrize("uid", [0, 1000])
@@ -52,6 +92,45 @@ def _free_port() -> int:
 def _get(url: str) -> bytes:
     with urllib.request.urlopen(url, timeout=10) as response:
         return response.read()
+
+
+def _wait_for(server: subprocess.Popen, url: str, what: str) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            _get(url)
+            return
+        except OSError:
+            assert server.poll() is None, server.stdout.read().decode(errors="replace")
+            assert time.monotonic() < deadline, f"{what} did not answer within 60 s"
+            time.sleep(0.5)
+
+
+def _stop(server: subprocess.Popen) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+@pytest.mark.slow
+def test_notebook_serves_lesson_01_as_this_user(tmp_path):
+    """Run as root here (CI, containers): Notebook 7 starts, where bare `jupyter notebook` stops."""
+    port = _free_port()
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
+    cmd = [sys.executable, str(ROOT / "tools" / "lab.py"), "--app=notebook", f"--port={port}"]
+    cmd += ["--IdentityProvider.token=", "--no-browser"]
+    server = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_for(server, f"{base}/api/status", "Notebook 7")
+        lesson = json.loads(_get(f"{base}/api/contents/01_vanilla_rnn.ipynb"))
+        assert lesson["type"] == "notebook" and lesson["content"]["cells"]
+        assert b"<title>" in _get(f"{base}/tree")  # Notebook 7's own page, not JupyterLab's
+    finally:
+        _stop(server)
 
 
 @pytest.mark.slow

@@ -207,9 +207,10 @@ def test_licence_is_mit_and_spdx():
     assert "Python Software Foundation" in (ROOT / "lstmviz/data/LICENSE-python-corpus").read_text()
 
 
-def test_readme_supported_versions_table_states_pyproject_bounds():
+def test_supported_versions_page_states_pyproject_bounds():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    table = (ROOT / "README.md").read_text().split("## Supported versions", 1)[1].split("\n## ")[0]
+    page = (ROOT / "docs" / "supported-versions.md").read_text()
+    table = page.split("# Supported versions", 1)[1].split("\n## ")[0]
     assert f"| Python | ≥ {project['requires-python'].removeprefix('>=')} |" in table
     for dep in project["dependencies"]:
         rows = [line for line in table.splitlines() if line.startswith("| ")]
@@ -218,3 +219,63 @@ def test_readme_supported_versions_table_states_pyproject_bounds():
         upper = re.search(r"<([\d.]+)", dep)
         assert lower in row, (dep, row)
         assert upper is None or f"< {upper.group(1)}" in row, (dep, row)
+
+
+def test_version_is_written_once_and_read_from_the_metadata():
+    """pyproject.toml holds the version; the package, the CLI and CITATION.cff agree with it."""
+    import lstmviz
+    from lstmviz.core import version as version_module
+
+    written = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert lstmviz.__version__ == written
+    init = (ROOT / "lstmviz" / "__init__.py").read_text()
+    assert written not in init and "__version__ = _package_version()" in init
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert str(citation["version"]) == written
+    assert f"## [{written}]" in (ROOT / "CHANGELOG.md").read_text()
+    assert version_module.package_version() == written
+
+
+def test_version_of_a_source_tree_never_installed(monkeypatch):
+    from importlib.metadata import PackageNotFoundError
+
+    from lstmviz.core import version as version_module
+
+    def missing(name):
+        raise PackageNotFoundError(name)
+
+    monkeypatch.setattr(version_module, "version", missing)
+    assert version_module.package_version() == version_module.NOT_INSTALLED
+
+
+def test_citation_cff_has_what_cff_1_2_0_requires():
+    """The keys and types CFF 1.2.0's schema requires (no validator is installed offline)."""
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert cff["cff-version"] == "1.2.0"
+    assert isinstance(cff["message"], str) and isinstance(cff["title"], str)
+    assert cff["type"] in ("software", "dataset")
+    assert cff["authors"] and all(
+        ("name" in a) != ("family-names" in a or "given-names" in a) for a in cff["authors"]
+    )  # each an entity (name) or a person (family/given names)
+    assert (
+        cff["license"] == tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["license"]
+    )
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(cff["date-released"]))
+    allowed = {
+        "cff-version", "message", "type", "title", "abstract", "authors", "version",
+        "date-released", "license", "keywords", "references", "repository-code", "url",
+        "identifiers", "doi", "contact", "commit", "license-url", "preferred-citation",
+        "repository", "repository-artifact",
+    }  # fmt: skip
+    assert set(cff) <= allowed
+    for ref in cff.get("references", []):
+        assert {"type", "title", "authors"} <= set(ref)
+
+
+def test_contributing_covers_setup_tests_lessons_and_layers():
+    text = (ROOT / "CONTRIBUTING.md").read_text()
+    for words in ("make setup-test", "make test", "make lessons", "ARCHITECTURE.md", "mypy"):
+        assert words in text, words
+    makefile = (ROOT / "Makefile").read_text()
+    for target in re.findall(r"^make ([\w-]+)", text, flags=re.M):
+        assert re.search(rf"^{target}:", makefile, re.M), target

@@ -80,6 +80,7 @@ def test_live_generation_controls_redraw_and_stop_ends_a_threaded_run(tiny):
     assert ex.fig_heat.data[0].y[0] == "unit 7"
     # a long run in a thread: Stop ends it early, and the buttons come back
     ex.w_length.value = 5000
+    ex.text = ""  # the last run's 41 characters must not pass for this run's before it begins
     thread = ex.start()
     while len(ex.text) < 30:
         thread.join(0.01)
@@ -106,7 +107,8 @@ def test_live_generation_pace_limits_characters_per_second_and_stop_cuts_the_wai
     # never ahead of the pace (the first character is free), and it did write
     assert 1 <= written <= 40 * elapsed + 1
     # pacing changes when characters come, not which
-    assert ex.text[1:] == lstmviz.generate(model, vocab, "W", written, temperature=0.8, seed=0)
+    text = lstmviz.generate(model, vocab, "W", written, temperature=0.8, seed=ex.seed)
+    assert ex.text[1:] == text
     # slower than the refresh interval, every character is drawn as it comes (and once at the end)
     slow = widgets.LiveGeneration(model, vocab, prime="W", length=6, pace=20, refresh=0.02)
     shown = []
@@ -441,3 +443,27 @@ def test_cell_explorer_reads_the_trace_once_per_choice(tiny, monkeypatch):
     ex.w_layer.value = 0
     assert reads == [("c", -1), ("f", 1), ("f", 0)]
     np.testing.assert_array_equal(ex.values(), lstmviz.gates.analysis.activations(trace, "f", 0))
+
+
+def test_generate_draws_a_fresh_seed_each_press_unless_one_is_fixed(tiny):
+    """Default: each press writes new text and shows its seed; that seed writes it again."""
+    model, vocab = tiny
+    ex = widgets.LiveGeneration(model, vocab, prime="W", length=60, temperature=1.0)
+    assert not ex.w_fixed.value and ex.seed is None
+    first = ex.run()
+    seed = ex.seed
+    assert ex.w_seed.value == seed and not ex.w_fixed.value  # shown, and still not fixed
+    second = ex.run()
+    assert ex.seed != seed and first != second
+    # the seed shown is the one used: generate() with it writes the same text
+    assert first == lstmviz.generate(model, vocab, "W", 60, temperature=1.0, seed=seed)
+    again = widgets.LiveGeneration(model, vocab, prime="W", length=60, temperature=1.0, seed=seed)
+    assert again.w_fixed.value
+    assert again.run() == first and again.run() == first and again.seed == seed
+    # typing a seed in the box fixes it: the next presses repeat that text
+    ex.w_seed.value = seed
+    assert ex.w_fixed.value
+    assert ex.run() == first and ex.run() == first
+    ex.w_fixed.value = False  # untick: fresh again
+    assert ex.run() != first
+    assert repr(ex) == "<lstmviz LiveGeneration: layer=1, name='c', unit=0>"

@@ -16,6 +16,7 @@ an ``nn.LSTM`` call's input the way the module would, with one readable error ea
 from __future__ import annotations
 
 import weakref
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -48,7 +49,14 @@ def check_supported(lstm: nn.LSTM) -> None:
         )
 
 
-def layer_weights(lstm: nn.LSTM, layer: int) -> tuple[Tensor, Tensor, Tensor]:
+def param(module: nn.Module, name: str) -> Tensor:
+    """``module``'s parameter or buffer ``name`` (e.g. ``weight_hh_l0`` of an nn.RNN): (shape as
+    registered). torch's type hints give such attributes as ``Tensor | Module``; this is the one
+    place that says which."""
+    return cast(Tensor, getattr(module, name))
+
+
+def layer_weights(lstm: nn.Module, layer: int) -> tuple[Tensor, Tensor, Tensor]:
     """Layer ``layer``'s (W_ih (4H, In), W_hh (4H, H), b (4H,)) with both biases added."""
     w_ih = getattr(lstm, f"weight_ih_l{layer}")
     w_hh = getattr(lstm, f"weight_hh_l{layer}")

@@ -197,7 +197,7 @@ def export_checkpoint(
     """
     ck = load_checkpoint(src)
     try:
-        same = os.path.samefile(ck.path, dst)
+        same = ck.path is not None and os.path.samefile(ck.path, dst)
     except OSError:  # dst does not exist yet (or cannot be looked at: save_checkpoint will say)
         same = False
     if same:

@@ -23,9 +23,10 @@ def whole(name: str, value: object, lo: int, hi: int | None = None) -> int:
     """``value`` as an int if it is a whole number in [lo, hi], else LstmvizError."""
     if isinstance(value, bool) or not isinstance(value, Integral):
         raise LstmvizError(f"{name} must be a whole number {_range(lo, hi)}, got {value!r}")
-    if value < lo or (hi is not None and value > hi):
+    whole_value = int(value)  # exact for every Integral
+    if whole_value < lo or (hi is not None and whole_value > hi):
         raise LstmvizError(f"{name} must be {_range(lo, hi)}, got {value!r}")
-    return int(value)
+    return whole_value
 
 
 def real(
@@ -46,13 +47,11 @@ def real(
     )
     if hi == math.inf and hi_open:
         allowed = f"finite and {'>' if lo_open else '>='} {lo:g}"
-    ok = isinstance(value, Real) and not isinstance(value, bool)
-    if ok:
+    if isinstance(value, Real) and not isinstance(value, bool):
         v = float(value)
-        ok = (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
-    if not ok:
-        raise LstmvizError(f"{name} must be a number {allowed}{note}, got {value!r}")
-    return float(value)
+        if (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi):
+            return v
+    raise LstmvizError(f"{name} must be a number {allowed}{note}, got {value!r}")
 
 
 def seed(name: str, value: object, *, optional: bool = False) -> int | None:

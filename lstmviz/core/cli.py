@@ -29,7 +29,6 @@ import shlex
 import signal
 import sys
 import typing
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from .checkpoint import available_pretrained, export_checkpoint, load_checkpoint
@@ -43,6 +42,7 @@ from .lessons import DEFAULT_DIR, copy_lessons
 from .run import train
 from .sampling import stream
 from .signals import TrainingInterrupted
+from .version import package_version
 
 
 def _flag_type(hint: typing.Any) -> type:
@@ -83,25 +83,70 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         )
 
 
-def _version() -> str:
-    try:
-        return version("lstmviz")
-    except PackageNotFoundError:  # running from a source tree that was never installed
-        return "unknown (not installed)"
-
-
 class _Parser(argparse.ArgumentParser):
     """argparse, but a bad flag is one line ``error: ...`` (exit 2) like every other refusal."""
 
-    def error(self, message: str) -> None:
+    def error(self, message: str) -> typing.NoReturn:
         self.exit(2, f"error: {one_line(message)} (see {self.prog} --help)\n")
+
+
+class _Help(argparse.HelpFormatter):
+    """Help that shows each flag's default (argparse's ArgumentDefaultsHelpFormatter, but not for
+    a default of None or False, which says nothing); descriptions and epilogs are wrapped
+    paragraph by paragraph, except indented lines (the examples), which are kept as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        paragraphs = []
+        for para in text.split("\n\n"):
+            lines = para.splitlines()
+            if any(line.startswith("  ") for line in lines):
+                paragraphs.append("\n".join(indent + line for line in lines))
+            else:
+                paragraphs.append(super()._fill_text(para, width, indent))
+        return "\n\n".join(paragraphs)
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in text:
+            return text
+        return text + " (default: %(default)s)"
+
+
+#: Where a learner starts; every help page ends with it.
+LESSONS_HINT = (
+    "New to LSTMs? The seven lessons (01_vanilla_rnn.ipynb to 07_how_far_back.ipynb) use this "
+    "library step by step: `lstmviz lessons my-lessons` copies them out of the package, then "
+    "`jupyter lab my-lessons` (in the repository, `make lab`)."
+)
+
+#: One example per subcommand, shown in its help (tests/test_cli_output.py parses each one).
+EXAMPLES = {
+    "train": "lstmviz train --preset quick --corpus shakespeare --out runs/quick",
+    "sample": "lstmviz sample --checkpoint shakespeare --prime 'ROMEO:' --length 300 --seed 1",
+    "eval": "lstmviz eval --checkpoint shakespeare",
+    "export": "lstmviz export --checkpoint runs/quick/best.pt --out quick.pt --evaluate",
+    "lessons": "lstmviz lessons my-lessons",
+}
+
+
+def _epilog(*commands: str) -> str:
+    """'example:' and the command lines of ``commands``, then where the lessons are."""
+    label = "example:" if len(commands) == 1 else "examples:"
+    lines = "\n".join(f"  {EXAMPLES[c]}" for c in commands)
+    return f"{label}\n{lines}\n\n{LESSONS_HINT}"
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``lstmviz`` argument parser with subcommands train, sample, eval, export and lessons."""
-    parser = _Parser(prog="lstmviz", description="Train and sample character LSTMs.")
-    parser.add_argument("--version", action="version", version=f"lstmviz {_version()}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(
+        prog="lstmviz",
+        description="Train, sample, score and export character LSTMs (the lessons' models).",
+        epilog=_epilog(*EXAMPLES),
+        formatter_class=_Help,
+    )
+    parser.add_argument("--version", action="version", version=f"lstmviz {package_version()}")
+    # not required: a bare `lstmviz` prints this help (main), not an error
+    sub = parser.add_subparsers(dest="command")
     device_help = next(f for f in dataclasses.fields(TrainConfig) if f.name == "device").metadata[
         "help"
     ]
@@ -109,7 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
     checkpoint_help = f"checkpoint file, run folder, or a pretrained model's name ({names})"
 
     tr = sub.add_parser(
-        "train", help="train a character LSTM", description="Train a character LSTM."
+        "train",
+        help="train a character LSTM",
+        description="Train a character LSTM (the preset's values where a flag is not given).",
+        epilog=_epilog("train"),
+        formatter_class=_Help,
     )
     _add_config_flags(tr)
     tr.add_argument(
@@ -121,15 +170,22 @@ def build_parser() -> argparse.ArgumentParser:
         "sample",
         help="generate text from a checkpoint",
         description="Generate text from a trained checkpoint or a pretrained model.",
+        epilog=_epilog("sample"),
+        formatter_class=_Help,
     )
     sa.add_argument("--checkpoint", required=True, help=checkpoint_help)
     sa.add_argument("--prime", default="\n", help="text to start from (default: a newline)")
     sa.add_argument("--length", type=int, default=500, help="characters to generate")
     sa.add_argument(
-        "--top-k", type=int, default=None, help="sample among the K most likely characters"
+        "--top-k",
+        type=int,
+        default=None,
+        help="sample among the K most likely characters (default: all of them)",
     )
     sa.add_argument("--temperature", type=float, default=1.0, help="0: greedy; <1 safer; >1 wilder")
-    sa.add_argument("--seed", type=int, default=None, help="same seed, same text")
+    sa.add_argument(
+        "--seed", type=int, default=None, help="same seed, same text (default: a fresh one)"
+    )
     sa.add_argument("--device", default=None, help=device_help)
 
     ev = sub.add_parser(
@@ -139,6 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Score a checkpoint on the validation part of its corpus (the last val_fraction of "
             "the text, as training splits it), in float32: the number a model card gives."
         ),
+        epilog=_epilog("eval"),
+        formatter_class=_Help,
     )
     ev.add_argument("--checkpoint", required=True, help=checkpoint_help)
     ev.add_argument(
@@ -150,6 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
         "export",
         help="write a float16 weights-only copy of a checkpoint",
         description="Write a float16 weights-only copy of a checkpoint (for shipping).",
+        epilog=_epilog("export"),
+        formatter_class=_Help,
     )
     ex.add_argument("--checkpoint", required=True, help=checkpoint_help)
     ex.add_argument("--out", required=True, help="file to write")
@@ -163,6 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     le = sub.add_parser(
         "lessons",
         help="copy the seven lessons (Jupyter notebooks) into a folder",
+        epilog=_epilog("lessons"),
+        formatter_class=_Help,
         description=(
             "Copy the lessons that come with lstmviz (notebooks and worked solutions) into DIR, "
             "then open them with `jupyter lab DIR`. A file there that you changed is never "
@@ -174,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="?",
         default=DEFAULT_DIR,
         metavar="DIR",
-        help=f"folder to copy into, made if missing (default: {DEFAULT_DIR})",
+        help="folder to copy into, made if missing",
     )
     le.add_argument(
         "--force", action="store_true", help="overwrite lesson files in DIR that differ"
@@ -281,7 +343,11 @@ def _reports() -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 2 refused, 1 a bug, 130/143 SIGINT/SIGTERM)."""
-    args = build_parser().parse_args(argv)  # a bad flag: one line, SystemExit(2); --help: 0
+    parser = build_parser()
+    args = parser.parse_args(argv)  # a bad flag: one line, SystemExit(2); --help: 0
+    if args.command is None:  # bare `lstmviz`: what it can do, not an error
+        parser.print_help()
+        return 0
     if "RANK" in os.environ:
         # under torchrun, which SIGTERMs the survivors when a rank dies: finish the one-line
         # report instead of dying mid-sentence (train() itself stops on SIGTERM between steps)

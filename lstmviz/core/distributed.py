@@ -68,13 +68,14 @@ def from_env() -> Ranks | None:
     if not any(found.values()):
         return None
     missing = [k for k, v in found.items() if v is None]
+    given = {k: v for k, v in found.items() if v is not None}
     if missing:
         raise LstmvizError(
             f"{', '.join(missing)} not set while {', '.join(k for k in ENV if k not in missing)} "
             "is: start distributed training with torchrun, or unset these variables"
         )
     try:
-        ranks = Ranks(*(int(found[k]) for k in ENV))
+        ranks = Ranks(*(int(given[k]) for k in ENV))
     except ValueError:
         raise LstmvizError(
             f"RANK, WORLD_SIZE and LOCAL_RANK must be whole numbers, got {found}"

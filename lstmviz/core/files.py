@@ -24,7 +24,7 @@ from .errors import LstmvizError
 TEMP_SUFFIX = ".tmp"
 
 #: What to do about an OSError, by errno (the rest: the system's own words only).
-_ADVICE = {
+_ADVICE: dict[int | None, str] = {
     errno.ENOSPC: "the disk is full; free some space and try again",
     errno.EDQUOT: "the disk quota is used up; free some space and try again",
     errno.EACCES: "permission denied; choose a place you may write to, or fix its permissions",
@@ -127,7 +127,7 @@ def check_write_target(path: str | os.PathLike, what: str) -> None:
 
 def atomic_write(
     path: str | os.PathLike,
-    write: Callable[[BinaryIO], None],
+    write: Callable[[BinaryIO], object],  # what it returns is ignored
     what: str,
     *,
     failed: str | None = None,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
+from typing import BinaryIO
 
 from .errors import LstmvizError
 from .files import atomic_write, check_write_target, os_error, read_capped
@@ -96,9 +97,13 @@ def copy_lessons(dest: str | os.PathLike, force: bool = False) -> Copied:
             raise os_error(e, f"cannot make the folder {str(dest)!r}") from None
     for done, (rel, data) in enumerate(plan):
         before = f"{done} file(s) before it were copied" if done else "nothing was copied"
+
+        def write(f: BinaryIO, data: bytes = data) -> None:
+            f.write(data)
+
         atomic_write(
             dest / rel,
-            lambda f, data=data: f.write(data),
+            write,
             "lesson file",
             failed=f"cannot write {str(dest / rel)!r} ({before})",
         )

@@ -124,9 +124,9 @@ def train(
     ranks = distributed.from_env()
     if ranks is None:
         with RunFolder(out) if out is not None else nullcontext(), StopOnSignal(out) as stop:
-            cfg, raw, text, precision, device = _prepare(config, overrides, resume, text, None)
+            cfg, raw, corpus, precision, device = _prepare(config, overrides, resume, text, None)
             return _out_of_memory_refused(
-                lambda: _train(cfg, raw, text, device, precision, callback, progress, stop, None)
+                lambda: _train(cfg, raw, corpus, device, precision, callback, progress, stop, None)
             )
     # Under torchrun: rank 0 alone holds the run folder, reads the files (checkpoint, corpus) and
     # sends what it read to the others.
@@ -376,9 +376,10 @@ def _train(
     # Under torchrun: this rank's share of the streams (all rows otherwise), DDP around the model.
     rows = slice(None) if ranks is None else distributed.share(cfg.batch_size, ranks)
     net, state = model, resumed.state  # the CharLSTM itself: validated, saved and returned
+    trained: torch.nn.Module = net  # what the loop trains: net, or DDP around it
     if ranks is not None:
         state = None if state is None else (state[0][:, rows], state[1][:, rows])
-        model = distributed.wrap(net, device)
+        trained = distributed.wrap(net, device)
         if not ranks.main:  # rank 0 carries on the run's RNG; the others draw their own dropout
             torch.manual_seed(cfg.seed + 1_000_003 * ranks.rank + resumed.step)
 
@@ -394,7 +395,7 @@ def _train(
     run = _Run(
         cfg=cfg,
         net=net,
-        model=model,
+        model=trained,
         optimizer=optimizer,
         vocab=vocab,
         out=out,
@@ -415,7 +416,7 @@ def _train(
     stop.looping = True
     try:
         step, state = training.loop(
-            model,
+            trained,
             optimizer,
             x,
             y,
@@ -483,6 +484,9 @@ class _Run:
     chars_per_step: int  # characters one step trains on, all ranks together
     train_chars: int  # characters of the training text, for the log
     val: tuple[torch.Tensor, torch.Tensor]  # the validation streams (B, n)
+    # set by begin() and after each step
+    val_loss: float | None = field(init=False, default=None)
+    last_train: float | None = field(init=False, default=None)
 
     @property
     def main(self) -> bool:
@@ -546,7 +550,11 @@ class _Run:
                 self._sample(step)
             if keep:
                 self.save(epoch_file(step // self.per_pass), full)
-            if due_eval and (self.best is None or self.val_loss < self.best):
+            if (
+                due_eval
+                and self.val_loss is not None
+                and (self.best is None or self.val_loss < self.best)
+            ):
                 self.best = self.val_loss
                 if out is not None:
                     self.save(BEST, full)
@@ -644,6 +652,7 @@ class _Run:
         """Write OUT/name with the training state (never weights that went NaN or infinite)."""
         if not _all_finite(self.net):  # never write poisoned weights over a good checkpoint
             self._diverged("weights", "NaN or infinite", self.step)
+        assert self.out is not None  # called only for a run with a folder
         save_checkpoint(
             self.out / name,
             self.net,
@@ -670,6 +679,7 @@ class _Run:
             "history": self.history,
         }
         data = json.dumps(_finite_or_none(log), indent=1, ensure_ascii=False, allow_nan=False)
+        assert self.out is not None  # called only for a run with a folder
         atomic_write(self.out / LOG, lambda f: f.write(data.encode("utf-8")), "run log")
 
     def _all_streams(self, state: Any) -> Any:

@@ -12,8 +12,9 @@ LSTM, the prime also goes through ``step`` (one character at a time) so the hook
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from numbers import Real
+from typing import Literal, overload
 
 import torch
 from torch import Tensor
@@ -49,7 +50,7 @@ def _check(
     if not (
         isinstance(temperature, Real)
         and not isinstance(temperature, bool)
-        and (temperature == 0 or lo <= temperature <= hi)
+        and (temperature == 0 or lo <= float(temperature) <= hi)
     ):
         raise LstmvizError(
             f"temperature must be 0 (greedy) or between {lo:g} and {hi:g}, got {temperature!r}"
@@ -63,6 +64,34 @@ def _check(
         )
 
 
+@overload
+def stream(
+    model: CharLSTM,
+    vocab: Vocab,
+    prime: str,
+    length: int,
+    *,
+    top_k: int | None = None,
+    temperature: float = 1.0,
+    seed: int | None = None,
+    with_probs: Literal[False] = False,
+) -> Generator[str, None, None]: ...
+
+
+@overload
+def stream(
+    model: CharLSTM,
+    vocab: Vocab,
+    prime: str,
+    length: int,
+    *,
+    top_k: int | None = None,
+    temperature: float = 1.0,
+    seed: int | None = None,
+    with_probs: Literal[True],
+) -> Generator[tuple[str, Tensor], None, None]: ...
+
+
 def stream(
     model: CharLSTM,
     vocab: Vocab,
@@ -73,7 +102,7 @@ def stream(
     temperature: float = 1.0,
     seed: int | None = None,
     with_probs: bool = False,
-) -> Iterator[str] | Iterator[tuple[str, Tensor]]:
+) -> Generator[str, None, None] | Generator[tuple[str, Tensor], None, None]:
     """Yield ``length`` generated characters one at a time (the prime itself is not yielded).
 
     With ``with_probs=True`` yields ``(char, probs)`` instead: probs (V,) is the distribution the

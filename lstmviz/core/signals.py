@@ -35,7 +35,8 @@ class TrainingInterrupted(KeyboardInterrupt):
             else:
                 message = (
                     f"stopped at once by a second {name}; the last checkpoint saved, "
-                    f"{str(self.checkpoint)!r}, is kept. Resume with: {_resume_command(out)}"
+                    f"{str(self.checkpoint)!r}, is kept. "
+                    f"Resume with: {_resume_command(self.checkpoint.parent)}"
                 )
         elif step is None:
             message = f"interrupted by {name} before training started; nothing saved"

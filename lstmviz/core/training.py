@@ -101,8 +101,9 @@ def train_step(
         logits, state = out if isinstance(out, tuple) else (out, None)
         loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
     optimizer.zero_grad(set_to_none=True)
-    scaling = scaler is not None and scaler.is_enabled()
-    if scaling:
+    if scaler is not None and not scaler.is_enabled():
+        scaler = None  # a disabled scaler is no scaler
+    if scaler is not None:
         scaler.scale(loss).backward()
         scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
     else:
@@ -110,12 +111,14 @@ def train_step(
     params = [p for p in model.parameters() if p.grad is not None]
     if grad_clip is None:
         norm = torch.linalg.vector_norm(
-            torch.stack([torch.linalg.vector_norm(p.grad.detach()) for p in params])
+            torch.stack(
+                [torch.linalg.vector_norm(p.grad.detach()) for p in params if p.grad is not None]
+            )
         )
     else:
         norm = torch.nn.utils.clip_grad_norm_(params, grad_clip)
     loss_value, norm_value = loss.item(), norm.item()
-    if scaling:
+    if scaler is not None:
         scaler.step(optimizer)  # skips steps whose gradients overflowed: expected with fp16
         scaler.update()
     elif math.isfinite(loss_value) and math.isfinite(norm_value):

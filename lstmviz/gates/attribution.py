@@ -29,8 +29,9 @@ from __future__ import annotations
 
 import contextlib
 import operator
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
@@ -71,6 +72,16 @@ class Influence:
 # ---- input checks: one clear LstmvizError per mistake
 
 
+def _embedding(model: nn.Module) -> nn.Embedding:
+    """The model's input embedding (``_recurrent`` checked that it is an nn.Embedding)."""
+    return cast(nn.Embedding, model.embedding)
+
+
+def _head(model: nn.Module) -> Callable[[Tensor], Tensor]:
+    """The model's output layer: activations (..., H) -> logits (..., V)."""
+    return cast(Callable[[Tensor], Tensor], model.head)
+
+
 def _recurrent(model: nn.Module) -> nn.RNNBase:
     """The model's recurrent layer (``.lstm`` or ``.rnn``), checked to be batch-first."""
     rnn = getattr(model, "lstm", None) or getattr(model, "rnn", None)
@@ -84,7 +95,8 @@ def _recurrent(model: nn.Module) -> nn.RNNBase:
             f"(nn.Embedding), .lstm or .rnn (nn.LSTM / nn.GRU / nn.RNN) and .head; "
             f"got {type(model).__name__}"
         )
-    if not rnn.batch_first or rnn.bidirectional or getattr(rnn, "proj_size", 0):
+    projected = int(getattr(rnn, "proj_size", 0)) > 0
+    if not rnn.batch_first or rnn.bidirectional or projected:
         raise LstmvizError(
             "influence needs a one-directional, batch_first recurrent layer without projections "
             "(as in lstmviz.CharLSTM)"
@@ -109,7 +121,7 @@ def _position(text: object, position: object, *, needs_next: bool) -> int:
     if not isinstance(text, str) or not text:
         raise LstmvizError("the text is empty; give at least one character of context")
     try:
-        p = operator.index(position)
+        p = operator.index(position)  # type: ignore[arg-type]  # anything: TypeError says no
     except TypeError:
         raise LstmvizError(f"position must be an integer, got {position!r}") from None
     last = len(text) - 1
@@ -178,7 +190,7 @@ def _select(state: State | None, rows: Tensor | slice) -> State | None:
     if state is None:
         return None
     if isinstance(state, tuple):
-        return tuple(s[:, rows] for s in state)
+        return state[0][:, rows], state[1][:, rows]
     return state[:, rows]
 
 
@@ -187,17 +199,18 @@ def _expand(state: State | None, n: int) -> State | None:
     if state is None:
         return None
     if isinstance(state, tuple):
-        return tuple(s.expand(-1, n, -1).contiguous() for s in state)
+        h, c = state
+        return h.expand(-1, n, -1).contiguous(), c.expand(-1, n, -1).contiguous()
     return state.expand(-1, n, -1).contiguous()
 
 
-def _cat(states: Sequence[State], rnn: nn.RNNBase, x: Tensor) -> State:
+def _cat(states: Sequence[State | None], rnn: nn.RNNBase, x: Tensor) -> State:
     """Batch-1 states (None = zeros) joined along the batch: -> (L, len(states), H) each."""
     zero = x.new_zeros(rnn.num_layers, 1, rnn.hidden_size)
     if isinstance(rnn, nn.LSTM):
         filled = [(zero, zero) if s is None else s for s in states]
         return torch.cat([s[0] for s in filled], 1), torch.cat([s[1] for s in filled], 1)
-    return torch.cat([zero if s is None else s for s in states], 1)
+    return torch.cat([zero if s is None else cast(Tensor, s) for s in states], 1)  # h alone
 
 
 @torch.no_grad()
@@ -223,7 +236,7 @@ def _top_h(state: State) -> Tensor:
 
 def _log_probs(model: nn.Module, h: Tensor) -> Tensor:
     """Top-layer activations (..., H) -> log-probabilities (..., V) in float32 or float64."""
-    logits = model.head(h)
+    logits = _head(model)(h)
     return torch.log_softmax(logits if logits.dtype == torch.float64 else logits.float(), -1)
 
 
@@ -299,7 +312,7 @@ def influence(
     with _eval(model):
         dev = next(model.parameters()).device
         with torch.no_grad():
-            x = model.embedding(ids.to(dev)[None])  # (1, p + 1, E)
+            x = _embedding(model)(ids.to(dev)[None])  # (1, p + 1, E)
         targets = torch.tensor([tid], device=dev)
         scores, logp = _gradient_scores(model, rnn, x, [start], p + 1 - start, targets)
     return _result(text, p, target, tid, logp[0], vocab, scores[0], start, "gradient")
@@ -342,18 +355,20 @@ def occlusion(
     T = p + 1
     with _eval(model):
         dev = next(model.parameters()).device
-        x = model.embedding(ids.to(dev)[None])  # (1, T, E)
+        x = _embedding(model)(ids.to(dev)[None])  # (1, T, E)
         per_chunk = max(1, CHUNK_ELEMENTS // ((T - start) * rnn.hidden_size))
         firsts = list(range(start, T, per_chunk))
         states = _states_at(rnn, x, [*firsts, T])
-        base = _log_probs(model, _top_h(states[T])[0])  # (V,)
+        final = states[T]
+        assert final is not None  # the state after T >= 1 characters, never the zero state
+        base = _log_probs(model, _top_h(final)[0])  # (V,)
         drops = []
         for a in firsts:
             n = min(per_chunk, T - a)
             seg = x[0, a:].expand(n, -1, -1).clone()  # (n, T - a, E); row r occludes a + r
             r = torch.arange(n, device=dev)
             if mode == "replace":
-                seg[r, r] = model.embedding.weight[rid]
+                seg[r, r] = _embedding(model).weight[rid]
             else:
                 keep = torch.ones(n, T - a, dtype=torch.bool, device=dev)
                 keep[r, r] = False
@@ -404,7 +419,7 @@ def span_shares(
         dev = next(model.parameters()).device
         ids = ids.to(dev)
         with torch.no_grad():
-            x = model.embedding(ids[None])  # (1, N, E)
+            x = _embedding(model)(ids[None])  # (1, N, E)
         states = _states_at(rnn, x, [q - K + 1 for q in ps])
         for i in range(0, len(ps), per_chunk):
             chunk = ps[i : i + per_chunk]

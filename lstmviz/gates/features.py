@@ -293,6 +293,7 @@ def best_cell(
         unit = int(np.abs(r[0]).argmax())
         if best is None or abs(r[0, unit]) > abs(best[2]):
             best = (layer, unit, float(r[0, unit]))
+    assert best is not None  # a trace has at least one layer
     return best
 
 

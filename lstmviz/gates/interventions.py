@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -128,7 +129,8 @@ def intervene(model: nn.Module, clamps: Mapping[Key, float]) -> Intervention:
         if unit is None:
             units: Tensor | slice = slice(None)
         else:
-            seq = [unit] if isinstance(unit, int) and not isinstance(unit, bool) else unit
+            # the user's value, whatever it is: checked below, one readable error
+            seq: Any = [unit] if isinstance(unit, int) and not isinstance(unit, bool) else unit
             try:
                 ok = (
                     all(isinstance(u, int) and not isinstance(u, bool) for u in seq)

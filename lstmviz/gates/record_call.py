@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
 
 from ..core.cell import activate, layer_weights, prepare
 from ..core.errors import LstmvizError
+from ..core.model import CharLSTM
 from . import _onednn
 from .trace import Trace
 
@@ -67,7 +68,7 @@ def compute_layers(lstm: nn.LSTM, xt: Tensor, h0: Tensor, c0: Tensor, top: tuple
         if run is not None:
             out, h_n, c_n, pre = run
         else:
-            if known:
+            if known and top is not None:
                 out, h_n, c_n = top[0], top[1][layer], top[2][layer]
             else:
                 out, h_n, c_n = _fused_layer(lstm, layer, inp, h0[layer], c0[layer])
@@ -141,7 +142,7 @@ def record(lstm: nn.LSTM, x: Tensor, state: tuple[Tensor, Tensor] | None = None)
             "model use lstmviz.GateRecorder(model)"
         )
     xt, h0, c0, batched = prepare(lstm, x, state)
-    check_dtype(lstm.weight_ih_l0)
+    check_dtype(cast(Tensor, lstm.weight_ih_l0))
     layers, (h_n, c_n) = compute_layers(lstm, xt, h0, c0)
     top = layers[-1][2]
     if not batched:
@@ -157,7 +158,7 @@ def record(lstm: nn.LSTM, x: Tensor, state: tuple[Tensor, Tensor] | None = None)
     )
 
 
-def record_text(model: nn.Module, vocab: Any, text: str) -> Trace:
+def record_text(model: CharLSTM, vocab: Any, text: str) -> Trace:
     """A CharLSTM reading ``text`` (T chars) from a zero state: ``trace[name, layer]`` (1, T, H).
 
     The recording idiom in one call: ``record(model.lstm, model.embedding(ids))``, on the model's

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import threading
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -154,9 +155,10 @@ class _Tape:
         if not all(self.counts):
             return None
         total = min(self.counts)  # steps every layer has finished
-        kept = min([total] + [b.shape[0] for b in self.bufs])
+        bufs = cast(list[Tensor], self.bufs)  # every layer has pushed (counts): all exist
+        kept = min([total] + [b.shape[0] for b in bufs])
         layers = []
-        for buf in self.bufs:
+        for buf in bufs:
             size = buf.shape[0]
             if total <= size:  # not wrapped yet: a view, no copy
                 rows = buf[total - kept : total]
@@ -246,7 +248,7 @@ class GateRecorder:
             elif isinstance(m, nn.LSTMCell):
                 tape = _Tape(self, m, 1, False)
             else:
-                points = tuple(n for n in m.hook_points if n in NAMES)
+                points = tuple(n for n in cast(tuple[str, ...], m.hook_points) if n in NAMES)
                 tape = _Tape(
                     self,
                     m,
@@ -321,11 +323,11 @@ class GateRecorder:
         def hook(module: nn.LSTM, args: tuple, kwargs: dict, output) -> None:
             if runs_stepwise(module):  # the steps already went through the layer hooks
                 return
-            x = args[0] if args else kwargs.get("input")
+            x = args[0] if args else kwargs["input"]  # nn.LSTM's forward requires it
             hx = args[1] if len(args) > 1 else kwargs.get("hx")
             with torch.no_grad():
                 xt, h0, c0, batched = prepare(module, x, hx)
-                check_dtype(module.weight_ih_l0)
+                check_dtype(cast(Tensor, module.weight_ih_l0))
                 out, (h_n, c_n) = output
                 if not batched:
                     out, h_n, c_n = out[:, None], h_n[:, None], c_n[:, None]
@@ -346,7 +348,7 @@ class GateRecorder:
         def hook(module: nn.LSTMCell, args: tuple, kwargs: dict, output) -> None:
             if runs_stepwise(module):
                 return
-            x = args[0] if args else kwargs.get("input")
+            x = args[0] if args else kwargs["input"]  # nn.LSTMCell's forward requires it
             hx = args[1] if len(args) > 1 else kwargs.get("hx")
             with torch.no_grad():
                 batched = x.dim() == 2

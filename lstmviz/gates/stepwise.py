@@ -9,8 +9,10 @@ through the layer hooks. Nothing in ``core`` needs this; it lives with the gates
 from __future__ import annotations
 
 import contextlib
+import functools
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -46,10 +48,11 @@ def runs_stepwise(module: nn.Module) -> bool:
 @contextlib.contextmanager
 def stepwise(module: nn.Module) -> Iterator[None]:
     """While active, ``module(...)`` (nn.LSTM, nn.LSTMCell) runs step by step through the hooks."""
+    impl: Callable[..., Any]  # module's forward, step by step
     if isinstance(module, nn.LSTM):
-        impl = forward_stepwise
+        impl = functools.partial(forward_stepwise, module)
     elif isinstance(module, nn.LSTMCell):
-        impl = cell_step
+        impl = functools.partial(cell_step, module)
     else:  # modules that call run_hooks themselves already pass every hook point
         yield
         return
@@ -59,7 +62,8 @@ def stepwise(module: nn.Module) -> Iterator[None]:
         # hooks) still runs around it. The previous instance attribute, if any, is restored on exit.
         entry = [0, module.__dict__.get("forward")]
         _stepwise[module] = entry
-        module.forward = lambda *args, **kwargs: impl(module, *args, **kwargs)
+        # (what `module.forward = ...` does, nn.Module.__setattr__ storing a plain function)
+        module.__dict__["forward"] = impl
     entry[0] += 1
     try:
         yield
@@ -70,4 +74,4 @@ def stepwise(module: nn.Module) -> Iterator[None]:
             if entry[1] is None:
                 module.__dict__.pop("forward", None)
             else:
-                module.forward = entry[1]
+                module.__dict__["forward"] = entry[1]

@@ -200,7 +200,7 @@ def compare(
     every run.
     """
     if isinstance(settings, Mapping):
-        jobs = [(label, dict(s)) for label, s in settings.items()]
+        jobs: list[tuple[str | None, dict]] = [(label, dict(s)) for label, s in settings.items()]
     else:
         jobs = [(None, dict(kind=k)) for k in settings]
     vocab = common.pop("vocab", None) or Vocab.from_text(text)  # one vocabulary: comparable losses
@@ -296,4 +296,6 @@ def evaluate_net(net: nn.Module, vocab: Vocab, info: Mapping) -> Evaluation:
             ".json beside the model (tools/results/span_models.py writes both)"
         )
     config = dict(info)
-    return evaluate(Checkpoint(net, vocab, int(config.get("steps", 0)), config, val_loss=None))
+    # evaluate reads only the model's forward and the vocab: a CharNet serves as a CharLSTM does
+    ckpt = Checkpoint(net, vocab, int(config.get("steps", 0)), config, val_loss=None)  # type: ignore[arg-type]
+    return evaluate(ckpt)

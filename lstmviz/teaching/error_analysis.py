@@ -283,7 +283,7 @@ def compare_groups(
         n = int(m.sum())
         gain, se = mean_se(d) if n > 1 else (float(d.mean()) if n else math.nan, math.nan)
         means = [float(v.mean()) if n else math.nan for v in (a[m], b[m])]
-        rows.append(GroupRow(name, n, *means, gain, se))
+        rows.append(GroupRow(name, n, means[0], means[1], gain, se))
     return rows
 
 

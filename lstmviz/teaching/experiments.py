@@ -29,8 +29,9 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
+from ..core.cell import param
 from ..core.errors import LstmvizError
 from ..core.model import CharLSTM
 from ..core.vocab import Vocab
@@ -213,8 +214,8 @@ def first_symbol_gradient(model: SequenceClassifier, task: FirstSymbolTask, n: i
 @torch.no_grad()
 def memory_gauge(model: SequenceClassifier, task: FirstSymbolTask, n: int = 512) -> float:
     """An LSTM's mean Γ_f over ``n`` sequences of ``task``; an RNN's spectral radius ρ(W_aa)."""
-    if model.kind == "rnn":
-        return spectral_radius(model.rnn.weight_hh_l0)
+    if not isinstance(model.rnn, nn.LSTM):  # model.kind == "rnn"
+        return spectral_radius(param(model.rnn, "weight_hh_l0"))
     x, _ = task.batch(n, torch.Generator().manual_seed(12_345))
     return float(record(model.rnn, x)["f", 0].mean())
 

@@ -80,7 +80,7 @@ def rnn_with_radius(
     return rnn
 
 
-def _as_scratch(model: nn.Module) -> nn.Module:
+def _as_scratch(model: nn.Module) -> scratch.RNN | scratch.LSTMCell:
     # torch modules are translated to the readable ones, whose every state we can see
     if isinstance(model, nn.RNN):
         return scratch.RNN.from_torch(model)
@@ -91,7 +91,7 @@ def _as_scratch(model: nn.Module) -> nn.Module:
     if isinstance(model, scratch.LSTM):
         if model.num_layers != 1:
             raise LstmvizError("gradient-vs-lag is measured on one layer: use num_layers=1")
-        return model.cells[0]
+        return model.layer_cells()[0]
     if isinstance(model, (scratch.RNN, scratch.LSTMCell)):
         return model
     raise LstmvizError(
@@ -120,7 +120,7 @@ def hidden_gradients(
     c = x.new_zeros(B, cell.hidden_size, requires_grad=True)
     watched = []
     for t in range(T):
-        if is_lstm:
+        if isinstance(cell, scratch.LSTMCell):  # is_lstm
             a, c = cell.step(x[:, t], (a, c), hooks=cell, layer=0)
         else:
             a = cell.step(x[:, t], a)

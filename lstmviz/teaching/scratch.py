@@ -30,6 +30,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ..core.cell import param
 from ..core.errors import LstmvizError
 from ..core.hooks import run_hooks
 from ..core.names import NAMES
@@ -83,12 +84,12 @@ class RNN(nn.Module):
                 "and bidirectional=False"
             )
         new = cls(rnn.input_size, rnn.hidden_size, nonlinearity=rnn.nonlinearity)
-        new = new.to(rnn.weight_hh_l0.dtype)
+        new = new.to(param(rnn, "weight_hh_l0").dtype)
         with torch.no_grad():
-            new.W_aa.copy_(rnn.weight_hh_l0)
-            new.W_ax.copy_(rnn.weight_ih_l0)
+            new.W_aa.copy_(param(rnn, "weight_hh_l0"))
+            new.W_ax.copy_(param(rnn, "weight_ih_l0"))
             if rnn.bias:  # PyTorch adds two biases; Ng has one
-                new.b_a.copy_(rnn.bias_ih_l0 + rnn.bias_hh_l0)
+                new.b_a.copy_(param(rnn, "bias_ih_l0") + param(rnn, "bias_hh_l0"))
             else:
                 new.b_a.zero_()
         return new
@@ -101,10 +102,10 @@ class RNN(nn.Module):
             self.input_size, self.hidden_size, nonlinearity=self.nonlinearity, batch_first=True
         ).to(self.W_aa.dtype)
         with torch.no_grad():
-            rnn.weight_hh_l0.copy_(self.W_aa)
-            rnn.weight_ih_l0.copy_(self.W_ax)
-            rnn.bias_ih_l0.copy_(self.b_a)
-            rnn.bias_hh_l0.zero_()
+            param(rnn, "weight_hh_l0").copy_(self.W_aa)
+            param(rnn, "weight_ih_l0").copy_(self.W_ax)
+            param(rnn, "bias_ih_l0").copy_(self.b_a)
+            param(rnn, "bias_hh_l0").zero_()
         return rnn
 
 
@@ -234,6 +235,10 @@ class LSTM(nn.Module):
             for layer in range(num_layers)
         )
 
+    def layer_cells(self) -> list[LSTMCell]:
+        """The layers' cells, bottom first (``.cells``, typed)."""
+        return [cell for cell in self.cells if isinstance(cell, LSTMCell)]
+
     def forward(
         self, x: Tensor, state: tuple[Tensor, Tensor] | None = None
     ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
@@ -247,7 +252,7 @@ class LSTM(nn.Module):
         outputs = []
         for t in range(T):
             inp = x[:, t]
-            for layer, cell in enumerate(self.cells):
+            for layer, cell in enumerate(self.layer_cells()):
                 # hooks are reported on this module, with the layer number, like nn.LSTM's
                 a[layer], c[layer] = cell.step(inp, (a[layer], c[layer]), hooks=self, layer=layer)
                 inp = a[layer]
@@ -264,22 +269,25 @@ class LSTM(nn.Module):
                 "scratch.LSTM is one direction without projections: use bidirectional=False "
                 "and proj_size=0"
             )
-        dtype = lstm.weight_ih_l0.dtype
+        dtype = param(lstm, "weight_ih_l0").dtype
         new = cls(lstm.input_size, lstm.hidden_size, lstm.num_layers).to(dtype)
-        for layer, cell in enumerate(new.cells):
+        for layer, cell in enumerate(new.layer_cells()):
             get = lambda name: getattr(lstm, f"{name}_l{layer}", None)  # noqa: E731, B023
             cell.load_torch_weights(
-                get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
+                param(lstm, f"weight_ih_l{layer}"),
+                param(lstm, f"weight_hh_l{layer}"),
+                get("bias_ih"),  # None without biases
+                get("bias_hh"),
             )
         return new
 
     def to_torch(self) -> nn.LSTM:
         """An ``nn.LSTM(batch_first=True)`` computing the same (PyTorch's second bias zero)."""
         lstm = nn.LSTM(self.input_size, self.hidden_size, self.num_layers, batch_first=True).to(
-            self.cells[0].W_u.dtype
+            self.layer_cells()[0].W_u.dtype
         )
         with torch.no_grad():
-            for layer, cell in enumerate(self.cells):
+            for layer, cell in enumerate(self.layer_cells()):
                 w_ih, w_hh, b = cell.torch_weights()
                 getattr(lstm, f"weight_ih_l{layer}").copy_(w_ih)
                 getattr(lstm, f"weight_hh_l{layer}").copy_(w_hh)

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..core.cell import param
 from ..core.errors import LstmvizError
 from ..core.model import set_forget_bias
 from ..core.training import train_step
@@ -111,11 +112,11 @@ class SequenceClassifier(nn.Module):
         cls = nn.RNN if kind == "rnn" else nn.LSTM
         self.rnn = cls(input_size, hidden_size, batch_first=True)
         self.readout = nn.Linear(hidden_size, n_classes)
-        if kind == "lstm" and forget_bias is not None:
+        if isinstance(self.rnn, nn.LSTM) and forget_bias is not None:  # kind == "lstm"
             set_forget_bias(self.rnn, forget_bias)
         if radius is not None:
             with torch.no_grad():  # PyTorch's default init gives ρ ≈ 0.6 at 32-68 units
-                W = self.rnn.weight_hh_l0
+                W = param(self.rnn, "weight_hh_l0")
                 W.copy_(scale_spectral_radius(W, radius))
 
     def forward(self, x: Tensor) -> Tensor:

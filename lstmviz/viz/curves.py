@@ -189,12 +189,12 @@ def lag_figure(
         )
     start = len(fig.data)
     for k, (label, (lags, norms)) in enumerate(runs.items()):
-        norms = np.asarray(norms, dtype=float)
+        y = np.asarray(norms, dtype=float)
         # a log axis cannot show 0; underflowed gradients are dropped, not drawn as a cliff
-        norms = np.where(norms > 0, norms, np.nan)
+        y = np.where(y > 0, y, np.nan)
         fig.add_scatter(
             x=list(np.asarray(lags).tolist()),
-            y=style.round_sig(norms, as_list=True),
+            y=style.round_sig(y, as_list=True),
             name=label,
             mode="lines",
             line=dict(
@@ -248,8 +248,8 @@ def accuracy_bars(
 ) -> go.Figure:
     """Mean test accuracy ± 1 SE per ``label: per-seed accuracies``; seeds dots, chance dashed."""
     fig = go.Figure()
-    for k, (label, acc) in enumerate(runs.items()):
-        acc = np.asarray(acc, dtype=float)
+    for k, (label, per_seed) in enumerate(runs.items()):
+        acc = np.asarray(per_seed, dtype=float)
         mean, se = mean_se(acc) if len(acc) > 1 else (float(acc[0]), 0.0)
         color = COLORS[k % len(COLORS)]
         fig.add_bar(
@@ -516,11 +516,11 @@ def lag_panels(
     )
     for col, lines in enumerate(panels.values(), start=1):
         for k, (label, (lags, norms)) in enumerate(lines.items()):
-            norms = np.asarray(norms, dtype=float)
+            y = np.asarray(norms, dtype=float)
             fig.add_scatter(
                 x=list(np.asarray(lags).tolist()),
                 # a log axis cannot show 0; underflowed gradients are dropped, not drawn as a cliff
-                y=style.round_sig(np.where(norms > 0, norms, np.nan), as_list=True),
+                y=style.round_sig(np.where(y > 0, y, np.nan), as_list=True),
                 name=label,
                 legendgroup=label,
                 showlegend=col == 1,

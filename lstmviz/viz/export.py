@@ -162,6 +162,8 @@ def export_html(
                     f"{n!r} of layer {x} holds NaN or infinite values; record a model whose "
                     "weights are finite"
                 )
+            lo: float | np.ndarray
+            hi: float | np.ndarray
             lo, hi = RANGES[n]
             if n == "c":  # unbounded: each unit on its own ±max|c|
                 peak = np.abs(values).max(axis=0)

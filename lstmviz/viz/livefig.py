@@ -52,7 +52,8 @@ def _json_safe(trace: dict) -> dict:
             and value.dtype.kind == "f"
             and not np.isfinite(value).all()
         ):
-            trace[key] = np.where(np.isfinite(value), value, None).tolist()
+            # numpy's stubs omit None, which makes an object array: what JSON's null needs
+            trace[key] = np.where(np.isfinite(value), value, None).tolist()  # type: ignore[call-overload]
     return trace
 
 

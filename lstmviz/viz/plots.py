@@ -93,10 +93,10 @@ def _units(values: np.ndarray, units: Sequence[int] | int | None, k: int, by: st
     H = values.shape[1]
     if units is None:
         return analysis.top_units(values, min(k, H), by)
-    units = np.atleast_1d(np.asarray(units, dtype=np.int64))
-    if units.size == 0 or units.min() < -H or units.max() >= H:
-        raise LstmvizError(f"units must be indices in 0..{H - 1}, got {units.tolist()}")
-    return units % H
+    chosen = np.atleast_1d(np.asarray(units, dtype=np.int64))
+    if chosen.size == 0 or chosen.min() < -H or chosen.max() >= H:
+        raise LstmvizError(f"units must be indices in 0..{H - 1}, got {chosen.tolist()}")
+    return chosen % H
 
 
 def _columns(

@@ -189,7 +189,10 @@ def bits(nats: Sequence[float] | np.ndarray) -> list[float | None]:
 
 
 def add_bits_twin(
-    fig: go.Figure, x: Sequence[float], nats: Sequence[float], name: str | None = None
+    fig: go.Figure,
+    x: Sequence[float],
+    nats: Sequence[float] | np.ndarray,
+    name: str | None = None,
 ) -> None:
     """Add an invisible twin of a nats/char line in bits/char on ``yaxis2`` (see ``bits_axis``).
 

@@ -76,6 +76,7 @@ class Chosen:
         key = self._key
         if key is None or key[0] is not trace or key[1:] != (name, layer):
             self.keep(trace, name, layer, activations(trace, name, layer))
+        assert self._values is not None  # kept just now, or with the key
         return self._values
 
     def keep(self, trace: Any, name: str, layer: int, values: np.ndarray) -> None:

@@ -155,7 +155,7 @@ class CellExplorer(Explorer):
 
     def match(self, start: int | None = None, stop: int | None = None) -> list[feats.Match]:
         """Units on inside the span (default: the span slider), off around it; fills 'found'."""
-        a, b = self.w_span.value if start is None else (start, stop)
+        a, b = self.w_span.value if start is None or stop is None else (start, stop)
         self.found = feats.match_span(self.values(), a, b, top=HEAT_UNITS)
         self._show_found([f"unit {m.unit}: score {m.score:+.2f}" for m in self.found])
         return self.found

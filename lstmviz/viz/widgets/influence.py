@@ -17,11 +17,13 @@ from __future__ import annotations
 import html
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import ipywidgets as W
 import plotly.graph_objects as go
 
 from ...core.errors import LstmvizError
+from ...core.vocab import Vocab
 from ...gates.attribution import Influence, influence
 from .. import plots
 from ..livefig import LiveFigure
@@ -47,8 +49,8 @@ class InfluenceView:
 
     def __init__(
         self,
-        model: object,
-        vocab: object,
+        model: Any,  # a CharLSTM-like model (lstmviz.influence checks it)
+        vocab: Vocab,
         *,
         read: Callable[[], tuple[str, int]],
         writing: Callable[[], bool],
@@ -91,13 +93,11 @@ class InfluenceView:
                     "the model is writing: the influence view is computed when it stops "
                     "(press Stop, or wait), then pick a character"
                 )
-            key = text[: j + 1]
-            if key != self.key:
-                self.why = influence(
-                    self.model, self.vocab, key, j - 1, max_context=INFLUENCE_CONTEXT
-                )
-                self.key = key
-            return self.why
+            key, why = text[: j + 1], self.why
+            if key != self.key or why is None:
+                why = influence(self.model, self.vocab, key, j - 1, max_context=INFLUENCE_CONTEXT)
+                self.why, self.key = why, key
+            return why
 
     def draw(self) -> Influence:
         """Show the influence on the chosen character, or why it cannot be shown (and raise)."""

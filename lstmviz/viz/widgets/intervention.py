@@ -106,7 +106,9 @@ class InterventionExplorer(Explorer):
         clamp did to the model's choice of that character (positive: made it more likely).
         """
         name, layer, unit = self.w_name.value, self.w_layer.value, int(self.w_unit.value)
-        clamps = {(name, layer, unit): float(self.w_value.value)}
+        clamps: dict[tuple[str, int, int | None], float] = {
+            (name, layer, unit): float(self.w_value.value)
+        }
         prime, n = self.w_prime.value or "\n", int(self.w_length.value)
         # same seed for both runs: every difference comes from the clamp
         with intervene(self.model, clamps) if clamp else contextlib.nullcontext():

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import html
 import operator
+import secrets
 import threading
 import time
 from typing import Any
@@ -29,6 +30,7 @@ from ...core.names import LABELS, canonical
 from ...core.sampling import stream
 from ...gates.attribution import Influence
 from ...gates.recorder import GateRecorder
+from ...gates.trace import Trace
 from .. import plots
 from ..livefig import LiveFigure
 from ..style import FONT, round_sig, shown
@@ -55,11 +57,16 @@ TEXT_WRAP = 56  # its line length in characters (TEXT_WIDTH px wide, beside the 
 LENGTH_MAX = 5000  # characters, the top of the length slider
 PACE_MAX = 200  # characters a second, the top of the chars/s slider (0 on it: no limit)
 PROBS_K = 10  # bars in the next-character chart
+SEED_FRESH = 10**6  # a fresh seed is below this: six digits at most, easy to copy and type
 VIEWS = [("gates", "gates"), ("why this character?", "influence")]  # (label, value) of the toggle
 
 
 class LiveGeneration(Explorer):
     """Watch the LSTM write: text, heatmap, coloured text and next-character probabilities, live.
+
+    ``seed``: None (the default) draws a fresh seed on every press of Generate, so each press
+    writes new text, and shows it in *seed* (``.seed`` after ``run()``); tick *fixed* (or type a
+    seed, or pass ``seed=int``) and every press writes the same text again.
 
     ``pace`` (the *chars/s* slider) caps it at that many characters a second, slow enough to
     follow the gates character by character; 0 writes as fast as the model can.
@@ -92,7 +99,7 @@ class LiveGeneration(Explorer):
         length: int = 300,
         temperature: float = 0.8,
         top_k: int | None = None,
-        seed: int = 0,
+        seed: int | None = None,
         layer: int = -1,
         name: str = "c",
         unit: int = 0,
@@ -128,7 +135,18 @@ class LiveGeneration(Explorer):
             style=style,
         )
         self.w_seed = W.IntText(
-            value=seed, description="seed", style=style, layout=W.Layout(width="200px")
+            value=seed or 0,
+            description="seed",
+            tooltip="the seed of the text shown; type one to write that text again",
+            style=style,
+            layout=W.Layout(width="200px"),
+        )
+        self.w_fixed = W.Checkbox(
+            value=seed is not None,
+            description="fixed",
+            tooltip="ticked: every press writes the same text; unticked: a fresh seed each press",
+            indent=False,
+            layout=W.Layout(width="120px"),
         )
         self.w_layer = W.Dropdown(
             options=layer_options(L), value=layer % L, description="layer", style=style
@@ -154,8 +172,9 @@ class LiveGeneration(Explorer):
         # nothing to zoom in these; the mode bar would hide their titles
         self._text, self._probs = (LiveFigure(config={"displayModeBar": False}) for _ in range(2))
 
+        self.seed: int | None = None  # the seed of the text shown (None before the first run)
         self.text = ""  # prime + generated so far
-        self.trace = None  # the recorder's trace (last `window`-ish steps)
+        self.trace: Trace | None = None  # the recorder's trace (last `window`-ish steps)
         self.probs: torch.Tensor | None = None
         self._rows: list[int] | None = None
         self._chosen = Chosen()  # the activation shown, read from the trace once per choice
@@ -186,11 +205,18 @@ class LiveGeneration(Explorer):
         for w in (self.w_layer, self.w_name, self.w_unit):  # other rows for the heatmap
             w.observe(self._on_choice, names="value")
         self.w_view.observe(self._on_toggle, names="value")
+        self.w_seed.observe(self._on_seed, names="value")
         self.w_char.observe(self._on_char, names="value")
 
         controls = W.HBox(
             [
-                W.VBox([self.w_prime, self.w_seed, W.HBox([self.w_go, self.w_stop])]),
+                W.VBox(
+                    [
+                        self.w_prime,
+                        W.HBox([self.w_seed, self.w_fixed]),
+                        W.HBox([self.w_go, self.w_stop]),
+                    ]
+                ),
                 W.VBox([self.w_temperature, self.w_top_k, self.w_length, self.w_pace]),
                 W.VBox([self.w_layer, self.w_name, self.w_unit]),
             ]
@@ -220,9 +246,11 @@ class LiveGeneration(Explorer):
             if self._generating:
                 raise LstmvizError("the model is already writing; press Stop or wait for it")
             self._generating = True
+        seed = self._next_seed()
         with self._lock:
             self.text, self.trace, self.probs, self._rows = prime, None, None, None
             self._prime_len = len(prime)
+            self.seed = seed
         self._set_running(True)
         pace = int(self.w_pace.value)
         every_char = pace > 0 and 1 / pace >= self.refresh
@@ -239,7 +267,7 @@ class LiveGeneration(Explorer):
                     n,
                     top_k=top_k,
                     temperature=float(self.w_temperature.value),
-                    seed=int(self.w_seed.value),
+                    seed=seed,
                     with_probs=True,
                 )
                 try:
@@ -276,6 +304,18 @@ class LiveGeneration(Explorer):
                     self.influence_view.explain(len(self.text) - 1)
         self.draw()
         return "".join(out)
+
+    def _next_seed(self) -> int:
+        """The seed of this run: the one shown when *fixed* is ticked, else a fresh one, shown."""
+        if not self.w_fixed.value:
+            with self._silenced():  # our own change: it must not tick *fixed*
+                self.w_seed.value = secrets.randbelow(SEED_FRESH)
+        return int(self.w_seed.value)
+
+    def _on_seed(self, _change: Any) -> None:
+        """The reader typed a seed: they want that text, so the next presses keep it."""
+        if not self._quiet:
+            self.w_fixed.value = True
 
     def start(self) -> threading.Thread:
         """Generate in a background thread (the Generate button); the kernel stays responsive."""
