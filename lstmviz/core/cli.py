@@ -115,8 +115,8 @@ class _Help(argparse.HelpFormatter):
 #: Where a learner starts; every help page ends with it.
 LESSONS_HINT = (
     "New to LSTMs? The seven lessons (01_vanilla_rnn.ipynb to 07_how_far_back.ipynb) use this "
-    "library step by step: `lstmviz lessons my-lessons` copies them out of the package, then "
-    "`jupyter lab my-lessons` (in the repository, `make lab`)."
+    "library step by step: `lstmviz lessons DIR` copies them out of the package, then "
+    "`jupyter lab DIR` opens them (in the repository: `make lab`)."
 )
 
 #: One example per subcommand, shown in its help (tests/test_cli_output.py parses each one).
