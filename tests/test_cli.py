@@ -136,13 +136,11 @@ def test_train_refuses_to_clobber_and_other_vocab(run_dir, tmp_path, corpus_file
     fails(
         capsys,
         ["train", "--out", str(run_dir), "--resume", "--steps", "9", "--corpus", str(other)],
-        "trained with corpus=",
+        "holds other data",
     )
-    # same file name, other alphabet: the vocabulary check catches it
+    # same file name, other text: the recorded size and SHA-256 catch it
     corpus_file.write_text(other.read_text(encoding="utf-8"), encoding="utf-8")
-    fails(
-        capsys, ["train", "--out", str(run_dir), "--resume", "--steps", "9"], "another vocabulary"
-    )
+    fails(capsys, ["train", "--out", str(run_dir), "--resume", "--steps", "9"], "holds other data")
     assert (run_dir / LATEST).read_bytes() == before
 
 

@@ -5,6 +5,8 @@ for every export target that is not a regular file (even with --force)."""
 from __future__ import annotations
 
 import argparse
+import io
+import json
 import os
 import shlex
 import stat
@@ -228,3 +230,131 @@ def test_every_subcommand_has_an_example():
     assert set(sub.choices) == set(cli.EXAMPLES)
     for name, parser in sub.choices.items():
         assert cli.EXAMPLES[name] in parser.format_help()
+
+
+# ---- what the CLI writes: bounded error lines, the text it generates, the hints it gives
+
+
+def _model_file(path, chars: str):
+    """An untrained 1 x 16 model over ``chars``, saved as a checkpoint at ``path``."""
+    import torch
+
+    from lstmviz.core.model import CharLSTM
+    from lstmviz.core.vocab import Vocab
+
+    torch.manual_seed(0)
+    model = CharLSTM(len(chars), hidden_size=16, num_layers=1, dropout=0.0, embedding_dim=8)
+    return checkpoint.save_checkpoint(path, model, Vocab(chars))
+
+
+def test_an_error_quoting_a_huge_vocabulary_is_one_short_line(tmp_path, capsys):
+    from lstmviz.core.errors import LINE_MAX
+
+    chars = "".join(map(chr, range(0x10000, 0x10000 + 200_000)))  # no surrogates among them
+    path = _model_file(tmp_path / "big.pt", chars)
+    line = refused(capsys, ["sample", "--checkpoint", str(path), "--prime", "a"], "'a'",
+                   "200000 characters", "more characters")  # fmt: skip
+    assert len(line) <= len("error: ") + LINE_MAX  # was about 1 MB
+
+
+def test_sample_with_stdout_closed_is_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    from faults import ROOT
+
+    path = _model_file(tmp_path / "m.pt", "\nabc")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "lstmviz", "sample", "--checkpoint", str(path)]
+    done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                          env=env, timeout=120, preexec_fn=lambda: os.close(1))  # fmt: skip
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert "standard output is closed" in lines[0] and "a bug" not in lines[0]
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_control_characters_are_escaped_on_a_terminal_only(tmp_path, monkeypatch, capsys):
+    path = _model_file(tmp_path / "m.pt", "\x07\n\x1bab")  # BEL, newline, ESC, a, b
+    argv = ["sample", "--checkpoint", str(path), "--prime", "\x1ba", "--length", "300"]  # ESC a
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stdout", terminal)
+    assert main([*argv, "--seed", "1"]) == 0
+    shown = terminal.getvalue()
+    assert "\x1b" not in shown and "\x07" not in shown
+    assert shown.startswith("\\x1ba") and "\\x07" in shown and "\n" in shown.rstrip("\n")
+    monkeypatch.undo()
+    assert main([*argv, "--seed", "1"]) == 0  # to a file or a pipe: the text as generated
+    raw = capsys.readouterr().out
+    assert raw == shown.replace("\\x1b", "\x1b").replace("\\x07", "\x07")
+
+
+def test_the_resume_hint_works_for_a_folder_name_that_is_not_utf8(tmp_path):
+    import signal
+    import subprocess
+    from pathlib import Path
+
+    from lstmviz.core.signals import TrainingInterrupted
+
+    raw = os.fsencode(tmp_path) + b"/caf\xe9 run"
+    os.mkdir(raw)
+    stop = TrainingInterrupted(signal.SIGINT, 5, Path(os.fsdecode(raw)))
+    command = str(stop).split("Resume with: ")[1]
+    assert command.isascii() and command.isprintable()
+    # the shell turns the quoted folder back into its bytes
+    word = command.removeprefix("python -m lstmviz train --out ").removesuffix(" --resume")
+    seen = subprocess.run(["bash", "-c", f"cd {word} && pwd -P"], capture_output=True)
+    assert seen.returncode == 0 and seen.stdout.strip().endswith(b"/caf\xe9 run")
+
+
+def test_a_checkpoint_pickled_with_protocol_4_loads(saved, tmp_path, capsys):
+    import torch
+
+    raw = torch.load(saved, weights_only=True)
+    for protocol in (3, 4, 5):
+        path = tmp_path / f"p{protocol}.pt"
+        torch.save(raw, path, pickle_protocol=protocol)
+        loaded = load_checkpoint(path)
+        assert loaded.step == raw["step"] and loaded.vocab.chars == raw["vocab"]
+        for name, weight in raw["model"].items():
+            assert torch.equal(loaded.model.state_dict()[name], weight)
+        assert main(["sample", "--checkpoint", str(path), "--length", "20"]) == 0
+    capsys.readouterr()
+
+
+def test_a_protocol_4_pickle_of_objects_is_still_refused(saved, tmp_path, capsys):
+    import datetime
+
+    import torch
+
+    raw = torch.load(saved, weights_only=True)
+    raw["history"] = [{"when": datetime.date(2024, 1, 1)}]  # an object, not a plain value
+    torch.save(raw, tmp_path / "obj.pt", pickle_protocol=4)
+    refused(capsys, ["sample", "--checkpoint", str(tmp_path / "obj.pt")], "Python objects")
+
+
+def test_a_folder_name_that_is_not_utf8_is_printed_not_a_crash(tmp_path, capsys):
+    """The lessons' hint and train's last line name such a folder; printing it used to raise."""
+    import subprocess
+
+    from faults import TINY_FLAGS
+
+    lessons = os.fsdecode(os.fsencode(tmp_path) + b"/le\xe7ons")
+    assert main(["lessons", lessons]) == 0
+    out = capsys.readouterr().out
+    word = next(line for line in out.splitlines() if "jupyter lab" in line).split("lab ", 1)[1]
+    seen = subprocess.run(["bash", "-c", f"cd {word} && pwd -P"], capture_output=True)
+    assert seen.returncode == 0 and seen.stdout.strip().endswith(b"/le\xe7ons")
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("To be, or not to be, that is the question.\n" * 100, encoding="utf-8")
+    run = os.fsdecode(os.fsencode(tmp_path) + b"/r\xe9sum\xe9")
+    argv = ["train", "--corpus", str(corpus), "--out", run, *TINY_FLAGS, "--batch-size", "4"]
+    assert main([*argv, "--steps", "2", "--no-progress", "--sample-len", "0"]) == 0
+    assert "done: step 2" in capsys.readouterr().out
+    assert os.path.isfile(os.path.join(os.fsencode(run), b"checkpoint.pt"))
+    log = json.loads(open(os.path.join(os.fsencode(run), b"log.json"), "rb").read())
+    assert log["config"]["out"] == run  # the same name, read back

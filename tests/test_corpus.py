@@ -149,8 +149,9 @@ def test_url_downloaded_once(server, tmp_path, monkeypatch):
     (www / "sonnet.txt").unlink()  # a second load must come from the cache
     assert load_corpus(url) == "When I do count the clock that tells the time\n"
     assert log == ["/sonnet.txt"]
-    cached = list((tmp_path / "cache" / "corpora").iterdir())
-    assert len(cached) == 1 and cached[0].name.endswith("-sonnet.txt")
+    cached = sorted((tmp_path / "cache" / "corpora").iterdir())  # the file, and its record
+    assert len(cached) == 2 and cached[0].name.endswith("-sonnet.txt")
+    assert cached[1].name == cached[0].name.partition("-")[0] + ".json"
 
 
 def test_url_errors(server, tmp_path, monkeypatch):

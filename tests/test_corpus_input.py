@@ -98,3 +98,47 @@ def test_training_text_with_a_lone_surrogate(tiny_config, tiny_text):
     with pytest.raises(LstmvizError) as info:
         train(tiny_config, text=tiny_text + "\udcff", progress=False)
     says(info.value, "lone surrogate", "UTF-8")
+
+
+# ---- the record of what was read (stored in checkpoints; compared when a run resumes)
+
+
+def test_the_record_names_the_resolved_file_its_size_and_hash(tmp_path, monkeypatch):
+    import hashlib
+
+    data = b"To be, or not to be\n" * 50
+    (tmp_path / "real.txt").write_bytes(data)
+    (tmp_path / "link.txt").symlink_to(tmp_path / "real.txt")
+    monkeypatch.chdir(tmp_path)
+    text, rec = corpus.read_corpus("link.txt")
+    assert text == data.decode()
+    assert rec == {
+        "source": str(tmp_path / "real.txt"),  # absolute, links resolved: found from anywhere
+        "path": str(tmp_path / "real.txt"),
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+    builtin = corpus.read_corpus("python")[1]
+    assert builtin["source"] == "python" and builtin["path"] is None
+    assert builtin["size"] == len(corpus.python_stdlib().encode())
+
+
+@pytest.mark.parametrize(
+    "url, kept",
+    [
+        ("https://h.example/c.txt?X-Amz-Signature=abc&k=v", "https://h.example/c.txt?<removed>"),
+        ("https://h.example/c.txt#token=abc", "https://h.example/c.txt?<removed>"),
+        ("http://h.example:8080/a/c.txt", "http://h.example:8080/a/c.txt"),
+        ("shakespeare", "shakespeare"),
+        ("/data/c.txt?x", "/data/c.txt?x"),  # a file name may hold a '?'
+    ],
+)  # fmt: skip
+def test_a_url_is_saved_without_its_query_string(url, kept):
+    assert corpus.public(url) == kept
+
+
+def test_a_url_whose_query_string_was_removed_is_not_fetched(monkeypatch):
+    monkeypatch.setattr(corpus, "_download", lambda url: pytest.fail("fetched"))
+    with pytest.raises(LstmvizError) as info:
+        load_corpus("https://h.example/c.txt?<removed>")
+    says(info.value, "query string was not saved", "full URL")

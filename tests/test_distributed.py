@@ -244,6 +244,8 @@ def test_ranks_from_env_and_shares(monkeypatch):
         distributed.from_env()
     monkeypatch.setenv("WORLD_SIZE", "4")
     monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")  # where they meet (torchrun sets it too)
+    monkeypatch.setenv("MASTER_PORT", "29500")
     ranks = distributed.from_env()
     assert ranks == distributed.Ranks(1, 4, 1) and not ranks.main
     assert distributed.share(8, ranks) == slice(2, 4)  # contiguous: rows 2, 3 of 8
@@ -252,3 +254,95 @@ def test_ranks_from_env_and_shares(monkeypatch):
     monkeypatch.setenv("RANK", "4")
     with pytest.raises(LstmvizError, match="outside 0..WORLD_SIZE-1=3"):
         distributed.from_env()
+
+
+# ---- a torchrun environment that is half set, or a job whose other processes never come
+
+
+@pytest.fixture
+def rank_env(monkeypatch):
+    """RANK, WORLD_SIZE and LOCAL_RANK as torchrun sets them, MASTER_* unset (tests add them)."""
+    for key, value in (("RANK", "0"), ("WORLD_SIZE", "1"), ("LOCAL_RANK", "0")):
+        monkeypatch.setenv(key, value)
+    for key in ("MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_USE_AGENT_STORE"):
+        monkeypatch.delenv(key, raising=False)
+    return monkeypatch
+
+
+@pytest.mark.parametrize(
+    "env, words",
+    [
+        ({}, ("MASTER_ADDR and MASTER_PORT not set", "torchrun", "unset RANK")),
+        ({"MASTER_ADDR": "127.0.0.1"}, ("MASTER_PORT not set",)),
+        ({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "99999"}, ("MASTER_PORT='99999'", "65535")),
+        ({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "http"}, ("not a TCP port",)),
+        ({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "1", "LOCAL_RANK": "-1"}, ("LOCAL_RANK",)),
+    ],
+)
+def test_a_half_set_environment_is_refused_before_joining(rank_env, env, words, tiny_text):
+    for key, value in env.items():
+        rank_env.setenv(key, value)
+    start = time.monotonic()
+    with pytest.raises(LstmvizError) as info:
+        train(text=tiny_text, steps=2, hidden_size=16, num_layers=1, progress=False)
+    text = str(info.value)
+    assert "\n" not in text and all(w in text for w in words), text
+    assert time.monotonic() - start < 5
+
+
+def test_a_job_whose_peers_never_come_stops_waiting(rank_env, tiny_text, caplog):
+    rank_env.setenv("WORLD_SIZE", "2")
+    rank_env.setenv("MASTER_ADDR", "127.0.0.1")
+    rank_env.setenv("MASTER_PORT", str(_free_port()))
+    rank_env.setattr(distributed, "JOIN_TIMEOUT", distributed.timedelta(seconds=2))
+    rank_env.setattr(distributed, "JOIN_NOTE_S", 0.5)
+    start = time.monotonic()
+    with pytest.raises(LstmvizError) as info:
+        train(text=tiny_text, steps=2, hidden_size=16, num_layers=1, progress=False)
+    text = str(info.value)
+    assert "never joined" in text and "within 2 s" in text and "a bug" not in text, text
+    assert "waiting for the other processes" in caplog.text
+    assert time.monotonic() - start < 15
+
+
+def _listening(port: int) -> bool:
+    """Whether some process listens on TCP ``port`` (Linux's /proc/net/tcp)."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        if any(r.split()[1].endswith(f":{port:04X}") and r.split()[3] == "0A" for r in rows):
+            return True
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux's /proc/net/tcp")
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_while_waiting_for_peers_stops_at_once(tmp_path, tiny_text, signum):
+    port = _free_port()
+    (tmp_path / "c.txt").write_text(tiny_text, encoding="utf-8")
+    env = {
+        **os.environ, "RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "0",
+        "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+    }  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lstmviz", "train", f"--corpus={tmp_path / 'c.txt'}",
+         "--hidden-size=16", "--num-layers=1", "--no-progress"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not _listening(port):  # rank 0 waits for the others on its store
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.1)
+        sent = time.monotonic()
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert time.monotonic() - sent < 5
+    lines = err.strip().splitlines()
+    assert proc.returncode == 128 + signum and len(lines) == 1, err
+    assert f"interrupted by {signal.Signals(signum).name}" in lines[0] and "a bug" not in err

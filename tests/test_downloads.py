@@ -16,7 +16,7 @@ from pathlib import Path
 import platformdirs
 import pytest
 from conftest import local_server
-from faults import TINY_FLAGS, no_hang, refused, says
+from faults import TINY_FLAGS, edited, no_hang, refused, says
 
 import lstmviz.core.corpus as corpus
 from lstmviz.core.corpus import cache_dir, load_corpus
@@ -283,3 +283,98 @@ def test_url_with_a_300_character_file_name(redirects):
     assert load_corpus(f"{redirects}/text/{'n' * 300}") == Redirects.body.decode()
     assert load_corpus(f"{redirects}/text/{'n' * 300}") == Redirects.body.decode()  # cached
     assert len(Redirects.requests) == 1
+
+
+# ---- a secret in the URL is never saved; the cache is checked against what was downloaded
+
+SECRET = "X-Amz-Signature=0123456789abcdef"
+SMALL = dict(hidden_size=16, num_layers=1, embedding_dim=8, dropout=0.0, batch_size=4, steps=3)
+
+
+def test_a_url_query_string_is_never_saved(server, tmp_path, tiny_config, caplog):
+    from lstmviz.core.checkpoint import LATEST, export_checkpoint, load_checkpoint
+    from lstmviz.core.training import train
+
+    url, run = f"{server}/ok?{SECRET}", tmp_path / "run"
+    train(tiny_config.replace(**SMALL, corpus=url, out=str(run)), progress=False)
+    assert "query string is not saved" in caplog.text
+    export_checkpoint(run / LATEST, tmp_path / "shared.pt")
+    for path in [*run.iterdir(), tmp_path / "shared.pt"]:  # checkpoints, best.pt, log.json
+        assert b"0123456789abcdef" not in path.read_bytes(), path
+    saved = load_checkpoint(run / LATEST)
+    assert saved.config["corpus"] == f"{server}/ok?<removed>"
+    assert load_checkpoint(tmp_path / "shared.pt").raw["data"]["path"] is None
+    # resuming needs the full URL again, and says so; with it, it resumes from the cache
+    with pytest.raises(LstmvizError) as info:
+        train(out=str(run), resume=True, steps=5, progress=False)
+    says(info.value, "query string was not saved", "full URL")
+    assert train(out=str(run), resume=True, steps=5, corpus=url, progress=False).step == 5
+    assert Handler.requests == [f"/ok?{SECRET}"]
+
+
+def test_an_old_checkpoint_holding_a_token_is_exported_without_it(saved, tmp_path):
+    from lstmviz.core.checkpoint import export_checkpoint
+
+    token_url = f"https://example.org/c.txt?{SECRET}#frag"  # never fetched: only stored
+    edited(saved, tmp_path / "old.pt", lambda ck: ck["config"].update(corpus=token_url))
+    export_checkpoint(tmp_path / "old.pt", tmp_path / "shared.pt")
+    assert b"0123456789abcdef" not in (tmp_path / "shared.pt").read_bytes()
+    assert b"frag" not in (tmp_path / "shared.pt").read_bytes()
+
+
+def _cached(tmp_path) -> Path:
+    (file,) = [p for p in (tmp_path / "cache" / "corpora").iterdir() if p.suffix != ".json"]
+    return file
+
+
+def test_a_truncated_cache_file_is_downloaded_again(server, tmp_path, caplog):
+    url = f"{server}/ok"
+    assert load_corpus(url) == Handler.body.decode()
+    file = _cached(tmp_path)
+    file.write_bytes(Handler.body[:300])  # still valid UTF-8, a tenth of the text
+    assert load_corpus(url) == Handler.body.decode()  # all of it, not the 300 characters
+    assert Handler.requests == ["/ok", "/ok"] and "downloaded it again" in caplog.text
+    assert file.read_bytes() == Handler.body
+    assert load_corpus(url) == Handler.body.decode()
+    assert Handler.requests == ["/ok", "/ok"]  # repaired: from the cache again
+
+
+def test_a_cache_file_without_its_record_is_downloaded_again(server, tmp_path):
+    """Left by an older lstmviz, or by a download killed between the file and its record."""
+    url = f"{server}/ok"
+    load_corpus(url)
+    (record,) = (tmp_path / "cache" / "corpora").glob("*.json")
+    record.unlink()
+    _cached(tmp_path).write_bytes(b"Shall I")
+    assert load_corpus(url) == Handler.body.decode()
+    assert Handler.requests == ["/ok", "/ok"] and record.exists()
+
+
+def test_a_damaged_cache_file_that_cannot_be_fetched_again_is_named(
+    server, tmp_path, monkeypatch, capsys
+):
+    url = f"{server}/ok"
+    load_corpus(url)
+    file = _cached(tmp_path)
+    file.write_bytes(b"\xff\xfe" + Handler.body[2:])  # not UTF-8 any more
+
+    def gone(url):
+        raise LstmvizError(f"could not download corpus {url}: Connection refused; check the URL")
+
+    monkeypatch.setattr(corpus, "_download", gone)
+    refused(capsys, ["train", "--corpus", url, *TINY_FLAGS], "Connection refused", str(file),
+            "delete it")  # fmt: skip
+
+
+def test_the_cli_says_the_query_string_is_left_out(server, tmp_path, capsys):
+    from lstmviz.__main__ import main
+    from lstmviz.core.log import log
+
+    handlers = list(log.handlers)
+    flags = [*TINY_FLAGS, "--batch-size", "4", "--steps", "2", "--no-progress", "--sample-len", "0"]
+    argv = ["train", "--corpus", f"{server}/ok?{SECRET}", "--out", str(tmp_path / "run"), *flags]
+    assert main(argv) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note: ")]
+    assert len(notes) == 1 and "query string is not saved" in notes[0], notes
+    assert "0123456789abcdef" not in notes[0]
+    assert log.handlers == handlers  # the CLI's note lines end with the command

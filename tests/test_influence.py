@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
+import time
 
 import numpy as np
 import pytest
 import torch
 from conftest import TINY_TEXT
+from faults import says
 
 import lstmviz
 from lstmviz.core.model import CharLSTM, set_forget_bias
@@ -241,3 +243,81 @@ def test_span_shares_rows_sum_to_one_and_average_to_memory_span(tiny_model):
     p = positions[3]
     s = lstmviz.influence(model, vocab, TINY_TEXT, p).scores[p - 6 : p + 1][::-1]
     np.testing.assert_allclose(rows[3], s / s.sum(), rtol=1e-5)
+
+
+# ---- bounds: what an attribution costs is checked before it runs; bools are not positions
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda m, v: lstmviz.influence(m, v, TEXT, True), "position must be an integer"),
+        (lambda m, v: lstmviz.occlusion(m, v, TEXT, False), "position must be an integer"),
+        (lambda m, v: lstmviz.influence(m, v, TEXT, 9, max_context=True), "max_context"),
+        (lambda m, v: lstmviz.occlusion(m, v, TEXT, 9, max_context=np.bool_(1)), "max_context"),
+        (lambda m, v: lstmviz.memory_span(m, v, TEXT, [10], True), "max_lag"),
+        (lambda m, v: lstmviz.memory_span(m, v, TEXT, [True, 10], 0), "position must be"),
+    ],
+)
+def test_bools_are_refused_where_whole_numbers_are_wanted(call, match, tiny_model):
+    with pytest.raises(lstmviz.LstmvizError, match=match):
+        call(*tiny_model)
+
+
+def test_numpy_and_tensor_integers_are_positions(tiny_model):
+    model, vocab = tiny_model
+    a = lstmviz.influence(model, vocab, TEXT, 9)
+    for p in (np.int64(9), torch.tensor(9)):
+        assert np.array_equal(lstmviz.influence(model, vocab, TEXT, p).scores, a.scores)
+
+
+def test_influence_that_cannot_fit_in_memory_is_refused_first(tiny_model, monkeypatch):
+    model, vocab = tiny_model
+    text = TEXT * 60  # 2,400 characters
+    per_char = model.lstm.num_layers * model.hidden_size * attribution.BACKWARD_BYTES
+    monkeypatch.setattr(attribution, "memory_bytes", lambda device: 1000 * per_char)
+    monkeypatch.setattr(attribution, "_gradient_scores", lambda *a: pytest.fail("it ran"))
+    with pytest.raises(lstmviz.LstmvizError) as info:
+        lstmviz.influence(model, vocab, text, len(text) - 2)
+    says(info.value, "2,399 characters", "GB", "max_context=N", "N <= 1,000 fits")
+    monkeypatch.undo()
+    monkeypatch.setattr(attribution, "memory_bytes", lambda device: 1000 * per_char)
+    lstmviz.influence(model, vocab, text, len(text) - 2, max_context=1000)  # what it suggested
+
+
+def test_influence_out_of_memory_is_a_clear_error(tiny_model, monkeypatch):
+    model, vocab = tiny_model
+
+    def no_memory(*args, **kwargs):
+        raise RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:119] data. DefaultCPUAllocator: can't allocate "
+            "memory: you tried to allocate 9369591808 bytes. Error code 12"
+        )
+
+    monkeypatch.setattr(model.lstm, "forward", no_memory)
+    with pytest.raises(lstmviz.LstmvizError) as info:
+        lstmviz.influence(model, vocab, TEXT, 30)
+    says(info.value, "ran out of memory", "max_context=N")
+    monkeypatch.setattr(model.lstm, "forward", lambda *a, **k: 1 / 0)  # a bug stays a bug
+    with pytest.raises(ZeroDivisionError):
+        lstmviz.influence(model, vocab, TEXT, 30)
+
+
+def test_occlusion_checks_its_quadratic_cost_first(tiny_model, monkeypatch):
+    import re
+
+    model, vocab = tiny_model
+    text = TEXT * 30  # 1,200 characters
+    per_step = attribution._macs_per_step(model.lstm)
+    # 2 layers of 4 gates x 16 units: (8 + 16) inputs in the first, (16 + 16) in the second
+    assert per_step == 4 * 16 * (8 + 16) + 4 * 16 * (16 + 16)
+    monkeypatch.setattr(attribution, "OCCLUSION_MAX_MACS", per_step * 300**2)
+    lstmviz.occlusion(model, vocab, text[:300], 298)  # about half the limit: runs
+    start = time.monotonic()
+    with pytest.raises(lstmviz.LstmvizError) as info:
+        lstmviz.occlusion(model, vocab, text, len(text) - 2)
+    says(info.value, "1,199 characters", "multiply-adds", "square", "max_context=N")
+    assert time.monotonic() - start < 1  # refused before any work
+    fits = int(re.search(r"N <= ([\d,]+) fits", str(info.value))[1].replace(",", ""))
+    assert 250 < fits < 300  # about 300, less the cost of reading the whole text once
+    lstmviz.occlusion(model, vocab, text, len(text) - 2, max_context=fits)  # what it suggested

@@ -3,6 +3,7 @@ refused in one line, and nothing is overwritten."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 from pathlib import Path
 
@@ -197,3 +198,106 @@ def test_resuming_a_folder_with_only_a_best_checkpoint_says_what_works(run_dir, 
         train(out=str(run_dir), steps=12, text=tiny_text, resume=True, progress=False)
     says(info.value, "nothing to resume", "best.pt", "another --out")
     assert "drop --resume" not in str(info.value)
+
+
+# ---- resuming on the data the run trained on (its path, size and SHA-256 are in the checkpoint)
+
+SMALL = dict(hidden_size=16, num_layers=1, embedding_dim=8, dropout=0.0)
+
+
+def _shuffled(text: str) -> str:
+    """The same characters (so the same vocabulary) in another order: other data."""
+    lines = text.splitlines(keepends=True)
+    return "".join(lines[1::2] + lines[0::2])
+
+
+@pytest.fixture
+def on_file(tmp_path, tiny_config, tiny_text, monkeypatch):
+    """A 3-step run in tmp_path/run trained on the relative --corpus a/c.txt (from tmp_path)."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "c.txt").write_text(tiny_text, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    cfg = tiny_config.replace(**SMALL, corpus="a/c.txt", out=str(tmp_path / "run"), steps=3)
+    train(cfg, progress=False)
+    return tmp_path / "run"
+
+
+def test_the_checkpoint_records_the_data_it_trained_on(on_file, tmp_path, tiny_text):
+    raw = torch.load(on_file / LATEST, weights_only=True)
+    data = tiny_text.encode("utf-8")
+    assert raw["data"]["size"] == len(data)
+    assert raw["data"]["sha256"] == hashlib.sha256(data).hexdigest()
+    assert raw["data"]["path"] == str(tmp_path / "a" / "c.txt")  # resolved, absolute
+    assert raw["config"]["corpus"] == str(tmp_path / "a" / "c.txt")
+
+
+def test_a_relative_corpus_resumes_from_another_folder(on_file, tmp_path, monkeypatch):
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert train(out=str(on_file), resume=True, steps=5, progress=False).step == 5
+    # and naming the same file by its absolute path is accepted too
+    again = train(
+        out=str(on_file), resume=True, steps=6, corpus=str(tmp_path / "a" / "c.txt"),
+        progress=False,
+    )  # fmt: skip
+    assert again.step == 6
+
+
+def test_a_corpus_changed_in_place_is_refused(on_file, tmp_path, tiny_text):
+    (tmp_path / "a" / "c.txt").write_text(_shuffled(tiny_text), encoding="utf-8")
+    with pytest.raises(LstmvizError) as info:
+        train(out=str(on_file), resume=True, steps=5, progress=False)
+    says(info.value, "holds other data", "SHA-256", "--corpus", "new --out")
+    assert read_step(on_file) == 3  # nothing was overwritten
+
+
+def test_another_file_of_the_same_name_is_refused(on_file, tmp_path, tiny_text, monkeypatch):
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "c.txt").write_text(_shuffled(tiny_text), encoding="utf-8")
+    monkeypatch.chdir(tmp_path / "b")
+    with pytest.raises(LstmvizError) as info:
+        train(out=str(on_file), resume=True, steps=5, corpus="c.txt", progress=False)
+    says(info.value, "holds other data", str(tmp_path / "b" / "c.txt"))
+    assert read_step(on_file) == 3
+
+
+def test_a_moved_corpus_is_named_with_corpus(on_file, tmp_path):
+    (tmp_path / "a" / "c.txt").rename(tmp_path / "moved.txt")
+    with pytest.raises(LstmvizError) as info:
+        train(out=str(on_file), resume=True, steps=5, progress=False)
+    says(info.value, "cannot be read now", "pass --corpus")
+    done = train(
+        out=str(on_file), resume=True, steps=5, corpus=str(tmp_path / "moved.txt"), progress=False
+    )
+    assert done.step == 5 and done.config.corpus == str(tmp_path / "moved.txt")
+
+
+def test_a_checkpoint_without_a_record_may_name_its_corpus_anew(on_file, tmp_path, caplog):
+    """Written before lstmviz recorded its data, with a relative corpus: --corpus is the way on."""
+    raw = torch.load(on_file / LATEST, weights_only=True)
+    del raw["data"]
+    raw["config"]["corpus"] = "a/c.txt"
+    torch.save(raw, on_file / LATEST)
+    (tmp_path / "a" / "c.txt").rename(tmp_path / "moved.txt")
+    done = train(
+        out=str(on_file), resume=True, steps=5, corpus=str(tmp_path / "moved.txt"), progress=False
+    )
+    assert done.step == 5 and "no record of the data" in caplog.text
+    # without a record, another alphabet is still caught, by the vocabulary
+    raw = torch.load(on_file / LATEST, weights_only=True)
+    del raw["data"]
+    torch.save(raw, on_file / LATEST)
+    (tmp_path / "upper.txt").write_text(
+        (tmp_path / "moved.txt").read_text(encoding="utf-8").upper(), encoding="utf-8"
+    )
+    with pytest.raises(LstmvizError, match="another vocabulary"):
+        train(out=str(on_file), resume=True, steps=7, corpus=str(tmp_path / "upper.txt"))
+
+
+def test_a_given_text_must_be_the_same_text(tmp_path, tiny_config, tiny_text):
+    run = tmp_path / "run"
+    train(tiny_config.replace(**SMALL, out=str(run), steps=3), text=tiny_text, progress=False)
+    with pytest.raises(LstmvizError) as info:
+        train(out=str(run), resume=True, steps=5, text=_shuffled(tiny_text), progress=False)
+    says(info.value, "holds other data", "<text>")
+    assert train(out=str(run), resume=True, steps=5, text=tiny_text, progress=False).step == 5

@@ -110,7 +110,7 @@ def test_out_that_is_a_file_is_refused_before_training(tmp_path, corpus_file, ca
 def test_out_in_a_readonly_folder_is_refused_before_training(
     readonly_dir, corpus_file, capsys, monkeypatch
 ):
-    monkeypatch.setattr(core_run, "load_corpus", lambda *a: pytest.fail("training started"))
+    monkeypatch.setattr(core_run, "read_corpus", lambda *a: pytest.fail("training started"))
     argv = ["train", "--corpus", str(corpus_file), *TINY_FLAGS]
     refused(capsys, [*argv, "--out", str(readonly_dir / "run")], "cannot create the run folder")
     refused(capsys, [*argv, "--out", str(readonly_dir)], "cannot write into the run folder")

@@ -119,3 +119,102 @@ def test_a_step_too_big_for_memory_is_refused_before_building(monkeypatch, tiny_
     says(info.value, "--batch-size 1000 x --seq-len 190", "16.0 GB of cpu memory", "smaller")
     small = cfg.replace(batch_size=2, seq_len=8, hidden_size=8, num_layers=1, steps=1)
     assert train(small, text=text, progress=False).step == 1  # the same memory fits this
+
+
+# ---- nonsense refused: settings that contradict each other, data with nothing to learn, bools
+
+SMALL = dict(hidden_size=16, num_layers=1, embedding_dim=8, dropout=0.0, steps=3)
+
+
+def test_min_lr_above_lr_is_refused(tiny_config, tiny_text):
+    with pytest.raises(LstmvizError) as info:
+        train(tiny_config.replace(lr=1e-3, min_lr=1000.0), text=tiny_text, progress=False)
+    says(info.value, "--min-lr", "1000", "above lr", "--lr", "0.001")
+    equal = train(tiny_config.replace(**SMALL, lr=1e-3, min_lr=1e-3), text=tiny_text)
+    assert {e["lr"] for e in equal.history if e["kind"] == "train"} == {1e-3}
+
+
+def test_a_resumed_lr_below_the_stored_min_lr_is_the_users_to_fix(tmp_path, tiny_config, tiny_text):
+    run = tmp_path / "run"
+    train(tiny_config.replace(**SMALL, out=str(run)), text=tiny_text, progress=False)  # 2e-2
+    with pytest.raises(LstmvizError) as info:
+        train(out=str(run), resume=True, steps=5, lr=1e-3, text=tiny_text, progress=False)
+    text = says(info.value, "--min-lr", "above lr")
+    assert "damaged" not in text  # the file is fine: the new --lr clashes with it
+
+
+@pytest.mark.parametrize("text", ["a" * 5000, "\n" * 5000])
+def test_a_one_symbol_corpus_is_refused(tiny_config, text):
+    with pytest.raises(LstmvizError) as info:
+        train(tiny_config, text=text, progress=False)
+    says(info.value, "only one distinct character", "nothing to learn")
+
+
+def test_tilde_in_out_checkpoint_and_export_is_the_home_folder(
+    tmp_path, tiny_text, monkeypatch, capsys
+):
+    """`--out=~/r` reaches lstmviz unexpanded (a shell expands ~ only at a word's start)."""
+    from faults import TINY_FLAGS
+
+    from lstmviz.__main__ import main
+
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir(), work.mkdir()
+    (work / "c.txt").write_text(tiny_text, encoding="utf-8")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    flags = [*TINY_FLAGS, "--steps", "2", "--no-progress", "--sample-len", "0"]
+    assert main(["train", "--corpus", "c.txt", "--out=~/r", *flags]) == 0
+    assert (home / "r" / "checkpoint.pt").is_file() and not (work / "~").exists()
+    assert main(["sample", "--checkpoint", "~/r/checkpoint.pt", "--length", "5"]) == 0
+    assert main(["sample", "--checkpoint", "~/r", "--length", "5"]) == 0
+    assert main(["export", "--checkpoint", "~/r", "--out=~/shared.pt"]) == 0
+    assert (home / "shared.pt").is_file() and not (work / "~").exists()
+    capsys.readouterr()
+
+
+def test_bools_are_not_whole_numbers_for_the_recorder(tiny_model):
+    import numpy as np
+
+    from lstmviz.gates.recorder import GateRecorder
+
+    model, _ = tiny_model
+    for bad in (True, False, np.bool_(True), torch.tensor(True), 2.0, "3"):
+        with pytest.raises(LstmvizError) as info:
+            GateRecorder(model, max_steps=bad)
+        says(info.value, "max_steps", "whole number")
+    assert GateRecorder(model, max_steps=np.int64(4)).max_steps == 4  # NumPy ints are fine
+
+
+def test_an_older_run_with_min_lr_above_lr_resumes_with_min_lr(tmp_path, tiny_config, tiny_text):
+    """Accepted before min_lr <= lr was checked: its file is not damaged, --min-lr fixes it."""
+    import torch
+
+    from lstmviz.core.checkpoint import LATEST
+
+    run = tmp_path / "run"
+    train(tiny_config.replace(**SMALL, out=str(run)), text=tiny_text, progress=False)
+    raw = torch.load(run / LATEST, weights_only=True)
+    raw["config"].update(lr=1e-4, min_lr=4e-4)
+    torch.save(raw, run / LATEST)
+    with pytest.raises(LstmvizError) as info:
+        train(out=str(run), resume=True, steps=5, text=tiny_text, progress=False)
+    assert "damaged" not in says(info.value, "--min-lr", "above lr")
+    done = train(out=str(run), resume=True, steps=5, min_lr=1e-5, text=tiny_text, progress=False)
+    assert done.step == 5 and done.config.min_lr == 1e-5
+
+
+def test_settings_are_plain_whole_numbers(tmp_path, tiny_config, tiny_text):
+    """A tensor or a bool where a setting wants a whole number: refused before any work (a
+    tensor would only fail when the first checkpoint is saved); NumPy integers are fine."""
+    import numpy as np
+
+    for bad in (torch.tensor(5), True, np.bool_(True)):
+        with pytest.raises(LstmvizError) as info:
+            train(tiny_config.replace(steps=bad), text=tiny_text, progress=False)
+        says(info.value, "--steps", "whole number")
+    out = tmp_path / "run"
+    cfg = tiny_config.replace(**{**SMALL, "steps": np.int64(2), "out": str(out)})
+    assert train(cfg, text=tiny_text, progress=False).step == 2
+    saved = torch.load(out / "checkpoint.pt", weights_only=True)["config"]["steps"]
+    assert saved == 2 and type(saved) is int

@@ -114,7 +114,7 @@ def test_a_signal_before_training_starts_stops_at_once(
         time.sleep(2)  # the handler interrupts this sleep
         pytest.fail("the signal did not stop the run")
 
-    monkeypatch.setattr(core_run, "load_corpus", slow_corpus)
+    monkeypatch.setattr(core_run, "read_corpus", slow_corpus)
     with pytest.raises(TrainingInterrupted) as info:
         train(tiny_config.replace(out=str(tmp_path / "run")), progress=False)
     says(info.value, "before training started", "nothing saved")

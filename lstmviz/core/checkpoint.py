@@ -12,19 +12,23 @@ A checkpoint is a ``torch.save``'d dict holding only tensors and plain Python va
     train_state   the carried (h, c) of the training streams, or None
     history       list of the logged dicts (see ``lstmviz.core.run.train``)
     world_size    processes that trained it (torchrun; 1 without); any number can resume it
+    data          what it trained on: {source, path, size, sha256} (``corpus.read_corpus``), or
+                  None; a resumed run must train on the same bytes
 
 Writes go to a temporary file in the same folder, then ``os.replace`` (atomic on POSIX and Windows):
 a kill at any moment leaves either the old or the new checkpoint, never half of one (the next run in
 that folder removes the orphaned temporary file). Only regular files are ever written over, and
 never NaN or infinite weights. Loads read only a regular file of at most ``CHECKPOINT_CAP`` bytes,
 verify the zip archive's CRC-32 checksums (a flipped bit inside a tensor is caught), use
-``torch.load(weights_only=True)``, which refuses pickles that would run code, then check every
-field's type and range, every tensor's structure (dense, on the CPU, a dtype we compute with,
-stored whole: a zero stride cannot pose one number as 80 GB) before any value is read, that the
-values are finite, and that the tensor shapes fit ``model_config`` -- computed, not built -- before
-a model is built (so a file that claims a huge or deep model allocates nothing). A checkpoint is
-never written larger than ``CHECKPOINT_CAP`` (what is read back), and ``train`` refuses up front a
-run whose checkpoint would be. Resuming checks Adam's settings and moments too.
+``torch.load(weights_only=True)``, which refuses pickles that would run code (a file pickled
+with protocol 3-5 is read after its opcodes are rewritten in protocol 2's, still with no code
+run), then check every field's type and range, every tensor's structure (dense, on the CPU, a
+dtype we compute with, stored whole: a zero stride cannot pose one number as 80 GB) before any
+value is read, that the values are finite, and that the tensor shapes fit ``model_config`` --
+computed, not built -- before a model is built (so a file that claims a huge or deep model
+allocates nothing). A checkpoint is never written larger than ``CHECKPOINT_CAP`` (what is read
+back), and ``train`` refuses up front a run whose checkpoint would be. Resuming checks Adam's
+settings and moments too.
 
 Resuming a run: ``read_resumable`` reads a run folder's ``checkpoint.pt`` and checks that it holds
 training state; ``restore`` puts that state (weights, Adam's moments, the RNG, the carried (h, c)
@@ -34,21 +38,26 @@ its lock): ``lstmviz.core.run_folder``.
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import pickle
+import pickletools
+import struct
+import warnings
 import zipfile
 import zlib
 from dataclasses import dataclass, field
 from numbers import Real
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 
 from .checks import STEP_MAX
+from .corpus import public
 from .errors import LstmvizError, first_line
-from .files import atomic_write, open_regular, os_error
+from .files import atomic_write, open_regular, os_error, user_path
 from .model import NUM_LAYERS_MAX, CharLSTM, param_count, param_shapes
 from .run_folder import (  # noqa: F401 -- the run folder's names, imported from here since 0.1
     BEST,
@@ -117,11 +126,14 @@ def save_checkpoint(
     train_state: tuple[torch.Tensor, torch.Tensor] | None = None,
     half: bool = False,
     world_size: int = 1,
+    data: dict | None = None,
 ) -> Path:
     """Write ``model`` + ``vocab`` (+ training state) atomically to ``path``; returns the path.
 
     ``half=True`` writes an export: float16 weights only, no optimizer, RNG or stream state
     (half the size; loading converts back to float32). Use it for shipping a trained model.
+    ``data``: the record of the text it trained on (``corpus.read_corpus``), which a resumed run
+    compares with its own. A corpus URL's query string (which may hold a secret) is never saved.
     """
     if len(vocab) != model.vocab_size:
         raise LstmvizError(
@@ -164,7 +176,7 @@ def save_checkpoint(
         "model": weights,
         "model_config": model.config(),
         "vocab": vocab.chars,
-        "config": config,
+        "config": _public(config),
         "step": int(step),
         "val_loss": None if val_loss is None else float(val_loss),
         "best_val_loss": None if best_val_loss is None else float(best_val_loss),
@@ -173,6 +185,7 @@ def save_checkpoint(
         "rng": None,
         "train_state": None,
         "world_size": int(world_size),
+        "data": _public(data),
     }
     if not half:
         ckpt["optimizer"] = optimizer.state_dict() if optimizer is not None else None
@@ -196,6 +209,7 @@ def export_checkpoint(
     --evaluate`` passes the export's own score on the whole validation text).
     """
     ck = load_checkpoint(src)
+    dst = user_path(dst, "export target")
     try:
         same = ck.path is not None and os.path.samefile(ck.path, dst)
     except OSError:  # dst does not exist yet (or cannot be looked at: save_checkpoint will say)
@@ -215,13 +229,23 @@ def export_checkpoint(
         best_val_loss=ck.best_val_loss,
         history=ck.history,
         half=True,
+        # what it was trained on, without where that file lies on this machine
+        data=None if ck.raw.get("data") is None else {**ck.raw["data"], "path": None},
     )
+
+
+def _public(settings: dict | None) -> dict | None:
+    """``settings`` (a config or a corpus record) with its corpus URL's query string removed."""
+    if not isinstance(settings, dict):
+        return settings
+    key = "corpus" if "corpus" in settings else "source"
+    return {**settings, key: public(settings[key])} if key in settings else settings
 
 
 def read_raw(path: str | os.PathLike) -> dict:
     """The checkpoint dict at ``path``, checked: a file, a run folder holding ``checkpoint.pt``, or
     the name of a pretrained model (``"shakespeare"``; an existing file of that name wins)."""
-    path = Path(path)
+    path = user_path(path, "checkpoint")
     try:
         if path.is_dir():
             if not (path / LATEST).is_file():
@@ -242,7 +266,7 @@ def read_raw(path: str | os.PathLike) -> dict:
         _verify_archive(f, path)
         f.seek(0)
         try:
-            ckpt = torch.load(f, map_location="cpu", weights_only=True)
+            ckpt = _load_weights_only(f)
         except pickle.UnpicklingError:
             # torch's own text is long and styled; say what matters in one plain line
             raise LstmvizError(
@@ -266,6 +290,123 @@ def read_raw(path: str | os.PathLike) -> dict:
     _check_fields(ckpt, path)
     ckpt["_path"] = str(path)
     return ckpt
+
+
+def _load_weights_only(f: BinaryIO) -> Any:
+    """``torch.load(f, weights_only=True)`` on the CPU; a file pickled with protocol 3-5 (a
+    valid ``torch.save(..., pickle_protocol=4)``), which torch's safe loader cannot read, is
+    read after its pickle is rewritten in protocol 2 (still only tensors and plain values)."""
+    try:
+        with warnings.catch_warnings():  # torch warns of protocols > 2 before failing on them
+            warnings.filterwarnings("ignore", "Detected pickle protocol", UserWarning)
+            return torch.load(f, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "Unsupported operand" not in str(e):
+            raise
+        f.seek(0)
+        try:
+            copy = _rewritten(f)
+        except (ValueError, KeyError, IndexError, zipfile.BadZipFile) as why:
+            raise pickle.UnpicklingError(str(why)) from None
+        return torch.load(copy, map_location="cpu", weights_only=True)
+
+
+#: Pickle opcodes of protocols 3-5 that torch's weights-only unpickler cannot read, written in
+#: protocol 2's terms by ``_protocol_2``; anything else it cannot read stays refused.
+_STRINGS = {"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8"}
+_GETS = {"BINGET", "LONG_BINGET"}
+_PUTS = {"MEMOIZE", "BINPUT", "LONG_BINPUT"}
+
+
+def _unicode(s: str) -> bytes:
+    """The BINUNICODE opcode pushing ``s``."""
+    b = s.encode("utf-8", "surrogatepass")
+    return b"X" + struct.pack("<I", len(b)) + b
+
+
+def _slot(op: bytes, n: int) -> bytes:
+    """BINPUT (op b"q") or BINGET (b"h") of memo slot ``n``, in its short or long form."""
+    small, large = {b"q": (b"q", b"r"), b"h": (b"h", b"j")}[op]
+    return small + bytes([n]) if n < 256 else large + struct.pack("<I", n)
+
+
+def _protocol_2(data: bytes) -> bytes:
+    """A protocol 3-5 pickle of plain values and tensors -> the same in protocol 2 opcodes.
+
+    torch.load(weights_only=True) reads protocol 2 (what torch.save writes); a file saved with
+    ``pickle_protocol=4`` differs only in framing (FRAME), memo (MEMOIZE), short strings and
+    STACK_GLOBAL, which this rewrites without running anything. ValueError for anything else.
+    """
+    ops = list(pickletools.genops(data))
+    folded: set[int] = set()  # string pushes a STACK_GLOBAL takes: they go into a GLOBAL
+    for j, (op, _, _) in enumerate(ops):
+        if op.name != "STACK_GLOBAL":
+            continue
+        k, found = j - 1, 0
+        while found < 2 and k >= 0:
+            name = ops[k][0].name
+            if name not in _PUTS and name != "FRAME":
+                if name not in _STRINGS | _GETS:
+                    raise ValueError(f"STACK_GLOBAL after {name}")
+                folded.add(k)
+                found += 1
+            k -= 1
+    out = bytearray(b"\x80\x02")
+    memo: dict[int, tuple] = {}  # original index -> ("slot", new index, str|None) | ("str", s)
+    slots = 0  # memo slots the protocol 2 pickle has used
+    top: str | None = None  # the string on top of the stack, if it is one
+    top_folded = False
+    names: list[str] = []
+    for i, (op, arg, pos) in enumerate(ops):
+        name = op.name
+        if name in ("PROTO", "FRAME"):
+            continue
+        if name in _PUTS:
+            index = len(memo) if name == "MEMOIZE" else int(arg)  # type: ignore[arg-type]
+            if top_folded:
+                memo[index] = ("str", top)
+            else:
+                memo[index] = ("slot", slots, top)
+                out += _slot(b"q", slots)
+                slots += 1
+            continue
+        top_folded = i in folded
+        if name in _STRINGS | _GETS:
+            if name in _STRINGS:
+                top, emit = str(arg), _unicode(str(arg))
+            else:
+                entry = memo[int(arg)]  # type: ignore[arg-type]
+                top = entry[1] if entry[0] == "str" else entry[2]
+                emit = _unicode(top) if entry[0] == "str" else _slot(b"h", entry[1])
+            if not top_folded:
+                out += emit
+            elif isinstance(top, str):
+                names.append(top)
+            else:
+                raise ValueError("STACK_GLOBAL on a value that is not a string")
+            continue
+        top = None
+        if name == "STACK_GLOBAL":
+            module, attr = names[-2:]
+            del names[-2:]
+            out += b"c" + f"{module}\n{attr}\n".encode()
+            continue
+        end = ops[i + 1][2] if i + 1 < len(ops) else len(data)
+        out += data[pos:end]  # the same opcode in protocol 2 (torch refuses what it cannot read)
+    return bytes(out)
+
+
+def _rewritten(f: BinaryIO) -> io.BytesIO:
+    """The torch.save archive ``f`` in memory, its ``data.pkl`` rewritten by ``_protocol_2``."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(f) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.endswith("/data.pkl"):
+                data = _protocol_2(data)
+            dst.writestr(info.filename, data)
+    out.seek(0)
+    return out
 
 
 def _damaged(path: Path, why: str) -> LstmvizError:
@@ -373,6 +514,16 @@ def _check_fields(ckpt: dict, path: Path) -> None:
         ),
         (isinstance(ckpt.get("optimizer"), dict | None), "optimizer", "a dict or None"),
         (isinstance(ckpt.get("rng"), dict | None), "rng", "a dict or None"),
+        (
+            ckpt.get("data") is None
+            or (
+                isinstance(ckpt["data"], dict)
+                and _is_int(ckpt["data"].get("size"))
+                and isinstance(ckpt["data"].get("sha256"), str)
+            ),
+            "data",
+            "None or a corpus record {'source', 'path', 'size', 'sha256'}",
+        ),
         (
             isinstance(mc, dict)
             and all(_is_int(mc.get(k), 1) for k in _SIZES)

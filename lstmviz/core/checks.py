@@ -7,6 +7,7 @@ refuse ``bool`` where a number is wanted (``True`` is an int in Python, never a 
 from __future__ import annotations
 
 import math
+import operator
 from numbers import Integral, Real
 
 from .errors import LstmvizError
@@ -19,14 +20,33 @@ SEED_MAX = 2**32 - 1
 STEP_MAX = 2**53
 
 
-def whole(name: str, value: object, lo: int, hi: int | None = None) -> int:
-    """``value`` as an int if it is a whole number in [lo, hi], else LstmvizError."""
-    if isinstance(value, bool) or not isinstance(value, Integral):
+def whole(name: str, value: object, lo: int, hi: int | None = None, *, index: bool = False) -> int:
+    """``value`` as an int if it is a whole number in [lo, hi], else LstmvizError.
+
+    Whole numbers are ints and NumPy integers; with ``index`` also what ``operator.index``
+    takes (0-d integer tensors: an index into a text or a trace). Never a bool of any kind
+    (``True`` would pass as 1). Settings keep ``index`` off: they are saved as plain values.
+    """
+    ok = not _is_bool(value) and (index or isinstance(value, Integral))
+    try:
+        number = operator.index(value) if ok else None  # type: ignore[arg-type]
+    except TypeError:
+        number = None
+    if number is None:
         raise LstmvizError(f"{name} must be a whole number {_range(lo, hi)}, got {value!r}")
-    whole_value = int(value)  # exact for every Integral
-    if whole_value < lo or (hi is not None and whole_value > hi):
+    if number < lo or (hi is not None and number > hi):
         raise LstmvizError(f"{name} must be {_range(lo, hi)}, got {value!r}")
-    return whole_value
+    return int(number)
+
+
+def _is_bool(value: object) -> bool:
+    """True for Python, NumPy and torch booleans (all of which ``operator.index`` may accept)."""
+    dtype = getattr(value, "dtype", None)
+    return (
+        isinstance(value, bool)
+        or type(value).__name__ in ("bool_", "bool")
+        or (dtype is not None and str(dtype) in ("bool", "torch.bool"))
+    )
 
 
 def real(

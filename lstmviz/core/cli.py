@@ -23,9 +23,11 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import functools
+import logging
 import os
-import shlex
 import signal
 import sys
 import typing
@@ -35,10 +37,11 @@ from .checkpoint import available_pretrained, export_checkpoint, load_checkpoint
 from .config import PRESETS, TrainConfig
 from .device import pick_device
 from .distributed import Echo
-from .errors import LstmvizError, one_line
+from .errors import LstmvizError, one_line, shell_quote, visible
 from .evaluation import evaluate
-from .files import check_write_target, os_error
+from .files import check_write_target, os_error, user_path
 from .lessons import DEFAULT_DIR, copy_lessons
+from .log import log
 from .run import train
 from .sampling import stream
 from .signals import TrainingInterrupted
@@ -256,7 +259,7 @@ def _lessons(args: argparse.Namespace) -> None:
         )
     else:
         print(f"{done.dest} already holds these lessons, unchanged")
-    print(f"open them with:  jupyter lab {shlex.quote(str(done.dest))}")
+    print(f"open them with:  jupyter lab {shell_quote(done.dest)}")  # a name not UTF-8: $'..'
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -295,6 +298,12 @@ def _print_entry(e: dict) -> None:
 
 
 def _sample(args: argparse.Namespace) -> None:
+    out = sys.stdout
+    if out is None:  # started with stdout closed (`... >&-`): nowhere to write the text
+        raise LstmvizError(
+            "standard output is closed, so there is nowhere to write the sample; run it with "
+            "its output going to a terminal, a file or a pipe"
+        )
     ckpt = load_checkpoint(args.checkpoint, device=pick_device(args.device))
     # stream() checks the prime before anything is printed
     chars = stream(
@@ -306,14 +315,21 @@ def _sample(args: argparse.Namespace) -> None:
         temperature=args.temperature,
         seed=args.seed,
     )
-    out = sys.stdout
-    if hasattr(out, "reconfigure"):  # a terminal that cannot show a character gets \\uXXXX
-        out.reconfigure(errors="backslashreplace")
-    out.write(args.prime)
+    # On a terminal, a model's ESC or BEL would be obeyed (colours, cursor moves, a beep): show
+    # those as escapes. A file or a pipe gets the text exactly as generated.
+    show = functools.partial(visible, lines=True) if _is_terminal(out) else str
+    out.write(show(args.prime))
     for ch in chars:
-        out.write(ch)
+        out.write(show(ch))
     out.write("\n")
     out.flush()
+
+
+def _is_terminal(stream: typing.TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError, OSError):  # no isatty, or already closed
+        return False
 
 
 def _eval(args: argparse.Namespace) -> None:
@@ -322,6 +338,7 @@ def _eval(args: argparse.Namespace) -> None:
 
 
 def _export(args: argparse.Namespace) -> None:
+    args.out = str(user_path(args.out, "export target"))  # "--out=~/x": the shell left the ~
     check_write_target(args.out, "export target")  # a link, device, FIFO, folder: even with --force
     if Path(args.out).exists() and not args.force:
         raise LstmvizError(f"{args.out!r} already exists; pass --force to overwrite it")
@@ -341,6 +358,39 @@ def _reports() -> bool:
     return os.environ.get("RANK", "0") == "0"
 
 
+class _Stderr(logging.StreamHandler):
+    """A handler writing to whatever ``sys.stderr`` is when a message comes (tests swap it)."""
+
+    @property
+    def stream(self) -> typing.TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: typing.TextIO) -> None:
+        pass
+
+
+class _NoteFormatter(logging.Formatter):
+    """A warning from the ``lstmviz`` logger as one ``note: ...`` line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"note: {one_line(record.getMessage())}"
+
+
+@contextlib.contextmanager
+def _warnings_shown() -> typing.Iterator[None]:
+    """While the CLI runs, the library's warnings (a secret left out, a damaged cache file
+    replaced...) are ``note: ...`` lines on stderr; its INFO diagnostics stay quiet."""
+    handler = _Stderr()
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(_NoteFormatter())
+    log.addHandler(handler)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 2 refused, 1 a bug, 130/143 SIGINT/SIGTERM)."""
     parser = build_parser()
@@ -348,6 +398,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:  # bare `lstmviz`: what it can do, not an error
         parser.print_help()
         return 0
+    with _warnings_shown():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command ``args`` names, its refusals and failures as one line; the exit status."""
+    if sys.stdout is not None and hasattr(sys.stdout, "reconfigure"):
+        # a character the terminal cannot show, a folder name that is not UTF-8 (Python keeps
+        # its bytes as surrogates): written as \\uXXXX or \\udcXX, never a crash after the work
+        sys.stdout.reconfigure(errors="backslashreplace")
     if "RANK" in os.environ:
         # under torchrun, which SIGTERMs the survivors when a rank dies: finish the one-line
         # report instead of dying mid-sentence (train() itself stops on SIGTERM between steps)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
+from numbers import Integral
 from typing import Any
 
 import torch
@@ -166,10 +167,11 @@ class TrainConfig:
         """Plain dict (stored in checkpoints)."""
         return dataclasses.asdict(self)
 
-    def validate(self) -> TrainConfig:
+    def validate(self, *, together: bool = True) -> TrainConfig:
         """Check every field's type and range (LstmvizError naming the allowed range); returns self.
 
-        ``train`` calls it before any work, so a bad setting never starts a run.
+        ``train`` calls it before any work, so a bad setting never starts a run. ``together``:
+        also check the settings against each other (min_lr <= lr).
         """
         for name in ("hidden_size", "embedding_dim", "seq_len", "batch_size"):
             checks.whole(flag(name), getattr(self, name), 1)
@@ -193,6 +195,12 @@ class TrainConfig:
         checks.real(flag("dropout"), self.dropout, 0, 1, hi_open=True)
         checks.real(flag("lr"), self.lr, 0, LR_MAX, lo_open=True)
         checks.real(flag("min_lr"), self.min_lr, 0, LR_MAX)
+        if together and self.min_lr > self.lr:  # the cosine schedule would climb to min_lr
+            raise LstmvizError(
+                f"min_lr (--min-lr) {self.min_lr:g} is above lr (--lr) {self.lr:g}: the rate "
+                "decays from lr to min_lr, so min_lr must be <= lr (equal: a constant rate); "
+                "set both"
+            )
         checks.real(flag("grad_clip"), self.grad_clip, 0, lo_open=True, note=" (inf: no clipping)")
         checks.real(flag("reset_prob"), self.reset_prob, 0, 1)
         checks.real(flag("val_fraction"), self.val_fraction, 0, 1, lo_open=True, hi_open=True)
@@ -215,6 +223,10 @@ class TrainConfig:
             raise LstmvizError(
                 f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}"
             )
+        for f in dataclasses.fields(self):  # NumPy integers -> int: checkpoints hold plain values
+            value = getattr(self, f.name)
+            if isinstance(value, Integral) and not isinstance(value, bool):
+                setattr(self, f.name, int(value))
         return self
 
 
@@ -259,10 +271,13 @@ def resumed(saved: dict, overrides: dict, out: str, where: str) -> TrainConfig:
             )
     changeable = {k: v for k, v in overrides.items() if k not in FIXED_ON_RESUME}
     changeable["out"] = out
-    try:
-        return base.replace(**changeable).validate()
-    except LstmvizError as e:  # the overrides were checked already: the file's config is bad
+    try:  # each stored setting alone: an older run's min_lr > lr is fixed by --min-lr, below
+        base.replace(out=out).validate(together=False)
+    except LstmvizError as e:  # the file's own settings are bad
         raise LstmvizError(
             f"{where!r} is damaged: the training settings stored in it are invalid "
             f"({e}); use an earlier checkpoint"
         ) from None
+    # each override was checked alone; together with the stored settings they may still clash
+    # (--lr below the stored --min-lr): the user's to fix, the file is fine
+    return base.replace(**changeable).validate()

@@ -15,7 +15,12 @@
   (``tools/build_python_corpus.py`` built it; Python Software Foundation License).
 * a path to a UTF-8 text file (a regular file of at most ``FILE_CAP`` bytes).
 * an ``http://`` or ``https://`` URL, downloaded once into ``cache_dir()`` (at most ``URL_CAP``
-  bytes, all of its Content-Length, within ``URL_DEADLINE`` seconds; no user name or password).
+  bytes, all of its Content-Length, within ``URL_DEADLINE`` seconds; no user name or password),
+  its size and SHA-256 recorded beside it and checked on every use (a damaged copy is fetched
+  again). What is saved of a URL (``public``) leaves out its query string: it may hold a secret.
+
+``read_corpus(source) -> (text, record)`` also says what was read (absolute path, size, SHA-256):
+checkpoints keep it, and a resumed run compares it with what it reads.
 
 ``split(text, val_fraction)`` keeps the *last* fraction for validation, so validation text is text
 the model never trained on (not interleaved with training text).
@@ -28,6 +33,7 @@ import hashlib
 import http.client
 import importlib.resources
 import importlib.util
+import json
 import lzma
 import os
 import re
@@ -41,7 +47,7 @@ from pathlib import Path
 import platformdirs
 
 from .errors import LstmvizError, one_line
-from .files import TEMP_SUFFIX, atomic_write, os_error, read_capped
+from .files import TEMP_SUFFIX, atomic_write, os_error, read_capped, user_path
 from .log import log
 
 #: Largest download accepted for a URL corpus, in bytes.
@@ -72,25 +78,71 @@ def cache_dir() -> Path:
 
 def load_corpus(source: str | os.PathLike = "shakespeare") -> str:
     """The text of ``source``: "shakespeare", "python", a UTF-8 file path or an http(s) URL."""
+    return read_corpus(source)[0]
+
+
+def read_corpus(source: str | os.PathLike = "shakespeare") -> tuple[str, dict]:
+    """The text of ``source`` (as ``load_corpus``) and a record of what was read.
+
+    The record, a plain dict stored in every checkpoint so a resumed run can tell whether it
+    still has the same data: ``source`` (what ``config.corpus`` keeps: the name, the file's
+    absolute path, or the URL without its query string), ``path`` (the file read: the file
+    itself or the URL's cache file; None for the built-in corpora), ``size`` (bytes) and
+    ``sha256`` (of those bytes).
+    """
     if isinstance(source, os.PathLike):
-        return _load_path(Path(source))
+        return _load_path(user_path(source, "corpus"))
     if not isinstance(source, str) or not source:
         raise LstmvizError(
             f"corpus source must be 'shakespeare', 'python', a file path or a URL, got {source!r}"
         )
-    if source == "shakespeare":
-        return shakespeare()
-    if source == "python":
-        return python_stdlib()
+    if source in ("shakespeare", "python"):
+        text = shakespeare() if source == "shakespeare" else python_stdlib()
+        return text, record(source, None, text.encode("utf-8"))
     if source.startswith(("http://", "https://")):
         return _load_url(source)
-    try:
-        path = Path(source).expanduser()
-    except RuntimeError:  # "~name/..." of a user this system does not know
-        raise LstmvizError(
-            f"corpus {source!r}: no home folder for {source.split('/')[0]!r}; check the path"
-        ) from None
-    return _load_path(path)
+    return _load_path(user_path(source, "corpus"))
+
+
+def record(source: str, path: str | os.PathLike | None, data: bytes) -> dict:
+    """The record of a corpus (see ``read_corpus``): where it came from, its size and SHA-256."""
+    return {
+        "source": source,
+        "path": None if path is None else str(path),
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+
+
+def same_data(a: dict, b: dict) -> bool:
+    """Whether two corpus records (``read_corpus``) describe the same bytes."""
+    return a.get("size") == b.get("size") and a.get("sha256") == b.get("sha256")
+
+
+def describe(rec: dict) -> str:
+    """A corpus record in words: "'/data/x.txt' (13,082 bytes, SHA-256 1f2e3d4c5b6a...)"."""
+    digest = str(rec.get("sha256", "?"))[:12]
+    return f"{rec.get('source')!r} ({rec.get('size', 0):,} bytes, SHA-256 {digest}...)"
+
+
+#: What stands for a URL's query string in anything lstmviz saves (it may hold a secret).
+QUERY_REMOVED = "<removed>"
+
+
+def public(source: str) -> str:
+    """``source`` as it may be saved and shared: a URL loses its query string and fragment.
+
+    Signed URLs carry their credentials there (``?X-Amz-Signature=...``, ``?token=...``), and a
+    checkpoint or an export is meant to be passed around; a user name or password is refused
+    earlier (``check_url``). Anything else is returned as it is.
+    """
+    if not isinstance(source, str) or not source.startswith(("http://", "https://")):
+        return source
+    parts = urllib.parse.urlsplit(source)
+    if not parts.query and not parts.fragment:
+        return source
+    netloc = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, QUERY_REMOVED, ""))
 
 
 def split(text: str, val_fraction: float = 0.1) -> tuple[str, str]:
@@ -165,7 +217,7 @@ def python_stdlib() -> str:
 # --------------------------------------------------------------------------- files and URLs
 
 
-def _load_path(path: Path) -> str:
+def _load_path(path: Path) -> tuple[str, dict]:
     try:
         path.is_dir()  # raises for a name too long; exists() and is_dir() below then cannot
     except OSError as e:
@@ -179,7 +231,9 @@ def _load_path(path: Path) -> str:
         raise LstmvizError(
             f"corpus {str(path)!r} is a directory; give the path of one UTF-8 text file"
         )
-    return decode_text(read_capped(path, "corpus", FILE_CAP), str(path))
+    data = read_capped(path, "corpus", FILE_CAP)
+    resolved = Path(os.path.realpath(path))  # what a resumed run finds again from any folder
+    return decode_text(data, str(path)), record(str(resolved), resolved, data)
 
 
 def decode_text(data: bytes, where: str) -> str:
@@ -228,22 +282,64 @@ def check_url(url: str) -> urllib.parse.SplitResult:
     return parts
 
 
-def _load_url(url: str) -> str:
+def _load_url(url: str) -> tuple[str, dict]:
     parts = check_url(url)
+    shown = public(url)
+    if parts.query == QUERY_REMOVED:
+        raise LstmvizError(
+            f"corpus URL {shown!r}: its query string was not saved (it may hold a secret); "
+            "pass --corpus with the full URL again"
+        )
     name = (Path(parts.path).name or "index")[-80:]  # a file name the file system accepts
     digest = hashlib.sha256(url.encode()).hexdigest()[:16]
     target = cache_dir() / "corpora" / f"{digest}-{name}"
-    if target.exists():
-        log.info("corpus %s: from the cache, %s", url, target)
+    if target.exists() or target.is_symlink():
+        data = read_capped(target, "corpus cache file", URL_CAP)
+        problem = _cache_problem(target, data)
+        if problem is None:
+            log.info("corpus %s: from the cache, %s", shown, target)
+            return decode_text(data, f"{shown} (cached as {target})"), record(shown, target, data)
+        try:
+            data = _download(url)
+        except LstmvizError as e:
+            raise LstmvizError(
+                f"{e}. The cached copy {str(target)!r} {problem}: delete it, then try again"
+            ) from None
+        log.warning("the cached copy %s of %s %s; downloaded it again", target, shown, problem)
     else:
         data = _download(url)
-        decode_text(data, url)  # refuse to cache something we cannot use
-        _write_cache(target, data)
-    return decode_text(read_capped(target, "corpus", URL_CAP), url)
+    text = decode_text(data, shown)  # refuse to cache something we cannot use
+    _write_cache(target, data, shown)
+    return text, record(shown, target, data)
+
+
+def _cache_record(target: Path) -> Path:
+    """The file beside a cached download that holds its size and SHA-256, as downloaded."""
+    return target.with_name(target.name.partition("-")[0] + ".json")
+
+
+def _cache_problem(target: Path, data: bytes) -> str | None:
+    """None if ``data`` (read from cache file ``target``) is what was downloaded, else why not.
+
+    A cache file can be cut short (a full disk, a copy interrupted) or changed later, and still
+    be valid UTF-8: its size and SHA-256, recorded at download, are checked on every use.
+    """
+    try:
+        saved = json.loads(read_capped(_cache_record(target), "corpus cache record", 10_000))
+    except (LstmvizError, ValueError):
+        return "has no readable record of its size and checksum"
+    if not isinstance(saved, dict):
+        return "has a damaged record of its size and checksum"
+    if saved.get("size") != len(data):
+        return f"is damaged ({len(data):,} bytes, but {saved.get('size')!s} were downloaded)"
+    if not same_data(saved, record("", None, data)):
+        return "is damaged (its bytes changed since the download: the SHA-256 differs)"
+    return None
 
 
 def _download(url: str) -> bytes:
     """The body of ``url``: complete (Content-Length honoured), <= URL_CAP, within URL_DEADLINE."""
+    shown = public(url)  # messages may end up in a saved notebook
     deadline = time.monotonic() + URL_DEADLINE
     for attempt in range(1 + URL_RETRIES):
         try:
@@ -251,9 +347,9 @@ def _download(url: str) -> bytes:
         except _Transient as e:
             if attempt == URL_RETRIES or time.monotonic() + 1 > deadline:
                 raise LstmvizError(
-                    f"could not download corpus {url}: {e}; try again later"
+                    f"could not download corpus {shown}: {e}; try again later"
                 ) from None
-            log.warning("download of %s failed (%s); retrying", url, e)
+            log.warning("download of %s failed (%s); retrying", public(url), e)
             time.sleep(1)
     raise AssertionError("unreachable")
 
@@ -261,6 +357,7 @@ def _download(url: str) -> bytes:
 def _within(deadline: float, url: str, fn, *args):
     """``fn(*args)`` in a worker thread, given up at ``deadline``: a server that trickles its
     headers or stalls between reads cannot hold us past it (the thread ends at its own timeout)."""
+    shown = public(url)
     box: dict = {}
 
     def work() -> None:
@@ -274,7 +371,7 @@ def _within(deadline: float, url: str, fn, *args):
     worker.join(max(0.0, deadline - time.monotonic()) + 0.5)
     if worker.is_alive():
         raise LstmvizError(
-            f"could not download corpus {url}: not finished after {URL_DEADLINE:g} s "
+            f"could not download corpus {shown}: not finished after {URL_DEADLINE:g} s "
             "(the server is too slow); download it yourself and pass the path"
         )
     if "error" in box:
@@ -296,8 +393,9 @@ class _CheckedRedirect(urllib.request.HTTPRedirectHandler):
 
 
 def _fetch(url: str, deadline: float) -> bytes:
+    shown = public(url)  # messages may end up in a saved notebook
     cap = URL_CAP
-    log.info("downloading corpus %s", url)
+    log.info("downloading corpus %s", public(url))
     try:
         opener = urllib.request.build_opener(_CheckedRedirect)
         with opener.open(url, timeout=min(URL_TIMEOUT, URL_DEADLINE)) as response:
@@ -305,14 +403,14 @@ def _fetch(url: str, deadline: float) -> bytes:
             declared = int(declared) if declared and declared.strip().isdigit() else None
             if declared is not None and declared > cap:
                 raise LstmvizError(
-                    f"corpus {url} is larger than {cap:,} bytes; download it yourself and pass "
+                    f"corpus {shown} is larger than {cap:,} bytes; download it yourself and pass "
                     "the path"
                 )
             chunks, size = [], 0
             while size <= cap:
                 if time.monotonic() > deadline:
                     raise LstmvizError(
-                        f"could not download corpus {url}: not finished after {URL_DEADLINE:g} s "
+                        f"could not download corpus {shown}: not finished after {URL_DEADLINE:g} s "
                         "(the server is too slow); download it yourself and pass the path"
                     )
                 chunk = response.read1(min(1 << 16, cap + 1 - size))
@@ -326,31 +424,33 @@ def _fetch(url: str, deadline: float) -> bytes:
         if e.code >= 500:
             raise _Transient(f"HTTP {e.code} {one_line(e.reason)}") from None
         raise LstmvizError(
-            f"could not download corpus {url}: HTTP {e.code} {one_line(e.reason)}; check the URL"
+            f"could not download corpus {shown}: HTTP {e.code} {one_line(e.reason)}; check the URL"
         ) from None
     except urllib.error.URLError as e:
         raise LstmvizError(
-            f"could not download corpus {url}: {one_line(e.reason)}; check the URL"
+            f"could not download corpus {shown}: {one_line(e.reason)}; check the URL"
         ) from None
     except (TimeoutError, ConnectionError, http.client.HTTPException) as e:
         raise _Transient(one_line(e) or type(e).__name__) from None
     except (OSError, ValueError) as e:
         raise LstmvizError(
-            f"could not download corpus {url}: {one_line(e)}; check the URL"
+            f"could not download corpus {shown}: {one_line(e)}; check the URL"
         ) from None
     data = b"".join(chunks)
     if len(data) > cap:
         raise LstmvizError(
-            f"corpus {url} is larger than {cap:,} bytes; download it yourself and pass the path"
+            f"corpus {shown} is larger than {cap:,} bytes; download it yourself and pass the path"
         )
     if declared is not None and len(data) < declared:
         raise _Transient(f"the connection closed after {len(data):,} of {declared:,} bytes")
     return data
 
 
-def _write_cache(target: Path, data: bytes) -> None:
-    """Write the cache file atomically (``files.atomic_write``), after removing temp files that
-    downloads killed while writing left in the cache folder; one-line error on failure."""
+def _write_cache(target: Path, data: bytes, shown: str) -> None:
+    """Write the cache file atomically (``files.atomic_write``), then its record (size and
+    SHA-256, checked on every use), after removing temp files that downloads killed while writing
+    left in the cache folder; one-line error on failure. A kill between the two leaves a file
+    without a record: it is downloaded again."""
     folder = target.parent
     try:
         leftovers = [*folder.glob(".download-*"), *folder.glob(f".*{TEMP_SUFFIX}")]
@@ -361,10 +461,16 @@ def _write_cache(target: Path, data: bytes) -> None:
                 log.info("removed %s, left behind by an interrupted download", stale)
     except OSError:  # no folder yet (atomic_write makes it), or one we cannot list: nothing to do
         pass
+    failed = (
+        f"cannot store the download in the cache {str(folder)!r} (set LSTMVIZ_CACHE to another "
+        "folder)"
+    )
+    try:  # the old record goes first: a kill before the new one is written means "fetch again"
+        _cache_record(target).unlink(missing_ok=True)
+    except OSError:
+        pass  # atomic_write below says what is wrong with the folder
+    atomic_write(target, lambda f: f.write(data), "corpus cache file", failed=failed)
+    meta = json.dumps(record(shown, None, data)).encode()
     atomic_write(
-        target,
-        lambda f: f.write(data),
-        "corpus cache file",
-        failed=f"cannot store the download in the cache {str(folder)!r} (set LSTMVIZ_CACHE "
-        "to another folder)",
+        _cache_record(target), lambda f: f.write(meta), "corpus cache record", failed=failed
     )

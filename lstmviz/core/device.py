@@ -132,3 +132,12 @@ def memory_bytes(device: torch.device) -> int | None:
         return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):  # not on this system: let torch try
         return None
+
+
+def out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` says an allocation failed (torch's OutOfMemoryError, a CPU allocator's
+    "can't allocate memory", MemoryError) rather than a bug."""
+    return isinstance(error, MemoryError | torch.OutOfMemoryError) or (
+        isinstance(error, RuntimeError)
+        and any(m in str(error) for m in ("can't allocate memory", "not enough memory"))
+    )

@@ -18,6 +18,7 @@ import contextlib
 import os
 import re
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from .errors import LstmvizError, first_line
+from .log import log
+from .signals import TrainingInterrupted
 
 T = TypeVar("T")
 
@@ -40,8 +43,16 @@ TIMEOUT = timedelta(minutes=10)
 #: The pause between the last barrier and leaving the group (see ``group``): gloo's workers need
 #: microseconds to free finished work; this leaves room on a loaded machine.
 SETTLE_S = 0.25
-#: The variables torchrun sets in every process it starts.
+#: The variables torchrun sets in every process it starts ...
 ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
+#: ... and where the processes meet (the rendezvous: rank 0's address and a TCP port).
+MEET = ("MASTER_ADDR", "MASTER_PORT")
+#: How long a process waits for the others of its job to join. torchrun starts them together
+#: (on several machines, after its own rendezvous), so they meet within seconds; a process
+#: started by hand with WORLD_SIZE=2 and no peer must not wait the 10 minutes of ``TIMEOUT``.
+JOIN_TIMEOUT = timedelta(minutes=3)
+#: After this many seconds of waiting to join, say what the process waits for.
+JOIN_NOTE_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -82,7 +93,29 @@ def from_env() -> Ranks | None:
         ) from None
     if not 0 <= ranks.rank < ranks.world_size:
         raise LstmvizError(f"RANK={ranks.rank} is outside 0..WORLD_SIZE-1={ranks.world_size - 1}")
+    if ranks.local_rank < 0:
+        raise LstmvizError(f"LOCAL_RANK={ranks.local_rank} is negative; it counts from 0")
+    meeting_point()  # refused now, not as a traceback from deep inside torch.distributed
     return ranks
+
+
+def meeting_point() -> tuple[str, int]:
+    """(MASTER_ADDR, MASTER_PORT) where the processes of a torchrun job meet, checked."""
+    missing = [k for k in MEET if not os.environ.get(k)]
+    if missing:
+        raise LstmvizError(
+            f"{' and '.join(missing)} not set while RANK, WORLD_SIZE and LOCAL_RANK are: start "
+            "distributed training with torchrun (which sets them all), or unset RANK, WORLD_SIZE "
+            "and LOCAL_RANK to train in one process"
+        )
+    text = os.environ["MASTER_PORT"]
+    port = int(text) if text.strip().isdigit() else -1
+    if not 1 <= port <= 65535:
+        raise LstmvizError(
+            f"MASTER_PORT={text!r} is not a TCP port (a whole number from 1 to 65535); let "
+            "torchrun choose it, or set a free port"
+        )
+    return os.environ["MASTER_ADDR"], port
 
 
 def local_device(ranks: Ranks, device: torch.device) -> torch.device:
@@ -110,10 +143,24 @@ def group(ranks: Ranks, device: torch.device) -> Iterator[None]:
     with that one line to print, which the default action (die at once) would swallow.
     """
     backend = "nccl" if device.type == "cuda" else "gloo"
+    store = _join(ranks)
     previous = signal.getsignal(signal.SIGTERM)
     # device_id binds NCCL to this rank's GPU at once (no guessing which GPU a barrier uses)
     gpu = device if device.type == "cuda" else None
-    dist.init_process_group(backend, timeout=TIMEOUT, device_id=gpu)
+    try:
+        dist.init_process_group(
+            backend,
+            store=store,
+            rank=ranks.rank,
+            world_size=ranks.world_size,
+            timeout=TIMEOUT,
+            device_id=gpu,
+        )
+    except (RuntimeError, ValueError) as e:
+        raise LstmvizError(
+            f"process {ranks.rank} of {ranks.world_size} could not start the {backend} process "
+            f"group ({first_line(e)}); start the job again with torchrun"
+        ) from None
     peers_gone = False
     try:
         try:
@@ -144,6 +191,71 @@ def group(ranks: Ranks, device: torch.device) -> Iterator[None]:
             # the workers finish.
             time.sleep(SETTLE_S)
             dist.destroy_process_group()
+
+
+def _join(ranks: Ranks) -> dist.Store:
+    """Meet the other processes at MASTER_ADDR:MASTER_PORT (the env:// rendezvous); the store.
+
+    Waits at most ``JOIN_TIMEOUT``, saying what it waits for after ``JOIN_NOTE_S``. The wait
+    runs in a worker thread: torch's C++ wait never returns to Python, so Ctrl-C or SIGTERM
+    would go unheard until it ended; here either stops the process at once, with one line.
+    """
+    addr, port = meeting_point()
+    box: dict = {}
+
+    def meet() -> None:
+        try:
+            box["store"] = next(
+                dist.rendezvous("env://", ranks.rank, ranks.world_size, timeout=JOIN_TIMEOUT)
+            )[0]
+        except BaseException as e:  # noqa: BLE001 -- handed to the main thread
+            box["error"] = e
+
+    def stop(signum: int, frame: object) -> None:
+        raise TrainingInterrupted(signum, None, None)
+
+    main = threading.current_thread() is threading.main_thread()
+    old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)} if main else {}
+    try:
+        worker = threading.Thread(target=meet, name="lstmviz-rendezvous", daemon=True)
+        worker.start()
+        began, noted = time.monotonic(), False
+        while worker.is_alive():
+            worker.join(0.2)
+            if not noted and time.monotonic() - began > JOIN_NOTE_S:
+                noted = True
+                log.warning(
+                    "process %d of %d: waiting for the other processes to join at %s:%d "
+                    "(at most %d s; Ctrl-C stops)",
+                    ranks.rank,
+                    ranks.world_size,
+                    addr,
+                    port,
+                    JOIN_TIMEOUT.total_seconds(),
+                )
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+    if "error" in box:
+        e = box["error"]
+        if isinstance(e, dist.DistError | RuntimeError) and "timed out" in str(e).lower():
+            raise LstmvizError(
+                f"process {ranks.rank} of {ranks.world_size}: the other processes never joined "
+                f"at {addr}:{port} within {JOIN_TIMEOUT.total_seconds():.0f} s "
+                f"({first_line(e)}). Start all {ranks.world_size} with torchrun "
+                "(--nproc_per_node), or unset RANK, WORLD_SIZE and LOCAL_RANK to train in one "
+                "process"
+            ) from None
+        if isinstance(e, RuntimeError | ValueError | OSError):
+            raise LstmvizError(
+                f"process {ranks.rank} of {ranks.world_size} could not meet the others at "
+                f"{addr}:{port} ({first_line(e)}); check MASTER_ADDR and MASTER_PORT, or let "
+                "torchrun set them"
+            ) from None
+        raise e
+    store = box["store"]
+    store.set_timeout(TIMEOUT)  # as init_process_group does: later waits may be long (validation)
+    return store
 
 
 def on_main(ranks: Ranks, fn: Callable[[], T]) -> T:

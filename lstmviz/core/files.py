@@ -179,3 +179,18 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def user_path(path: str | os.PathLike, what: str) -> Path:
+    """A path the user named, with ``~`` and ``~name`` expanded as a shell would.
+
+    Shells expand ``~`` only at the start of a word, so ``--out=~/r`` reaches us unexpanded:
+    every path lstmviz is given goes through here, so none becomes a literal ``./~/r`` folder.
+    """
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:  # "~name/..." of a user this system does not know
+        raise LstmvizError(
+            f"{what} {str(path)!r}: no home folder for {str(path).split(os.sep)[0]!r}; "
+            "check the path"
+        ) from None

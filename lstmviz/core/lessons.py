@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .errors import LstmvizError
-from .files import atomic_write, check_write_target, os_error, read_capped
+from .files import atomic_write, check_write_target, os_error, read_capped, user_path
 
 #: What ``lstmviz lessons`` copies, relative to the lessons folder: every notebook (the numbered
 #: lessons and any other, such as an explorer) and the worked solutions with their README.
@@ -62,7 +62,7 @@ class Copied:
 def copy_lessons(dest: str | os.PathLike, force: bool = False) -> Copied:
     """Copy the lessons into folder ``dest``; a file there that differs is replaced only if
     ``force``. Checks every file before writing any, so a refusal leaves ``dest`` as it was."""
-    dest = Path(dest)
+    dest = user_path(dest, "lessons folder")  # "~/x" quoted, or from Python: the home folder
     source = lessons_dir()
     if dest.exists() and not dest.is_dir():
         raise LstmvizError(

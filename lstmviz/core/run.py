@@ -28,14 +28,21 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from . import checkpoint, distributed, training
+from . import checkpoint, corpus, distributed, training
 from . import config as settings
 from .checkpoint import Resumed, read_raw, read_resumable, restore, save_checkpoint
 from .config import GIVEN_TEXT, TrainConfig, choose_preset
-from .corpus import load_corpus, split
-from .device import autocast_for, memory_bytes, pick_device, resolve_precision
+from .corpus import public, read_corpus, split
+from .device import (
+    autocast_for,
+    memory_bytes,
+    out_of_memory,
+    pick_device,
+    resolve_precision,
+)
 from .errors import LstmvizError, first_line
-from .files import atomic_write
+from .files import atomic_write, user_path
+from .log import log
 from .model import CharLSTM, param_count
 from .numbers import bits, perplexity
 from .run_folder import BEST, LATEST, LOG, RunFolder, epoch_file, run_files
@@ -120,13 +127,17 @@ def train(
     rank after the same step (see ``lstmviz.core.distributed``).
     """
     overrides = dict(overrides)
-    out = _check_early(config, overrides)
+    config, out = _check_early(config, overrides)
     ranks = distributed.from_env()
     if ranks is None:
         with RunFolder(out) if out is not None else nullcontext(), StopOnSignal(out) as stop:
-            cfg, raw, corpus, precision, device = _prepare(config, overrides, resume, text, None)
+            cfg, raw, read, precision, device, data = _prepare(
+                config, overrides, resume, text, None
+            )
             return _out_of_memory_refused(
-                lambda: _train(cfg, raw, corpus, device, precision, callback, progress, stop, None)
+                lambda: _train(
+                    cfg, raw, read, data, device, precision, callback, progress, stop, None
+                )
             )
     # Under torchrun: rank 0 alone holds the run folder, reads the files (checkpoint, corpus) and
     # sends what it read to the others.
@@ -139,25 +150,35 @@ def train(
                 held.enter_context(RunFolder(out))
             return _prepare(config, overrides, resume, text, device, ranks)
 
-        cfg, raw, text, precision, _ = distributed.on_main(ranks, prepare)
+        cfg, raw, text, precision, _, data = distributed.on_main(ranks, prepare)
         callback, progress = (callback, progress) if ranks.main else (None, False)
         return _out_of_memory_refused(
-            lambda: _train(cfg, raw, text, device, precision, callback, progress, stop, ranks)
+            lambda: _train(cfg, raw, text, data, device, precision, callback, progress, stop, ranks)
         )
 
 
 # ----------------------------------------------------------------------------- before training
 
 
-def _check_early(config: TrainConfig | None, overrides: dict) -> Path | None:
-    """Validate what was given before touching any file; returns the run folder (or None)."""
+def _check_early(
+    config: TrainConfig | None, overrides: dict
+) -> tuple[TrainConfig | None, Path | None]:
+    """Validate what was given before touching any file; returns the config with ``out``
+    expanded (``~``), and the run folder (or None). ``overrides["out"]`` is expanded in place."""
     if config is not None and not isinstance(config, TrainConfig):
         raise LstmvizError(f"config must be a TrainConfig, got {type(config).__name__}")
     if overrides.get("preset") is not None:
         choose_preset(overrides["preset"])
     base = config if config is not None else TrainConfig()
     given = base.replace(**{k: v for k, v in overrides.items() if k != "preset"}).validate()
-    return Path(given.out) if given.out else None
+    if not given.out:
+        return config, None
+    out = user_path(given.out, "run folder (--out)")
+    if overrides.get("out"):
+        overrides["out"] = str(out)
+    elif config is not None:
+        config = config.replace(out=str(out))
+    return config, out
 
 
 def _out_of_memory_refused(run: Callable[[], TrainResult]) -> TrainResult:
@@ -165,9 +186,7 @@ def _out_of_memory_refused(run: Callable[[], TrainResult]) -> TrainResult:
     try:
         return run()
     except (RuntimeError, MemoryError) as e:
-        if not isinstance(e, MemoryError | torch.OutOfMemoryError) and not any(
-            m in str(e) for m in ("can't allocate memory", "not enough memory")
-        ):
+        if not out_of_memory(e):
             raise  # a bug, not a size: keep the traceback
         raise LstmvizError(
             f"out of memory ({first_line(e)}); use a smaller --batch-size, --seq-len, "
@@ -182,8 +201,10 @@ def _prepare(
     text: str | None,
     device: torch.device | None,
     ranks: distributed.Ranks | None = None,
-) -> tuple[TrainConfig, dict | None, str, str, torch.device]:
-    """The config, the checkpoint to resume (or None), the text, the precision and the device."""
+) -> tuple[TrainConfig, dict | None, str, str, torch.device, dict]:
+    """The config, the checkpoint to resume (or None), the text, the precision, the device and
+    the record of the text (``corpus.read_corpus``; compared with the checkpoint's on resume)."""
+    asked = overrides.get("corpus")  # None: resume on the corpus the run was trained on
     cfg, raw = _resolve(config, dict(overrides), resume)
     if ranks is not None:
         distributed.share(cfg.batch_size, ranks)  # refuse a batch that does not split, up front
@@ -195,7 +216,7 @@ def _prepare(
                 f"the run in {cfg.out!r} was trained on a text passed as train(text=...); "
                 "pass the same text again to resume it"
             )
-        text = load_corpus(cfg.corpus)
+        text, data = _read_corpus(cfg, raw, asked)
     elif not isinstance(text, str) or not text:
         raise LstmvizError("text must be a non-empty string")
     elif not text.isascii() and _not_utf8(text):
@@ -206,7 +227,49 @@ def _prepare(
     else:
         # so a checkpoint never claims a corpus it was not trained on
         cfg = cfg.replace(corpus=GIVEN_TEXT)
-    return cfg, raw, text, precision, device
+        data = corpus.record(GIVEN_TEXT, None, text.encode("utf-8"))
+    if raw is not None:
+        _check_same_data(raw, data, cfg)
+    if isinstance(cfg.corpus, str) and public(cfg.corpus) != cfg.corpus:
+        log.warning(
+            "the corpus URL's query string is not saved in checkpoints or the run log (it may "
+            "hold a secret); to resume, pass --corpus with the full URL again"
+        )
+    # the file's absolute path (found again from any folder), a URL without its query string
+    cfg = cfg.replace(corpus=data["source"])
+    return cfg, raw, text, precision, device, data
+
+
+def _read_corpus(cfg: TrainConfig, raw: dict | None, asked: str | None) -> tuple[str, dict]:
+    """The text of ``cfg.corpus`` and its record; a resumed run's corpus that cannot be read
+    says how to name it (``--corpus``)."""
+    try:
+        return read_corpus(cfg.corpus)
+    except LstmvizError as e:
+        if raw is None or asked is not None:
+            raise
+        raise LstmvizError(
+            f"the run in {cfg.out!r} was trained on corpus {cfg.corpus!r}, which cannot be read "
+            f"now ({e}); pass --corpus with the path or URL of that text to resume"
+        ) from None
+
+
+def _check_same_data(raw: dict, data: dict, cfg: TrainConfig) -> None:
+    """Refuse to resume on other data than the run trained on (by size and SHA-256)."""
+    saved = raw.get("data")
+    if saved is None:  # written before lstmviz recorded its data: the vocabulary check remains
+        log.warning(
+            "%s has no record of the data it was trained on; cannot check that %s is the same",
+            raw.get("_path"),
+            data["source"],
+        )
+        return
+    if not corpus.same_data(saved, data):
+        raise LstmvizError(
+            f"the run in {cfg.out!r} was trained on {corpus.describe(saved)}, but "
+            f"{corpus.describe(data)} holds other data (changed, or another file). Resume with "
+            "--corpus naming the text it was trained on, or start a new --out"
+        )
 
 
 def _resolve(
@@ -240,7 +303,11 @@ def _resolve(
     if out is None:
         raise LstmvizError("resume needs the run folder: give --out DIR (out=...)")
     raw = read_resumable(out)
-    return settings.resumed(raw["config"], overrides, str(out), str(out / LATEST)), raw
+    # the corpus may be named anew (a moved file, a relative path from another folder, a URL
+    # whose query string was not saved): _check_same_data compares what it holds instead
+    asked = overrides.pop("corpus", None)
+    cfg = settings.resumed(raw["config"], overrides, str(out), str(out / LATEST))
+    return (cfg if asked is None else cfg.replace(corpus=asked).validate()), raw
 
 
 #: The settings that name a file or folder (a pathlib.Path is accepted for them).
@@ -330,6 +397,7 @@ def _train(
     cfg: TrainConfig,
     raw: dict | None,
     text: str,
+    data: dict,
     device: torch.device,
     precision: str,
     callback: Callable[[dict], None] | None,
@@ -355,6 +423,11 @@ def _train(
             "the validation part of the corpus is empty; use a longer text or a larger val_fraction"
         )
     vocab = Vocab.from_text(text)
+    if len(vocab) < 2:  # every prediction would be certain: a loss of 0 that means nothing
+        raise LstmvizError(
+            f"the corpus holds only one distinct character ({vocab.listing()}); a model has "
+            "nothing to learn from it. Use a real text"
+        )
     if cfg.sample_len:  # refused now, not after an epoch of training
         vocab.encode(cfg.sample_prime, what="sample prime (--sample-prime)")
 
@@ -411,6 +484,7 @@ def _train(
         chars_per_step=x.shape[0] * cfg.seq_len * (1 if ranks is None else ranks.world_size),
         train_chars=len(train_text),
         val=(vx, vy),
+        data=data,
     )
     run.begin(resumed, from_checkpoint=raw is not None)
     stop.looping = True
@@ -484,6 +558,7 @@ class _Run:
     chars_per_step: int  # characters one step trains on, all ranks together
     train_chars: int  # characters of the training text, for the log
     val: tuple[torch.Tensor, torch.Tensor]  # the validation streams (B, n)
+    data: dict  # what the run trains on (corpus.read_corpus's record), saved in checkpoints
     # set by begin() and after each step
     val_loss: float | None = field(init=False, default=None)
     last_train: float | None = field(init=False, default=None)
@@ -665,6 +740,7 @@ class _Run:
             history=self.history,
             train_state=train_state,
             world_size=self.world,
+            data=self.data,
         )
 
     def write_log(self) -> None:
@@ -680,7 +756,10 @@ class _Run:
         }
         data = json.dumps(_finite_or_none(log), indent=1, ensure_ascii=False, allow_nan=False)
         assert self.out is not None  # called only for a run with a folder
-        atomic_write(self.out / LOG, lambda f: f.write(data.encode("utf-8")), "run log")
+        # a path that is not UTF-8 (its bytes kept as surrogates) becomes a JSON \\udcXX escape,
+        # which json.load turns back into the same string
+        blob = data.encode("utf-8", "backslashreplace")
+        atomic_write(self.out / LOG, lambda f: f.write(blob), "run log")
 
     def _all_streams(self, state: Any) -> Any:
         """The carried (h, c) of all batch_size streams: gathered from every rank under torchrun."""

@@ -8,12 +8,12 @@ first step (loading the corpus, building the model) a signal stops at once, noth
 
 from __future__ import annotations
 
-import shlex
 import signal
 import threading
 from pathlib import Path
 
 from .checkpoint import LATEST
+from .errors import shell_quote
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -52,7 +52,7 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 def _resume_command(out: Path) -> str:
     """The shell command that resumes the run in ``out`` (quoted: a folder may hold spaces)."""
-    return f"python -m lstmviz train --out {shlex.quote(str(out))} --resume"
+    return f"python -m lstmviz train --out {shell_quote(out)} --resume"
 
 
 class StopOnSignal:

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .errors import LstmvizError
+from .errors import LstmvizError, clip
 
 
 class Vocab:
@@ -60,9 +60,13 @@ class Vocab:
                 f"the {what} contains {ch!r} (U+{ord(ch):04X}) at position {pos}, "
                 "which is not one of "
                 f"the {len(self)} characters this model knows; remove or replace it "
-                f"(known characters: {self.chars!r})"
+                f"(known characters: {self.listing()})"
             )
         return torch.from_numpy(ids.astype(np.int64))
+
+    def listing(self, width: int = 300) -> str:
+        """The characters as a Python string literal for messages, cut to about ``width``."""
+        return clip(repr(self.chars), width)
 
     def decode(self, ids: Tensor | Iterable[int]) -> str:
         """Ids (any shape is flattened) -> the string of their characters."""

@@ -28,7 +28,6 @@ kernels compute the same function and support autograd in eval mode. On the CPU 
 from __future__ import annotations
 
 import contextlib
-import operator
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import cast
@@ -37,6 +36,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..core import checks
+from ..core.device import memory_bytes, out_of_memory
 from ..core.errors import LstmvizError
 from ..core.numbers import mean_se
 from ..core.vocab import Vocab
@@ -45,6 +46,17 @@ from ..core.vocab import Vocab
 # Rows x steps x hidden units of one batched forward: bounds the memory of occlusion and
 # memory_span (2**22 float32 outputs = 16 MB; autograd keeps several times that for memory_span).
 CHUNK_ELEMENTS = 2**22
+#: The most multiply-adds ``occlusion`` starts: its cost grows with the square of the characters
+#: it occludes (each variant reads the text after the occluded one again). 10^13 is minutes on one
+#: CPU core (measured 5.8e10 per second on one core of a 2-core cloud CPU: 600 characters of the
+#: 2 x 512 model, 6e11, in 10 s); above it, it refuses with its estimate and the ``max_context``
+#: that fits. Raise it (``lstmviz.gates.attribution.OCCLUSION_MAX_MACS``) to wait longer.
+OCCLUSION_MAX_MACS = 1e13
+#: Multiply-adds per second assumed for the time in that message (a slower core than measured).
+MACS_PER_S = 2e10
+#: Bytes autograd keeps per character, layer and hidden unit in ``influence``'s backward pass
+#: (gates, cell and hidden states and their gradients; peak memory measured 46-48 on a CPU).
+BACKWARD_BYTES = 48
 
 State = Tensor | tuple[Tensor, Tensor]  # h, or (h, c) for an LSTM; each (num_layers, B, H)
 
@@ -111,7 +123,7 @@ def _char(vocab: Vocab, ch: object, what: str) -> int:
     if ch not in vocab.stoi:
         raise LstmvizError(
             f"the {what} {ch!r} is not one of the {len(vocab)} characters this model knows "
-            f"(known characters: {vocab.chars!r})"
+            f"(known characters: {vocab.listing()})"
         )
     return vocab.stoi[ch]
 
@@ -120,10 +132,12 @@ def _position(text: object, position: object, *, needs_next: bool) -> int:
     """``position`` checked to index ``text`` (and to have a next character if ``needs_next``)."""
     if not isinstance(text, str) or not text:
         raise LstmvizError("the text is empty; give at least one character of context")
-    try:
-        p = operator.index(position)  # type: ignore[arg-type]  # anything: TypeError says no
-    except TypeError:
-        raise LstmvizError(f"position must be an integer, got {position!r}") from None
+    try:  # the range is checked below, in words
+        p = checks.whole("position", position, -(2**63), index=True)
+    except LstmvizError:  # not a whole number (a float, a bool...)
+        raise LstmvizError(
+            f"position must be an integer (a character's index), got {position!r}"
+        ) from None
     last = len(text) - 1
     if not 0 <= p <= last:
         raise LstmvizError(
@@ -149,12 +163,7 @@ def _window_start(p: int, max_context: int | None) -> int:
     """The first character scored when only the last ``max_context`` ones are."""
     if max_context is None:
         return 0
-    try:
-        n = operator.index(max_context)
-    except TypeError:
-        n = 0
-    if n < 1:
-        raise LstmvizError(f"max_context must be a positive integer or None, got {max_context!r}")
+    n = checks.whole("max_context (None: all)", max_context, 1, index=True)
     return max(0, p + 1 - n)
 
 
@@ -309,13 +318,90 @@ def influence(
     rnn = _recurrent(model)
     p, ids, target, tid = _prepare(vocab, text, position, target)
     start = _window_start(p, max_context)
-    with _eval(model):
-        dev = next(model.parameters()).device
+    dev = next(model.parameters()).device
+    _check_backward_fits(rnn, p + 1 - start, dev)
+    with _eval(model), _memory_refused("influence", p + 1 - start):
         with torch.no_grad():
             x = _embedding(model)(ids.to(dev)[None])  # (1, p + 1, E)
         targets = torch.tensor([tid], device=dev)
         scores, logp = _gradient_scores(model, rnn, x, [start], p + 1 - start, targets)
     return _result(text, p, target, tid, logp[0], vocab, scores[0], start, "gradient")
+
+
+def _macs_per_step(rnn: nn.RNNBase) -> int:
+    """Multiply-adds of one step of ``rnn`` for one text, all layers (LSTM: 4 gates)."""
+    gates = {"LSTM": 4, "GRU": 3}.get(getattr(rnn, "mode", "LSTM"), 1)
+    H, L = rnn.hidden_size, rnn.num_layers
+    return gates * H * (rnn.input_size + H) + (L - 1) * gates * H * 2 * H
+
+
+def _check_backward_fits(rnn: nn.RNNBase, window: int, device: torch.device) -> None:
+    """Refuse, before allocating, a backward pass over ``window`` characters that cannot fit."""
+    need = window * rnn.num_layers * rnn.hidden_size * BACKWARD_BYTES
+    have = memory_bytes(device)
+    if have is not None and need > have:
+        fits = max(1, have // (rnn.num_layers * rnn.hidden_size * BACKWARD_BYTES))
+        raise LstmvizError(
+            f"influence over {window:,} characters needs about {need / 1e9:,.1f} GB for its "
+            f"backward pass, more than the {have / 1e9:.1f} GB of {device.type} memory here; "
+            f"pass max_context=N (scores only the last N characters; N <= {fits:,} fits) or "
+            "a shorter text"
+        )
+
+
+@contextlib.contextmanager
+def _memory_refused(what: str, window: int) -> Iterator[None]:
+    """Running out of memory in the block becomes one LstmvizError saying what to do."""
+    try:
+        yield
+    except (RuntimeError, MemoryError) as e:
+        if not out_of_memory(e):
+            raise
+        raise LstmvizError(
+            f"{what} over {window:,} characters ran out of memory ({str(e).splitlines()[0][:120]}"
+            "); pass max_context=N to score only the last N characters, or use a shorter text"
+        ) from None
+
+
+def _occlusion_macs(rnn: nn.RNNBase, rows: int, text_len: int) -> float:
+    """Multiply-adds of ``occlusion`` occluding ``rows`` characters of ``text_len``."""
+    per_chunk = max(1, CHUNK_ELEMENTS // (rows * rnn.hidden_size))  # as occlusion's chunks
+    # the chunk starting at row a runs min(per_chunk, rows - a) variants over rows - a characters:
+    # full chunks a = 0, c, ..., (K - 1) c give c (K rows - c K (K - 1) / 2), and the rest r, r^2
+    c = per_chunk
+    full, rest = divmod(rows, c)
+    steps = c * (full * rows - c * full * (full - 1) // 2) + rest * rest
+    return float(_macs_per_step(rnn)) * (steps + text_len)  # + reading the text once
+
+
+def _check_occlusion_cost(rnn: nn.RNNBase, rows: int, text_len: int) -> None:
+    """Refuse an occlusion whose multiply-adds pass ``OCCLUSION_MAX_MACS``, with the estimate."""
+    macs = _occlusion_macs(rnn, rows, text_len)
+    if macs <= OCCLUSION_MAX_MACS:
+        return
+    lo, hi = 1, rows  # the most characters that fit: cost grows with them
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (
+            (mid, hi)
+            if _occlusion_macs(rnn, mid, text_len) <= OCCLUSION_MAX_MACS
+            else (lo, mid - 1)
+        )
+    seconds = macs / MACS_PER_S
+    took = (
+        f"{seconds:.0f} s"
+        if seconds < 120
+        else f"{seconds / 60:,.0f} minutes"
+        if seconds < 7200
+        else f"{seconds / 3600:,.0f} hours"
+    )
+    raise LstmvizError(
+        f"occlusion of {rows:,} characters needs about {macs:.1e} multiply-adds (it grows with "
+        f"the square of the characters occluded; roughly {took} on one CPU core), more than the "
+        f"{OCCLUSION_MAX_MACS:.0e} it starts; pass max_context=N to occlude only the last N "
+        f"characters (N <= {lo:,} fits), use influence() (one backward pass), or raise "
+        "lstmviz.gates.attribution.OCCLUSION_MAX_MACS"
+    )
 
 
 @torch.no_grad()
@@ -353,7 +439,8 @@ def occlusion(
         )
     rid = _char(vocab, replacement, "replacement") if mode == "replace" else None
     T = p + 1
-    with _eval(model):
+    _check_occlusion_cost(rnn, T - start, T)
+    with _eval(model), _memory_refused("occlusion", T - start):
         dev = next(model.parameters()).device
         x = _embedding(model)(ids.to(dev)[None])  # (1, T, E)
         per_chunk = max(1, CHUNK_ELEMENTS // ((T - start) * rnn.hidden_size))
@@ -398,12 +485,7 @@ def span_shares(
     window comes from reading the text before it. Positions are batched, many per backward pass.
     """
     rnn = _recurrent(model)
-    try:
-        K = operator.index(max_lag) + 1
-    except TypeError:
-        K = 0
-    if K < 1:
-        raise LstmvizError(f"max_lag must be an integer >= 0, got {max_lag!r}")
+    K = checks.whole("max_lag", max_lag, 0, index=True) + 1
     ps = [_position(text, q, needs_next=True) for q in positions]
     if not ps:
         raise LstmvizError("positions is empty; give at least one position to average over")

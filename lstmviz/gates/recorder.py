@@ -16,7 +16,7 @@ from typing import cast
 import torch
 from torch import Tensor, nn
 
-from ..core import hooks
+from ..core import checks, hooks
 from ..core.cell import activate, packed_weights, prepare
 from ..core.errors import LstmvizError
 from ..core.names import NAMES
@@ -219,8 +219,8 @@ class GateRecorder:
         device: str | torch.device | None = None,
         max_mb: float = MAX_MB,
     ):
-        if max_steps is not None and (not isinstance(max_steps, int) or max_steps < 1):
-            raise LstmvizError(f"max_steps must be a whole number >= 1 or None, got {max_steps!r}")
+        if max_steps is not None:
+            max_steps = checks.whole("max_steps (None: no cap)", max_steps, 1)
         if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
             raise LstmvizError(
                 f"dtype must be a floating torch dtype such as torch.float16, got {dtype!r}"

@@ -6,11 +6,10 @@
 
 from __future__ import annotations
 
-import operator
-
 import torch
 from torch import Tensor
 
+from ..core import checks
 from ..core.errors import LstmvizError
 from ..core.names import ALIASES, MEANINGS, NAMES, canonical
 
@@ -78,8 +77,9 @@ class Trace:
     def _layer(self, layer: int) -> int:
         L = len(self._layers)
         try:
-            index = operator.index(layer)  # ints, NumPy ints, 0-d integer tensors
-        except TypeError:
+            # ints, NumPy ints, 0-d integer tensors
+            index = checks.whole("layer", layer, -L, index=True)
+        except LstmvizError:
             index = None
         if index is None or not -L <= index < L:
             raise LstmvizError(
