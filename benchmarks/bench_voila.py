@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -30,17 +29,9 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-]
-OTHER_HOSTS = re.compile(r"^(?!https?://127\.0\.0\.1[:/]|data:|blob:)")  # never fetched
+sys.path.append(str(ROOT / "tools"))
+from chromium import CHROMIUM, FLAGS, OTHER_HOSTS  # noqa: E402 (tools/chromium.py)
+
 PLACEHOLDER = "Press Generate"
 
 
@@ -136,7 +127,7 @@ def measure(notebook: str, chromium: str) -> dict[str, float | bool | str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--notebook", default="", help="LESSON= of make voila (default: explorer)")
-    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    parser.add_argument("--chromium", default=CHROMIUM)
     args = parser.parse_args()
     for key, value in measure(args.notebook, args.chromium).items():
         print(f"{key}: {value:.1f}" if isinstance(value, float) else f"{key}: {value}")

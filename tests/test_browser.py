@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -32,22 +31,14 @@ from pathlib import Path
 
 import pytest
 
+sys.path.append(str(Path(__file__).resolve().parents[1] / "tools"))
+from chromium import CHROMIUM, OTHER_HOSTS  # noqa: E402 (the repository's tools/)
+from chromium import FLAGS as ARGS  # noqa: E402
+
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("LSTMVIZ_CHROMIUM", "/usr/bin/chromium")
 NOTEBOOK = Path(__file__).parent / "browser" / "explorers.ipynb"
 SCREENS = Path("/tmp/lstmviz-screens")
-ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-]
-OTHER_HOSTS = re.compile(r"^(?!https?://127\.0\.0\.1[:/]|data:|blob:)")  # URLs we never fetch
 FRONTENDS = ["jupyterlab", "notebook7", "voila"]
 SERVER_START_S = 60  # JupyterLab start-up on a busy 2-core machine
 RUN_ALL_S = 90  # kernel start + every cell (kaleido PNG snapshots included)

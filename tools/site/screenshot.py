@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -27,19 +26,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from build import RECORDINGS, ROOT, start_of  # noqa: E402 (this folder's module)
 
-CHROMIUM = os.environ.get("LSTMVIZ_CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-]
+sys.path.append(str(ROOT / "tools"))
+from chromium import CHROMIUM, OTHER_HOSTS  # noqa: E402 (tools/chromium.py)
+from chromium import FLAGS as ARGS  # noqa: E402
+
 START_S = 600  # JupyterLab's start on a busy 2-core machine can take minutes
-OTHER_HOSTS = re.compile(r"^(?!https?://127\.0\.0\.1[:/]|data:|blob:)")
 
 
 def notebook(spec: dict, start: dict) -> dict:
