@@ -36,7 +36,7 @@ from pathlib import Path
 from .checkpoint import available_pretrained, export_checkpoint, load_checkpoint
 from .config import PRESETS, TrainConfig
 from .device import pick_device
-from .distributed import Echo
+from .distributed import Echo, PeerLost
 from .errors import LstmvizError, one_line, shell_quote, visible
 from .evaluation import evaluate
 from .files import check_write_target, os_error, user_path
@@ -431,6 +431,13 @@ def _run(args: argparse.Namespace) -> int:
     except LstmvizError as e:
         if not isinstance(e, Echo):  # under torchrun, rank 0 prints what all ranks refused
             print(f"error: {one_line(str(e))}", file=sys.stderr)
+        if isinstance(e, PeerLost):
+            # the other processes are gone and their process group with them; the interpreter's
+            # teardown would free it, which can hang in gloo (torch 2.3) until torchrun kills this
+            # process: the line is out and every file was written whole, so leave at once
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(2)
         return 2
     except BrokenPipeError:  # `... sample | head`: the reader has all it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
