@@ -116,6 +116,10 @@ def _stop(server: subprocess.Popen) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(
+    importlib.util.find_spec("notebook") is None,
+    reason="Notebook 7 is the [frontends] extra: make test installs it, make test-compat does not",
+)
 def test_notebook_serves_lesson_01_as_this_user(tmp_path):
     """Run as root here (CI, containers): Notebook 7 starts, where bare `jupyter notebook` stops."""
     port = _free_port()

@@ -137,7 +137,9 @@ def memory_bytes(device: torch.device) -> int | None:
 def out_of_memory(error: BaseException) -> bool:
     """Whether ``error`` says an allocation failed (torch's OutOfMemoryError, a CPU allocator's
     "can't allocate memory", MemoryError) rather than a bug."""
-    return isinstance(error, MemoryError | torch.OutOfMemoryError) or (
+    # torch.cuda.OutOfMemoryError: the same class as torch.OutOfMemoryError (torch >= 2.5), and
+    # the only name it has in torch 2.3 and 2.4
+    return isinstance(error, MemoryError | torch.cuda.OutOfMemoryError) or (
         isinstance(error, RuntimeError)
         and any(m in str(error) for m in ("can't allocate memory", "not enough memory"))
     )
