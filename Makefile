@@ -71,6 +71,9 @@ voila: setup-frontends
 # `# NBVAL_CHECK_OUTPUT` (identical on every machine by construction: text, shapes, counts). What
 # the other cells show rests on the lessons' own claims, checked with margins (ARCHITECTURE.md).
 NBVAL := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+# The lessons' kernels compute on one thread each (torch.set_num_threads(1)): two lessons at once
+# (pytest-xdist, one notebook per worker, its cells in order) halve their wall time on two cores.
+LESSONS_AT_ONCE := -n 2 --dist loadfile
 
 # Set up, then run the whole suite: ruff, the layers, mypy over lstmviz/ ([tool.mypy] in
 # pyproject.toml), unit tests, the browser tests (the explorers in three
@@ -80,14 +83,15 @@ test: setup-test
 	$(BIN)/python -m ruff check lstmviz tests benchmarks lessons tools website
 	$(BIN)/lint-imports
 	$(BIN)/python -m mypy
-	$(BIN)/python -m pytest $(NBVAL) tests lessons
+	$(BIN)/python -m pytest $(NBVAL) tests
+	$(BIN)/python -m pytest $(NBVAL) $(LESSONS_AT_ONCE) -p no:cacheprovider lessons
 	$(MAKE) lessons-elsewhere
 
 # Every lesson as a machine that did not execute them runs it: ATen's portable kernels instead of
 # this CPU's vectorised ones (other rounding) and one thread. Every claim must still hold.
 lessons-elsewhere: setup-test
 	ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
-		$(BIN)/python -m pytest $(NBVAL) -p no:cacheprovider lessons
+		$(BIN)/python -m pytest $(NBVAL) $(LESSONS_AT_ONCE) -p no:cacheprovider lessons
 
 # CI's extra jobs, after `make test`: the unit tests against the lowest versions pyproject.toml
 # allows (Python 3.11) and on the newest Python here, each in its own venv (tools/test_compat.sh).
