@@ -169,9 +169,4 @@ def test_lab_serves_lesson_01_with_news_off(tmp_path):
         page = _get(f"{base}/lab").decode()
         assert '"news": {"disabled": true}' in page or '"news":{"disabled":true}' in page
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        _stop(server)
